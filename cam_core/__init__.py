@@ -1,0 +1,17 @@
+"""CAM Inspector core: class activation maps for OK/NG inspection, with no UI dependency.
+
+    from cam_core import CAM
+    with CAM(model) as cam:
+        out = cam(batch)      # out.logits N×C, out.maps N×C×h×w (raw, every class, one forward pass)
+"""
+
+from .checkpoint import ModelBundle, list_models, load_checkpoint, load_model, save_checkpoint
+from .errors import CamInspectorError, InputError, ModelError, UnsupportedArchitectureError
+from .methods import CAM, METHODS, BaseCAM, CAMResult, GradCAM, GradCAMPlusPlus, make_extractor
+from .pipeline import Explainer, Explanation
+
+__all__ = [
+    "BaseCAM", "CAM", "CAMResult", "CamInspectorError", "Explainer", "Explanation", "GradCAM", "GradCAMPlusPlus",
+    "InputError", "METHODS", "ModelBundle", "ModelError", "UnsupportedArchitectureError", "list_models",
+    "load_checkpoint", "load_model", "make_extractor", "save_checkpoint",
+]

@@ -1,0 +1,323 @@
+"""Command line: ``python -m cam_core {explain,synth,train,evaluate,video,models}``.
+
+User errors (bad files, unknown models) print one clear line on stderr, never a traceback;
+the exit code is 0 when everything worked, 1 when some inputs failed, 2 when nothing could run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shlex
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from .errors import CamInspectorError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+def _err(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# explain
+# --------------------------------------------------------------------------------------------
+def _target_classes(spec: str, classes: Sequence[str], predicted: int) -> list[int]:
+    if spec == "predicted":
+        return [predicted]
+    if spec == "all":
+        return list(range(len(classes)))
+    return [classes.index(spec)]
+
+
+def _unique_stem(path: Path, used: set[str]) -> str:
+    stem, n = path.stem, 1
+    while stem in used:
+        n += 1
+        stem = f"{path.stem}-{n}"
+    used.add(stem)
+    return stem
+
+
+def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .checkpoint import load_model
+    from .imaging import iter_image_files, load_image
+    from .pipeline import Explainer
+
+    bundle = load_model(args.model, device=args.device)
+    if args.target not in ("predicted", "all") and args.target not in bundle.classes:
+        raise CamInspectorError(f"--target {args.target!r} is not a class of {bundle.name}; its classes: "
+                                f"{', '.join(bundle.classes[:20])}{' …' if len(bundle.classes) > 20 else ''}")
+    files = iter_image_files(args.paths)
+    if not files:
+        raise CamInspectorError("no image files found in the given paths")
+    out_dir = Path(args.out) if args.out else None
+    maps_dir = Path(args.save_maps) if args.save_maps else None
+    for folder in (out_dir, maps_dir):
+        if folder:
+            folder.mkdir(parents=True, exist_ok=True)
+    failures, used_stems = 0, set()
+    rows: list[list[object]] = []
+    fixed_target = None if args.target in ("predicted", "all") else [bundle.classes.index(args.target)]
+    with Explainer(bundle, method=args.method, batch_size=args.batch_size) as explainer:
+        for chunk in _chunks(files, explainer.batch_size):
+            loaded = []
+            for path in chunk:
+                try:
+                    loaded.append((path, load_image(path)))
+                except CamInspectorError as exc:
+                    failures += 1
+                    _err(f"{path}: {exc}")
+            if not loaded:
+                continue
+            results = explainer.explain([item.image for _, item in loaded], targets=fixed_target)
+            for (path, item), result in zip(loaded, results):
+                stem = _unique_stem(path, used_stems)
+                rows.append([str(path), result.predicted_class, *(f"{p:.6f}" for p in result.probabilities)])
+                _report_one(args, bundle.name, path, item.notes, result)
+                if out_dir:
+                    wanted = _target_classes(args.target, bundle.classes, result.predicted)
+                    overlays = result.overlays(item.image, opacity=args.opacity, colormap=args.colormap)
+                    for class_index in wanted:
+                        if result.has_map(class_index):
+                            name = bundle.classes[class_index]
+                            overlays[name].save(out_dir / f"{stem}_{_safe(name)}.png")
+                if maps_dir:
+                    np.save(maps_dir / f"{stem}.npy", result.upsampled().astype(np.float32))
+    if out_dir:
+        with open(out_dir / "results.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "predicted", *(f"p_{c}" for c in bundle.classes)])
+            writer.writerows(rows)
+    if not args.json:
+        print(f"{len(rows)} explained, {failures} failed" + (f"; wrote {out_dir}" if out_dir else ""),
+              file=sys.stderr)
+    if not rows:
+        return EXIT_ERROR
+    return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "class"
+
+
+def _report_one(args: argparse.Namespace, model_name: str, path: Path, notes: Sequence[str], result) -> None:
+    if args.json:
+        record = {"file": str(path), "model": model_name, **result.as_record()}
+        if notes:
+            record["notes"] = list(notes)
+        print(json.dumps(record), flush=True)
+        return
+    p = result.probabilities[result.predicted]
+    peaks = result.peaks()
+    peak = peaks.get(result.predicted_class)
+    where = f", peak at {tuple(peak)}" if peak else ""
+    note = f"  [{'; '.join(notes)}]" if notes else ""
+    print(f"{path}: {result.predicted_class} {p:.3f} (map {result.map_size[0]}×{result.map_size[1]}{where}){note}",
+          flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# synth / train / evaluate / video / models
+# --------------------------------------------------------------------------------------------
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .synth import generate_dataset
+
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 100 == 0:
+            print(f"\r{done}/{total} parts", end="", file=sys.stderr, flush=True)
+
+    out = generate_dataset(args.out_dir, count=args.count, seed=args.seed, kind=args.kind, size=args.size,
+                           progress=progress)
+    print(f"\nwrote {args.count} parts to {out} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return EXIT_OK
+
+
+class _TextProgress:
+    """Turns training progress events into a one-line progress bar on stderr."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "message":
+            print(event["text"], file=self.stream, flush=True)
+        elif kind == "batch":
+            steps = max(1, int(event["steps"]))
+            filled = int(24 * event["step"] / steps)
+            print(f"\repoch {event['epoch']} [{'#' * filled}{'.' * (24 - filled)}] {event['step']}/{steps} "
+                  f"loss {event['loss']:.4f} acc {event['acc']:.3f} {event['images_per_s']:.1f} img/s",
+                  end="", file=self.stream, flush=True)
+        elif kind == "epoch":
+            print(f"\repoch {event['epoch']}: train loss {event['train_loss']:.4f} acc {event['train_acc']:.3f} | "
+                  f"val loss {event['val_loss']:.4f} acc {event['val_acc']:.3f} AUROC {event['val_auroc']:.4f} "
+                  f"({event['seconds']:.0f} s)" + " " * 20, file=self.stream, flush=True)
+        elif kind == "done":
+            print(f"saved best model to {event['path']}", file=self.stream, flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import TrainConfig, train_model
+
+    config = TrainConfig(arch=args.arch, epochs=args.epochs, image_size=args.image_size,
+                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, pretrained=args.pretrained,
+                         device=args.device, val_fraction=args.val_fraction)
+    command = "python -m cam_core " + " ".join(shlex.quote(a) for a in args.argv)
+    result = train_model(args.data_dir, args.out, config, progress=_TextProgress(), command_line=command)
+    if result.interrupted:
+        print("interrupted: kept the best model so far", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .checkpoint import load_model
+    from .evaluation import evaluate, format_report
+    from .pipeline import Explainer
+
+    bundle = load_model(args.model, device=args.device)
+    with Explainer(bundle, method=args.method) as explainer:
+        report = evaluate(args.data_dir, explainer)
+    if args.json:
+        print(json.dumps(report.to_json()))
+    else:
+        print(format_report(report))
+    return EXIT_OK
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    from .checkpoint import load_model
+    from .pipeline import Explainer
+    from .video import VideoProgress, explain_video
+
+    bundle = load_model(args.model, device=args.device)
+
+    def progress(p: VideoProgress) -> None:
+        total = f"/{p.frames_total}" if p.frames_total else ""
+        eta = f", ETA {p.eta_s:.0f} s" if p.eta_s is not None else ""
+        print(f"\rframe {p.frames_done}{total} at {p.fps:.1f} frames/s{eta}   ", end="", file=sys.stderr, flush=True)
+
+    with Explainer(bundle, method=args.method, batch_size=args.batch_size) as explainer:
+        result = explain_video(args.input, args.out, explainer, layout=args.layout, opacity=args.opacity,
+                               every=args.every, max_side=args.max_side, csv_path=args.csv, progress=progress)
+    ng = sum(1 for f in result.frames if bundle.positive_index is not None
+             and f.predicted == bundle.classes[bundle.positive_index])
+    print(f"\nwrote {result.output} ({len(result.frames)} frames, {ng} NG; colour scale from {result.scale_source})",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .checkpoint import list_models, read_card
+
+    for name, path in list_models().items():
+        try:
+            card = read_card(path)
+        except CamInspectorError as exc:
+            print(f"{name}: unusable ({exc})")
+            continue
+        val = card.get("validation", {})
+        print(f"{name}: {card['arch']} classes={','.join(card['classes'])} input={card['input_size']} "
+              f"val_acc={val.get('accuracy', 'n/a')} val_auroc={val.get('auroc', 'n/a')}  ({path})")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cam_core", description="CAM Inspector: why did the CNN call "
+                                     "this part NG? Class activation maps for OK/NG inspection.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_model_args(p: argparse.ArgumentParser, method: bool = True) -> None:
+        p.add_argument("--model", required=True, help="shipped/user model name, .safetensors path, or torchvision:ARCH")
+        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+        if method:
+            p.add_argument("--method", default="cam", choices=["cam", "gradcam", "gradcam++"])
+
+    p = sub.add_parser("explain", help="explain images: verdicts, maps, overlays")
+    p.add_argument("paths", nargs="+", help="image files or folders (recursive)")
+    add_model_args(p)
+    p.add_argument("--target", default="predicted", help="predicted | all | a class name (which overlays to write)")
+    p.add_argument("--opacity", type=float, default=0.5)
+    p.add_argument("--colormap", default="jet")
+    p.add_argument("--out", help="folder for overlay PNGs and results.csv")
+    p.add_argument("--save-maps", help="folder for <stem>.npy: float32 C×H×W raw maps at the image size")
+    p.add_argument("--json", action="store_true", help="one JSON object per line per image on stdout")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("synth", help="generate synthetic OK/NG parts with defect masks")
+    p.add_argument("out_dir")
+    p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kind", default="mixed", choices=["plate", "nut", "mixed"])
+    p.add_argument("--size", type=int, default=256)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("train", help="train an OK/NG model on class folders (ok/, ng/)")
+    p.add_argument("data_dir")
+    p.add_argument("--arch", required=True)
+    p.add_argument("--out", required=True, help="output .safetensors path (a JSON card is written beside it)")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--pretrained", default="auto", choices=["auto", "imagenet", "none"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy, AUROC and localization against defect masks")
+    p.add_argument("data_dir")
+    add_model_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("video", help="CAM over every frame of a video, with verdicts burned in")
+    p.add_argument("input")
+    add_model_args(p)
+    p.add_argument("--out", required=True, help="output .mp4 (H.264), .webm or .gif")
+    p.add_argument("--opacity", type=float, default=0.5)
+    p.add_argument("--layout", default="overlay", choices=["overlay", "side-by-side"])
+    p.add_argument("--every", type=int, default=1, help="explain every N-th frame (others reuse its maps)")
+    p.add_argument("--max-side", type=int, default=1280)
+    p.add_argument("--csv", help="per-frame CSV: time, verdict, probability per class")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.set_defaults(func=cmd_video)
+
+    p = sub.add_parser("models", help="list shipped and user models with their cards")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return int(args.func(args))
+    except CamInspectorError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except MemoryError:
+        _err("out of memory: use smaller images, --batch-size 1 or --max-side")
+        return EXIT_ERROR

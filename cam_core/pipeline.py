@@ -1,0 +1,131 @@
+"""The one explain pipeline: images in, verdicts and maps out. CLI, app, video and evaluation use it.
+
+An :class:`Explainer` holds one model and one method with its hook registered once, and may be
+shared by many threads (the app caches one per model and method). Each call batches the images,
+runs the network once per batch and returns one :class:`Explanation` per image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+import numpy as np
+from PIL import Image
+
+from .checkpoint import ModelBundle
+from .methods import BaseCAM, make_extractor
+from .render import NormalizationMode, normalize_maps, overlay, peak_location, upsample_maps
+
+ImageLike = Image.Image | np.ndarray
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Verdict and raw maps for one image."""
+
+    classes: tuple[str, ...]
+    probabilities: np.ndarray   # C
+    logits: np.ndarray          # C
+    maps: np.ndarray            # K×h×w raw maps at feature resolution
+    class_indices: tuple[int, ...]  # class of each map (0..C-1 for CAM)
+    image_size: tuple[int, int]  # (width, height) of the original image
+    method: str
+    layer: str
+
+    @property
+    def predicted(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def predicted_class(self) -> str:
+        return self.classes[self.predicted]
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        return int(self.maps.shape[-2]), int(self.maps.shape[-1])
+
+    def has_map(self, class_index: int) -> bool:
+        return class_index in self.class_indices
+
+    def map_of(self, class_index: int) -> np.ndarray:
+        """Raw ``h×w`` map of one class."""
+        return self.maps[self.class_indices.index(class_index)]
+
+    def normalized(self, mode: NormalizationMode = "shared",
+                   value_range: tuple[float, float] | None = None) -> tuple[np.ndarray, tuple[float, float]]:
+        """All maps scaled to [0, 1] (see :func:`cam_core.render.normalize_maps`)."""
+        return normalize_maps(self.maps, mode, value_range)
+
+    def peaks(self) -> dict[str, tuple[int, int]]:
+        """Peak ``(x, y)`` of each class map, in original-image pixels."""
+        return {self.classes[c]: peak_location(m, self.image_size) for c, m in zip(self.class_indices, self.maps)}
+
+    def upsampled(self) -> np.ndarray:
+        """Raw maps bilinearly resized to the original image (``K×H×W``, not normalised)."""
+        width, height = self.image_size
+        return upsample_maps(self.maps, (height, width))
+
+    def overlays(self, image: ImageLike, *, mode: NormalizationMode = "shared", opacity: float = 0.5,
+                 colormap: str = "jet", value_range: tuple[float, float] | None = None) -> dict[str, Image.Image]:
+        """Overlay of every class map on ``image``, keyed by class name, on the chosen scale."""
+        scaled, _ = self.normalized(mode, value_range)
+        return {self.classes[c]: overlay(image, m, opacity, colormap) for c, m in zip(self.class_indices, scaled)}
+
+    def as_record(self) -> dict[str, object]:
+        """Plain-JSON summary: classes, probabilities, prediction, map size, peaks."""
+        return {
+            "classes": list(self.classes),
+            "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, self.probabilities)},
+            "predicted": self.predicted_class,
+            "method": self.method,
+            "layer": self.layer,
+            "map_size": list(self.map_size),
+            "peak": {c: list(xy) for c, xy in self.peaks().items()},
+        }
+
+
+class Explainer:
+    """One model + one method, reusable and thread-safe. Close it (or use ``with``) to remove its hook."""
+
+    def __init__(self, bundle: ModelBundle, method: str = "cam", layer: str | None = None,
+                 batch_size: int = 16) -> None:
+        self.bundle = bundle
+        self.batch_size = max(1, int(batch_size))
+        self.extractor: BaseCAM = make_extractor(method, bundle.model, layer)
+
+    @property
+    def method(self) -> str:
+        return self.extractor.name
+
+    def explain(self, images: Sequence[ImageLike], targets: Sequence[int] | None = None) -> list[Explanation]:
+        """Explain every image (PIL or H×W×3 uint8 arrays), in batches of ``batch_size``."""
+        results: list[Explanation] = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start:start + self.batch_size]
+            out = self.extractor(self.bundle.preprocess(list(chunk)), targets)
+            probabilities = out.probabilities.cpu().numpy()
+            logits = out.logits.cpu().numpy()
+            maps = out.maps.cpu().numpy()
+            indices = out.class_indices.cpu().numpy()
+            for i, image in enumerate(chunk):
+                size = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+                results.append(Explanation(
+                    classes=self.bundle.classes, probabilities=probabilities[i], logits=logits[i], maps=maps[i],
+                    class_indices=tuple(int(c) for c in indices[i]), image_size=(int(size[0]), int(size[1])),
+                    method=out.method, layer=out.layer))
+        return results
+
+    def explain_one(self, image: ImageLike, targets: Sequence[int] | None = None) -> Explanation:
+        return self.explain([image], targets)[0]
+
+    def close(self) -> None:
+        self.extractor.close()
+
+    def __enter__(self) -> Explainer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,60 @@
+"""Normalisation modes, colour maps, overlays and peaks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cam_core.render import colorize, normalize_maps, overlay, peak_location, upsample_maps
+
+
+def test_shared_scale_keeps_a_weak_map_cold_while_per_map_stretches_it() -> None:
+    strong = np.linspace(0, 10, 16, dtype=np.float32).reshape(4, 4)
+    weak = np.full((4, 4), 0.5, dtype=np.float32)
+    weak[0, 0] = 1.0
+    maps = np.stack([strong, weak])
+    shared, (lo, hi) = normalize_maps(maps, "shared")
+    per_map, _ = normalize_maps(maps, "per-map")
+    assert (lo, hi) == (0.0, 10.0)
+    assert shared[1].max() == pytest.approx(0.1)   # cold on the shared scale
+    assert per_map[1].max() == pytest.approx(1.0)  # per-map makes it look as hot as the strong one
+    raw, used = normalize_maps(maps, "raw", value_range=(0.0, 5.0))
+    assert used == (0.0, 5.0) and raw.max() == 1.0 and raw[1, 0, 0] == pytest.approx(0.2)
+    with pytest.raises(ValueError):
+        normalize_maps(maps, "raw")
+
+
+def test_constant_and_nan_maps_do_not_produce_nan() -> None:
+    maps = np.zeros((2, 3, 3), dtype=np.float32)
+    for mode in ("shared", "per-map"):
+        scaled, _ = normalize_maps(maps, mode)
+        assert np.isfinite(scaled).all()
+    maps[0, 0, 0] = np.nan
+    assert np.isfinite(normalize_maps(maps, "raw", (0, 1))[0]).all()
+
+
+def test_overlay_blends_with_opacity() -> None:
+    image = Image.new("RGB", (40, 30), (100, 100, 100))
+    values = np.ones((3, 3), dtype=np.float32)
+    hot = colorize(np.ones((1, 1)), "jet")[0, 0].astype(int)
+    none = np.asarray(overlay(image, values, opacity=0.0))
+    full = np.asarray(overlay(image, values, opacity=1.0))
+    half = np.asarray(overlay(image, values, opacity=0.5)).astype(int)
+    assert (none == 100).all() and (full == hot).all()
+    assert np.abs(half - (100 + hot) / 2).max() <= 1
+    assert overlay(image, values).size == (40, 30)
+
+
+def test_upsample_and_peak_are_in_image_pixels() -> None:
+    grid = np.zeros((7, 7), dtype=np.float32)
+    grid[1, 5] = 1.0
+    x, y = peak_location(grid, (700, 350))
+    assert (x, y) == (550, 75)
+    up = upsample_maps(grid, (350, 700))
+    assert up.shape == (350, 700)
+    row, col = np.unravel_index(np.argmax(up), up.shape)
+    assert abs(col - x) <= 50 and abs(row - y) <= 25
+    assert colorize(np.zeros((2, 2)), "viridis").shape == (2, 2, 3)
+    with pytest.raises(ValueError):
+        colorize(np.zeros((2, 2)), "rainbow-unicorn")
