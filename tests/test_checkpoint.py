@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from conftest import make_checkpoint
 from safetensors.torch import save_file
 
 from cam_core import Explainer, ModelError, load_model
 from cam_core.architectures import build_model
 from cam_core.checkpoint import list_models, read_card, save_checkpoint, torchvision_cache_file
-from conftest import make_checkpoint
 
 
 def test_round_trip_keeps_weights_card_and_outputs(tmp_path: Path) -> None:
