@@ -142,8 +142,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
         if done == total or done % 100 == 0:
             print(f"\r{done}/{total} parts", end="", file=sys.stderr, flush=True)
 
-    out = generate_dataset(args.out_dir, count=args.count, seed=args.seed, kind=args.kind, size=args.size,
-                           progress=progress)
+    try:
+        out = generate_dataset(args.out_dir, count=args.count, seed=args.seed, kind=args.kind, size=args.size,
+                               progress=progress)
+    except ValueError as exc:
+        raise CamInspectorError(str(exc)) from None
     print(f"\nwrote {args.count} parts to {out} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return EXIT_OK
 
