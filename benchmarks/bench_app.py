@@ -1,0 +1,214 @@
+"""App latency, measured by hand (not a test).
+
+    python benchmarks/bench_app.py                    # (a) warm path + (b) cold start in a browser
+    python benchmarks/bench_app.py --skip-browser     # (a) only
+    python benchmarks/bench_app.py --screenshot docs/screenshot-explain.png --model squeezenet1_1-parts
+
+(a) **Warm "upload → both heatmaps"**, through the functions the Explain page calls for a new upload
+    (nothing cached): decode the uploaded bytes (``cam_core.imaging.load_image``) → ``Explainer.explain``
+    → screen-size copy → OK and NG overlays (shared scale) → JPEG encode of both. p50/p90 over
+    ``--runs`` runs on a 1-MP PNG, after warm-up, with the stage medians. PNG encoding of the same
+    overlays is timed too, to show why the screen path uses JPEG.
+(b) **Cold start**: ``streamlit run app.py`` from launch until ``/_stcore/health`` answers; then
+    Playwright (Debian chromium): page load, upload of the 1-MP PNG until the first heatmap ``img`` is
+    visible (first explain: the network is loaded here), and an opacity change until the redrawn
+    overlay arrives (warm rerun).
+
+Model: ``--model NAME`` (default: the shipped ``squeezenet1_1-parts`` if present, else a random-weight
+SqueezeNet 1.1 at 224 px written to a temporary models folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def one_megapixel_png(path: Path) -> bytes:
+    """A 1024×1024 synthetic NG part as PNG (the same kind of picture the product targets)."""
+    from cam_core.synth import render_part
+
+    image = render_part(np.random.default_rng(7), kind="plate", size=1024, defect="scratch").image
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    path.write_bytes(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def pick_model(name: str | None, scratch: Path) -> str:
+    """The model to use; creates a random-weight SqueezeNet in ``scratch`` when nothing fits."""
+    from cam_core.checkpoint import list_models
+
+    if name:
+        return name
+    if "squeezenet1_1-parts" in list_models():
+        return "squeezenet1_1-parts"
+    from conftest import make_checkpoint
+
+    os.environ["CAM_INSPECTOR_MODELS"] = str(scratch)
+    make_checkpoint(scratch / "squeezenet1_1-random.safetensors", input_size=224)
+    return "squeezenet1_1-random"
+
+
+def bench_warm_path(model: str, data: bytes, runs: int) -> None:
+    import app_ui as ui
+    from cam_core import Explainer, load_model
+    from cam_core.report import fit_within, shown_classes
+
+    bundle = load_model(model)
+    view = ui.ViewSettings()
+    stages: dict[str, list[float]] = {k: [] for k in ("decode", "explain", "resize", "overlays", "jpeg", "total")}
+    png_ms: list[float] = []
+    with Explainer(bundle, method="cam") as explainer:
+        for run in range(runs + 3):
+            t0 = time.perf_counter()
+            item = ui.decode_image(data, "part.png")
+            t1 = time.perf_counter()
+            explanation = explainer.explain([item.image])[0]
+            t2 = time.perf_counter()
+            screen = fit_within(item.image, ui.DISPLAY_MAX_SIDE)
+            t3 = time.perf_counter()
+            overlays, _ = ui.render_overlays(explanation, screen, shown_classes(explanation), view)
+            t4 = time.perf_counter()
+            encoded = [ui.encode_jpeg(im) for im in overlays.values()]
+            t5 = time.perf_counter()
+            assert len(encoded) == 2
+            if run < 3:
+                continue  # warm-up
+            for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0)):
+                stages[key].append(value * 1000)
+            t6 = time.perf_counter()
+            [ui.encode_png(im) for im in overlays.values()]
+            png_ms.append((time.perf_counter() - t6) * 1000)
+    print(f"(a) warm upload → both heatmaps, {model} ({bundle.arch}, input {bundle.input_size[0]} px), "
+          f"{item.image.size[0]}×{item.image.size[1]} PNG, {runs} runs, torch threads {_threads()}")
+    total = stages["total"]
+    print(f"    total p50 {statistics.median(total):.1f} ms, p90 {percentile(total, 90):.1f} ms")
+    print("    stage medians: " + ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in stages.items()
+                                            if k != "total") + " ms")
+    print(f"    (PNG encoding of the two overlays instead of JPEG: median {statistics.median(png_ms):.1f} ms)")
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def bench_cold_start(models_dir: Path, picture: Path, log_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+    from test_browser import launch_chromium, streamlit_server, wait_until_healthy
+
+    launched = time.perf_counter()
+    with streamlit_server(models_dir, log_path) as (url, process), sync_playwright() as playwright:
+        health_s = wait_until_healthy(url, process)
+        health_total = time.perf_counter() - launched
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            expect.set_options(timeout=120_000)
+            t0 = time.perf_counter()
+            page.goto(url)
+            expect(page.get_by_role("heading", name="Explain: why OK, why NG?")).to_be_visible()
+            page_s = time.perf_counter() - t0
+            images = page.locator('[data-testid="stImage"] img')
+            t1 = time.perf_counter()
+            page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(picture))
+            expect(images.first).to_be_visible()
+            first_s = time.perf_counter() - t1
+            expect(images).to_have_count(2)
+            before = images.nth(1).get_attribute("src")
+            slider = page.get_by_role("slider", name="Opacity")
+            t2 = time.perf_counter()
+            slider.focus()
+            slider.press("ArrowRight")
+            expect(images.nth(1)).not_to_have_attribute("src", before or "")
+            slider_s = time.perf_counter() - t2
+        finally:
+            browser.close()
+    print(f"(b) cold start: `streamlit run app.py` → /_stcore/health answered after {health_total:.2f} s "
+          f"(polling {health_s:.2f} s)")
+    print(f"    browser: page load → heading {page_s:.2f} s; upload of the 1-MP PNG → first heatmap visible "
+          f"{first_s:.2f} s (network loaded on this first explain); opacity step → redrawn overlay "
+          f"{slider_s:.2f} s")
+
+
+def take_screenshot(models_dir: Path, out: Path, model: str, sample: str) -> None:
+    """A screenshot of the Explain page with a built-in NG sample explained (for the README)."""
+    from playwright.sync_api import expect, sync_playwright
+    from test_browser import launch_chromium, streamlit_server, wait_until_healthy
+
+    log_path = ROOT / "test-artifacts" / "screenshot-server.log"
+    with streamlit_server(models_dir, log_path) as (url, process), sync_playwright() as playwright:
+        wait_until_healthy(url, process)
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1120}, device_scale_factor=1)
+            expect.set_options(timeout=120_000)
+            page.goto(url)
+            expect(page.get_by_role("heading", name="Explain: why OK, why NG?")).to_be_visible()
+            page.get_by_role("combobox", name="Network").click()
+            page.get_by_role("option", name=model, exact=True).click()
+            page.get_by_placeholder("Choose options").click()
+            page.get_by_role("option", name=sample, exact=True).click()
+            page.keyboard.press("Escape")
+            images = page.locator('[data-testid="stImage"] img')
+            expect(images).to_have_count(2)
+            expect(images.nth(1)).to_be_visible()
+            page.wait_for_timeout(1500)  # let the images finish painting
+            out.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(out))
+        finally:
+            browser.close()
+    print(f"screenshot: {out}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="model name (default: squeezenet1_1-parts, else a random SqueezeNet)")
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads for (a) (default: torch's choice)")
+    parser.add_argument("--screenshot", type=Path, help="only take a screenshot of the Explain page to this PNG")
+    parser.add_argument("--sample", default="NG plate (scratch)", help="built-in sample for --screenshot")
+    args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
+        scratch = Path(tmp)
+        model = pick_model(args.model, scratch / "models")
+        from cam_core.checkpoint import user_models_dir
+
+        models_dir = user_models_dir()
+        if args.screenshot:
+            take_screenshot(models_dir, args.screenshot, model, args.sample)
+            return 0
+        picture = scratch / "part-1mp.png"
+        data = one_megapixel_png(picture)
+        bench_warm_path(model, data, args.runs)
+        if not args.skip_browser:
+            bench_cold_start(models_dir, picture, ROOT / "test-artifacts" / "bench-server.log")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

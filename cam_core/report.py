@@ -1,0 +1,358 @@
+"""Self-contained HTML inspection reports, and small text helpers shared by the app and CLI.
+
+A report is one HTML file that opens offline: every picture is embedded as a base64 ``data:`` URI,
+the CSS is inline, and there are no scripts, fonts or links to other sites. All text that comes
+from users or files (image names, class names, card fields, title) is escaped with
+:func:`html.escape`.
+
+    items = make_report_items(names, images, explanations, mode="shared", opacity=0.5)
+    html = build_html_report(items, bundle, title="Line 3, shift B", settings={"method": "CAM"})
+
+This module never imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .checkpoint import ModelBundle
+from .pipeline import Explanation
+from .render import NormalizationMode, normalize_maps, overlay
+
+POSITIVE_NAMES = frozenset({"ng", "nok", "defect", "defective", "bad", "reject", "fail"})
+THUMB_SIDE = 160
+OVERLAY_SIDE = 480
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the network says about one image, ready to print."""
+
+    label: str                      # predicted class, e.g. "NG"
+    probability: float              # probability of the predicted class
+    positive_probability: float | None  # probability of the defect class (two-class models), else None
+    is_positive: bool | None        # predicted the defect class? None when the model has no such class
+
+    @property
+    def text(self) -> str:
+        """``"NG 97.3%"``."""
+        return f"{self.label} {self.probability:.1%}"
+
+
+def positive_index_of(classes: Sequence[str]) -> int | None:
+    """Index of the defect class ("ng", "defect", …) among ``classes``, if there is one."""
+    for i, name in enumerate(classes):
+        if name.lower() in POSITIVE_NAMES:
+            return i
+    return None
+
+
+def verdict_of(explanation: Explanation) -> Verdict:
+    """The verdict of one explanation (upper-cased class name + probability)."""
+    positive = positive_index_of(explanation.classes)
+    predicted = explanation.predicted
+    return Verdict(
+        label=explanation.classes[predicted].upper(),
+        probability=float(explanation.probabilities[predicted]),
+        positive_probability=None if positive is None else float(explanation.probabilities[positive]),
+        is_positive=None if positive is None else predicted == positive,
+    )
+
+
+def shown_classes(explanation: Explanation, target: int | None = None) -> list[int]:
+    """Which class maps to show side by side.
+
+    Two-class models: both maps, the defect class last (OK | NG). More classes: the target (default:
+    the predicted class) and the most probable other class that has a map.
+    """
+    available = list(explanation.class_indices)
+    if len(explanation.classes) <= 2:
+        positive = positive_index_of(explanation.classes)
+        return sorted(available, key=lambda c: (c == positive, c))
+    first = target if target is not None and target in available else explanation.predicted
+    if first not in available:
+        first = available[0]
+    order = np.argsort(-np.asarray(explanation.probabilities))
+    others = [int(c) for c in order if int(c) != first and int(c) in available]
+    return [first, *others[:1]]
+
+
+def class_overlays(explanation: Explanation, image: Image.Image, classes: Sequence[int], *,
+                   mode: NormalizationMode = "shared", opacity: float = 0.5, colormap: str = "jet",
+                   value_range: tuple[float, float] | None = None,
+                   ) -> tuple[dict[int, Image.Image], tuple[float, float]]:
+    """Overlays of the maps of ``classes`` on ``image``, normalised together (``shared``) or not.
+
+    Returns ``{class index: overlay}`` and the ``(lo, hi)`` raw range that the colours span.
+    For two-class models this is exactly :meth:`Explanation.overlays`.
+    """
+    maps = np.stack([explanation.map_of(c) for c in classes])
+    scaled, scale = normalize_maps(maps, mode, value_range)
+    return {c: overlay(image, m, opacity, colormap) for c, m in zip(classes, scaled)}, scale
+
+
+# --------------------------------------------------------------------------- model cards
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_fmt(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _counts(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return _fmt(value)
+
+
+def card_summary(card: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Human rows ``(field, value)`` for a model card: architecture, classes, input size, training
+    data, validation accuracy / AUROC and the training command (whatever of these the card holds)."""
+    rows: list[tuple[str, str]] = [
+        ("Architecture", str(card.get("arch", "?"))),
+        ("Classes", ", ".join(str(c) for c in card.get("classes", []))),
+    ]
+    size = card.get("input_size")
+    if isinstance(size, list | tuple) and len(size) == 2:
+        rows.append(("Input size", f"{size[0]}×{size[1]} px (height × width)"))
+    training = card.get("training")
+    training = training if isinstance(training, Mapping) else ({"source": training} if training else {})
+    data = training.get("data")
+    if training.get("data_dir") or data:
+        text = f"{training.get('data_dir', '')}"
+        if isinstance(data, Mapping):
+            parts = [f"{part}: {_counts(data[part])}" for part in ("train", "val") if part in data]
+            if data.get("split"):
+                parts.append(f"split {data['split']}")
+            text = f"{text} ({'; '.join(parts)})" if text else "; ".join(parts)
+        rows.append(("Training data", text))
+    if training.get("source"):
+        rows.append(("Weights from", _fmt(training["source"])))
+    if training.get("epochs") is not None:
+        run = training.get("epochs_run", training["epochs"])
+        best = training.get("best_epoch")
+        stopped = " (stopped early)" if training.get("interrupted") else ""
+        rows.append(("Epochs", f"{run} of {training['epochs']}{stopped}" + (f", best {best}" if best else "")))
+    pretrained = training.get("pretrained")
+    if isinstance(pretrained, Mapping):
+        rows.append(("Pretrained", _fmt(pretrained.get("source")) if pretrained.get("used") else "no (from scratch)"))
+    details = [f"{k} {_fmt(training[k])}" for k in ("batch_size", "lr", "image_size", "seed", "device", "seconds")
+               if training.get(k) is not None]
+    if details:
+        rows.append(("Training settings", ", ".join(details)))
+    if card.get("created"):
+        rows.append(("Created", str(card["created"])))
+    validation = card.get("validation")
+    if isinstance(validation, Mapping):
+        for key, label in (("accuracy", "Validation accuracy"), ("auroc", "Validation AUROC")):
+            value = validation.get(key)
+            rows.append((label, "n/a" if value is None else _fmt(value)))
+        if validation.get("n_images") is not None:
+            rows.append(("Validation images", _fmt(validation["n_images"])))
+    else:
+        rows += [("Validation accuracy", "not recorded"), ("Validation AUROC", "not recorded")]
+    if card.get("map_value_range"):
+        rows.append(("Calibrated map range", _fmt(card["map_value_range"])))
+    command = card.get("command") or training.get("command_line") or training.get("command")
+    rows.append(("Training command", str(command) if command else "not recorded"))
+    return rows
+
+
+# --------------------------------------------------------------------------- images
+
+
+def fit_within(image: Image.Image, max_side: int) -> Image.Image:
+    """``image`` scaled down (never up) so that its longer side is at most ``max_side``."""
+    width, height = image.size
+    scale = max_side / max(width, height)
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image.resize(size, Image.Resampling.BILINEAR)
+
+
+def image_data_uri(image: Image.Image, *, max_side: int | None = None, fmt: str = "JPEG",
+                   quality: int = 85) -> str:
+    """``data:image/...;base64,...`` of ``image`` (optionally downscaled), for offline HTML."""
+    if max_side is not None:
+        image = fit_within(image, max_side)
+    buffer = io.BytesIO()
+    fmt = fmt.upper()
+    if fmt == "PNG":
+        image.save(buffer, format="PNG", optimize=False, compress_level=6)
+        mime = "image/png"
+    else:
+        image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+        mime = "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class ReportItem:
+    """One image of a report: the picture, its explanation and the overlays to show."""
+
+    name: str
+    image: Image.Image
+    explanation: Explanation
+    overlays: Mapping[str, Image.Image]          # class name → overlay, in display order
+    notes: tuple[str, ...] = ()
+    scale: tuple[float, float] | None = None      # raw map range the colours span
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
+                      explanations: Sequence[Explanation], *, mode: NormalizationMode = "shared",
+                      opacity: float = 0.5, colormap: str = "jet",
+                      value_range: tuple[float, float] | None = None,
+                      notes: Sequence[Sequence[str]] | None = None,
+                      max_side: int = OVERLAY_SIDE) -> list[ReportItem]:
+    """Report items with overlays made at report size (``max_side``), in the order given."""
+    items = []
+    for i, (name, image, explanation) in enumerate(zip(names, images, explanations)):
+        small = fit_within(image.convert("RGB"), max_side)
+        classes = shown_classes(explanation)
+        overlays, scale = class_overlays(explanation, small, classes, mode=mode, opacity=opacity,
+                                         colormap=colormap, value_range=value_range)
+        items.append(ReportItem(
+            name=name, image=small, explanation=explanation,
+            overlays={explanation.classes[c]: im for c, im in overlays.items()},
+            notes=tuple(notes[i]) if notes is not None else (), scale=scale))
+    return items
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:24px;color:#1b1f24;background:#fff}
+h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.2em;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
+.meta{color:#57606a;font-size:.9em}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top;font-size:.9em}
+th{background:#f6f8fa}
+.summary td.num{text-align:right;font-variant-numeric:tabular-nums}
+.item{border:1px solid #d0d7de;border-radius:8px;padding:12px;margin:16px 0;page-break-inside:avoid}
+.item h3{margin:0 0 8px;font-size:1.05em;word-break:break-all}
+.row{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
+figure{margin:0}figure.map{flex:1 1 260px;max-width:360px}figcaption{font-size:.8em;color:#57606a;text-align:center}
+img{display:block;max-width:100%;height:auto;border-radius:4px}
+.verdict{font-size:1.4em;font-weight:700;padding:2px 10px;border-radius:6px;display:inline-block;margin-bottom:8px}
+.ng{background:#ffebe9;color:#a40e26}.ok{background:#dafbe1;color:#116329}.other{background:#ddf4ff;color:#0550ae}
+.notes{font-size:.85em;color:#7d4e00}
+code{background:#f6f8fa;padding:1px 4px;border-radius:4px;word-break:break-all}
+"""
+
+
+def _verdict_class(verdict: Verdict) -> str:
+    if verdict.is_positive is None:
+        return "other"
+    return "ng" if verdict.is_positive else "ok"
+
+
+def _rows_table(rows: Iterable[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _item_html(index: int, item: ReportItem) -> str:
+    esc = html.escape
+    verdict = verdict_of(item.explanation)
+    probs = ", ".join(f"{esc(c)} {p:.1%}" for c, p in zip(item.explanation.classes, item.explanation.probabilities)
+                      if len(item.explanation.classes) <= 10 or float(p) >= 0.01)
+    figures = [f'<figure><img src="{image_data_uri(item.image, max_side=THUMB_SIDE)}" alt="{esc(item.name)}" '
+               f'width="{THUMB_SIDE}"><figcaption>input</figcaption></figure>']
+    for class_name, picture in item.overlays.items():
+        figures.append(f'<figure class="map"><img src="{image_data_uri(picture)}" alt="{esc(class_name)} map of '
+                       f'{esc(item.name)}"><figcaption>{esc(class_name.upper())} map</figcaption></figure>')
+    h, w = item.explanation.map_size
+    details = [f"probabilities: {probs}", f"map grid {h}×{w}"]
+    if item.scale is not None:
+        details.append(f"colour scale {item.scale[0]:.3g} … {item.scale[1]:.3g}")
+    notes = "".join(f"<div class='notes'>note: {esc(n)}</div>" for n in item.notes)
+    return (f"<section class='item' id='item-{index}'><h3>{index}. {esc(item.name)}</h3>"
+            f"<div class='verdict {_verdict_class(verdict)}'>{esc(verdict.text)}</div>"
+            f"<div class='meta'>{esc(' · '.join(details))}</div>{notes}"
+            f"<div class='row'>{''.join(figures)}</div></section>")
+
+
+def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle | Mapping[str, Any], *,
+                      title: str = "CAM Inspector report", settings: Mapping[str, Any] | None = None,
+                      model_name: str | None = None, generated_at: datetime | None = None) -> str:
+    """A complete, self-contained HTML document for ``items`` (no external resources at all)."""
+    esc = html.escape
+    if isinstance(bundle_or_card, ModelBundle):
+        card: Mapping[str, Any] = bundle_or_card.card
+        model_name = model_name or bundle_or_card.name
+    else:
+        card = bundle_or_card
+    when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    verdicts = [verdict_of(item.explanation) for item in items]
+    n_pos = sum(1 for v in verdicts if v.is_positive)
+    summary_rows = "".join(
+        f"<tr><td><a href='#item-{i}'>{i}</a></td><td>{esc(item.name)}</td><td>{esc(v.label)}</td>"
+        f"<td class='num'>{'' if v.positive_probability is None else f'{v.positive_probability:.1%}'}</td></tr>"
+        for i, (item, v) in enumerate(zip(items, verdicts), start=1))
+    settings_rows = [(str(k), _fmt(v)) for k, v in (settings or {}).items()]
+    parts = [
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        f"<div class='meta'>Generated {esc(when)} by CAM Inspector · {len(items)} image(s), "
+        f"{n_pos} flagged as defect</div>",
+        f"<h2>Model{': ' + esc(model_name) if model_name else ''}</h2>",
+        _rows_table(card_summary(card)),
+    ]
+    if settings_rows:
+        parts += ["<h2>Settings</h2>", _rows_table(settings_rows)]
+    parts += [
+        "<h2>Summary</h2>",
+        "<table class='summary'><tr><th>#</th><th>image</th><th>verdict</th><th>defect probability</th></tr>"
+        f"{summary_rows}</table>",
+        "<p class='meta'>Maps: red = strong evidence for that class. The OK (\"no defect\") map is broad and "
+        "diffuse by design: a good part is good everywhere, while NG evidence concentrates on the defect.</p>",
+        "<h2>Images</h2>",
+        *(_item_html(i, item) for i, item in enumerate(items, start=1)),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def scores_table(names: Sequence[str], explanations: Sequence[Explanation]) -> list[dict[str, Any]]:
+    """One flat row per image (file, verdict, probability per class, map size, method), for CSV."""
+    rows = []
+    for name, explanation in zip(names, explanations):
+        verdict = verdict_of(explanation)
+        row: dict[str, Any] = {"file": name, "verdict": verdict.label, "probability": round(verdict.probability, 6)}
+        if verdict.positive_probability is not None:
+            row["defect_probability"] = round(verdict.positive_probability, 6)
+        if len(explanation.classes) <= 20:
+            row.update({f"p_{c}": round(float(p), 6) for c, p in zip(explanation.classes, explanation.probabilities)})
+        row["method"] = explanation.method
+        row["map_size"] = "x".join(str(v) for v in explanation.map_size)
+        rows.append(row)
+    return rows
+
+
+def scores_json(names: Sequence[str], explanations: Sequence[Explanation], **context: Any) -> str:
+    """JSON document: ``context`` (model, settings…) and one :meth:`Explanation.as_record` per image."""
+    records = [{"file": name, **explanation.as_record()} for name, explanation in zip(names, explanations)]
+    return json.dumps({**context, "images": records}, indent=2)

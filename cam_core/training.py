@@ -1,0 +1,837 @@
+"""Train an OK/NG classifier on class folders and save it as a CAM Inspector checkpoint.
+
+    from cam_core.training import TrainConfig, train_model
+    result = train_model("data/parts", "user_models/parts.safetensors", TrainConfig(arch="squeezenet1_1"))
+
+Data: one subfolder per class (``ok/``, ``ng/``; a ``masks/`` folder is not a class). Every image is
+decoded once (:func:`cam_core.imaging.load_image`, so grayscale becomes RGB) and kept in memory as
+uint8: training images squashed to a working square of ``round(1.15 · image_size)`` px, validation
+images resized to ``image_size`` exactly as :meth:`ModelBundle.preprocess` does at inference time.
+
+Augmentation runs per batch with torch ops on the training device, as one affine resampling
+(``grid_sample``, reflection padding) per image plus a photometric jitter:
+
+- horizontal and vertical flips (p = ½ each), rotation uniform in ±10°;
+- random resized crop: area 80–100 % of the working square, aspect ratio 0.9–1.1, anywhere inside;
+- brightness ×U(0.8, 1.2), contrast ×U(0.8, 1.2) around the image mean;
+- ImageNet mean/std normalisation.
+
+Optimisation: AdamW (weight decay 1e-4) with per-architecture default rates (:data:`DEFAULT_LR`);
+the classifier head starts at zero (:func:`_zero_head`) and its weights train at 10×, its bias at 100×
+that rate (:func:`_param_groups`);
+every rate is warmed up linearly over ``min(1 epoch, max(1, ⌈5 % of all steps⌉))`` steps, then
+cosine-decayed to 0; gradients are clipped to norm 2. Class imbalance: class-weighted cross-entropy,
+``w_c = N / (C · N_c)`` (every image seen once per epoch). SqueezeNet is built without the ReLU after
+its final 1×1 conv (``head_relu=False``, recorded in the card): with two classes that ReLU can clamp
+both logits to 0 and training collapses to chance.
+
+Each epoch is validated (loss, accuracy, AUROC of the defect class); the best epoch — highest val
+AUROC, then lowest val loss — is saved atomically, so an interruption (Ctrl+C or ``should_stop()``)
+always leaves the best model so far. The card records how the model was made and a map value
+range (1st–99th percentile of all CAM values over the validation images) for fixed colour scales.
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import os
+import platform
+import re
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from PIL import Image
+from torch import Tensor, nn
+
+from .architectures import KNOWN_ARCHITECTURES, build_model, resolve_head
+from .checkpoint import IMAGENET_MEAN, IMAGENET_STD, pick_device, save_checkpoint, torchvision_cache_file
+from .errors import CamInspectorError, InputError, ModelError
+from .evaluation import auroc, confusion, positive_class_index
+from .hooks import resolve_module
+
+__all__ = [
+    "DEFAULT_LR", "DatasetIndex", "EpochStats", "ImageRecord", "TrainConfig", "TrainResult", "augment_batch",
+    "default_lr", "download_imagenet_weights", "group_by_pattern", "scan_dataset", "split_dataset", "train_model",
+]
+
+Progress = Callable[[dict[str, Any]], None]
+
+MASKS_DIR = "masks"
+WORKING_SCALE = 1.15            # training images are kept at round(1.15 · image_size) px
+ROTATION_DEG = 10.0
+CROP_AREA = (0.8, 1.0)
+CROP_ASPECT = (0.9, 1.1)
+BRIGHTNESS = 0.2
+CONTRAST = 0.2
+GRAD_CLIP_NORM = 2.0
+HEAD_LR_MULT = 10.0
+HEAD_BIAS_LR_MULT = 100.0
+WARMUP_FRACTION = 0.05
+MAP_PERCENTILES = (1.0, 99.0)
+PROBE_TIMEOUT_S = 4.0
+DOWNLOAD_TIMEOUT_S = 30.0
+OFFLINE_ENV = "CAM_INSPECTOR_OFFLINE"
+
+# (fine-tuning ImageNet weights, from scratch); the head trains faster (HEAD_LR_MULT, HEAD_BIAS_LR_MULT).
+# SqueezeNet from scratch at 5e-4 with a zero head, warm-up, clipping and no head ReLU learns an easy
+# task (bright blob on noise) in 40 steps on every seed tried. Subtle real defects (magnetic tiles,
+# synthetic parts) did not get past chance from scratch in 4–30 short CPU epochs at 128 px with any
+# rate tried (3e-5 … 5e-4), nor did ResNet-18: use ImageNet weights for those.
+DEFAULT_LR: dict[str, tuple[float, float]] = {
+    "squeezenet1_0": (3e-4, 5e-4),
+    "squeezenet1_1": (3e-4, 5e-4),
+    "googlenet": (3e-4, 1e-3),
+    "resnet18": (3e-4, 1e-3),
+    "resnet34": (3e-4, 1e-3),
+    "resnet50": (2e-4, 1e-3),
+    "mobilenet_v2": (5e-4, 1e-3),
+    "efficientnet_b0": (5e-4, 1e-3),
+    "densenet121": (2e-4, 1e-3),
+}
+
+AUGMENTATION = [
+    "random horizontal flip (p=0.5)",
+    "random vertical flip (p=0.5)",
+    f"random rotation ±{ROTATION_DEG:g}° (reflection padding)",
+    f"random resized crop: area {CROP_AREA[0]:.0%}–{CROP_AREA[1]:.0%}, aspect {CROP_ASPECT[0]}–{CROP_ASPECT[1]}, "
+    f"from a {WORKING_SCALE}×image_size square copy",
+    f"brightness ×U({1 - BRIGHTNESS:g}, {1 + BRIGHTNESS:g})",
+    f"contrast ×U({1 - CONTRAST:g}, {1 + CONTRAST:g})",
+    "ImageNet mean/std normalisation",
+]
+
+
+# --------------------------------------------------------------------------- configuration and results
+@dataclass
+class TrainConfig:
+    """How to train. ``lr=None`` picks :func:`default_lr` for the architecture and weights used.
+
+    ``pretrained``: ``"auto"`` uses torchvision's ImageNet weights from the local torch cache, else
+    downloads them when the internet is reachable, else trains from scratch (and says so);
+    ``"imagenet"`` insists on them (:class:`ModelError` when unavailable); ``"none"`` trains from scratch.
+    ``group_pattern``: a regex; images whose file names share its first match (e.g. ``r"exp\\d+"``
+    for acquisition runs) stay on the same side of the train/val split.
+    ``mask_loss_weight``: reserved for an auxiliary "map inside the mask" loss; must stay 0 for now.
+    """
+
+    arch: str
+    epochs: int = 12
+    image_size: int = 224
+    batch_size: int = 32
+    lr: float | None = None
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.2
+    seed: int = 0
+    pretrained: str = "auto"
+    device: str = "auto"
+    num_workers: int = 0
+    mask_loss_weight: float = 0.0
+    group_pattern: str | None = None
+
+    def validate(self) -> None:
+        """Raise :class:`InputError` / :class:`ModelError` for values that cannot work."""
+        if self.arch not in KNOWN_ARCHITECTURES:
+            raise ModelError(f"unknown architecture {self.arch!r}; known: {', '.join(KNOWN_ARCHITECTURES)}")
+        checks = [
+            (self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})"),
+            (32 <= self.image_size <= 1024, f"image size must be 32–1024 px (got {self.image_size})"),
+            (self.batch_size >= 1, f"batch size must be at least 1 (got {self.batch_size})"),
+            (self.lr is None or 0 < self.lr < 1, f"learning rate must be in (0, 1) (got {self.lr})"),
+            (self.weight_decay >= 0, f"weight decay must be ≥ 0 (got {self.weight_decay})"),
+            (0 < self.val_fraction < 1, f"validation fraction must be in (0, 1) (got {self.val_fraction})"),
+            (self.pretrained in ("auto", "imagenet", "none"),
+             f"pretrained must be auto, imagenet or none (got {self.pretrained!r})"),
+            (self.num_workers >= 0, f"num_workers must be ≥ 0 (got {self.num_workers})"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message)
+        if self.mask_loss_weight != 0:
+            raise InputError("mask_loss_weight > 0 (map-inside-mask loss) is not implemented yet; leave it at 0")
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One finished epoch. ``images_per_s`` counts training images over training time only."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    val_auroc: float
+    seconds: float
+    images_per_s: float
+
+
+@dataclass
+class TrainResult:
+    """``path`` is ``None`` only when training stopped before the first epoch finished (nothing saved)."""
+
+    path: Path | None
+    card: dict[str, Any]
+    history: list[EpochStats]
+    best_epoch: int | None
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image: its class index, its defect mask (if ``masks/<stem>.png`` exists) and split group."""
+
+    path: Path
+    label: int
+    mask: Path | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """The images of a class-folder dataset. ``classes[i]`` is the folder of label ``i``."""
+
+    root: Path
+    classes: tuple[str, ...]
+    records: tuple[ImageRecord, ...]
+    source: str = ""                 # the data folder as the user gave it (for the card)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def counts(self) -> dict[str, int]:
+        """Images per class name."""
+        tally = np.bincount([r.label for r in self.records], minlength=len(self.classes))
+        return {c: int(n) for c, n in zip(self.classes, tally)}
+
+    def subset(self, records: Sequence[ImageRecord]) -> DatasetIndex:
+        return replace(self, records=tuple(records))
+
+
+# --------------------------------------------------------------------------- dataset
+def group_by_pattern(pattern: str) -> Callable[[ImageRecord], str | None]:
+    """A ``group_fn`` that groups images by the first match of ``pattern`` in their file name."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f"group pattern {pattern!r} is not a valid regular expression ({exc})") from None
+
+    def group(record: ImageRecord) -> str | None:
+        match = regex.search(record.path.name)
+        return match.group(0) if match else None
+
+    return group
+
+
+def _class_order(names: Sequence[str]) -> list[str]:
+    """Sorted, but ``ok`` first and ``ng`` second when present (class 0 = OK, class 1 = NG)."""
+    lowered = {n.lower(): n for n in names}
+    first = [lowered[k] for k in ("ok", "ng") if k in lowered]
+    return first + sorted(n for n in names if n not in first)
+
+
+def scan_dataset(data_dir: str | Path, group_fn: Callable[[ImageRecord], str | None] | None = None) -> DatasetIndex:
+    """Index ``data_dir``: one subfolder per class (searched recursively), ``masks/`` ignored."""
+    from .imaging import is_hidden_name, iter_image_files
+
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise InputError(f"data folder not found: {root}")
+    found: dict[str, list[Path]] = {}
+    for sub in sorted(root.iterdir()):
+        if sub.is_dir() and sub.name.lower() != MASKS_DIR and not is_hidden_name(sub.name):
+            files = iter_image_files(sub)
+            if files:
+                found[sub.name] = files
+    if len(found) < 2:
+        raise InputError(
+            f"{root} needs one subfolder of images per class, at least two (e.g. ok/ and ng/); "
+            f"found {sorted(found) or 'none'}")
+    classes = _class_order(list(found))
+    masks = root / MASKS_DIR
+    records = []
+    for label, name in enumerate(classes):
+        for path in found[name]:
+            mask = masks / f"{path.stem}.png"
+            record = ImageRecord(path=path, label=label, mask=mask if mask.is_file() else None)
+            if group_fn is not None:
+                record = replace(record, group=group_fn(record))
+            records.append(record)
+    return DatasetIndex(root=root, classes=tuple(classes), records=tuple(records), source=str(data_dir))
+
+
+def split_dataset(index: DatasetIndex, val_fraction: float, seed: int,
+                  group_fn: Callable[[ImageRecord], str | None] | None = None) -> tuple[DatasetIndex, DatasetIndex]:
+    """Stratified train/val split; with groups, each group goes wholly to one side.
+
+    Groups come from ``group_fn(record)``, else ``record.group``; ``None`` means "its own group".
+    Without groups each class contributes ``clamp(round(f · N_c), 1, N_c − 1)`` images to val.
+    With groups, groups are visited in a seeded random order and moved to val whenever that brings
+    the per-class val counts closer to ``f · N_c``. Every class must end up on both sides.
+    """
+    if not 0 < val_fraction < 1:
+        raise InputError(f"validation fraction must be in (0, 1) (got {val_fraction})")
+    rng = np.random.default_rng(seed)
+    records = index.records
+    keys = [group_fn(r) if group_fn is not None else r.group for r in records]
+    labels = np.array([r.label for r in records], dtype=np.int64)
+    n_classes = len(index.classes)
+    if any(k is not None for k in keys):
+        in_val = _grouped_val(keys, labels, n_classes, val_fraction, rng)
+    else:
+        in_val = np.zeros(len(records), dtype=bool)
+        for c in range(n_classes):
+            members = np.flatnonzero(labels == c)
+            if members.size < 2:
+                raise InputError(f"class {index.classes[c]!r} has {members.size} image(s); "
+                                 "at least 2 are needed (one to train on, one to validate)")
+            n_val = min(max(1, round(val_fraction * members.size)), members.size - 1)
+            in_val[rng.permutation(members)[:n_val]] = True
+    for c, name in enumerate(index.classes):
+        if not (in_val & (labels == c)).any() or not (~in_val & (labels == c)).any():
+            raise InputError(f"the split leaves class {name!r} without images on one side; "
+                             "use more images or groups, or another validation fraction")
+    train = [r for r, v in zip(records, in_val) if not v]
+    val = [r for r, v in zip(records, in_val) if v]
+    return index.subset(train), index.subset(val)
+
+
+def _grouped_val(keys: Sequence[str | None], labels: np.ndarray, n_classes: int, fraction: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    names = [k if k is not None else f"\0file{i}" for i, k in enumerate(keys)]
+    ids = {name: i for i, name in enumerate(sorted(set(names)))}
+    group_of = np.array([ids[name] for name in names], dtype=np.int64)
+    groups = range(len(ids))
+    counts = np.zeros((len(groups), n_classes))
+    np.add.at(counts, (group_of, labels), 1)
+    target = fraction * counts.sum(axis=0)
+    scale = np.maximum(target, 1.0)
+
+    def cost(v: np.ndarray) -> float:
+        return float((((v - target) / scale) ** 2).sum())
+
+    val = np.zeros(n_classes)
+    chosen = np.zeros(len(groups), dtype=bool)
+    for g in rng.permutation(len(groups)):
+        if cost(val + counts[g]) < cost(val):
+            val += counts[g]
+            chosen[g] = True
+    return chosen[group_of]
+
+
+# --------------------------------------------------------------------------- decoding and augmentation
+def _decode(records: Sequence[ImageRecord], size: int, workers: int, emit: Progress,
+            what: str) -> tuple[Tensor, list[int]]:
+    """Decode and squash each image to ``size × size`` RGB uint8 → (N×3×S×S tensor, kept record indices)."""
+    from .imaging import load_image
+
+    def one(i: int) -> np.ndarray | None:
+        try:
+            image = load_image(records[i].path).image
+        except InputError as exc:
+            emit({"event": "message", "text": f"skipped {records[i].path.name}: {exc}"})
+            return None
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.uint8)
+
+    out = np.empty((len(records), size, size, 3), dtype=np.uint8)
+    kept: list[int] = []
+    step = max(1, len(records) // 20)
+    indices = range(len(records))
+    if workers > 0:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        results = pool.map(one, indices)
+    else:
+        pool = None
+        results = map(one, indices)
+    try:
+        for i, array in enumerate(results):
+            if array is not None:
+                out[len(kept)] = array
+                kept.append(i)
+            if (i + 1) % step == 0 or i + 1 == len(records):
+                emit({"event": "loading", "what": what, "done": i + 1, "total": len(records)})
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return torch.from_numpy(out[:len(kept)]).permute(0, 3, 1, 2), kept
+
+
+def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> Tensor:
+    return low + (high - low) * torch.rand(n, generator=generator)
+
+
+def augment_batch(images: Tensor, out_size: int, generator: torch.Generator) -> Tensor:
+    """uint8 ``N×3×S×S`` → augmented float ``N×3×out×out`` in [0, 1] (flips, rotation, crop, jitter).
+
+    One affine map per image sends output coordinates ``u ∈ [-1, 1]²`` to input coordinates
+    ``R(θ)·diag(w·f_x, h·f_y)·u + c`` (crop half-extents ``w, h``, flips ``f = ±1``, centre ``c``).
+    Random numbers come from ``generator`` (CPU), so a seed fixes the augmentation on any device.
+    """
+    n = images.shape[0]
+    area = _uniform(n, *CROP_AREA, generator)
+    log_aspect = _uniform(n, math.log(CROP_ASPECT[0]), math.log(CROP_ASPECT[1]), generator)
+    w = torch.sqrt(area * torch.exp(log_aspect)).clamp(max=1.0)
+    h = torch.sqrt(area / torch.exp(log_aspect)).clamp(max=1.0)
+    cx = (1 - w) * _uniform(n, -1, 1, generator)
+    cy = (1 - h) * _uniform(n, -1, 1, generator)
+    angle = torch.deg2rad(_uniform(n, -ROTATION_DEG, ROTATION_DEG, generator))
+    fx = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    fy = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos * w * fx, -sin * h * fy, cx], dim=1),
+                         torch.stack([sin * w * fx, cos * h * fy, cy], dim=1)], dim=1)
+    brightness = _uniform(n, 1 - BRIGHTNESS, 1 + BRIGHTNESS, generator).view(n, 1, 1, 1)
+    contrast = _uniform(n, 1 - CONTRAST, 1 + CONTRAST, generator).view(n, 1, 1, 1)
+    device = images.device
+    x = images.to(torch.float32).div_(255.0)
+    grid = F.affine_grid(theta.to(device), [n, 3, out_size, out_size], align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = ((x - mean) * contrast.to(device) + mean) * brightness.to(device)
+    return x.clamp_(0.0, 1.0)
+
+
+def _normalize(x: Tensor) -> Tensor:
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+# --------------------------------------------------------------------------- pretrained weights
+def default_lr(arch: str, pretrained: bool) -> float:
+    """Default AdamW learning rate for ``arch`` (fine-tuning ImageNet weights or from scratch)."""
+    tuned, scratch = DEFAULT_LR.get(arch, (3e-4, 1e-3))
+    return tuned if pretrained else scratch
+
+
+def _reachable(host: str, port: int, timeout: float) -> bool:
+    """TCP connect within ``timeout`` s, DNS included (run in a daemon thread: resolvers ignore timeouts)."""
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True, name="cam-inspector-net-probe")
+    thread.start()
+    thread.join(timeout + 1.0)
+    return bool(result and result[0])
+
+
+def download_imagenet_weights(weights: Any) -> dict[str, Tensor]:
+    """torchvision's ImageNet ``weights`` state dict, downloaded into the torch cache.
+
+    Fails fast (``OSError``) when the download host (or the HTTPS proxy) does not answer within a few
+    seconds, or when ``$CAM_INSPECTOR_OFFLINE`` is set. Each socket operation of the download then
+    times out after 30 s (this sets the process-wide default socket timeout while it runs).
+    """
+    if os.environ.get(OFFLINE_ENV):
+        raise OSError(f"${OFFLINE_ENV} is set")
+    proxy = urllib.request.getproxies().get("https")
+    target = urlparse(proxy if proxy else weights.url)
+    host = target.hostname or ""
+    port = target.port or (443 if target.scheme == "https" else 80)
+    if not host or not _reachable(host, port, PROBE_TIMEOUT_S):
+        raise OSError(f"{host or weights.url} is not reachable")
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        return weights.get_state_dict(progress=False)
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+# Everything a failed download can raise: socket/URL errors (OSError), HTTP protocol errors, and torch.hub's
+# hash check or a broken file (RuntimeError, ValueError, EOFError).
+_NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, http.client.HTTPException, RuntimeError, ValueError,
+                                                    EOFError)
+_DENSENET_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+
+
+def _imagenet_state(arch: str, mode: str, emit: Progress) -> tuple[dict[str, Tensor] | None, str]:
+    """(state dict or None, where it came from) according to ``mode``."""
+    if mode == "none":
+        return None, "none (from scratch, as asked)"
+    cache_file, weights = torchvision_cache_file(arch)
+    if cache_file.is_file():
+        try:
+            return torch.load(cache_file, map_location="cpu", weights_only=True), \
+                f"torchvision {weights} (ImageNet-1k), local cache {cache_file}"
+        except (RuntimeError, OSError, ValueError, EOFError) as exc:
+            problem = f"{cache_file} cannot be read ({exc})"
+    else:
+        try:
+            return download_imagenet_weights(weights), f"torchvision {weights} (ImageNet-1k), downloaded"
+        except _NETWORK_ERRORS as exc:
+            problem = f"not in the local torch cache ({cache_file}) and not downloadable ({exc})"
+    if mode == "imagenet":
+        raise ModelError(f"ImageNet weights for {arch} are {problem}. Copy {cache_file.name} into "
+                         f"{cache_file.parent} from a machine with internet access, or use --pretrained none.")
+    emit({"event": "message", "text": f"ImageNet weights for {arch} are {problem}: training from scratch."})
+    return None, "none (ImageNet weights unavailable, trained from scratch)"
+
+
+def _load_backbone(model: nn.Module, state: dict[str, Tensor], arch: str) -> int:
+    """Copy every ImageNet tensor whose name and shape fit (all but the classifier head); returns the count."""
+    if arch.startswith("densenet"):
+        state = {(_DENSENET_KEY.sub(r"\1\2", k)): v for k, v in state.items()}
+    own = model.state_dict()
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    missing = [k for k in own if k not in fitting and not k.endswith("num_batches_tracked")]
+    if len(fitting) < len(own) // 2 or len(missing) > 4:
+        raise ModelError(f"the ImageNet weights do not fit {arch} (only {len(fitting)} of {len(own)} tensors match)")
+    model.load_state_dict(fitting, strict=False)
+    return len(fitting)
+
+
+# --------------------------------------------------------------------------- validation
+@dataclass
+class _ValResult:
+    loss: float
+    acc: float
+    auroc: float
+    confusion: list[list[int]]
+    map_range: tuple[float, float]
+
+
+def _validate(model: nn.Module, images: Tensor, labels: Tensor, positive: int, batch_size: int,
+              device: torch.device) -> _ValResult:
+    """Loss, accuracy, AUROC and CAM value percentiles over the validation images (one pass, CAM hook)."""
+    from .methods import CAM
+
+    model.eval()
+    logits_all, maps_all = [], []
+    with CAM(model) as cam:
+        for start in range(0, images.shape[0], batch_size):
+            batch = images[start:start + batch_size].to(device).float().div_(255.0)
+            out = cam(_normalize(batch))
+            logits_all.append(out.logits.cpu())
+            maps_all.append(out.maps.cpu().flatten())
+    logits = torch.cat(logits_all)
+    loss = float(F.cross_entropy(logits, labels))
+    predicted = logits.argmax(dim=1)
+    p_pos = torch.softmax(logits, dim=1)[:, positive].numpy()
+    values = torch.cat(maps_all).numpy()
+    lo, hi = np.percentile(values, MAP_PERCENTILES)
+    return _ValResult(
+        loss=loss, acc=float((predicted == labels).float().mean()),
+        auroc=auroc(p_pos, (labels == positive).numpy()),
+        confusion=confusion(predicted.numpy(), labels.numpy(), logits.shape[1]).tolist(),
+        map_range=(float(lo), float(hi)))
+
+
+def _better(val: _ValResult, best: _ValResult | None) -> bool:
+    """Higher AUROC wins (NaN counts as lowest), then lower loss."""
+    if best is None:
+        return True
+
+    def key(v: _ValResult) -> tuple[float, float]:
+        return (v.auroc if math.isfinite(v.auroc) else -math.inf, -v.loss)
+
+    return key(val) > key(best)
+
+
+# --------------------------------------------------------------------------- training
+def _zero_head(model: nn.Module) -> None:
+    """Start the classifier head at zero: every logit is 0 (p = 1/C) for every image.
+
+    A random head on non-negative (ReLU) features gives all images the same large logit offset
+    ``W·mean(A)``; the quickest way for the optimiser to remove it is to shrink every activation of the
+    backbone, which is how SqueezeNet trained from scratch collapses to a constant output. From a zero
+    head the first gradient is ``Σ_i w_{y_i} (p_i − y_i) Ā_i``: the class-weighted difference of the mean
+    features, i.e. only what tells the classes apart.
+    """
+    head = resolve_module(model, resolve_head(model).classifier)
+    with torch.no_grad():
+        head.weight.zero_()
+        if getattr(head, "bias", None) is not None:
+            head.bias.zero_()
+
+
+def _param_groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
+    """Backbone at ``lr``, head weights at ``HEAD_LR_MULT · lr``, head bias at ``HEAD_BIAS_LR_MULT · lr``.
+
+    Why: the new head starts near zero (SqueezeNet: N(0, 0.01)), and on an OK image the ReLU'd features
+    feeding it are often all zero (no defect evidence anywhere), so the OK logit is the head bias alone.
+    Adam moves a parameter by about its learning rate per step, so at the backbone's rate the bias needs
+    hundreds of steps to cross the OK/NG threshold: validation AUROC reaches 1 while every image still
+    gets the same verdict (seen on synthetic parts at 20–40 steps).
+    """
+    head = resolve_module(model, resolve_head(model).classifier)
+    bias = getattr(head, "bias", None)
+    special = {id(head.weight)} | ({id(bias)} if bias is not None else set())
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in model.parameters() if id(p) not in special], "lr": lr},
+        {"params": [head.weight], "lr": lr * HEAD_LR_MULT},
+    ]
+    if bias is not None:
+        groups.append({"params": [bias], "lr": lr * HEAD_BIAS_LR_MULT, "weight_decay": 0.0})
+    return groups
+
+
+def _lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up ``(s+1)/warmup``, then cosine ``½(1 + cos(π·(s − warmup)/(total − warmup)))``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _versions() -> dict[str, str]:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        own = version("cam-inspector")
+    except PackageNotFoundError:
+        own = "0.1.0"
+    return {"cam_inspector": own, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "python": platform.python_version()}
+
+
+@dataclass
+class _Run:
+    """Mutable bookkeeping of one training run (what the card reports)."""
+
+    config: TrainConfig
+    index: DatasetIndex
+    train_counts: dict[str, int]
+    val_counts: dict[str, int]
+    split: str
+    lr: float
+    warmup_steps: int
+    class_weights: list[float]
+    pretrained_source: str
+    pretrained_tensors: int
+    device: torch.device
+    command_line: str | None
+    batch_size: int
+    started: float = field(default_factory=time.perf_counter)
+    history: list[EpochStats] = field(default_factory=list)
+    best: _ValResult | None = None
+    best_epoch: int | None = None
+    interrupted: bool = False
+    skipped: int = 0
+
+    def card(self) -> dict[str, Any]:
+        c = self.config
+        positive = positive_class_index(self.index.classes)
+        best = self.best
+        assert best is not None
+        return {
+            "arch": c.arch,
+            "classes": list(self.index.classes),
+            "input_size": [c.image_size, c.image_size],
+            "mean": list(IMAGENET_MEAN),
+            "std": list(IMAGENET_STD),
+            "head_relu": not c.arch.startswith("squeezenet"),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "training": {
+                "data_dir": self.index.source or str(self.index.root),
+                "data": {"train": self.train_counts, "val": self.val_counts, "split": self.split,
+                         "unreadable_images_skipped": self.skipped},
+                "epochs": c.epochs,
+                "epochs_run": len(self.history),
+                "best_epoch": self.best_epoch,
+                "interrupted": self.interrupted,
+                "optimizer": f"AdamW(weight_decay={c.weight_decay:g})",
+                "lr": self.lr,
+                "head_lr": {"weight": self.lr * HEAD_LR_MULT, "bias": self.lr * HEAD_BIAS_LR_MULT},
+                "lr_schedule": f"linear warm-up over {self.warmup_steps} steps, then cosine decay to 0 (per step)",
+                "grad_clip_norm": GRAD_CLIP_NORM,
+                "head_init": "zeros (weights and bias)",
+                "batch_size": self.batch_size,
+                "image_size": c.image_size,
+                "augmentation": AUGMENTATION,
+                "imbalance": "class-weighted cross-entropy, w_c = N / (C·N_c): " + ", ".join(
+                    f"{name} {w:.3f}" for name, w in zip(self.index.classes, self.class_weights)),
+                "pretrained": {"used": self.pretrained_tensors > 0, "source": self.pretrained_source,
+                               "tensors_loaded": self.pretrained_tensors},
+                "seed": c.seed,
+                "command_line": self.command_line,
+                "seconds": round(time.perf_counter() - self.started, 1),
+                "device": str(self.device),
+                "versions": _versions(),
+                "history": [asdict(h) for h in self.history],
+            },
+            "validation": {
+                "n_images": sum(self.val_counts.values()),
+                "positive_class": self.index.classes[positive],
+                "accuracy": best.acc,
+                "auroc": best.auroc if math.isfinite(best.auroc) else None,
+                "loss": best.loss,
+                "confusion": best.confusion,
+                "confusion_layout": "rows = true class, columns = predicted class",
+            },
+            "map_value_range": [best.map_range[0], best.map_range[1]],
+            "map_value_range_source": (f"{MAP_PERCENTILES[0]:g}th–{MAP_PERCENTILES[1]:g}th percentile of all CAM "
+                                       "values (every class map) over the validation images, best epoch"),
+        }
+
+
+def train_model(data: str | Path | DatasetIndex, out_path: str | Path, config: TrainConfig, *,
+                progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+                command_line: str | None = None) -> TrainResult:
+    """Train ``config.arch`` on the class folders ``data`` and save the best epoch to ``out_path``.
+
+    Progress events (dicts, in this order): ``message`` (``text``), ``loading`` (``what``, ``done``,
+    ``total``) while decoding, then per epoch ``batch`` (``epoch``, ``step``, ``steps``, ``loss``,
+    ``acc``, ``images_per_s``, ``lr``) after every step and one ``epoch`` (the :class:`EpochStats`
+    fields plus ``improved`` and ``best_epoch``), finally ``done`` (``path``, ``interrupted``).
+    ``should_stop()`` is polled before every step; it and Ctrl+C stop training and keep the best
+    model saved so far (``interrupted=True``). The global torch RNG state is restored afterwards.
+    """
+    config.validate()
+    emit: Progress = progress or (lambda event: None)
+    device = pick_device(config.device)
+    out_path = Path(out_path)
+    if out_path.suffix.lower() != ".safetensors":
+        raise InputError(f"the output file must end in .safetensors (got {out_path.name})")
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(config.seed)
+        try:
+            return _train(data, out_path, config, device, emit, should_stop or (lambda: False), command_line)
+        finally:
+            _remove_partials(out_path)
+
+
+def _remove_partials(out_path: Path) -> None:
+    """Delete temporary files an interrupted :func:`save_checkpoint` may leave beside ``out_path``."""
+    for tmp in (out_path.with_name(f".{out_path.name}.partial"), out_path.with_name(f".{out_path.stem}.json.partial")):
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _prepare_data(data: str | Path | DatasetIndex, config: TrainConfig, emit: Progress
+                  ) -> tuple[DatasetIndex, DatasetIndex, DatasetIndex, str]:
+    group_fn = group_by_pattern(config.group_pattern) if config.group_pattern else None
+    index = data if isinstance(data, DatasetIndex) else scan_dataset(data, group_fn)
+    train, val = split_dataset(index, config.val_fraction, config.seed, group_fn)
+    if group_fn is not None or any(r.group is not None for r in index.records):
+        pattern = f", pattern {config.group_pattern!r}" if config.group_pattern else ""
+        split = f"grouped (whole groups on one side{pattern})"
+    else:
+        split = "stratified random"
+    split += f", val_fraction {config.val_fraction:g}, seed {config.seed}"
+    emit({"event": "message", "text": f"{len(index)} images in {len(index.classes)} classes "
+          f"({', '.join(f'{c} {n}' for c, n in index.counts().items())}): {len(train)} train, {len(val)} val"})
+    return index, train, val, split
+
+
+def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig, device: torch.device,
+           emit: Progress, should_stop: Callable[[], bool], command_line: str | None) -> TrainResult:
+    index, train_index, val_index, split = _prepare_data(data, config, emit)
+    n_classes = len(index.classes)
+    positive = positive_class_index(index.classes)
+    work = round(config.image_size * WORKING_SCALE)
+    train_u8, kept_train = _decode(train_index.records, work, config.num_workers, emit, "train")
+    val_u8, kept_val = _decode(val_index.records, config.image_size, config.num_workers, emit, "val")
+    train_y = torch.tensor([train_index.records[i].label for i in kept_train], dtype=torch.long)
+    val_y = torch.tensor([val_index.records[i].label for i in kept_val], dtype=torch.long)
+    for name, labels in (("training", train_y), ("validation", val_y)):
+        if labels.numel() == 0 or torch.bincount(labels, minlength=n_classes).min() == 0:
+            raise InputError(f"after skipping unreadable files the {name} set lacks a class")
+
+    model = build_model(config.arch, n_classes, head_relu=not config.arch.startswith("squeezenet"))
+    state, source = _imagenet_state(config.arch, config.pretrained, emit)
+    loaded = _load_backbone(model, state, config.arch) if state is not None else 0
+    _zero_head(model)
+    emit({"event": "message", "text": f"{config.arch}: " + (f"starting from {source}" if loaded else
+                                                              "training from scratch")})
+    model = model.to(device).to(memory_format=torch.channels_last)
+
+    counts = torch.bincount(train_y, minlength=n_classes).float()
+    class_weights = (counts.sum() / (n_classes * counts)).tolist()
+    batch_size = min(config.batch_size, train_y.numel())
+    steps = math.ceil(train_y.numel() / batch_size)
+    if steps > 1 and train_y.numel() % batch_size == 1:
+        steps -= 1                                   # a 1-image batch upsets BatchNorm; drop it
+    total_steps = steps * config.epochs
+    warmup = min(steps, max(1, math.ceil(WARMUP_FRACTION * total_steps)))
+    lr = config.lr if config.lr is not None else default_lr(config.arch, loaded > 0)
+    optimizer = torch.optim.AdamW(_param_groups(model, lr), lr=lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup, total_steps))
+    run = _Run(config=config, index=index,
+               train_counts={c: int(n) for c, n in zip(index.classes, counts.long().tolist())},
+               val_counts={c: int(n) for c, n in zip(index.classes, torch.bincount(val_y, minlength=n_classes))},
+               split=split, lr=lr, warmup_steps=warmup, class_weights=class_weights, pretrained_source=source,
+               pretrained_tensors=loaded, device=device, command_line=command_line, batch_size=batch_size,
+               skipped=len(train_index) + len(val_index) - len(kept_train) - len(kept_val))
+    generator = torch.Generator().manual_seed(config.seed)
+    weight = torch.tensor(class_weights, device=device)
+    best_state: dict[str, Tensor] | None = None
+    try:
+        for epoch in range(1, config.epochs + 1):
+            started = time.perf_counter()
+            order = torch.randperm(train_y.numel(), generator=generator)
+            loss_sum = correct = seen = 0.0
+            model.train()
+            for step in range(steps):
+                if should_stop():
+                    raise _Stop
+                idx = order[step * batch_size:(step + 1) * batch_size]
+                x = _normalize(augment_batch(train_u8[idx].to(device), config.image_size, generator))
+                y = train_y[idx].to(device)
+                logits = model(x)
+                if not isinstance(logits, Tensor):
+                    logits = logits[0]
+                loss = F.cross_entropy(logits, y, weight=weight)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
+                optimizer.step()
+                scheduler.step()
+                seen += y.numel()
+                loss_sum += float(loss.detach()) * y.numel()
+                correct += float((logits.detach().argmax(dim=1) == y).sum())
+                emit({"event": "batch", "epoch": epoch, "step": step + 1, "steps": steps, "loss": loss_sum / seen,
+                      "acc": correct / seen, "images_per_s": seen / (time.perf_counter() - started),
+                      "lr": optimizer.param_groups[0]["lr"]})
+            train_seconds = time.perf_counter() - started
+            val = _validate(model, val_u8, val_y, positive, max(batch_size, 32), device)
+            stats = EpochStats(epoch=epoch, train_loss=loss_sum / seen, train_acc=correct / seen,
+                               val_loss=val.loss, val_acc=val.acc, val_auroc=val.auroc,
+                               seconds=time.perf_counter() - started, images_per_s=seen / train_seconds)
+            run.history.append(stats)
+            improved = _better(val, run.best)
+            if improved:
+                run.best, run.best_epoch = val, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                save_checkpoint(model, out_path, run.card())
+            emit({"event": "epoch", **asdict(stats), "improved": improved, "best_epoch": run.best_epoch})
+    except (_Stop, KeyboardInterrupt):
+        run.interrupted = True
+        emit({"event": "message", "text": "training stopped: " + (
+            f"keeping the best epoch so far ({run.best_epoch})" if run.best_epoch else
+            "no epoch had finished, so no model was saved")})
+    if best_state is None:
+        return TrainResult(path=None, card={}, history=run.history, best_epoch=None, interrupted=True)
+    model.load_state_dict(best_state)
+    card = run.card()
+    save_checkpoint(model, out_path, card)           # final card: epochs run, total time, full history
+    emit({"event": "done", "path": str(out_path), "interrupted": run.interrupted})
+    return TrainResult(path=out_path, card=card, history=run.history, best_epoch=run.best_epoch,
+                       interrupted=run.interrupted)
+
+
+class _Stop(CamInspectorError):
+    """Raised inside the loop when ``should_stop()`` says so."""

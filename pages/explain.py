@@ -1,0 +1,155 @@
+"""Explain (home page): upload parts, get the OK/NG verdict and the class activation maps."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import app_ui as ui
+from cam_core.report import positive_index_of, shown_classes, verdict_of
+
+DIFFUSE_NOTE = (
+    "How to read the maps: red marks where the network found evidence for that class. The OK (\"no defect\") "
+    "map is broad and diffuse by design — a good part is good everywhere — while NG evidence concentrates on "
+    "the defect. With the shared scale both maps use one colour range, so a clean part's NG map stays cold.")
+
+
+def sidebar_controls() -> tuple[str | None, str, int | None, ui.ViewSettings, bool]:
+    """Network, method, target class and view settings (all kept across pages)."""
+    sidebar = st.sidebar
+    model = ui.model_picker(sidebar)
+    method = ui.method_picker(sidebar)
+    target: int | None = None
+    value_range = None
+    if model is not None:
+        bundle = ui.get_explainer(model, method).bundle
+        value_range = bundle.value_range
+        if len(bundle.classes) > 2:
+            options = ["predicted", *bundle.classes]
+            if st.session_state.get("cfg_target") not in options:
+                st.session_state["cfg_target"] = "predicted"
+            choice = sidebar.selectbox("Target class", options, key="cfg_target",
+                                       help="Which class map to show first (default: the predicted class).")
+            target = None if choice == "predicted" else bundle.classes.index(choice)
+    view = ui.view_controls(sidebar, value_range)
+    raw_grid = sidebar.toggle("Raw feature grid", key="cfg_raw_grid",
+                              help="Show the maps at the network's own resolution (e.g. 13×13), value on hover.")
+    return model, method, target, view, raw_grid
+
+
+def gather_inputs() -> tuple[list[ui.InputImage], list[str]]:
+    """Uploads, built-in samples and (optionally) one camera shot."""
+    left, right = st.columns([3, 2])
+    files = left.file_uploader("Upload part images", type=ui.IMAGE_TYPES, accept_multiple_files=True,
+                               key="explain_uploads",
+                               help="PNG, JPEG, BMP, TIFF, WebP or GIF; several at once for a gallery.")
+    items, errors = ui.load_uploads(files)
+    items += ui.sample_picker(container=right)
+    with right.expander("Camera"):
+        if st.toggle("Use the camera", key="explain_camera_on"):
+            shot = st.camera_input("Take a picture of the part", key="explain_camera")
+            if shot is not None:
+                more, more_errors = ui.load_uploads([shot])
+                items += more
+                errors += more_errors
+    return items, errors
+
+
+def gallery(items: list[ui.InputImage], explanations: list) -> int:
+    """Table of every image (worst first) and the selector of the image shown large; returns its index."""
+    verdicts = [verdict_of(e) for e in explanations]
+    positive = positive_index_of(explanations[0].classes)
+    score = "probability" if positive is None else f"{explanations[0].classes[positive].upper()} probability"
+    frame = pd.DataFrame({
+        "file": [i.name for i in items],
+        "verdict": [v.label for v in verdicts],
+        score: [v.probability if positive is None else v.positive_probability for v in verdicts],
+    })
+    order = frame.sort_values(frame.columns[2], ascending=False, kind="stable").index.tolist()
+    st.dataframe(frame.loc[order], hide_index=True, width="stretch", column_config={
+        frame.columns[2]: st.column_config.ProgressColumn(frame.columns[2], min_value=0.0, max_value=1.0,
+                                                          format="percent")})
+    labels = [f"{items[i].name} — {verdicts[i].text}" for i in order]
+    if st.session_state.get("explain_selected") not in labels:
+        st.session_state["explain_selected"] = labels[0]
+    chosen = st.selectbox("Image shown below", labels, key="explain_selected")
+    return order[labels.index(chosen)]
+
+
+def show_one(item: ui.InputImage, explanation, target: int | None, view: ui.ViewSettings, raw_grid: bool,
+             model: str, method: str) -> None:
+    """Verdict, then the class maps side by side, optional raw grids."""
+    verdict = verdict_of(explanation)
+    ui.show_verdict(st, verdict)
+    probs = " · ".join(f"P({c}) = {p:.1%}" for c, p in zip(explanation.classes, explanation.probabilities)
+                       if len(explanation.classes) <= 10 or p >= 0.01)
+    st.caption(f"{item.name} · {item.image.size[0]}×{item.image.size[1]} px · {probs} · {model} · "
+               f"{ui.METHOD_LABELS.get(method, method)}")
+    for note in item.notes:
+        st.caption(f"Note: {note}")
+    classes = shown_classes(explanation, target)
+    jpegs, scale = ui.render_maps(explanation, ui.display_copy(item), classes, view)
+    columns = st.columns(len(classes))
+    for column, c in zip(columns, classes):
+        name = explanation.classes[c]
+        column.image(jpegs[c], caption=ui.map_caption(name.upper(), explanation.map_of(c), scale, view.mode),
+                     width="stretch", output_format="JPEG")
+    st.caption(DIFFUSE_NOTE)
+    if raw_grid:
+        zrange = scale if view.mode != "per-map" else None
+        columns = st.columns(len(classes))
+        for column, c in zip(columns, classes):
+            raw = explanation.map_of(c)
+            figure = ui.raw_grid_figure(raw, f"{explanation.classes[c].upper()} raw map", view.colormap, zrange)
+            column.plotly_chart(figure, width="stretch", key=f"raw_grid_{c}")
+
+
+def downloads(items: list[ui.InputImage], explanations: list, view: ui.ViewSettings, model: str,
+              method: str) -> None:
+    names = [i.name for i in items]
+    cols = st.columns(3)
+    cols[0].download_button("Overlay PNGs (ZIP)", data=lambda: ui.overlays_zip(items, explanations, view),
+                            file_name="cam-overlays.zip", mime="application/zip", key="dl_zip",
+                            on_click="ignore")
+    cols[1].download_button("Scores (CSV)", data=ui.scores_csv(names, explanations), file_name="cam-scores.csv",
+                            mime="text/csv", key="dl_csv", on_click="ignore")
+    cols[2].download_button("Scores (JSON)",
+                            data=ui.scores_json_bytes(names, explanations, model=model, method=method,
+                                                      settings=view.as_dict()),
+                            file_name="cam-scores.json", mime="application/json", key="dl_json",
+                            on_click="ignore")
+
+
+def page() -> None:
+    st.title("Explain: why OK, why NG?")
+    model, method, target, view, raw_grid = sidebar_controls()
+    items, errors = gather_inputs()
+    for line in errors:
+        st.error(line)
+    if model is None:
+        return
+    kept = ui.last_batch()
+    if not items and not errors and kept is not None:
+        items = kept.items
+        top = st.columns([4, 1])
+        top[0].info(f"Showing your last batch ({len(items)} image(s)). Upload images or pick samples to replace it.")
+        if top[1].button("Clear", key="explain_clear"):
+            st.session_state.pop(ui.LAST_BATCH, None)
+            st.rerun()
+    if not items:
+        if not errors:
+            st.info("Upload one or more part images, or pick a built-in sample, to see the verdict and the maps.")
+        return
+    targets = [target] if target is not None else None
+    with st.spinner("Explaining…"):
+        explanations = ui.explain_inputs(model, method, items, targets)
+    selected = gallery(items, explanations) if len(items) > 1 else 0
+    show_one(items[selected], explanations[selected], target, view, raw_grid, model, method)
+    st.divider()
+    downloads(items, explanations, view, model, method)
+    ui.keep_batch(ui.Batch(model=model, method=method, items=list(items), explanations=list(explanations),
+                           view=view, selected=selected))
+
+
+ui.init_state()
+ui.run_guarded(page)

@@ -1,0 +1,281 @@
+"""Models: every network with its card; add a .safetensors checkpoint; train a new model from a ZIP.
+
+Training runs inside this page's script run (blocking this session only): the progress bar and
+the charts are updated from the training callback. Other sessions keep working (they share the
+CPU). A time limit stops training early and keeps the best model so far. Navigating away or
+reloading the page while it trains interrupts the run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import app_ui as ui
+from cam_core import CamInspectorError, InputError, ModelError, list_models
+from cam_core.architectures import KNOWN_ARCHITECTURES
+from cam_core.checkpoint import SHIPPED_MODELS_DIR, load_checkpoint, read_card, user_models_dir
+from cam_core.report import card_summary
+
+TRAIN_DATA = "models_train_data"    # session: extracted ZIP (digest, folder, summary, notes)
+TRAIN_RESULT = "models_train_result"  # session: last training run (history, path, best epoch)
+ADDED = "models_added"               # session: message about the last added checkpoint
+
+
+# --------------------------------------------------------------------------- list
+
+
+def model_cards() -> None:
+    models = list_models()
+    st.caption(f"Shipped models: `{SHIPPED_MODELS_DIR}` · your models: `{user_models_dir()}` "
+               "(set `CAM_INSPECTOR_MODELS` to move it).")
+    if not models:
+        st.warning(ui.NO_MODELS_MESSAGE)
+        return
+    for name, path in models.items():
+        origin = "shipped" if path.parent.resolve() == SHIPPED_MODELS_DIR.resolve() else "user"
+        try:
+            card = read_card(path)
+        except CamInspectorError as exc:
+            st.error(f"{name} ({origin}) cannot be used: {exc}")
+            continue
+        with st.expander(f"**{name}** · {card.get('arch', '?')} · {', '.join(card.get('classes', []))} · {origin}"):
+            table = pd.DataFrame(card_summary(card), columns=["field", "value"])
+            st.dataframe(table, hide_index=True, width="stretch")
+            st.caption(f"File: `{path}` · {path.stat().st_size / 1024**2:.1f} MB")
+
+
+# --------------------------------------------------------------------------- add a checkpoint
+
+
+def _target_path(name: str) -> Path:
+    """``user_models_dir()/<safe name>.safetensors`` (path separators become ``_``, never a sub-folder)."""
+    from cam_core.imaging import sanitize_filename
+
+    name = name.strip().replace("/", " ").replace("\\", " ")
+    if name.lower().endswith(".safetensors"):
+        name = name[: -len(".safetensors")]
+    stem = sanitize_filename(name.replace(".", "_"), default="model").strip("_") or "model"
+    return user_models_dir() / f"{stem}.safetensors"
+
+
+def add_checkpoint(data: bytes, upload_name: str, wanted_name: str) -> Path:
+    """Validate an uploaded checkpoint (card + weights, no pickle) and move it into the user models dir."""
+    target = _target_path(wanted_name or Path(upload_name).stem)
+    if target.stem in list_models():
+        raise InputError(f"a model called '{target.stem}' already exists; choose another name")
+    folder = user_models_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot create the models folder {folder} ({exc}); set CAM_INSPECTOR_MODELS") from None
+    handle, tmp_name = tempfile.mkstemp(prefix=".upload-", suffix=".safetensors", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        card = read_card(tmp)                      # header only: card present and valid
+        load_checkpoint(tmp, device="cpu")         # weights fit the card's architecture
+        os.replace(tmp, target)
+        target.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def upload_section() -> None:
+    st.write("Upload a `.safetensors` checkpoint written by CAM Inspector (it carries its model card). "
+             "Pickle-based files (`.pt`, `.pth`, `.ckpt`, `.bin`) are refused: loading them can run code.")
+    message = st.session_state.pop(ADDED, None)
+    if message:
+        st.success(message)
+    upload = st.file_uploader("Checkpoint file", key="models_upload")
+    if upload is None:
+        return
+    if Path(upload.name).suffix.lower() != ".safetensors":
+        st.error(f"{upload.name}: only .safetensors checkpoints are accepted. Re-export the weights with "
+                 "safetensors (or train the model here / with `python -m cam_core train`).")
+        return
+    name = st.text_input("Save as (model name)", value=Path(upload.name).stem, key="models_upload_name")
+    if st.button("Add model", key="models_add", type="primary"):
+        try:
+            path = add_checkpoint(upload.getvalue(), upload.name, name)
+        except CamInspectorError as exc:
+            st.error(ui.error_line(upload.name, exc))
+            return
+        st.session_state[ADDED] = f"Added **{path.stem}**: it is now available in every network picker."
+        st.rerun()
+
+
+# --------------------------------------------------------------------------- train
+
+
+@st.cache_resource
+def _scratch_root() -> Path:
+    """One folder per server process for extracted training ZIPs, removed when the process exits."""
+    root = Path(tempfile.mkdtemp(prefix="cam-inspector-train-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+def _forget_train_data() -> None:
+    old = st.session_state.pop(TRAIN_DATA, None)
+    if old:
+        shutil.rmtree(old["folder"], ignore_errors=True)
+
+
+def prepare_data(upload: Any) -> dict[str, Any] | None:
+    """Extract the uploaded ZIP once (by content) and summarise its class folders."""
+    from cam_core.archives import find_class_folders, safe_extract_zip
+
+    data = upload.getvalue()
+    digest = ui.digest_of(data)
+    kept = st.session_state.get(TRAIN_DATA)
+    if kept and kept["digest"] == digest and Path(kept["folder"]).is_dir():
+        return kept
+    _forget_train_data()
+    scratch = _scratch_root()
+    scratch.mkdir(parents=True, exist_ok=True)  # in case a temp cleaner removed it
+    folder = Path(tempfile.mkdtemp(prefix="zip-", dir=scratch))
+    notes: list[str] = []
+    try:
+        root = safe_extract_zip(data, folder / "data", notes=notes)
+        summary = find_class_folders(root)
+    except CamInspectorError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        st.error(ui.error_line(upload.name, exc))
+        return None
+    kept = {"digest": digest, "folder": str(folder), "summary": summary, "notes": notes + list(summary.skipped)}
+    st.session_state[TRAIN_DATA] = kept
+    return kept
+
+
+def history_charts(history: list[dict[str, Any]], loss_slot: Any, acc_slot: Any) -> None:
+    if not history:
+        return
+    frame = pd.DataFrame(history).set_index("epoch")
+    loss_slot.line_chart(frame[[c for c in ("train_loss", "val_loss") if c in frame]], x_label="epoch",
+                         y_label="loss")
+    acc_slot.line_chart(frame[[c for c in ("train_acc", "val_acc", "val_auroc") if c in frame]], x_label="epoch",
+                        y_label="accuracy / AUROC")
+
+
+def run_training(data_root: Path, out_path: Path, options: dict[str, Any]) -> None:
+    """Train in this script run; progress events drive the progress bar, the status line and the charts."""
+    from cam_core.training import TrainConfig, scan_dataset, train_model
+
+    config = TrainConfig(arch=options["arch"], epochs=options["epochs"], image_size=options["image_size"],
+                         batch_size=options["batch_size"], pretrained=options["pretrained"],
+                         seed=options["seed"])
+    epochs = options["epochs"]
+    bar = st.progress(0.0, text="Starting…")
+    status = st.empty()
+    loss_slot, acc_slot = st.columns(2)
+    loss_chart, acc_chart = loss_slot.empty(), acc_slot.empty()
+    history: list[dict[str, Any]] = []
+    deadline = time.monotonic() + options["minutes"] * 60
+
+    def progress(event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "message":
+            status.caption(str(event.get("text", "")))
+        elif kind == "loading":
+            total = max(1, int(event.get("total", 1)))
+            bar.progress(0.0, text=f"Reading {event.get('what', 'images')}: {event.get('done', 0)}/{total}")
+        elif kind == "batch":
+            epoch, step, steps = int(event["epoch"]), int(event["step"]), max(1, int(event["steps"]))
+            done = (max(epoch, 1) - 1 + step / steps) / max(epochs, 1)
+            bar.progress(min(max(done, 0.0), 1.0),
+                         text=f"epoch {epoch}/{epochs} · step {step}/{steps} · loss {event['loss']:.4f} · "
+                              f"acc {event['acc']:.3f} · {event.get('images_per_s', 0):.0f} images/s")
+        elif kind == "epoch":
+            history.append({k: event[k] for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc",
+                                                  "val_auroc") if k in event})
+            history_charts(history, loss_chart, acc_chart)
+        elif kind == "done":
+            bar.progress(1.0, text="Done")
+
+    command = (f"CAM Inspector app, Models page: arch={options['arch']} epochs={epochs} "
+               f"image_size={options['image_size']} batch_size={options['batch_size']} "
+               f"pretrained={options['pretrained']} seed={options['seed']}")
+    data = dataclasses.replace(scan_dataset(data_root), source=f"{options['zip_name']} (uploaded on the Models page)")
+    result = train_model(data, out_path, config, progress=progress,
+                         should_stop=lambda: time.monotonic() > deadline, command_line=command)
+    st.session_state[TRAIN_RESULT] = {"history": history, "path": str(result.path),
+                                      "best_epoch": result.best_epoch, "interrupted": result.interrupted}
+
+
+def train_section() -> None:
+    st.write("Upload a ZIP with one folder per class, e.g. `ok/` and `ng/` (sub-folders are fine). "
+             "Training runs on this server while the page waits; a small SqueezeNet on a few hundred "
+             "images takes minutes on a CPU.")
+    upload = st.file_uploader("Training data (ZIP)", type=["zip"], key="models_train_zip")
+    last = st.session_state.get(TRAIN_RESULT)
+    if upload is None:
+        _forget_train_data()
+    if last:
+        stopped = " (stopped early at the time limit)" if last.get("interrupted") else ""
+        st.success(f"Last training run{stopped}: saved **{Path(last['path']).stem}** (best epoch "
+                   f"{last['best_epoch']}); it is available in every network picker.")
+        loss_slot, acc_slot = st.columns(2)
+        history_charts(last["history"], loss_slot, acc_slot)
+    if upload is None:
+        return
+    prepared = prepare_data(upload)
+    if prepared is None:
+        return
+    summary = prepared["summary"]
+    counts = pd.DataFrame({"class": list(summary.counts), "images": list(summary.counts.values())})
+    st.dataframe(counts, hide_index=True)
+    for note in prepared["notes"]:
+        st.caption(f"Note: {note}")
+    if not any(c.lower() in {"ng", "nok", "defect", "bad"} for c in summary.classes):
+        st.warning("No `ng` (defect) folder was found; the model will still be trained on the classes above, but "
+                   "verdict colours and 'NG probability' need a class called `ng`.")
+    c1, c2, c3 = st.columns(3)
+    arch = c1.selectbox("Architecture", KNOWN_ARCHITECTURES, index=KNOWN_ARCHITECTURES.index("squeezenet1_1"),
+                        key="train_arch")
+    epochs = int(c2.number_input("Epochs", 1, 200, 12, key="train_epochs"))
+    image_size = c3.select_slider("Image size (px)", [96, 128, 160, 192, 224, 256, 320], value=224,
+                                  key="train_size")
+    c4, c5, c6 = st.columns(3)
+    batch_size = int(c4.number_input("Batch size", 2, 256, 32, key="train_batch"))
+    pretrained = c5.selectbox("Start from", ["auto", "imagenet", "none"], key="train_pretrained",
+                              help="auto: ImageNet weights if they are in the local torch cache, else random. "
+                                   "Nothing is downloaded.")
+    minutes = float(c6.number_input("Time limit (minutes)", 1, 24 * 60, 60, key="train_minutes"))
+    name = st.text_input("Model name", value=f"{arch}-custom", key="train_name")
+    out_path = _target_path(name)
+    exists = out_path.stem in list_models()
+    if exists:
+        st.warning(f"A model called '{out_path.stem}' already exists; choose another name.")
+    if st.button("Train", type="primary", disabled=exists, key="train_go"):
+        options = {"arch": arch, "epochs": epochs, "image_size": int(image_size), "batch_size": batch_size,
+                   "pretrained": pretrained, "seed": 0, "minutes": minutes, "zip_name": upload.name}
+        run_training(summary.root, out_path, options)
+        st.rerun()
+
+
+def page() -> None:
+    st.title("Models")
+    cards, add, train = st.tabs(["Available models", "Add a checkpoint", "Train a new model"])
+    with cards:
+        ui.run_guarded(model_cards)
+    with add:
+        ui.run_guarded(upload_section)
+    with train:
+        ui.run_guarded(train_section)
+
+
+ui.init_state()
+ui.run_guarded(page)

@@ -1,0 +1,81 @@
+"""Report: a self-contained HTML report (images embedded, opens offline) of the last explained batch."""
+
+from __future__ import annotations
+
+import streamlit as st
+import streamlit.components.v1 as components
+
+import app_ui as ui
+from cam_core.report import build_html_report, make_report_items
+
+REPORT_HTML = "report_html"  # session: (key, html) of the last built report
+
+
+def source_batch() -> ui.Batch | None:
+    """Images uploaded here (explained with the sidebar's network), else the last Explain batch."""
+    uploads = st.file_uploader("Upload images for a new report (otherwise the last batch from the Explain page "
+                               "is used)", type=ui.IMAGE_TYPES, accept_multiple_files=True, key="report_uploads")
+    if uploads:
+        items, errors = ui.load_uploads(uploads)
+        for line in errors:
+            st.error(line)
+        model = ui.model_picker(st.sidebar)
+        method = ui.method_picker(st.sidebar)
+        if model is None or not items:
+            return None
+        bundle = ui.get_explainer(model, method).bundle
+        view = ui.view_controls(st.sidebar, bundle.value_range)
+        with st.spinner("Explaining…"):
+            explanations = ui.explain_inputs(model, method, items)
+        return ui.Batch(model=model, method=method, items=items, explanations=explanations, view=view)
+    batch = ui.last_batch()
+    if batch is None:
+        if not ui.model_names():
+            st.warning(ui.NO_MODELS_MESSAGE)
+        else:
+            st.info("Nothing explained yet: explain images on the Explain page (or upload some here), then come "
+                    "back to download the report.")
+        return None
+    st.caption(f"Last batch from the Explain page: {len(batch.items)} image(s), network {batch.model}, "
+               f"{ui.METHOD_LABELS.get(batch.method, batch.method)}.")
+    return batch
+
+
+def build(batch: ui.Batch, title: str) -> str:
+    """The report HTML, rebuilt only when the batch, its settings or the title change."""
+    key = (batch.key, batch.view, title)
+    kept = st.session_state.get(REPORT_HTML)
+    if kept and kept[0] == key:
+        return kept[1]
+    bundle = ui.get_explainer(batch.model, batch.method).bundle
+    view = batch.view
+    with st.spinner("Building the report…"):
+        items = make_report_items([i.name for i in batch.items], [i.image for i in batch.items],
+                                  batch.explanations, mode=view.mode, opacity=view.opacity,  # type: ignore[arg-type]
+                                  colormap=view.colormap, value_range=view.value_range,
+                                  notes=[i.notes for i in batch.items])
+        settings = {"network": batch.model, "method": ui.METHOD_LABELS.get(batch.method, batch.method),
+                    **view.as_dict()}
+        html = build_html_report(items, bundle, title=title, settings=settings, model_name=batch.model)
+    st.session_state[REPORT_HTML] = (key, html)
+    return html
+
+
+def page() -> None:
+    st.title("Report")
+    batch = source_batch()
+    if batch is None:
+        return
+    title = st.text_input("Report title", key="cfg_report_title").strip() or "CAM Inspector report"
+    html = build(batch, title)
+    n_ng = sum(1 for v in ui.verdicts(batch.explanations) if v.is_positive)
+    st.write(f"{len(batch.items)} image(s), {n_ng} flagged NG · {len(html) / 1024:.0f} KB, opens offline "
+             "(images embedded, no external resources).")
+    st.download_button("Download HTML report", data=html.encode("utf-8"), file_name="cam-inspector-report.html",
+                       mime="text/html", type="primary", key="report_download", on_click="ignore")
+    if st.toggle("Preview", key="report_preview"):
+        components.html(html, height=900, scrolling=True)
+
+
+ui.init_state()
+ui.run_guarded(page)

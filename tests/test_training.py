@@ -1,0 +1,288 @@
+"""Training: dataset scan/split, augmentation, a tiny real run, interruption, determinism, learning.
+
+Nothing here touches the network: ImageNet downloads are replaced by a failing stub and
+``$TORCH_HOME`` points at an empty folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+from safetensors.torch import load_file
+
+from cam_core import training
+from cam_core.checkpoint import load_model, read_card
+from cam_core.errors import InputError, ModelError
+from cam_core.pipeline import Explainer
+from cam_core.training import (
+    DatasetIndex,
+    EpochStats,
+    TrainConfig,
+    augment_batch,
+    group_by_pattern,
+    scan_dataset,
+    split_dataset,
+    train_model,
+)
+
+
+def _no_download(weights: object) -> dict:
+    raise OSError("network disabled in tests")
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(training, "download_imagenet_weights", _no_download)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setenv("CAM_INSPECTOR_OFFLINE", "1")
+
+
+def make_blobs(root: Path, n: int = 40, size: int = 64, seed: int = 0, gray_every: int = 5) -> Path:
+    """ok = noise; ng = noise with a bright disc (mask in masks/). Every ``gray_every``-th image is grayscale."""
+    rng = np.random.default_rng(seed)
+    for d in ("ok", "ng", "masks"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        image = Image.fromarray(rng.normal(90, 25, (size, size)).clip(0, 255).astype(np.uint8))
+        if i % 2:
+            r = int(rng.integers(size // 16, size // 8 + 1))
+            cx, cy = (int(v) for v in rng.integers(r + 2, size - r - 2, 2))
+            mask = Image.new("L", (size, size), 0)
+            ImageDraw.Draw(mask).ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+            image = image.convert("RGB")
+            image.paste((235, 235, 235), mask=mask)
+            mask.save(root / "masks" / f"ng_{i:03d}.png")
+            image.save(root / "ng" / f"ng_{i:03d}.png")
+        else:
+            (image if i % gray_every == 0 else image.convert("RGB")).save(root / "ok" / f"ok_{i:03d}.png")
+    return root
+
+
+# --------------------------------------------------------------------------- scan / split
+def test_scan_orders_ok_then_ng_and_finds_masks(tmp_path: Path) -> None:
+    data = make_blobs(tmp_path / "d", n=10)
+    (data / "aaa_extra").mkdir()
+    Image.new("RGB", (8, 8)).save(data / "aaa_extra" / "x.png")
+    (data / ".hidden").mkdir()
+    index = scan_dataset(data)
+    assert index.classes == ("ok", "ng", "aaa_extra")
+    assert index.counts() == {"ok": 5, "ng": 5, "aaa_extra": 1}
+    ng = [r for r in index.records if r.label == 1]
+    assert all(r.mask is not None and r.mask.name == r.path.name for r in ng)
+    assert all(r.mask is None for r in index.records if r.label != 1)
+    with pytest.raises(InputError, match="subfolder"):
+        scan_dataset(data / "ok")
+
+
+def test_split_is_stratified_disjoint_and_seeded(tmp_path: Path) -> None:
+    index = scan_dataset(make_blobs(tmp_path / "d", n=30))
+    train, val = split_dataset(index, 0.2, seed=3)
+    assert val.counts() == {"ok": 3, "ng": 3} and len(train) + len(val) == 30
+    assert not {r.path for r in train.records} & {r.path for r in val.records}
+    again = split_dataset(index, 0.2, seed=3)[1]
+    assert [r.path for r in again.records] == [r.path for r in val.records]
+    assert [r.path for r in split_dataset(index, 0.2, seed=4)[1].records] != [r.path for r in val.records]
+
+
+def test_grouped_split_keeps_groups_whole(tmp_path: Path) -> None:
+    data = make_blobs(tmp_path / "d", n=40)
+    for folder in ("ok", "ng"):                                    # rename to magnetic-tile style runs
+        for i, path in enumerate(sorted((data / folder).iterdir())):
+            path.rename(path.with_name(f"{folder}_exp{i % 5}_num_{i}.png"))
+    group = group_by_pattern(r"exp\d+")
+    train, val = split_dataset(scan_dataset(data), 0.2, seed=0, group_fn=group)
+    train_groups = {group(r) for r in train.records}
+    val_groups = {group(r) for r in val.records}
+    assert val_groups and not train_groups & val_groups
+    assert set(val.counts().values()) != {0}
+    with pytest.raises(InputError):
+        group_by_pattern("exp(")
+
+
+def test_split_needs_two_images_per_class(tmp_path: Path) -> None:
+    index = scan_dataset(make_blobs(tmp_path / "d", n=3))
+    with pytest.raises(InputError, match="at least 2"):
+        split_dataset(index, 0.2, seed=0)
+
+
+# --------------------------------------------------------------------------- augmentation and config
+def test_augment_batch_shapes_range_and_seed() -> None:
+    images = torch.randint(0, 256, (4, 3, 74, 74), dtype=torch.uint8)
+    a = augment_batch(images, 64, torch.Generator().manual_seed(1))
+    b = augment_batch(images, 64, torch.Generator().manual_seed(1))
+    c = augment_batch(images, 64, torch.Generator().manual_seed(2))
+    assert a.shape == (4, 3, 64, 64) and a.dtype == torch.float32
+    assert 0.0 <= float(a.min()) and float(a.max()) <= 1.0
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_lr_schedule_warms_up_then_decays() -> None:
+    factors = [training._lr_factor(s, 5, 100) for s in range(100)]
+    assert factors[0] == pytest.approx(0.2) and factors[4] == pytest.approx(1.0)
+    assert all(x >= y for x, y in zip(factors[4:], factors[5:])) and factors[-1] < 0.01
+
+
+def test_config_rejects_bad_values(tmp_path: Path) -> None:
+    for config in (TrainConfig(arch="vgg16"), TrainConfig(arch="resnet18", val_fraction=0),
+                   TrainConfig(arch="resnet18", mask_loss_weight=0.5), TrainConfig(arch="resnet18", pretrained="x")):
+        with pytest.raises((InputError, ModelError)):
+            train_model(tmp_path, tmp_path / "m.safetensors", config)
+
+
+# --------------------------------------------------------------------------- one tiny real run, reused
+TINY = dict(arch="squeezenet1_1", epochs=2, image_size=64, batch_size=16, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[training.TrainResult, list[dict], Path]]:
+    root = tmp_path_factory.mktemp("tiny")
+    data = make_blobs(root / "data", n=40)
+    events: list[dict] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(training, "download_imagenet_weights", _no_download)
+        mp.setenv("TORCH_HOME", str(root / "torch-home"))
+        result = train_model(data, root / "out" / "tiny.safetensors", TrainConfig(**TINY, pretrained="auto"),
+                             progress=events.append, command_line="python -m cam_core train data --arch squeezenet1_1")
+    yield result, events, data
+
+
+def test_tiny_run_writes_a_complete_card(tiny_run) -> None:
+    result, _, data = tiny_run
+    assert result.path is not None and result.path.is_file() and not result.interrupted
+    assert result.path.with_suffix(".json").is_file()
+    assert not list(result.path.parent.glob(".*partial"))
+    card = read_card(result.path)
+    assert json.loads(result.path.with_suffix(".json").read_text()) == card
+    assert card["arch"] == "squeezenet1_1" and card["classes"] == ["ok", "ng"]
+    assert card["input_size"] == [64, 64] and card["head_relu"] is False
+    assert len(card["mean"]) == 3 and len(card["std"]) == 3
+    t = card["training"]
+    assert t["data_dir"] == str(data)
+    assert t["data"]["train"] == {"ok": 16, "ng": 16} and t["data"]["val"] == {"ok": 4, "ng": 4}
+    assert t["epochs_run"] == 2 and t["best_epoch"] == result.best_epoch
+    assert t["optimizer"].startswith("AdamW") and t["lr"] == training.default_lr("squeezenet1_1", False)
+    assert t["batch_size"] == 16 and t["seed"] == 0 and t["augmentation"]
+    assert "class-weighted" in t["imbalance"]
+    assert t["pretrained"]["used"] is False and "scratch" in t["pretrained"]["source"]
+    assert t["command_line"].startswith("python -m cam_core train")
+    assert t["device"] == "cpu" and t["seconds"] > 0
+    assert set(t["versions"]) == {"torch", "torchvision", "python", "cam_inspector"}
+    assert len(t["history"]) == 2
+    v = card["validation"]
+    assert 0 <= v["accuracy"] <= 1 and v["loss"] > 0 and np.asarray(v["confusion"]).sum() == 8
+    lo, hi = card["map_value_range"]
+    assert lo < hi
+    assert [h.epoch for h in result.history] == [1, 2] and all(isinstance(h, EpochStats) for h in result.history)
+
+
+def test_tiny_run_loads_and_explains(tiny_run) -> None:
+    result, _, data = tiny_run
+    bundle = load_model(str(result.path), device="cpu")
+    assert bundle.value_range == tuple(result.card["map_value_range"])
+    assert bundle.positive_index == 1
+    with Explainer(bundle, "cam") as explainer:
+        out = explainer.explain([Image.open(p).convert("RGB") for p in sorted((data / "ng").iterdir())[:3]])
+    assert len(out) == 3 and out[0].maps.shape[0] == 2
+    assert np.allclose([o.probabilities.sum() for o in out], 1.0, atol=1e-5)
+
+
+def test_tiny_run_progress_events_in_order(tiny_run) -> None:
+    _, events, _ = tiny_run
+    kinds = [e["event"] for e in events]
+    assert kinds[-1] == "done" and kinds.count("epoch") == 2
+    assert any("training from scratch" in e.get("text", "") for e in events if e["event"] == "message")
+    first_batch = kinds.index("batch")
+    assert "message" in kinds[:first_batch] and "loading" in kinds[:first_batch]
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    for epoch_event in epochs:
+        before = events[:events.index(epoch_event)]
+        batches = [e for e in before if e["event"] == "batch" and e["epoch"] == epoch_event["epoch"]]
+        assert [b["step"] for b in batches] == [1, 2] and batches[-1]["steps"] == 2
+        assert {"loss", "acc", "images_per_s"} <= set(batches[-1])
+        assert set(EpochStats.__dataclass_fields__) <= set(epoch_event)
+
+
+def test_should_stop_keeps_best_model(tmp_path: Path, tiny_run) -> None:
+    _, _, data = tiny_run
+    events: list[dict] = []
+
+    def stop_after_first_epoch() -> bool:
+        return any(e["event"] == "epoch" for e in events)
+
+    out = tmp_path / "stopped.safetensors"
+    result = train_model(data, out, TrainConfig(**{**TINY, "epochs": 3}, pretrained="none"),
+                         progress=events.append, should_stop=stop_after_first_epoch)
+    assert result.interrupted and result.best_epoch == 1 and result.path == out
+    card = read_card(out)
+    assert card["training"]["interrupted"] is True and card["training"]["epochs_run"] == 1
+    assert load_model(str(out), device="cpu").classes == ("ok", "ng")
+
+    nothing = train_model(data, tmp_path / "never.safetensors", TrainConfig(**TINY, pretrained="none"),
+                          should_stop=lambda: True)
+    assert nothing.interrupted and nothing.path is None and not (tmp_path / "never.safetensors").exists()
+
+
+def test_ctrl_c_keeps_best_model(tmp_path: Path, tiny_run) -> None:
+    _, _, data = tiny_run
+
+    def progress(event: dict) -> None:
+        if event["event"] == "batch" and event["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "ctrl-c.safetensors"
+    result = train_model(data, out, TrainConfig(**TINY, pretrained="none"), progress=progress)
+    assert result.interrupted and result.best_epoch == 1
+    assert read_card(out)["training"]["epochs_run"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ctrl-c.json", "ctrl-c.safetensors"]
+
+
+def test_same_seed_same_weights(tmp_path: Path, tiny_run) -> None:
+    _, _, data = tiny_run
+    config = TrainConfig(**{**TINY, "epochs": 1}, pretrained="none")
+    a = load_file(str(train_model(data, tmp_path / "a.safetensors", config).path))
+    b = load_file(str(train_model(data, tmp_path / "b.safetensors", config).path))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_dataset_index_input_and_pretrained_from_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torchvision
+
+    cache = tmp_path / "torch-home" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    cache_file, _ = training.torchvision_cache_file("squeezenet1_1")
+    torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), cache / cache_file.name)
+    index = scan_dataset(make_blobs(tmp_path / "d", n=12, size=48))
+    assert isinstance(index, DatasetIndex)
+    events: list[dict] = []
+    result = train_model(index, tmp_path / "p.safetensors",
+                         TrainConfig(arch="squeezenet1_1", epochs=1, image_size=48, batch_size=8, pretrained="auto"),
+                         progress=events.append)
+    pretrained = result.card["training"]["pretrained"]
+    assert pretrained["used"] is True and "local cache" in pretrained["source"] and pretrained["tensors_loaded"] > 40
+    assert result.card["training"]["lr"] == training.default_lr("squeezenet1_1", True)
+
+
+def test_imagenet_required_but_unavailable(tmp_path: Path) -> None:
+    data = make_blobs(tmp_path / "d", n=8, size=40)
+    with pytest.raises(ModelError, match="not in the local torch cache"):
+        train_model(data, tmp_path / "m.safetensors",
+                    TrainConfig(arch="squeezenet1_1", epochs=1, image_size=40, pretrained="imagenet"))
+
+
+# --------------------------------------------------------------------------- it really learns
+@pytest.mark.slow
+def test_squeezenet_from_scratch_learns_an_easy_task(tmp_path: Path) -> None:
+    """Guards the SqueezeNet-collapses-to-chance bug (head ReLU, no warm-up, high LR)."""
+    data = make_blobs(tmp_path / "blobs", n=80, seed=1)
+    result = train_model(data, tmp_path / "learn.safetensors",
+                         TrainConfig(arch="squeezenet1_1", epochs=5, image_size=64, batch_size=8, pretrained="none"))
+    history = result.history
+    assert history[-1].train_loss < history[0].train_loss
+    assert result.card["validation"]["accuracy"] >= 0.9, [h.val_acc for h in history]
