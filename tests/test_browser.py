@@ -140,11 +140,11 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "explain.png"), full_page=True)
 
-            with page.expect_download() as download_info:  # ZIP is built on click (deferred data)
+            with page.expect_download(timeout=120_000) as download_info:  # ZIP is built on click (deferred data)
                 page.get_by_role("button", name="Overlay PNGs (ZIP)").click()
             archive = zipfile.ZipFile(download_info.value.path())
             assert sorted(archive.namelist()) == ["ng_part_ng.png", "ng_part_ok.png"]
-            with page.expect_download() as download_info:
+            with page.expect_download(timeout=120_000) as download_info:
                 page.get_by_role("button", name="Scores (CSV)").click()
             header = Path(download_info.value.path()).read_text().splitlines()[0]
             assert header.startswith("file,verdict,probability,defect_probability")
