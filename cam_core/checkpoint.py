@@ -46,6 +46,17 @@ def user_models_dir() -> Path:
     return Path(os.environ.get("CAM_INSPECTOR_MODELS", REPO_ROOT / "user_models"))
 
 
+DEFECT_CLASS_NAMES = frozenset({"ng", "nok", "defect", "defective", "bad", "reject", "fail"})
+
+
+def defect_class_index(classes: list[str] | tuple[str, ...]) -> int | None:
+    """Index of the defect class ("ng", "defect", "bad", …) among ``classes``, if there is one."""
+    for i, name in enumerate(classes):
+        if name.lower() in DEFECT_CLASS_NAMES:
+            return i
+    return None
+
+
 def pick_device(device: str = "auto") -> torch.device:
     """``auto`` → CUDA when available, else CPU."""
     if device == "auto":
@@ -75,11 +86,8 @@ class ModelBundle:
 
     @property
     def positive_index(self) -> int | None:
-        """Index of the defect class ("ng", "defect", "bad", …) in a two-class model, if there is one."""
-        for i, name in enumerate(self.classes):
-            if name.lower() in {"ng", "nok", "defect", "defective", "bad", "reject", "fail"}:
-                return i
-        return None
+        """Index of the defect class ("ng", "defect", "bad", …), if there is one."""
+        return defect_class_index(self.classes)
 
     @property
     def value_range(self) -> tuple[float, float] | None:

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from .checkpoint import defect_class_index
 from .errors import InputError
 from .render import upsample_maps
 
@@ -100,9 +101,9 @@ def confusion(pred: Sequence[int] | np.ndarray, labels: Sequence[int] | np.ndarr
 
 def positive_class_index(classes: Sequence[str]) -> int:
     """Index of the defect class ("ng", "defect", "bad", …), else 1 (the second class)."""
-    for i, name in enumerate(classes):
-        if name.lower() in {"ng", "nok", "defect", "defective", "bad", "reject", "fail"}:
-            return i
+    index = defect_class_index(tuple(classes))
+    if index is not None:
+        return index
     return 1 if len(classes) > 1 else 0
 
 

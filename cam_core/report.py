@@ -25,11 +25,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .checkpoint import ModelBundle
+from .checkpoint import ModelBundle, defect_class_index
 from .pipeline import Explanation
 from .render import NormalizationMode, normalize_maps, overlay
 
-POSITIVE_NAMES = frozenset({"ng", "nok", "defect", "defective", "bad", "reject", "fail"})
 THUMB_SIDE = 160
 OVERLAY_SIDE = 480
 
@@ -54,10 +53,7 @@ class Verdict:
 
 def positive_index_of(classes: Sequence[str]) -> int | None:
     """Index of the defect class ("ng", "defect", …) among ``classes``, if there is one."""
-    for i, name in enumerate(classes):
-        if name.lower() in POSITIVE_NAMES:
-            return i
-    return None
+    return defect_class_index(tuple(classes))
 
 
 def verdict_of(explanation: Explanation) -> Verdict:
