@@ -13,21 +13,28 @@ Caching policy
   moving a slider never decodes again nor re-runs the network; only the overlays are redrawn.
   The same immutable PIL images are shared by every session that uploaded the same bytes.
 
-Session state keeps the user's settings (``cfg_*`` keys, carried across pages) and the last
-explained batch (:data:`LAST_BATCH`), which the Report and Compare pages reuse.
+Session state keeps the user's settings (``cfg_*`` keys, carried across pages), the last
+explained batch (:data:`LAST_BATCH`), which the Report and Compare pages reuse, and the last explained
+video (:data:`VIDEO_RUN`; its files live in a per-process scratch folder, see :func:`run_video`).
 """
 
 from __future__ import annotations
 
+import atexit
 import csv
+import dataclasses
 import hashlib
 import io
 import logging
+import os
+import shutil
+import tempfile
 import threading
 import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +43,19 @@ import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw
 
-from cam_core import CamInspectorError, Explainer, Explanation, ModelError, list_models
+from cam_core import CamInspectorError, Explainer, Explanation, InputError, ModelError, list_models
 from cam_core.checkpoint import ModelBundle, load_checkpoint, user_models_dir
 from cam_core.render import COLORMAPS
-from cam_core.report import Verdict, class_overlays, fit_within, scores_json, scores_table, verdict_of
+from cam_core.report import (
+    Verdict,
+    class_overlays,
+    fit_within,
+    positive_index_of,
+    scores_json,
+    scores_table,
+    verdict_of,
+)
+from cam_core.video import FrameRecord, VideoInfo, VideoProgress, VideoResult
 
 log = logging.getLogger("cam_inspector.app")
 
@@ -49,6 +65,10 @@ IMAGE_TYPES: list[str] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "g
 DISPLAY_MAX_SIDE = 1024          # overlays shown on screen are drawn at most this large
 PREFERRED_MODELS = ("squeezenet1_1-parts", "resnet18-parts", "googlenet-parts")
 LAST_BATCH = "last_batch"
+SAMPLE_MASK_SOURCE = "the sample's own mask"
+OUTLINE_COLOR = (255, 255, 255)  # defect outline on the overlays: white (not in any of the colormaps' hot end)
+OUTLINE_WIDTH = 2                # px at screen size
+MASK_SUFFIXES = ("_mask", "-mask", ".mask", "_gt", "-gt")  # part7_mask.png is the mask of part7.jpg
 
 NO_MODELS_MESSAGE = (
     "No model is available yet. Train one on the **Models** page (upload a ZIP with `ok/` and `ng/` "
@@ -67,6 +87,9 @@ DEFAULTS: dict[str, Any] = {
     "cfg_samples": [],
     "cfg_target": "predicted",
     "cfg_report_title": "CAM Inspector report",
+    "cfg_video_layout": "overlay",
+    "cfg_video_every": 1,
+    "cfg_video_max_side": 640,
 }
 
 
@@ -223,11 +246,18 @@ def view_controls(container: Any = None, value_range: tuple[float, float] | None
         help="Shared: one scale for all maps of an image, so an OK part's NG map stays cold. "
              "Per map: each map stretched on its own (shape only; a clean part's NG map then looks hot). "
              "Calibrated: the fixed range recorded when the model was trained.")
+    opacity, colormap = overlay_controls(container)
+    return ViewSettings(mode=mode, opacity=opacity, colormap=colormap,
+                        value_range=value_range if mode == "raw" else None)
+
+
+def overlay_controls(container: Any = None) -> tuple[float, str]:
+    """Opacity and colormap widgets (``cfg_opacity``, ``cfg_colormap``: the same values on every page)."""
+    container = container or st.sidebar
     opacity = container.slider("Opacity", 0.0, 1.0, step=0.05, key="cfg_opacity",
                                help="0 = image only, 1 = heatmap only")
     colormap = container.selectbox("Colormap", list(COLORMAPS), key="cfg_colormap")
-    return ViewSettings(mode=mode, opacity=float(opacity), colormap=colormap,
-                        value_range=value_range if mode == "raw" else None)
+    return float(opacity), colormap
 
 
 # --------------------------------------------------------------------------- caches
@@ -275,6 +305,8 @@ def _stores() -> dict[str, _LRU]:
         "decoded": _LRU(768 * 1024**2, lambda item: _image_bytes(item.image)),
         "display": _LRU(384 * 1024**2, _image_bytes),
         "explained": _LRU(256 * 1024**2, lambda e: e.maps.nbytes + e.probabilities.nbytes + 512),
+        "masks": _LRU(256 * 1024**2, lambda m: m.nbytes + 256),
+        "scores": _LRU(4 * 1024**2, lambda _: 1024),
     }
 
 
@@ -291,13 +323,28 @@ def _cached(store: str, key: Any, make: Callable[[], Any]) -> Any:
 
 
 @dataclass(frozen=True)
+class DefectMask:
+    """Where the defect of an input is: ``H×W`` bool at the image's own size, plus its origin and notes."""
+
+    mask: np.ndarray = field(compare=False, repr=False)
+    source: str = SAMPLE_MASK_SOURCE     # the mask file's (sanitised) name, or the built-in sample's
+    key: str = ""                        # content identity (part of the scores' cache key)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not bool(self.mask.any())
+
+
+@dataclass(frozen=True)
 class InputImage:
-    """A decoded input: full-resolution RGB image, display name, content hash, loading notes."""
+    """A decoded input: full-resolution RGB image, display name, content hash, loading notes, defect mask."""
 
     name: str
     digest: str
     image: Image.Image
     notes: tuple[str, ...] = ()
+    mask: DefectMask | None = field(default=None, compare=False, repr=False)
 
 
 def digest_of(data: bytes) -> str:
@@ -379,14 +426,22 @@ def _fallback_part(kind: str, defect: str | None, seed: int, size: int) -> Image
 def sample_image(label: str) -> InputImage:
     """One built-in sample part (generated once per process)."""
     kind, defect, seed = SAMPLES[label]
+    mask: DefectMask | None = None
     try:
         from cam_core.synth import render_part
     except ImportError:
         image = _fallback_part(kind, defect, seed, SAMPLE_SIZE)
     else:
-        image = render_part(np.random.default_rng(seed), kind=kind, size=SAMPLE_SIZE, defect=defect).image
+        part = render_part(np.random.default_rng(seed), kind=kind, size=SAMPLE_SIZE, defect=defect)
+        image = part.image
+        if part.mask.any():  # synth draws the exact defect mask (0/255); OK parts have none
+            from cam_core.evaluation import binarize_mask
+
+            mask = DefectMask(mask=binarize_mask(part.mask), source=SAMPLE_MASK_SOURCE,
+                              key=f"sample:{label}:{seed}:{SAMPLE_SIZE}")
     name = label.lower().replace(" (", "-").replace(")", "").replace(" ", "-") + ".png"
-    return InputImage(name=name, digest=f"sample:{label}:{seed}:{SAMPLE_SIZE}", image=image.convert("RGB"))
+    return InputImage(name=name, digest=f"sample:{label}:{seed}:{SAMPLE_SIZE}", image=image.convert("RGB"),
+                      mask=mask)
 
 
 def sample_picker(key: str = "cfg_samples", multiple: bool = True, container: Any = None) -> list[InputImage]:
@@ -402,6 +457,153 @@ def sample_picker(key: str = "cfg_samples", multiple: bool = True, container: An
                                     placeholder="Choose a sample", key=key)
         labels = [label] if label else []
     return [sample_image(label) for label in labels]
+
+
+# --------------------------------------------------------------------------- defect masks
+
+
+def _stem(name: str) -> str:
+    from cam_core.imaging import sanitize_filename
+
+    return Path(sanitize_filename(name, "mask")).stem.lower()
+
+
+def mask_stems(name: str) -> tuple[str, ...]:
+    """The image stems a mask file name may belong to: ``part7_mask.png`` → ``("part7_mask", "part7")``."""
+    stem = _stem(name)
+    stems = [stem]
+    for suffix in MASK_SUFFIXES:
+        if stem.endswith(suffix) and len(stem) > len(suffix):
+            stems.append(stem[: -len(suffix)])
+    return tuple(stems)
+
+
+def _decoded_mask(data: bytes, name: str) -> np.ndarray:
+    """:func:`cam_core.evaluation.decode_mask` of uploaded bytes, cached by content (raises ``InputError``)."""
+    from cam_core.evaluation import decode_mask
+
+    return _cached("masks", ("mask", digest_of(data)), lambda: decode_mask(data, name))
+
+
+def _fitted(raw: np.ndarray, item: InputImage, name: str, key: str) -> DefectMask:
+    from cam_core.evaluation import fit_mask
+
+    mask, note = fit_mask(raw, item.image.size)
+    return DefectMask(mask=mask, source=name, key=key, notes=(note,) if note else ())
+
+
+def attach_masks(items: Sequence[InputImage], uploads: Iterable[Any] | None) -> tuple[list[InputImage], list[str]]:
+    """Give each image its defect mask; returns the images and warnings (unreadable or unmatched masks).
+
+    Uploaded masks are matched to images by file stem (``part7.png`` or ``part7_mask.png`` ↔
+    ``part7.jpg``; an exact stem wins). A mask of another size is resized to the image (nearest
+    neighbour, with a note). Built-in samples keep their own mask unless an upload matches them; masks
+    attached by earlier uploads are dropped, so removing a mask upload removes its outline. An
+    unreadable mask gives a warning and its image is explained without it.
+    """
+    from cam_core.imaging import sanitize_filename
+
+    by_stem: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        by_stem.setdefault(Path(item.name).stem.lower(), []).append(i)
+    chosen: dict[int, tuple[str, bytes]] = {}
+    warnings: list[str] = []
+    for upload in uploads or []:
+        raw_name = getattr(upload, "name", "mask")
+        name = sanitize_filename(raw_name, "mask")
+        targets = next((by_stem[stem] for stem in mask_stems(raw_name) if stem in by_stem), None)
+        if targets is None:
+            warnings.append(f"Defect mask {name} matches no image: name it like its image (part7.png or "
+                            "part7_mask.png for part7.jpg).")
+            continue
+        for index in targets:
+            if index in chosen:
+                warnings.append(f"Defect mask {name} ignored: {items[index].name} already has the mask "
+                                f"{chosen[index][0]}.")
+            else:
+                chosen[index] = (name, upload.getvalue())
+    out: list[InputImage] = []
+    for i, item in enumerate(items):
+        mask = item.mask if item.mask is not None and item.mask.source == SAMPLE_MASK_SOURCE else None
+        if i in chosen:
+            name, data = chosen[i]
+            try:
+                mask = _fitted(_decoded_mask(data, name), item, name, f"upload:{digest_of(data)}")
+            except CamInspectorError as exc:
+                warnings.append(f"Defect mask {error_line(name, exc)} — {item.name} is explained without a mask.")
+                mask = None
+            except Exception as exc:  # noqa: BLE001 - a bad mask must not stop the image
+                log.exception("decoding the mask %s failed", name)
+                warnings.append(f"Defect mask {name} could not be read ({type(exc).__name__}) — {item.name} is "
+                                "explained without a mask.")
+                mask = None
+        out.append(item if mask is item.mask else dataclasses.replace(item, mask=mask))
+    return out, warnings
+
+
+def defect_class(explanation: Explanation, target: int | None = None) -> int:
+    """The class whose map is scored against the mask: the defect class, else the class shown first."""
+    from cam_core.report import shown_classes
+
+    positive = positive_index_of(explanation.classes)
+    if positive is not None and explanation.has_map(positive):
+        return positive
+    return shown_classes(explanation, target)[0]
+
+
+def mask_scores(model: str, method: str, item: InputImage, explanation: Explanation,
+                class_index: int) -> dict[str, Any] | None:
+    """:func:`cam_core.evaluation.localization_scores` of one class map against the item's mask (cached);
+    ``None`` without a mask or with an empty one."""
+    from cam_core.evaluation import localization_scores
+
+    if item.mask is None or item.mask.empty:
+        return None
+    key = (model_ref(model).key, method, item.digest, item.mask.key, class_index)
+    return _cached("scores", key, lambda: localization_scores(explanation.map_of(class_index), item.mask.mask))
+
+
+def display_mask(item: InputImage, size: tuple[int, int]) -> np.ndarray | None:
+    """The item's mask at the screen copy's ``size = (W, H)`` (nearest neighbour), or ``None``."""
+    from cam_core.evaluation import fit_mask
+
+    if item.mask is None or item.mask.empty:
+        return None
+    return fit_mask(item.mask.mask, size)[0]
+
+
+def pointing_lines(scores: dict[str, Any], class_name: str) -> list[str]:
+    """Markdown lines of the pointing result: peak in the defect (yes/no), energy share vs area share."""
+    hit = "yes" if scores["pointing"] else "no"
+    colour = "green" if scores["pointing"] else "red"
+    ratio = scores["energy_ratio"]
+    ratio_text = f" · **{ratio:.1f}×** the area share" if ratio == ratio else ""  # NaN-safe
+    return [
+        f"{class_name}-map peak inside the defect (within 15 px at 224 scale): :{colour}[**{hit}**]",
+        f"Energy inside the mask: **{scores['energy']:.1%}** of the {class_name} map's positive evidence; the "
+        f"mask covers **{scores['mask_share']:.1%}** of the image{ratio_text}",
+    ]
+
+
+def show_mask_panel(container: Any, item: InputImage, scores: dict[str, Any] | None, class_name: str) -> None:
+    """Beside the overlays: where the defect is and whether the map points at it."""
+    mask = item.mask
+    if mask is None:
+        return
+    container.markdown("**Defect mask**")
+    if scores is None:
+        container.caption(f"{mask.source} marks no defect pixels: nothing to outline or score.")
+    else:
+        for line in pointing_lines(scores, class_name):
+            container.markdown(line)
+        width, height = item.image.size
+        peak = scores["peak"]
+        where = f" · peak at x={peak[0]}, y={peak[1]}" if peak else " · the map is flat (no peak)"
+        container.caption(f"Outline (white): {mask.source}. Tolerance here {scores['tolerance_px']:.0f} px "
+                          f"(15·max(W, H)/224 on this {width}×{height} image){where}. Chance level for "
+                          "the energy share is the mask's area share.")
+    for note in mask.notes:
+        container.caption(f"Note: {note}")
 
 
 # --------------------------------------------------------------------------- explaining
@@ -460,10 +662,15 @@ def render_overlays(explanation: Explanation, image: Image.Image, classes: Seque
 
 
 def render_maps(explanation: Explanation, image: Image.Image, classes: Sequence[int],
-                view: ViewSettings) -> tuple[dict[int, bytes], tuple[float, float]]:
+                view: ViewSettings, outline: np.ndarray | None = None) -> tuple[dict[int, bytes], tuple[float, float]]:
     """Screen overlays as JPEG bytes (shown with ``st.image(..., output_format="JPEG")``, passed through
-    untouched by Streamlit), plus the raw colour range."""
+    untouched by Streamlit), plus the raw colour range. ``outline``: a defect mask at ``image``'s size,
+    whose contour is drawn over every overlay (:func:`cam_core.render.draw_mask_outline`)."""
+    from cam_core.render import draw_mask_outline
+
     overlays, scale = render_overlays(explanation, image, classes, view)
+    if outline is not None:
+        overlays = {c: draw_mask_outline(im, outline, OUTLINE_COLOR, OUTLINE_WIDTH) for c, im in overlays.items()}
     return {c: encode_jpeg(im) for c, im in overlays.items()}, scale
 
 
@@ -481,8 +688,9 @@ def show_verdict(container: Any, verdict: Verdict, small: bool = False) -> None:
     (container.subheader if small else container.header)(verdict_text(verdict), anchor=False)
 
 
-def map_caption(class_name: str, raw: np.ndarray, scale: tuple[float, float], mode: str) -> str:
-    scale_text = {"shared": "shared scale", "per-map": "own scale", "raw": "calibrated scale"}[mode]
+def map_caption(class_name: str, raw: np.ndarray, scale: tuple[float, float], mode: str,
+                scale_text: str | None = None) -> str:
+    scale_text = scale_text or {"shared": "shared scale", "per-map": "own scale", "raw": "calibrated scale"}[mode]
     return (f"{class_name} map · raw min {float(raw.min()):.3g}, max {float(raw.max()):.3g} · "
             f"{scale_text} {scale[0]:.3g} … {scale[1]:.3g}")
 
@@ -570,3 +778,423 @@ def last_batch() -> Batch | None:
 
 def verdicts(explanations: Sequence[Explanation]) -> list[Verdict]:
     return [verdict_of(e) for e in explanations]
+
+
+# --------------------------------------------------------------------------- scoring networks on a labelled set
+
+SCORE_LIMIT = 200                # the Compare page scores at most this many images of a labelled set
+LABELLED_SET = "labelled_set"    # session: the extracted labelled ZIP (one per session)
+SCORE_COLUMNS = ("network", "grid", "ms/image", "accuracy", "AUROC", "pointing game",
+                 "energy in mask ÷ mask share")
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """An uploaded ZIP with ``ok/``, ``ng/`` (class folders) and optionally ``masks/``, extracted on this server."""
+
+    name: str
+    digest: str
+    folder: Path                  # scratch folder (removed when replaced or when the process exits)
+    root: Path                    # the folder holding the class folders (and masks/)
+    counts: dict[str, int] = field(hash=False)
+    masks: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@st.cache_resource
+def _labelled_root() -> Path:
+    """One scratch folder per server process for extracted labelled sets (removed when the process exits)."""
+    root = Path(tempfile.mkdtemp(prefix="cam-inspector-sets-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+def labelled_set(upload: Any) -> LabelledSet:
+    """Extract an uploaded labelled ZIP once per content (:func:`cam_core.archives.safe_extract_zip`, then
+    :func:`~cam_core.archives.find_class_folders`, as for training ZIPs). Raises ``InputError`` for a bad ZIP."""
+    from cam_core.archives import find_class_folders, safe_extract_zip
+    from cam_core.evaluation import MASKS_DIR
+    from cam_core.imaging import iter_image_files, sanitize_filename
+
+    data = upload.getvalue()
+    digest = digest_of(data)
+    kept = st.session_state.get(LABELLED_SET)
+    if isinstance(kept, LabelledSet) and kept.digest == digest and kept.root.is_dir():
+        return kept
+    if isinstance(kept, LabelledSet):
+        shutil.rmtree(kept.folder, ignore_errors=True)
+        st.session_state.pop(LABELLED_SET, None)
+    scratch = _labelled_root()
+    scratch.mkdir(parents=True, exist_ok=True)  # in case a temp cleaner removed it
+    folder = Path(tempfile.mkdtemp(prefix="zip-", dir=scratch))
+    notes: list[str] = []
+    try:
+        safe_extract_zip(data, folder / "data", notes=notes)
+        summary = find_class_folders(folder / "data")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    masks_dir = summary.root / MASKS_DIR
+    masks = len(iter_image_files(masks_dir)) if masks_dir.is_dir() else 0
+    skipped = [n for n in summary.skipped if "'masks' folder" not in n]  # masks/ is expected here
+    labelled = LabelledSet(name=sanitize_filename(getattr(upload, "name", "set.zip"), "set.zip"), digest=digest,
+                           folder=folder, root=summary.root, counts=dict(summary.counts), masks=masks,
+                           notes=tuple(notes + skipped))
+    st.session_state[LABELLED_SET] = labelled
+    return labelled
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def score_row(model: str, report: Any) -> dict[str, Any]:
+    """One row of the Compare page's table from an :class:`~cam_core.evaluation.EvaluationReport`."""
+    grid = "×".join(str(v) for v in report.map_size) if report.map_size else "?"
+    overall = report.overall
+    return {
+        "network": model,
+        "grid": grid,
+        "ms/image": round(float(report.model_ms_per_image), 1),
+        "accuracy": _finite(report.accuracy),
+        "AUROC": _finite(report.auroc),
+        "pointing game": _finite(overall["pointing"]) if overall["n"] else None,
+        "energy in mask ÷ mask share": _finite(overall["energy_ratio"]) if overall["n"] else None,
+    }
+
+
+@dataclass
+class NetworkScores:
+    """The Compare page's scores of some networks on one labelled set (kept in session state)."""
+
+    key: tuple[Any, ...]
+    rows: list[dict[str, Any]]
+    errors: list[str]
+    scored: int                   # images per network (after the cap)
+    total: int                    # images in the set
+    localized: dict[str, int]     # network → NG images scored against a mask
+    missing_masks: int = 0
+
+
+def scores_key(labelled: LabelledSet, models: Sequence[str], method: str) -> tuple[Any, ...]:
+    """What a table of scores depends on: the set, each network's file version, the method, the cap."""
+    return (labelled.digest, tuple(model_ref(m).key for m in models), method, SCORE_LIMIT)
+
+
+def score_networks(labelled: LabelledSet, models: Sequence[str], method: str,
+                   progress: Callable[[float, str], None] | None = None) -> NetworkScores:
+    """Run :func:`cam_core.evaluation.evaluate` for each network (its shared explainer) on at most
+    :data:`SCORE_LIMIT` images of ``labelled`` (classes taken in turn). A network that cannot score the
+    set (e.g. its classes differ from the folders) gives an error line; the others still run."""
+    from cam_core.evaluation import balanced_subset, evaluate
+
+    report_progress = progress or (lambda fraction, text: None)
+    rows: list[dict[str, Any]] = []
+    errors: list[str] = []
+    localized: dict[str, int] = {}
+    scored = total = missing = 0
+    for i, model in enumerate(models):
+        def on_event(event: dict[str, Any], i: int = i, model: str = model) -> None:
+            if event.get("event") == "progress" and event.get("total"):
+                done = int(event["done"]) / int(event["total"])
+                report_progress((i + done) / len(models),
+                                f"{model}: {event['done']}/{event['total']} images")
+
+        report_progress(i / len(models), f"{model}: loading…")
+        try:
+            explainer = get_explainer(model, method)
+            files, total = balanced_subset(labelled.root, explainer.bundle.classes, SCORE_LIMIT)
+            report = evaluate(labelled.root, explainer, files=files, progress=on_event)
+        except CamInspectorError as exc:
+            errors.append(f"{model}: {exc}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - one network must not stop the others
+            log.exception("scoring %s failed", model)
+            errors.append(f"{model}: unexpected error ({type(exc).__name__}; details logged).")
+            continue
+        rows.append(score_row(model, report))
+        localized[model] = int(report.overall["n"])
+        scored = max(scored, report.n_images)
+        missing = max(missing, report.missing_masks)
+    report_progress(1.0, "done")
+    return NetworkScores(key=scores_key(labelled, models, method), rows=rows, errors=errors, scored=scored,
+                         total=total, localized=localized, missing_masks=missing)
+
+
+# --------------------------------------------------------------------------- video
+
+VIDEO_TYPES: list[str] = ["mp4", "mov", "avi", "mkv", "webm", "gif"]
+VIDEO_RUN = "video_run"
+VIDEO_THRESHOLD = 0.5            # the verdict is NG when p(ng) ≥ this (as in the CLI)
+SAMPLE_CLIP_SECONDS = 4.0        # the built-in clip: cam_core.video.make_sample_clip(seed=0)
+SAMPLE_CLIP_FPS = 15
+SAMPLE_CLIP_NAME = "conveyor-sample.mp4"
+VIDEO_FILES_MAX_AGE_S = 24 * 3600  # staged uploads and results untouched this long are deleted
+_SAMPLE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """A video file on this server: an upload staged by content, or the built-in sample."""
+
+    name: str
+    path: Path
+    digest: str
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """What shapes an explained video (compared with the widgets to tell when a result is stale)."""
+
+    layout: str = "overlay"
+    opacity: float = 0.5
+    colormap: str = "jet"
+    every: int = 1
+    max_side: int = 640
+
+
+@dataclass
+class VideoRun:
+    """A finished video of this session: its source, model, settings and files (kept in session state)."""
+
+    source: VideoSource
+    model: str
+    method: str
+    settings: VideoSettings
+    folder: Path
+    result: VideoResult
+    classes: tuple[str, ...]
+    seconds: float
+    selected: int = 0
+    gif: Path | None = None
+
+    @property
+    def files_present(self) -> bool:
+        return self.result.output.is_file() and self.result.csv is not None and self.result.csv.is_file()
+
+
+@st.cache_resource
+def _video_root() -> Path:
+    """One scratch folder per server process for videos (removed when the process exits)."""
+    root = Path(tempfile.mkdtemp(prefix="cam-inspector-video-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+def _video_dir(*parts: str) -> Path:
+    folder = _video_root().joinpath(*parts)
+    folder.mkdir(parents=True, exist_ok=True)  # also after a temp cleaner removed it
+    return folder
+
+
+def _prune(folder: Path, max_age_s: float) -> None:
+    """Delete the entries of ``folder`` not modified for ``max_age_s`` (left by sessions that ended)."""
+    cutoff = time.time() - max_age_s
+    for entry in folder.iterdir():
+        try:
+            stale = entry.stat().st_mtime < cutoff
+        except OSError:
+            continue
+        if stale:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def sample_clip() -> VideoSource:
+    """The built-in conveyor clip (synthetic hex nuts, every third one NG), made once per process."""
+    from cam_core.video import make_sample_clip
+
+    seconds, fps = float(SAMPLE_CLIP_SECONDS), int(SAMPLE_CLIP_FPS)
+    path = _video_dir("sample", f"{seconds:g}s-{fps}fps") / SAMPLE_CLIP_NAME
+    with _SAMPLE_LOCK:
+        if not path.is_file():
+            make_sample_clip(path, seed=0, seconds=seconds, fps=fps)
+    return VideoSource(name=SAMPLE_CLIP_NAME, path=path, digest=f"sample:{seconds:g}:{fps}")
+
+
+def stage_video(upload: Any) -> VideoSource:
+    """Write an uploaded video to the scratch folder once per content (cam_core reads videos from files).
+
+    The file keeps its (sanitised) name, so messages name it; the session remembers the staged file
+    per upload, so reruns neither hash nor copy the bytes again.
+    """
+    from cam_core.imaging import sanitize_filename
+
+    staged: dict[Any, VideoSource] = st.session_state.setdefault("video_staged", {})
+    key = (getattr(upload, "file_id", None), getattr(upload, "name", ""), getattr(upload, "size", None))
+    known = staged.get(key)
+    if known is not None and known.path.is_file():
+        return known
+    data = upload.getvalue()
+    digest = digest_of(data)
+    name = sanitize_filename(getattr(upload, "name", "video"), "video")
+    uploads = _video_dir("uploads")
+    folder = uploads / digest
+    path = folder / name
+    if not path.is_file():
+        _prune(uploads, VIDEO_FILES_MAX_AGE_S)
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, tmp_name = tempfile.mkstemp(prefix=".upload-", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+    os.utime(folder)  # in use: keep it from being pruned
+    source = VideoSource(name=name, path=path, digest=digest)
+    staged.clear()  # one staged upload per session is enough
+    staged[key] = source
+    return source
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _probe(path: str, digest: str) -> VideoInfo:
+    from cam_core.video import probe_video
+
+    del digest  # cache key only
+    return probe_video(path)
+
+
+def probe_source(source: VideoSource) -> VideoInfo:
+    """:func:`cam_core.video.probe_video` of ``source`` (cached; raises ``InputError`` for bad videos)."""
+    return _probe(str(source.path), source.digest)
+
+
+def _duration_text(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def video_info_text(source: VideoSource, info: VideoInfo) -> str:
+    parts = [source.name, f"{info.width}×{info.height} px", f"{info.fps:.3g} frames/s"]
+    if info.frame_count:
+        parts.append(f"~{info.frame_count} frames")
+    if info.duration_s:
+        parts.append(_duration_text(info.duration_s) if info.duration_s >= 1 else f"{info.duration_s:.2f} s")
+    parts.append(f"codec {info.codec}")
+    if info.rotation:
+        parts.append(f"rotated {info.rotation}°")
+    return " · ".join(parts)
+
+
+def video_progress(progress: VideoProgress) -> tuple[float, str]:
+    """Progress bar fraction and text: frames done, frames/s and time left."""
+    done, total = progress.frames_done, progress.frames_total
+    fraction = min(1.0, done / total) if total else 0.0
+    text = f"{done}/{total} frames" if total else f"{done} frames"
+    if done:
+        text += f" · {progress.fps:.1f} frames/s"
+        if progress.eta_s is not None:
+            text += f" · about {_duration_text(progress.eta_s)} left"
+    return fraction, text
+
+
+def run_video(source: VideoSource, model: str, method: str, settings: VideoSettings,
+              progress: Callable[[VideoProgress], None] | None = None) -> VideoRun:
+    """Explain ``source`` with :func:`cam_core.video.explain_video` (the CLI's pipeline) into a fresh
+    scratch folder: ``explained.mp4`` (H.264) and ``frames.csv``. The folder is removed if the run fails
+    or is interrupted (a rerun of the page, e.g. the Cancel button, stops it at the next progress call)."""
+    from cam_core.video import explain_video
+
+    explainer = get_explainer(model, method)
+    runs = _video_dir("runs")
+    _prune(runs, VIDEO_FILES_MAX_AGE_S)
+    folder = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
+    start = time.perf_counter()
+    try:
+        result = explain_video(source.path, folder / "explained.mp4", explainer, layout=settings.layout,  # type: ignore[arg-type]
+                               opacity=settings.opacity, colormap=settings.colormap, every=settings.every,
+                               max_side=settings.max_side, csv_path=folder / "frames.csv", progress=progress,
+                               threshold=VIDEO_THRESHOLD)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return VideoRun(source=source, model=model, method=method, settings=settings, folder=folder, result=result,
+                    classes=tuple(explainer.bundle.classes), seconds=time.perf_counter() - start)
+
+
+def keep_video_run(run: VideoRun) -> None:
+    """Keep ``run`` as the session's video; the files of the one it replaces are deleted."""
+    old = st.session_state.get(VIDEO_RUN)
+    if isinstance(old, VideoRun) and old.folder != run.folder:
+        shutil.rmtree(old.folder, ignore_errors=True)
+    st.session_state[VIDEO_RUN] = run
+
+
+def video_run() -> VideoRun | None:
+    run = st.session_state.get(VIDEO_RUN)
+    if not isinstance(run, VideoRun):
+        return None
+    with suppress(OSError):  # in use: keep its files (and its staged upload) from being pruned
+        os.utime(run.folder)
+        os.utime(run.source.path.parent)
+    return run
+
+
+def video_gif(run: VideoRun) -> bytes:
+    """The explained video as an animated GIF (made on first request by :func:`cam_core.video.convert_video`)."""
+    from cam_core.video import convert_video
+
+    if run.gif is None or not run.gif.is_file():
+        run.gif = convert_video(run.result.output, run.folder / "explained.gif")
+    return run.gif.read_bytes()
+
+
+def video_frame(source: VideoSource, index: int, max_side: int) -> InputImage:
+    """Frame ``index`` decoded as the video pipeline decoded it (cached like uploaded images)."""
+    from cam_core.video import read_frame
+
+    def make() -> InputImage:
+        if not source.path.is_file():
+            raise InputError(f"{source.name} is no longer on this server (old files are cleaned up); "
+                             "upload it and explain it again")
+        _, array = read_frame(source.path, index, max_side=max_side)
+        return InputImage(name=f"frame-{index}", digest=f"video:{source.digest}:{max_side}:{index}",
+                          image=Image.fromarray(array))
+
+    return _cached("decoded", ("video", source.digest, max_side, index), make)
+
+
+def timeline_figure(frames: Sequence[FrameRecord], classes: Sequence[str], threshold: float = VIDEO_THRESHOLD,
+                    selected: int | None = None) -> Any:
+    """Plotly timeline: P(NG) per frame with the decision threshold (every class's probability for models
+    without a defect class); a vertical line marks the selected frame. Points carry their frame index."""
+    import plotly.graph_objects as go
+
+    positive = positive_index_of(classes)
+    if positive is not None:
+        shown = [classes[positive]]
+    else:
+        recorded = {c for record in frames for c in record.probabilities}
+        shown = [c for c in classes if c in recorded][:8]
+    times = [record.time_s for record in frames]
+    indices = [record.index for record in frames]
+    figure = go.Figure()
+    for name in shown:
+        label = f"P({name.upper()})"
+        figure.add_trace(go.Scatter(
+            x=times, y=[record.probabilities.get(name) for record in frames], customdata=indices,
+            mode="lines+markers", marker={"size": 5}, name=label,
+            hovertemplate=f"frame %{{customdata}} · %{{x:.2f}} s<br>{label} %{{y:.3f}}<extra></extra>"))
+    if positive is not None:
+        figure.add_hline(y=threshold, line_dash="dash", line_color="#c62828",
+                         annotation_text=f"threshold {threshold:g}", annotation_position="top left")
+    if selected is not None and 0 <= selected < len(frames):
+        figure.add_vline(x=frames[selected].time_s, line_color="#555", line_width=1)
+    figure.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=positive is None,
+                         clickmode="event+select", title="NG probability per frame" if positive is not None
+                         else "Class probabilities per frame")
+    figure.update_xaxes(title_text="time (s)")
+    figure.update_yaxes(title_text="probability", range=[-0.02, 1.02])
+    return figure

@@ -180,11 +180,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = TrainConfig(arch=args.arch, epochs=args.epochs, image_size=args.image_size,
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, pretrained=args.pretrained,
-                         device=args.device, val_fraction=args.val_fraction)
+                         device=args.device, val_fraction=args.val_fraction, mask_loss_weight=args.mask_loss,
+                         group_pattern=args.group_pattern)
     command = "python -m cam_core " + " ".join(shlex.quote(a) for a in args.argv)
     result = train_model(args.data_dir, args.out, config, progress=_TextProgress(), command_line=command)
+    if result.path is None:
+        print("interrupted before the first epoch finished: no model was saved", file=sys.stderr)
+        return EXIT_ERROR
     if result.interrupted:
-        print("interrupted: kept the best model so far", file=sys.stderr)
+        print(f"interrupted: kept the best model so far in {result.path}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -284,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", default="auto", choices=["auto", "imagenet", "none"])
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mask-loss", type=float, default=1.0,
+                   help="weight of the pointing loss on NG images with a mask in masks/ (0 = off; default 1)")
+    p.add_argument("--group-pattern", default=None,
+                   help=r"regex; files whose names share its match stay on one side of the split (e.g. 'exp\d+')")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="accuracy, AUROC and localization against defect masks")

@@ -27,6 +27,12 @@ covers the whole image).
   evidence concentrates on the defect.
 - **Half-max IoU** (:func:`half_max_iou`): ``IoU({M ≥ ½·max M}, mask)``; 0 when ``max M ≤ 0``.
 
+:func:`localization_scores` computes all of these for one map and one mask (upsampling once); both
+:func:`evaluate` and the app's Explain page use it. Masks are binary: a pixel ≥ 128 is defect (masks
+whose values are all 0/1 use ``> 0``), see :func:`binarize_mask`; :func:`load_mask` reads mask files,
+:func:`decode_mask` uploaded bytes (with the image loader's limits) and :func:`fit_mask` resizes a
+mask to its image (nearest neighbour).
+
 :func:`evaluate` runs an :class:`~cam_core.pipeline.Explainer` over class folders (``ok/``, ``ng/``
 named like the model's classes), reads masks from ``masks/<stem>.png`` and defect types from
 ``manifest.csv``, and returns an :class:`EvaluationReport`; :func:`format_report` prints it.
@@ -53,8 +59,9 @@ if TYPE_CHECKING:
     from .pipeline import Explainer
 
 __all__ = [
-    "EvaluationReport", "auroc", "confusion", "default_tolerance", "energy_share", "evaluate", "format_report",
-    "half_max_iou", "load_mask", "pointing_hit", "positive_class_index",
+    "EvaluationReport", "auroc", "balanced_subset", "binarize_mask", "confusion", "decode_mask", "default_tolerance",
+    "energy_share", "evaluate", "fit_mask", "format_report", "half_max_iou", "load_mask", "localization_scores",
+    "pointing_hit", "positive_class_index",
 ]
 
 TOLERANCE_AT_224 = 15.0
@@ -171,8 +178,47 @@ def half_max_iou(map_hw: np.ndarray, mask_bool: np.ndarray) -> float:
     return float(np.logical_and(predicted, mask).sum()) / union if union else 0.0
 
 
+def localization_scores(map_hw: np.ndarray, mask_bool: np.ndarray,
+                        tolerance_px: float | None = None) -> dict[str, Any]:
+    """Every localization metric of one map against one non-empty mask (the map upsampled once).
+
+    Returns ``pointing`` (bool), ``energy`` (share of the positive evidence inside the mask),
+    ``mask_share``, ``energy_ratio`` (``energy / mask_share``), ``iou`` (half-max IoU),
+    ``tolerance_px`` (``None`` → :func:`default_tolerance` of the mask's size) and ``peak``
+    (``(x, y)`` of the upsampled map's maximum in mask pixels, ``None`` for a constant map).
+    Raises ``ValueError`` for an empty mask.
+    """
+    values, mask = _upsampled(map_hw, mask_bool)
+    if not mask.any():
+        raise ValueError("the mask is empty: there is no defect to point at")
+    height, width = mask.shape
+    tolerance = default_tolerance(width, height) if tolerance_px is None else float(tolerance_px)
+    energy, share = energy_share(values, mask)
+    peak = None
+    if np.isfinite(values).all() and values.max() > values.min():
+        y, x = np.unravel_index(int(np.argmax(values)), values.shape)
+        peak = (int(x), int(y))
+    return {
+        "pointing": pointing_hit(values, mask, tolerance),
+        "energy": energy,
+        "mask_share": share,
+        "energy_ratio": energy / share if share > 0 else float("nan"),
+        "iou": half_max_iou(values, mask),
+        "tolerance_px": tolerance,
+        "peak": peak,
+    }
+
+
+def binarize_mask(values: np.ndarray) -> np.ndarray:
+    """A single-channel mask → H×W bool: a pixel ≥ 128 is defect (``> 0`` when every value is 0 or 1)."""
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"a mask is H×W, not an array of shape {values.shape}")
+    return values > (127 if values.max(initial=0) > 1 else 0)
+
+
 def load_mask(path: str | Path) -> np.ndarray:
-    """A binary mask file → H×W bool (``> 127`` for 0/255 masks, ``> 0`` for 0/1 masks)."""
+    """A binary mask file → H×W bool (see :func:`binarize_mask`)."""
     path = Path(path)
     try:
         with Image.open(path) as im:
@@ -184,7 +230,35 @@ def load_mask(path: str | Path) -> np.ndarray:
         raise InputError(f"mask {path.name} cannot be read ({exc})") from None
     if values.ndim != 2:
         raise InputError(f"mask {path.name} is not a single-channel image")
-    return values > (127 if values.max(initial=0) > 1 else 0)
+    return binarize_mask(values)
+
+
+def decode_mask(data: bytes, name: str = "mask") -> np.ndarray:
+    """Uploaded mask bytes → H×W bool (see :func:`binarize_mask`).
+
+    Decoded with :func:`cam_core.imaging.load_image`, so the image limits apply (file size, pixel
+    count, formats, EXIF orientation) and a bad file raises :class:`InputError`; colour masks are
+    converted to grayscale first.
+    """
+    from .imaging import load_image
+
+    loaded = load_image(data, name=name)
+    return binarize_mask(np.asarray(loaded.image.convert("L")))
+
+
+def fit_mask(mask_bool: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, str | None]:
+    """``mask_bool`` at ``size = (W, H)``: unchanged (note ``None``), or resized nearest-neighbour with a note."""
+    mask = np.asarray(mask_bool, dtype=bool)
+    if mask.ndim != 2:
+        raise ValueError(f"a mask is H×W, not an array of shape {mask.shape}")
+    width, height = int(size[0]), int(size[1])
+    if mask.shape == (height, width):
+        return mask, None
+    picture = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), "L")
+    resized = np.asarray(picture.resize((width, height), Image.Resampling.NEAREST)) >= 128
+    note = (f"mask {mask.shape[1]}×{mask.shape[0]} px resized to the image's {width}×{height} px "
+            "(nearest neighbour)")
+    return resized, note
 
 
 # --------------------------------------------------------------------------- report
@@ -210,6 +284,7 @@ class EvaluationReport:
     skipped_empty_masks: int = 0
     missing_masks: int = 0
     skipped_files: list[dict[str, str]] = field(default_factory=list)
+    map_size: list[int] | None = None   # [h, w] of the maps (the network's feature grid)
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON dict (NaN → ``None``)."""
@@ -300,6 +375,28 @@ def _list_files(root: Path, folders: dict[str, int], files: Sequence[str | Path]
     return chosen
 
 
+def balanced_subset(data_dir: str | Path, classes: Sequence[str], limit: int) -> tuple[list[str], int]:
+    """At most ``limit`` images of ``data_dir``'s class folders, taken in turn from each class.
+
+    Returns their paths relative to ``data_dir`` (for :func:`evaluate`'s ``files``) and the number of
+    images there are in all. Each class folder is listed in name order, so the choice is repeatable;
+    taking the classes in turn keeps a capped subset from holding one class only.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise InputError(f"data folder not found: {root}")
+    from .imaging import iter_image_files
+
+    per_class = [list(iter_image_files(root / folder)) for folder in sorted(_class_folders(root, classes))]
+    total = sum(len(files) for files in per_class)
+    chosen: list[str] = []
+    for rank in range(max((len(files) for files in per_class), default=0)):
+        for files in per_class:
+            if rank < len(files) and len(chosen) < max(0, int(limit)):
+                chosen.append(_relative(files[rank], root))
+    return chosen, total
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
@@ -340,6 +437,7 @@ def evaluate(data_dir: str | Path, explainer: Explainer, *, tolerance_px: float 
     per_image: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     empty_masks = missing_masks = 0
+    map_size: list[int] | None = None
     for first in range(0, len(entries), max(1, batch_size)):
         chunk = entries[first:first + max(1, batch_size)]
         images, kept = [], []
@@ -354,6 +452,8 @@ def evaluate(data_dir: str | Path, explainer: Explainer, *, tolerance_px: float 
             t0 = time.perf_counter()
             explanations = explainer.explain(images, targets=[pos])
             model_seconds += time.perf_counter() - t0
+            if map_size is None and explanations:
+                map_size = list(explanations[0].map_size)
         for (path, label), image, expl in zip(kept, images, explanations if images else []):
             rel = _relative(path, root)
             row: dict[str, Any] = {
@@ -374,8 +474,10 @@ def evaluate(data_dir: str | Path, explainer: Explainer, *, tolerance_px: float 
         emit({"event": "message", "text": f"{empty_masks} NG image(s) with an all-zero mask skipped for localization"})
     if not per_image:
         raise InputError(f"{root}: none of the {len(entries)} images could be read")
-    return _build_report(bundle.name, explainer.method, classes, pos, per_image, tolerance_px,
-                         time.perf_counter() - start, model_seconds, empty_masks, missing_masks, skipped)
+    report = _build_report(bundle.name, explainer.method, classes, pos, per_image, tolerance_px,
+                           time.perf_counter() - start, model_seconds, empty_masks, missing_masks, skipped)
+    report.map_size = map_size
+    return report
 
 
 def _localize(row: dict[str, Any], root: Path, rel: str, manifest: dict[str, dict[str, str]], ng_map: np.ndarray,
@@ -390,11 +492,9 @@ def _localize(row: dict[str, Any], root: Path, rel: str, manifest: dict[str, dic
     height, width = mask.shape
     if (width, height) != tuple(image_size):
         row["note"] = f"mask {width}×{height} differs from image {image_size[0]}×{image_size[1]}"
-    tolerance = default_tolerance(width, height) if tolerance_px is None else float(tolerance_px)
-    values, mask = _upsampled(ng_map, mask)
-    energy, share = energy_share(values, mask)
-    row.update(pointing=pointing_hit(values, mask, tolerance), energy=energy, mask_share=share,
-               iou=half_max_iou(values, mask))
+    scores = localization_scores(ng_map, mask, tolerance_px)
+    row.update(pointing=scores["pointing"], energy=scores["energy"], mask_share=scores["mask_share"],
+               iou=scores["iou"])
     return "ok"
 
 

@@ -60,14 +60,16 @@ class ActivationCapture:
     graph that starts at this module's output, with grad mode switched on from there. The
     backbone before the layer therefore runs without building a graph, and ``∂score/∂A`` can be
     taken with :func:`torch.autograd.grad` (no ``.grad`` written on shared parameters).
+    ``keep_graph=True`` is for training losses on the maps: the output is kept attached to the graph.
     """
 
-    def __init__(self, module: nn.Module, *, make_leaf: bool = False,
+    def __init__(self, module: nn.Module, *, make_leaf: bool = False, keep_graph: bool = False,
                  transform: Callable[[Tensor], Tensor] | None = None) -> None:
-        if make_leaf and transform is not None:
-            raise ValueError("a transform applies to plain captures only")
+        if make_leaf and (transform is not None or keep_graph):
+            raise ValueError("a transform or keep_graph applies to plain captures only")
         self._local = threading.local()
         self._make_leaf = make_leaf
+        self._keep_graph = keep_graph
         self._transform = transform
         self._handle = module.register_forward_hook(self._hook)
 
@@ -101,7 +103,7 @@ class ActivationCapture:
             leaf = output.detach().requires_grad_(True)
             self._local.value = leaf  # gradients are taken w.r.t. the layer's own output
             return leaf * 1.0  # a non-leaf, so in-place ops after this layer (ReLU(inplace)) stay legal
-        value = output.detach()
+        value = output if self._keep_graph else output.detach()
         self._local.value = self._transform(value) if self._transform else value
         return None
 

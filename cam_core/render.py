@@ -91,22 +91,65 @@ def colorize(values01: np.ndarray, colormap: str = "jet") -> np.ndarray:
     return colormap_lut(colormap)[index.astype(np.uint8)]
 
 
+@lru_cache(maxsize=16)
+def _palette(name: str) -> bytes:
+    """The 768-byte RGB palette of ``name`` for PIL ``P`` images."""
+    return colormap_lut(name).tobytes()
+
+
+def _rgb_image(image: Image.Image | np.ndarray) -> Image.Image:
+    """``image`` as an RGB PIL image (``H×W``, ``H×W×3`` or ``H×W×4`` arrays; floats rounded and clipped)."""
+    if isinstance(image, Image.Image):
+        return image if image.mode == "RGB" else image.convert("RGB")
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        array = np.clip(np.nan_to_num(array.astype(np.float32)) + 0.5, 0, 255).astype(np.uint8)
+    if array.ndim == 2:
+        return Image.fromarray(np.ascontiguousarray(array), "L").convert("RGB")
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return Image.fromarray(np.ascontiguousarray(array[..., :3]), "RGB")
+    raise ValueError(f"overlay needs an H×W×3 image, not an array of shape {array.shape}")
+
+
+def heat_image(values01: np.ndarray, size: tuple[int, int], colormap: str = "jet") -> Image.Image:
+    """A [0, 1] map (any resolution) coloured with ``colormap`` at ``size = (W, H)``, as an RGB image.
+
+    Resized bilinearly as 32-bit floats (pixel centres aligned, like ``upsample_maps``; a map larger
+    than ``size`` is area-filtered), then quantised to 256 levels and coloured through the palette,
+    as :func:`colorize` does.
+    """
+    palette = _palette(colormap)  # raises ValueError for an unknown name
+    values = np.asarray(values01, dtype=np.float32)
+    if values.ndim != 2:
+        raise ValueError(f"a map is h×w, not an array of shape {values.shape}")
+    field = Image.fromarray(np.ascontiguousarray(np.nan_to_num(values, nan=0.0)), "F")
+    if field.size != tuple(size):
+        field = field.resize(tuple(size), Image.Resampling.BILINEAR)
+    # F → L clips to [0, 255] and truncates, so "+ 0.5" rounds (same levels as colorize).
+    index = field.point(lambda v: v * 255.0 + 0.5).convert("L")
+    index.putpalette(palette, "RGB")
+    return index.convert("RGB")
+
+
 def overlay(
     image: Image.Image | np.ndarray,
     values01: np.ndarray,
     opacity: float = 0.5,
     colormap: str = "jet",
 ) -> Image.Image:
-    """Alpha-blend a [0, 1] map (any resolution) over ``image``: ``out = (1-α)·image + α·colour(map)``."""
-    base = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image, dtype=np.float32)
-    height, width = base.shape[:2]
-    values = np.asarray(values01, dtype=np.float32)
-    if values.shape != (height, width):
-        values = upsample_maps(values, (height, width))
-    heat = colorize(values, colormap).astype(np.float32)
-    alpha = float(np.clip(opacity, 0.0, 1.0))
-    blended = (1.0 - alpha) * base + alpha * heat
-    return Image.fromarray(np.clip(blended + 0.5, 0, 255).astype(np.uint8))
+    """Alpha-blend a [0, 1] map (any resolution) over ``image``: ``out = (1-α)·image + α·colour(map)``.
+
+    All in PIL's 8-bit C code (:func:`heat_image`, then ``Image.blend``): a few ms per megapixel.
+    ``Image.blend`` truncates, so a channel may be 1 below the rounded float result. Always returns
+    a new RGB image the size of ``image``.
+    """
+    base = _rgb_image(image)
+    alpha = float(np.clip(np.nan_to_num(float(opacity)), 0.0, 1.0))
+    if alpha <= 0.0:
+        _palette(colormap)  # still refuse an unknown colormap
+        return base.copy()
+    heat = heat_image(values01, base.size, colormap)
+    return heat if alpha >= 1.0 else Image.blend(base, heat, alpha)
 
 
 def peak_location(map_hw: np.ndarray, image_size: tuple[int, int]) -> tuple[int, int]:
@@ -117,3 +160,50 @@ def peak_location(map_hw: np.ndarray, image_size: tuple[int, int]) -> tuple[int,
     x = min(int((col + 0.5) * img_w / width), img_w - 1)
     y = min(int((row + 0.5) * img_h / height), img_h - 1)
     return x, y
+
+
+def mask_outline(mask_bool: np.ndarray, width: int = 1) -> np.ndarray:
+    """The band of ``width`` pixels just outside a binary mask's boundary (``H×W`` bool).
+
+    ``outline = dilate(mask, width) ∧ ¬mask`` with a 3×3 (8-neighbour) dilation repeated ``width``
+    times: every outline pixel is a background pixel within ``width`` px (chessboard distance) of a mask
+    pixel. Drawn outside the mask, the contour never hides the defect (nor the map under it), however
+    thin a scratch is; along the image border, where there is no outside, the contour stays open.
+    """
+    mask = np.asarray(mask_bool, dtype=bool)
+    if mask.ndim != 2:
+        raise ValueError(f"a mask is H×W, not an array of shape {mask.shape}")
+    h, w = mask.shape
+    grown = mask
+    for _ in range(max(1, int(width))):
+        padded = np.pad(grown, 1, constant_values=False)
+        out = grown.copy()
+        for dy in (0, 1, 2):
+            for dx in (0, 1, 2):
+                if dy != 1 or dx != 1:
+                    out |= padded[dy:dy + h, dx:dx + w]
+        grown = out
+    return grown & ~mask
+
+
+def draw_mask_outline(
+    image: Image.Image | np.ndarray,
+    mask_bool: np.ndarray,
+    color: tuple[int, int, int] = (255, 255, 255),
+    width: int = 2,
+) -> Image.Image:
+    """A new RGB copy of ``image`` with the contour of ``mask_bool`` (same ``H×W``) drawn in ``color``.
+
+    The contour is :func:`mask_outline` (``width`` px just outside the mask), so the defect itself and
+    the map over it stay visible. A mask of another size raises ``ValueError`` (resize it with
+    nearest-neighbour first, e.g. :func:`cam_core.evaluation.fit_mask`).
+    """
+    base = _rgb_image(image).copy()
+    mask = np.asarray(mask_bool, dtype=bool)
+    if mask.shape != (base.size[1], base.size[0]):
+        raise ValueError(f"mask is {mask.shape[1]}×{mask.shape[0]} but the image is {base.size[0]}×{base.size[1]}")
+    outline = mask_outline(mask, width)
+    if outline.any():
+        stamp = Image.fromarray(np.where(outline, 255, 0).astype(np.uint8), "L")
+        base.paste(tuple(int(c) for c in color), mask=stamp)
+    return base

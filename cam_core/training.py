@@ -64,7 +64,8 @@ from .evaluation import auroc, confusion, positive_class_index
 from .hooks import resolve_module
 
 __all__ = [
-    "DEFAULT_LR", "DatasetIndex", "EpochStats", "ImageRecord", "TrainConfig", "TrainResult", "augment_batch",
+    "DEFAULT_LR", "DatasetIndex", "EpochStats", "ImageRecord", "PointingLoss", "TrainConfig", "TrainResult",
+    "augment_batch", "augment_with_masks",
     "default_lr", "download_imagenet_weights", "group_by_pattern", "scan_dataset", "split_dataset", "train_model",
 ]
 
@@ -78,7 +79,7 @@ CROP_ASPECT = (0.9, 1.1)
 BRIGHTNESS = 0.2
 CONTRAST = 0.2
 GRAD_CLIP_NORM = 2.0
-HEAD_LR_MULT = 10.0
+HEAD_LR_MULT = 100.0
 HEAD_BIAS_LR_MULT = 100.0
 WARMUP_FRACTION = 0.05
 MAP_PERCENTILES = (1.0, 99.0)
@@ -125,7 +126,10 @@ class TrainConfig:
     ``"imagenet"`` insists on them (:class:`ModelError` when unavailable); ``"none"`` trains from scratch.
     ``group_pattern``: a regex; images whose file names share its first match (e.g. ``r"exp\\d+"``
     for acquisition runs) stay on the same side of the train/val split.
-    ``mask_loss_weight``: reserved for an auxiliary "map inside the mask" loss; must stay 0 for now.
+    ``mask_loss_weight``: weight λ of the pointing loss on NG images that have a defect mask
+    (``masks/<stem>.png``): ``L = CE + λ · mean_i(−log Σ_{cells ∈ mask_i} softmax(M_i))`` where ``M_i`` is the
+    defect-class map at the network's own grid and a cell counts as "in the mask" when the augmented
+    mask covers any of it. Images without masks only get the cross-entropy; 0 turns the loss off.
     """
 
     arch: str
@@ -139,7 +143,7 @@ class TrainConfig:
     pretrained: str = "auto"
     device: str = "auto"
     num_workers: int = 0
-    mask_loss_weight: float = 0.0
+    mask_loss_weight: float = 1.0
     group_pattern: str | None = None
 
     def validate(self) -> None:
@@ -156,12 +160,12 @@ class TrainConfig:
             (self.pretrained in ("auto", "imagenet", "none"),
              f"pretrained must be auto, imagenet or none (got {self.pretrained!r})"),
             (self.num_workers >= 0, f"num_workers must be ≥ 0 (got {self.num_workers})"),
+            (math.isfinite(self.mask_loss_weight) and self.mask_loss_weight >= 0,
+             f"mask loss weight must be ≥ 0 (got {self.mask_loss_weight})"),
         ]
         for ok, message in checks:
             if not ok:
                 raise InputError(message)
-        if self.mask_loss_weight != 0:
-            raise InputError("mask_loss_weight > 0 (map-inside-mask loss) is not implemented yet; leave it at 0")
 
 
 @dataclass(frozen=True)
@@ -370,6 +374,22 @@ def _decode(records: Sequence[ImageRecord], size: int, workers: int, emit: Progr
     return torch.from_numpy(out[:len(kept)]).permute(0, 3, 1, 2), kept
 
 
+def _decode_masks(records: Sequence[ImageRecord], kept: Sequence[int], size: int, emit: Progress) -> Tensor:
+    """Defect masks of ``records[kept]`` as ``N×1×S×S`` uint8 (0/255); images without a mask get zeros."""
+    out = torch.zeros((len(kept), 1, size, size), dtype=torch.uint8)
+    for row, i in enumerate(kept):
+        mask_path = records[i].mask
+        if mask_path is None:
+            continue
+        try:
+            with Image.open(mask_path) as mask:
+                mask = mask.convert("L").resize((size, size), Image.Resampling.BILINEAR)
+                out[row, 0] = torch.from_numpy((np.asarray(mask) >= 128).astype(np.uint8) * 255)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            emit({"event": "message", "text": f"ignored the mask of {records[i].path.name}: {exc}"})
+    return out
+
+
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> Tensor:
     return low + (high - low) * torch.rand(n, generator=generator)
 
@@ -381,6 +401,12 @@ def augment_batch(images: Tensor, out_size: int, generator: torch.Generator) -> 
     ``R(θ)·diag(w·f_x, h·f_y)·u + c`` (crop half-extents ``w, h``, flips ``f = ±1``, centre ``c``).
     Random numbers come from ``generator`` (CPU), so a seed fixes the augmentation on any device.
     """
+    return augment_with_masks(images, None, out_size, generator)[0]
+
+
+def augment_with_masks(images: Tensor, masks: Tensor | None, out_size: int,
+                       generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
+    """:func:`augment_batch`, moving uint8 ``N×1×S×S`` ``masks`` by the same geometry → float [0, 1] masks."""
     n = images.shape[0]
     area = _uniform(n, *CROP_AREA, generator)
     log_aspect = _uniform(n, math.log(CROP_ASPECT[0]), math.log(CROP_ASPECT[1]), generator)
@@ -398,11 +424,15 @@ def augment_batch(images: Tensor, out_size: int, generator: torch.Generator) -> 
     contrast = _uniform(n, 1 - CONTRAST, 1 + CONTRAST, generator).view(n, 1, 1, 1)
     device = images.device
     x = images.to(torch.float32).div_(255.0)
-    grid = F.affine_grid(theta.to(device), [n, 3, out_size, out_size], align_corners=False)
+    if masks is not None:
+        x = torch.cat([x, masks.to(device=device, dtype=torch.float32).div_(255.0)], dim=1)
+    grid = F.affine_grid(theta.to(device), [n, x.shape[1], out_size, out_size], align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    moved_masks = x[:, 3:4] if masks is not None else None
+    x = x[:, :3]
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = ((x - mean) * contrast.to(device) + mean) * brightness.to(device)
-    return x.clamp_(0.0, 1.0)
+    return x.clamp_(0.0, 1.0), moved_masks
 
 
 def _normalize(x: Tensor) -> Tensor:
@@ -548,6 +578,82 @@ def _better(val: _ValResult, best: _ValResult | None) -> bool:
     return key(val) > key(best)
 
 
+# --------------------------------------------------------------------------- mask (pointing) loss
+MASK_CELL_MIN_COVER = 1e-3       # a map cell is "in the mask" when the mask covers more than this share of it
+
+
+class PointingLoss:
+    """Auxiliary loss that rewards the defect-class map for peaking inside the defect mask.
+
+    For image ``i`` with defect-class map ``M_i`` (``h×w``, the network's own grid, with gradients) and
+    the set ``S_i`` of cells its augmented mask touches, two terms:
+
+        pointing  ℓ_i = −log Σ_{(x,y) ∈ S_i} softmax(M_i)(x, y)     over NG images whose mask touches the crop
+        dense     d = ½·BCE(M, 1 | cells in S) + ½·BCE(M, 0 | other cells of those images and every cell of
+                  OK images)                                         (each half a mean over its own cells)
+
+    ``loss = mean_i ℓ_i + d``. The pointing term is a "where is the peak" loss (indifferent to the map's
+    scale and offset); the dense term turns every cell of every image into a training signal, which is
+    what lets a network trained from scratch find defects that cover 0.1 % of the image: through the
+    global average pool alone the classification gradient is spread evenly over all cells.
+    Use as a context manager; the hook is removed on exit.
+    """
+
+    def __init__(self, model: nn.Module, positive: int) -> None:
+        from .hooks import ActivationCapture, linear_weight_product
+
+        self._spec = resolve_head(model)
+        self._positive = positive
+        self._product = linear_weight_product
+        self._head = resolve_module(model, self._spec.classifier)
+        layer = self._spec.classifier if self._spec.kind == "conv1x1" else self._spec.feature_layer
+        self._capture = ActivationCapture(resolve_module(model, layer), keep_graph=True)
+
+    def start(self) -> None:
+        self._capture.start()
+
+    def __call__(self, masks: Tensor, labels: Tensor) -> Tensor | None:
+        """The loss for the last forward pass (``None`` when the batch has neither OK images nor masked NG ones)."""
+        captured = self._capture.require(self._capture.stop())
+        if self._spec.kind == "conv1x1":
+            maps = captured[:, self._positive]
+        else:
+            features = F.relu(captured) if self._spec.feature_relu else captured
+            weight = self._head.weight[self._positive:self._positive + 1]
+            maps = self._product(features, weight)[:, 0]
+        cover = F.adaptive_avg_pool2d(masks, maps.shape[-2:])[:, 0]
+        inside = cover > MASK_CELL_MIN_COVER
+        use = (labels == self._positive) & inside.flatten(1).any(dim=1)
+        negatives_from = (labels != self._positive) | use
+        if not bool(negatives_from.any()):
+            return None
+        maps = maps.float()
+        cells = maps[negatives_from]
+        positive_cells = inside[negatives_from] & use[negatives_from].view(-1, 1, 1)
+        negative_cells = cells[~positive_cells]
+        loss = 0.5 * F.smooth_l1_loss(negative_cells, torch.zeros_like(negative_cells))
+        ok = labels != self._positive
+        if bool(ok.any()):
+            peaks = torch.logsumexp(maps[ok].flatten(1), dim=1) - math.log(maps.shape[-1] * maps.shape[-2])
+            loss = loss + F.softplus(peaks).mean()
+        if bool(use.any()):
+            log_p = F.log_softmax(maps[use].flatten(1), dim=1)
+            log_p = log_p.masked_fill(~inside[use].flatten(1), -math.inf)
+            on_defect = cells[positive_cells]
+            loss = loss - torch.logsumexp(log_p, dim=1).mean() + 0.5 * F.binary_cross_entropy_with_logits(
+                on_defect, torch.ones_like(on_defect))
+        return loss
+
+    def close(self) -> None:
+        self._capture.close()
+
+    def __enter__(self) -> PointingLoss:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 # --------------------------------------------------------------------------- training
 def _zero_head(model: nn.Module) -> None:
     """Start the classifier head at zero: every logit is 0 (p = 1/C) for every image.
@@ -628,6 +734,7 @@ class _Run:
     best_epoch: int | None = None
     interrupted: bool = False
     skipped: int = 0
+    masked_train_images: int = 0
 
     def card(self) -> dict[str, Any]:
         c = self.config
@@ -655,6 +762,14 @@ class _Run:
                 "head_lr": {"weight": self.lr * HEAD_LR_MULT, "bias": self.lr * HEAD_BIAS_LR_MULT},
                 "lr_schedule": f"linear warm-up over {self.warmup_steps} steps, then cosine decay to 0 (per step)",
                 "grad_clip_norm": GRAD_CLIP_NORM,
+                "mask_loss": {
+                    "weight": c.mask_loss_weight,
+                    "train_images_with_masks": self.masked_train_images,
+                    "used": c.mask_loss_weight > 0 and self.masked_train_images > 0,
+                    "formula": "CE + weight · (pointing + dense): pointing = mean over NG images with a mask of "
+                               "−log Σ_(cells touching the mask) softmax(defect-class map); dense = balanced BCE of "
+                               "the defect-class map cells (1 inside the mask, 0 elsewhere and on OK images)",
+                },
                 "head_init": "zeros (weights and bias)",
                 "batch_size": self.batch_size,
                 "image_size": c.image_size,
@@ -745,6 +860,7 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
     work = round(config.image_size * WORKING_SCALE)
     train_u8, kept_train = _decode(train_index.records, work, config.num_workers, emit, "train")
     val_u8, kept_val = _decode(val_index.records, config.image_size, config.num_workers, emit, "val")
+    train_masks = _decode_masks(train_index.records, kept_train, work, emit) if config.mask_loss_weight > 0 else None
     train_y = torch.tensor([train_index.records[i].label for i in kept_train], dtype=torch.long)
     val_y = torch.tensor([val_index.records[i].label for i in kept_val], dtype=torch.long)
     for name, labels in (("training", train_y), ("validation", val_y)):
@@ -776,9 +892,17 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
                split=split, lr=lr, warmup_steps=warmup, class_weights=class_weights, pretrained_source=source,
                pretrained_tensors=loaded, device=device, command_line=command_line, batch_size=batch_size,
                skipped=len(train_index) + len(val_index) - len(kept_train) - len(kept_val))
+    if train_masks is not None:
+        run.masked_train_images = int((train_masks.flatten(1).amax(dim=1) > 0).sum())
+        if run.masked_train_images == 0:
+            train_masks = None
+        else:
+            emit({"event": "message", "text": f"pointing loss (weight {config.mask_loss_weight:g}) on the "
+                  f"{run.masked_train_images} training images that have a defect mask"})
     generator = torch.Generator().manual_seed(config.seed)
     weight = torch.tensor(class_weights, device=device)
     best_state: dict[str, Tensor] | None = None
+    pointing = PointingLoss(model, positive) if train_masks is not None else None
     try:
         for epoch in range(1, config.epochs + 1):
             started = time.perf_counter()
@@ -789,12 +913,20 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
                 if should_stop():
                     raise _Stop
                 idx = order[step * batch_size:(step + 1) * batch_size]
-                x = _normalize(augment_batch(train_u8[idx].to(device), config.image_size, generator))
+                x, m = augment_with_masks(train_u8[idx].to(device), None if train_masks is None else train_masks[idx],
+                                          config.image_size, generator)
+                x = _normalize(x)
                 y = train_y[idx].to(device)
+                if pointing is not None:
+                    pointing.start()
                 logits = model(x)
                 if not isinstance(logits, Tensor):
                     logits = logits[0]
                 loss = F.cross_entropy(logits, y, weight=weight)
+                if pointing is not None and m is not None:
+                    extra = pointing(m, y)
+                    if extra is not None:
+                        loss = loss + config.mask_loss_weight * extra
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
@@ -823,6 +955,9 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
         emit({"event": "message", "text": "training stopped: " + (
             f"keeping the best epoch so far ({run.best_epoch})" if run.best_epoch else
             "no epoch had finished, so no model was saved")})
+    finally:
+        if pointing is not None:
+            pointing.close()
     if best_state is None:
         return TrainResult(path=None, card={}, history=run.history, best_epoch=None, interrupted=True)
     model.load_state_dict(best_state)

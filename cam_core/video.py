@@ -52,13 +52,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .errors import CamInspectorError, InputError
 from .pipeline import Explainer, Explanation
-from .render import COLORMAPS, colormap_lut, normalize_maps
+from .render import COLORMAPS, normalize_maps, overlay
 
 __all__ = [
     "CALIBRATION_FRAMES", "GIF_MAX_FPS", "GIF_MAX_WIDTH", "MAX_PENDING_FRAMES", "MAX_RECORDED_CLASSES",
     "MAX_VIDEO_PIXELS", "MAX_VIDEO_SIDE", "TOP_CLASSES_RECORDED", "OUTPUT_EXTENSIONS", "QUEUE_SIZE", "VIDEO_EXTENSIONS", "FrameRecord", "VideoCancelled",
-    "VideoInfo", "VideoProgress", "VideoResult", "auto_value_range", "explain_video", "make_sample_clip",
-    "probe_video", "read_frames", "write_frames_csv",
+    "VideoInfo", "VideoProgress", "VideoResult", "auto_value_range", "convert_video", "explain_video",
+    "make_sample_clip", "probe_video", "read_frame", "read_frames", "write_frames_csv",
 ]
 
 Layout = Literal["overlay", "side-by-side"]
@@ -412,9 +412,10 @@ def _to_rgb(frame: av.VideoFrame, plan: _Plan) -> np.ndarray:
     return rgb
 
 
-def _iter_decoded(path: Path, plan: _Plan, fps: float) -> Iterator[_Frame | _EndOfStream]:
-    """Every frame of ``path`` as :class:`_Frame`, then one :class:`_EndOfStream` (with a warning when
-    the stream broke off after at least one frame, or ended well short of the frames its index lists)."""
+def _iter_decoded(path: Path, plan: _Plan, fps: float, start: int = 0) -> Iterator[_Frame | _EndOfStream]:
+    """Every frame of ``path`` from index ``start`` on as :class:`_Frame`, then one :class:`_EndOfStream`
+    (with a warning when the stream broke off after at least one frame, or ended well short of the frames
+    its index lists). Frames before ``start`` are decoded (for their timestamps) but not converted."""
     with _open_input(path) as container:
         stream = _video_stream(container, path.name)
         stream.thread_type = "AUTO"
@@ -431,8 +432,10 @@ def _iter_decoded(path: Path, plan: _Plan, fps: float) -> Iterator[_Frame | _End
                     first = frame.pts if first is None else first
                     pts = max(frame.pts - first, last + 1) if index else 0
                 last = pts
-                yield _Frame(index=index, time_s=float(pts * time_base), pts=pts,
-                             duration=int(frame.duration or 0), time_base=time_base, image=_to_rgb(frame, plan))
+                if index >= start:
+                    yield _Frame(index=index, time_s=float(pts * time_base), pts=pts,
+                                 duration=int(frame.duration or 0), time_base=time_base,
+                                 image=_to_rgb(frame, plan))
                 index += 1
         except av.FFmpegError as exc:
             if index == 0:
@@ -467,6 +470,23 @@ def read_frames(path: str | os.PathLike[str], *, max_side: int = 1280) -> Iterat
                 yield item.time_s, item.image
 
 
+def read_frame(path: str | os.PathLike[str], index: int, *, max_side: int = 1280) -> tuple[float, np.ndarray]:
+    """Frame ``index`` (0-based) as :func:`read_frames` yields it: ``(time_s, H×W×3 uint8)``.
+
+    Decodes from the start without converting the frames before ``index`` (the cost grows with the
+    index). Raises :class:`InputError` when the video has no such frame.
+    """
+    path = Path(path)
+    if index < 0:
+        raise InputError(f"frame numbers start at 0, not {index}")
+    info = probe_video(path)
+    with closing(_iter_decoded(path, _make_plan(info, max_side), info.fps, start=index)) as frames:
+        for item in frames:
+            if isinstance(item, _Frame):
+                return item.time_s, item.image
+    raise InputError(f"{path.name} has no frame {index} (it has fewer frames)")
+
+
 # ---------------------------------------------------------------------------------------------
 # rendering
 # ---------------------------------------------------------------------------------------------
@@ -495,26 +515,6 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-@lru_cache(maxsize=8)
-def _palette(colormap: str) -> bytes:
-    return colormap_lut(colormap).tobytes()
-
-
-def _heat_overlay(base: Image.Image, values01: np.ndarray, opacity: float, colormap: str) -> Image.Image:
-    """``(1−α)·frame + α·colour(map)``, the formula of :func:`cam_core.render.overlay`, done in PIL.
-
-    The map is quantised to 256 levels at feature resolution, upsampled bilinearly as an 8-bit image
-    and coloured through a palette: ~30× faster than the float path at 720p (5 ms vs 160 ms), within
-    5/255 of it per channel.
-    """
-    if opacity <= 0:
-        return base.copy()
-    index = np.clip(np.asarray(values01, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    heat = Image.fromarray(index, "L").resize(base.size, Image.Resampling.BILINEAR)
-    heat.putpalette(_palette(colormap), "RGB")
-    return Image.blend(base, heat.convert("RGB"), min(float(opacity), 1.0))
-
-
 def _text_box(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: int,
               fill: tuple[int, int, int], anchor_bottom: bool = False) -> None:
     font = _font(size)
@@ -533,7 +533,7 @@ def _render(job: _Job, opacity: float, colormap: str) -> Image.Image:
     (top-left, red for NG, green for OK) on the first."""
     base = Image.fromarray(job.frame.image)
     width, height = base.size
-    panels = [_heat_overlay(base, p.values01, opacity, colormap) for p in job.verdict.panels]
+    panels = [overlay(base, p.values01, opacity, colormap) for p in job.verdict.panels]
     if len(panels) == 1:
         out = panels[0]
     else:
@@ -1070,6 +1070,39 @@ def write_frames_csv(frames: Sequence[FrameRecord], path: str | os.PathLike[str]
         _remove(tmp)
         raise
     return path
+
+
+def convert_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, max_side: int = 1280) -> Path:
+    """Re-encode ``src`` in ``dst``'s format (``.mp4``/``.webm``/``.gif``), e.g. an explained MP4 as a GIF.
+
+    Decoded as :func:`explain_video` decodes (rotation applied, longer side ≤ ``max_side``) and written by
+    the same writer: timestamps kept; GIF ≤ ``GIF_MAX_WIDTH`` wide and ≤ ``GIF_MAX_FPS`` frames/s; audio
+    dropped. Written atomically; raises :class:`InputError` for bad input or output names.
+    """
+    src, dst = Path(src), Path(dst)
+    if max_side < 16:
+        raise InputError(f"max_side must be at least 16 pixels, not {max_side}")
+    encoder = _encoder_for(dst)
+    if dst.resolve() == src.resolve():
+        raise InputError(f"the output {dst.name} must not overwrite the input")
+    info = probe_video(src)
+    plan = _make_plan(info, max_side, GIF_MAX_WIDTH if encoder == "gif" else None)
+    tmp = _temp_beside(dst)
+    writer: _Writer | None = None
+    try:
+        writer = _Writer(tmp, encoder, plan.size, info.fps)
+        with closing(_iter_decoded(src, plan, info.fps)) as frames:
+            for item in frames:
+                if isinstance(item, _Frame) and writer.wants(item):
+                    writer.write(Image.fromarray(item.image), item)
+        writer.finish()
+        os.replace(tmp, dst)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        _remove(tmp)
+        raise
+    return dst
 
 
 def make_sample_clip(path: str | os.PathLike[str], *, seed: int = 0, seconds: float = 4, fps: int = 15) -> Path:

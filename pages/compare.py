@@ -1,13 +1,17 @@
-"""Compare networks: one image through 2–4 models side by side, with verdicts, grids and latency."""
+"""Compare networks: one image through 2–4 models side by side, with verdicts, grids and latency; and a
+table of scores (accuracy, AUROC, pointing game, energy in the mask) on an uploaded labelled set."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 import app_ui as ui
+from cam_core import CamInspectorError
 from cam_core.report import shown_classes, verdict_of
 
 TIMINGS = "compare_timings"  # session: (model key, method, digest) → (explanation, latency ms)
+SCORES = "compare_scores"    # session: the last ui.NetworkScores
 
 
 def pick_image() -> ui.InputImage | None:
@@ -64,6 +68,81 @@ def network_column(column, model: str, method: str, item: ui.InputImage, view: u
                    caption=ui.map_caption(explanation.classes[c].upper(), explanation.map_of(c), scale, view.mode))
 
 
+def one_image(models: list[str], method: str, view: ui.ViewSettings) -> None:
+    """Every network on one image, side by side."""
+    item = pick_image()
+    if item is None:
+        st.info("Upload an image or pick a built-in sample to compare the networks on it.")
+        return
+    st.image(ui.display_copy(item), caption=item.name, width=240)
+    columns = st.columns(len(models))
+    for column, model in zip(columns, models):
+        with column:
+            ui.run_guarded(lambda column=column, model=model: network_column(column, model, method, item, view,
+                                                                              len(models) <= 2))
+    st.caption("Latency: one explain call on this server (preprocessing, forward pass and maps; measured the "
+               "first time each network sees this image, after the network was loaded and warmed up).")
+
+
+def scores_table(result: ui.NetworkScores) -> None:
+    for line in result.errors:
+        st.error(line)
+    if not result.rows:
+        return
+    frame = pd.DataFrame(result.rows, columns=list(ui.SCORE_COLUMNS))
+    percent = {"format": "percent"}
+    st.dataframe(frame, hide_index=True, width="stretch", column_config={
+        "ms/image": st.column_config.NumberColumn(format="%.1f ms"),
+        "accuracy": st.column_config.NumberColumn(**percent),
+        "AUROC": st.column_config.NumberColumn(format="%.3f"),
+        "pointing game": st.column_config.NumberColumn(**percent),
+        "energy in mask ÷ mask share": st.column_config.NumberColumn(format="%.2f×"),
+    })
+    capped = (f"the first {result.scored} of {result.total} images (classes taken in turn; at most "
+              f"{ui.SCORE_LIMIT} are scored)" if result.total > result.scored else f"all {result.scored} images")
+    localized = sorted(set(result.localized.values()))
+    where = (f"{localized[0]} NG image(s) with a mask" if len(localized) == 1
+             else "the NG images with a mask") if any(localized) else None
+    st.caption(f"Scored on {capped}. ms/image: explain time per image in batches of 16 (forward pass and maps). "
+               "Accuracy: argmax verdict; AUROC of P(NG). "
+               + (f"Pointing game and energy over {where}: share of NG maps whose peak lies within "
+                  "15·max(W, H)/224 px of the defect, and the share of the NG map's positive evidence inside "
+                  "the mask divided by the mask's area share (1× = chance, higher = concentrated on the defect)."
+                  if where else "No masks matched (masks/<image stem>.png): pointing and energy are empty."))
+
+
+def labelled_set_scores(models: list[str], method: str) -> None:
+    """Upload a labelled ZIP, score every selected network on it, show one table."""
+    st.write("Upload a ZIP with `ok/` and `ng/` image folders and, optionally, `masks/` (a defect mask per NG "
+             "image, named like it: `masks/part7.png` for `ng/part7.jpg`), e.g. a folder written by "
+             "`python -m cam_core synth`. Each selected network classifies the images and, where there is a "
+             "mask, its NG map is checked against the defect.")
+    upload = st.file_uploader("Labelled set (ZIP)", type=["zip"], key="compare_set_zip")
+    if upload is None:
+        return
+    try:
+        labelled = ui.labelled_set(upload)
+    except CamInspectorError as exc:
+        st.error(ui.error_line(upload.name, exc))
+        return
+    counts = ", ".join(f"{name}: {n}" for name, n in labelled.counts.items())
+    st.caption(f"{labelled.name}: {counts} images · {labelled.masks} mask(s)"
+               + (f" · only the first {ui.SCORE_LIMIT} images are scored" if labelled.total > ui.SCORE_LIMIT else ""))
+    for note in labelled.notes:
+        st.caption(f"Note: {note}")
+    key = ui.scores_key(labelled, models, method)
+    if st.button("Score networks on this set", key="compare_score_go", type="primary"):
+        bar = st.progress(0.0, text="Starting…")
+        result = ui.score_networks(labelled, models, method,
+                                   progress=lambda fraction, text: bar.progress(min(max(fraction, 0.0), 1.0),
+                                                                                text=text))
+        bar.empty()
+        st.session_state[SCORES] = result
+    result = st.session_state.get(SCORES)
+    if isinstance(result, ui.NetworkScores) and result.key == key:
+        scores_table(result)
+
+
 def page() -> None:
     st.title("Compare networks")
     names = ui.model_names()
@@ -83,18 +162,11 @@ def page() -> None:
     if not models:
         st.info("Pick at least one network.")
         return
-    item = pick_image()
-    if item is None:
-        st.info("Upload an image or pick a built-in sample to compare the networks on it.")
-        return
-    st.image(ui.display_copy(item), caption=item.name, width=240)
-    columns = st.columns(len(models))
-    for column, model in zip(columns, models):
-        with column:
-            ui.run_guarded(lambda column=column, model=model: network_column(column, model, method, item, view,
-                                                                              len(models) <= 2))
-    st.caption("Latency: one explain call on this server (preprocessing, forward pass and maps; measured the "
-               "first time each network sees this image, after the network was loaded and warmed up).")
+    image_tab, set_tab = st.tabs(["One image", "Score on a labelled set"])
+    with image_tab:
+        one_image(models, method, view)
+    with set_tab:
+        ui.run_guarded(lambda: labelled_set_scores(models, method))
 
 
 ui.init_state()

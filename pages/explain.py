@@ -37,12 +37,17 @@ def sidebar_controls() -> tuple[str | None, str, int | None, ui.ViewSettings, bo
     return model, method, target, view, raw_grid
 
 
-def gather_inputs() -> tuple[list[ui.InputImage], list[str]]:
-    """Uploads, built-in samples and (optionally) one camera shot."""
+def gather_inputs() -> tuple[list[ui.InputImage], list[str], list]:
+    """Uploads, built-in samples, (optionally) one camera shot, and the uploaded defect masks."""
     left, right = st.columns([3, 2])
     files = left.file_uploader("Upload part images", type=ui.IMAGE_TYPES, accept_multiple_files=True,
                                key="explain_uploads",
                                help="PNG, JPEG, BMP, TIFF, WebP or GIF; several at once for a gallery.")
+    masks = left.file_uploader(
+        "Defect masks (optional)", type=ui.IMAGE_TYPES, accept_multiple_files=True, key="explain_masks",
+        help="Black/white images marking the defect (pixel ≥ 128 = defect), matched to the images by file name: "
+             "part7.png or part7_mask.png for part7.jpg. The defect is outlined on the maps and the page says "
+             "whether the NG map points at it. Built-in samples bring their own mask.")
     items, errors = ui.load_uploads(files)
     items += ui.sample_picker(container=right)
     with right.expander("Camera"):
@@ -52,7 +57,7 @@ def gather_inputs() -> tuple[list[ui.InputImage], list[str]]:
                 more, more_errors = ui.load_uploads([shot])
                 items += more
                 errors += more_errors
-    return items, errors
+    return items, errors, list(masks or [])
 
 
 def gallery(items: list[ui.InputImage], explanations: list) -> int:
@@ -88,12 +93,17 @@ def show_one(item: ui.InputImage, explanation, target: int | None, view: ui.View
     for note in item.notes:
         st.caption(f"Note: {note}")
     classes = shown_classes(explanation, target)
-    jpegs, scale = ui.render_maps(explanation, ui.display_copy(item), classes, view)
-    columns = st.columns(len(classes))
+    display = ui.display_copy(item)
+    jpegs, scale = ui.render_maps(explanation, display, classes, view, outline=ui.display_mask(item, display.size))
+    columns = st.columns([3] * len(classes) + ([2] if item.mask is not None else []))
     for column, c in zip(columns, classes):
         name = explanation.classes[c]
         column.image(jpegs[c], caption=ui.map_caption(name.upper(), explanation.map_of(c), scale, view.mode),
                      width="stretch", output_format="JPEG")
+    if item.mask is not None:
+        scored = ui.defect_class(explanation, target)
+        scores = ui.mask_scores(model, method, item, explanation, scored)
+        ui.show_mask_panel(columns[-1], item, scores, explanation.classes[scored].upper())
     st.caption(DIFFUSE_NOTE)
     if raw_grid:
         zrange = scale if view.mode != "per-map" else None
@@ -123,7 +133,7 @@ def downloads(items: list[ui.InputImage], explanations: list, view: ui.ViewSetti
 def page() -> None:
     st.title("Explain: why OK, why NG?")
     model, method, target, view, raw_grid = sidebar_controls()
-    items, errors = gather_inputs()
+    items, errors, mask_files = gather_inputs()
     for line in errors:
         st.error(line)
     if model is None:
@@ -136,6 +146,9 @@ def page() -> None:
         if top[1].button("Clear", key="explain_clear"):
             st.session_state.pop(ui.LAST_BATCH, None)
             st.rerun()
+    items, mask_warnings = ui.attach_masks(items, mask_files)
+    for line in mask_warnings:
+        st.warning(line)
     if not items:
         if not errors:
             st.info("Upload one or more part images, or pick a built-in sample, to see the verdict and the maps.")

@@ -58,3 +58,22 @@ def test_upsample_and_peak_are_in_image_pixels() -> None:
     assert colorize(np.zeros((2, 2)), "viridis").shape == (2, 2, 3)
     with pytest.raises(ValueError):
         colorize(np.zeros((2, 2)), "rainbow-unicorn")
+
+
+def test_fast_overlay_matches_the_float_formula() -> None:
+    """``overlay`` (8-bit PIL path) against ``(1-α)·image + α·colorize(upsample(map))`` in float."""
+    rng = np.random.default_rng(3)
+    array = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    values = rng.random((7, 7)).astype(np.float32)
+    heat = colorize(upsample_maps(values, (90, 160)), "turbo").astype(np.float32)
+    for alpha in (0.25, 0.5, 1.0):
+        reference = np.floor(np.clip((1 - alpha) * array + alpha * heat + 0.5, 0, 255))
+        for source in (Image.fromarray(array), array):
+            out = np.asarray(overlay(source, values, opacity=alpha, colormap="turbo")).astype(np.float32)
+            diff = np.abs(out - reference)
+            assert out.shape == (90, 160, 3)
+            assert (diff <= 1).mean() > 0.999 and diff.max() <= 6, (alpha, diff.max())
+    grey = overlay(np.full((10, 12), 50, dtype=np.uint8), np.full((3, 3), np.nan, dtype=np.float32), 1.0, "gray")
+    assert grey.mode == "RGB" and (np.asarray(grey) == 0).all()  # NaN → 0 → black in "gray"
+    with pytest.raises(ValueError):
+        overlay(Image.new("RGB", (4, 4)), values, 0.0, "rainbow-unicorn")

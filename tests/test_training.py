@@ -130,7 +130,7 @@ def test_lr_schedule_warms_up_then_decays() -> None:
 
 def test_config_rejects_bad_values(tmp_path: Path) -> None:
     for config in (TrainConfig(arch="vgg16"), TrainConfig(arch="resnet18", val_fraction=0),
-                   TrainConfig(arch="resnet18", mask_loss_weight=0.5), TrainConfig(arch="resnet18", pretrained="x")):
+                   TrainConfig(arch="resnet18", mask_loss_weight=-0.5), TrainConfig(arch="resnet18", pretrained="x")):
         with pytest.raises((InputError, ModelError)):
             train_model(tmp_path, tmp_path / "m.safetensors", config)
 
@@ -286,3 +286,84 @@ def test_squeezenet_from_scratch_learns_an_easy_task(tmp_path: Path) -> None:
     history = result.history
     assert history[-1].train_loss < history[0].train_loss
     assert result.card["validation"]["accuracy"] >= 0.9, [h.val_acc for h in history]
+
+
+# --------------------------------------------------------------------------- mask (pointing) loss
+def test_augment_moves_masks_with_the_image() -> None:
+    """A bright square and its mask must land on the same pixels after flips, rotation and crop."""
+    images = torch.zeros((6, 3, 80, 80), dtype=torch.uint8)
+    masks = torch.zeros((6, 1, 80, 80), dtype=torch.uint8)
+    for i in range(6):
+        y, x = 10 + 8 * i, 60 - 7 * i
+        images[i, :, y:y + 12, x:x + 12] = 255
+        masks[i, :, y:y + 12, x:x + 12] = 255
+    x, m = training.augment_with_masks(images, masks, 64, torch.Generator().manual_seed(3))
+    assert m is not None and m.shape == (6, 1, 64, 64) and 0 <= float(m.min()) and float(m.max()) <= 1
+    bright = x.mean(dim=1) > 0.5
+    inside = m[:, 0] > 0.5
+    for i in range(6):
+        assert inside[i].sum() > 20
+        overlap = (bright[i] & inside[i]).sum() / (bright[i] | inside[i]).sum()
+        assert overlap > 0.8, f"image {i}: mask and bright square overlap only {float(overlap):.2f}"
+    same = training.augment_batch(images, 64, torch.Generator().manual_seed(3))
+    assert torch.equal(same, x), "masks must not change the image augmentation for a seed"
+
+
+def _pointing_setup() -> tuple[torch.nn.Module, training.PointingLoss]:
+    from cam_core.architectures import build_model
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", 2).eval()
+    return model, training.PointingLoss(model, positive=1)
+
+
+def test_pointing_loss_prefers_maps_inside_the_mask_and_trains_the_backbone() -> None:
+    from cam_core.hooks import registered_hook_count
+
+    model, loss_fn = _pointing_setup()
+    x = torch.randn(2, 3, 64, 64)
+    masks = torch.zeros((2, 1, 64, 64))
+    masks[:, :, :16, :16] = 1.0                      # top-left 2×2 block of the 2×2 grid ... one cell
+    labels = torch.tensor([1, 0])
+    with loss_fn:
+        loss_fn.start()
+        model(x)
+        loss = loss_fn(masks, labels)
+        assert loss is not None and torch.isfinite(loss) and loss > 0
+        loss.backward()
+        assert model.conv1.weight.grad is not None and model.conv1.weight.grad.abs().sum() > 0
+        assert model.fc.weight.grad is not None
+        loss_fn.start()
+        model(x)
+        assert loss_fn(masks, torch.tensor([0, 0])) is not None      # OK images: dense term only
+        loss_fn.start()
+        model(x)
+        assert loss_fn(torch.zeros_like(masks), torch.tensor([1, 1])) is None   # NG without mask cells
+    assert registered_hook_count(model) == 0
+
+
+def test_pointing_loss_is_low_for_a_map_peaking_in_the_mask() -> None:
+    """Drive the capture by hand: a map with its peak inside the mask scores below one peaking outside."""
+    model, loss_fn = _pointing_setup()
+    masks = torch.zeros((1, 1, 28, 28))
+    masks[:, :, 0:4, 0:4] = 1.0                      # the top-left cell of a 7×7 grid
+    labels = torch.tensor([1])
+    losses = []
+    with loss_fn:
+        for peak in ((0, 0), (6, 6)):
+            features = torch.zeros((1, 512, 7, 7))
+            features[0, :, peak[0], peak[1]] = 10.0
+            with torch.no_grad():
+                model.fc.weight.zero_()
+                model.fc.weight[1] = 1.0
+            loss_fn.start()
+            loss_fn._capture._local.value = features  # what the hook would have stored
+            losses.append(float(loss_fn(masks, labels).detach()))
+    assert losses[1] - losses[0] > 3, losses          # −log softmax mass: ≈0 inside vs ≈ 5120 outside
+
+
+def test_training_with_masks_records_the_pointing_loss(tiny_run) -> None:
+    result, events, _ = tiny_run
+    mask_loss = result.card["training"]["mask_loss"]
+    assert mask_loss["used"] is True and mask_loss["weight"] == 1.0 and mask_loss["train_images_with_masks"] == 16
+    assert any("pointing loss" in e.get("text", "") for e in events if e["event"] == "message")

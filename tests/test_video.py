@@ -28,9 +28,11 @@ from cam_core.video import (
     FrameRecord,
     VideoCancelled,
     VideoProgress,
+    convert_video,
     explain_video,
     make_sample_clip,
     probe_video,
+    read_frame,
     read_frames,
     write_frames_csv,
 )
@@ -257,6 +259,30 @@ def test_sample_clip_is_small_h264(tmp_path: Path) -> None:
     assert (info.width, info.height, info.codec, info.frame_count) == (480, 270, "h264", 10)
     assert path.stat().st_size <= 2 * 1024**2
     assert leftovers(tmp_path, {"sample.mp4"}) == []
+
+
+def test_read_frame_is_the_frame_read_frames_yields(clip: Path) -> None:
+    frames = list(read_frames(clip, max_side=80))
+    time_s, image = read_frame(clip, 17, max_side=80)
+    assert time_s == pytest.approx(frames[17][0]) and np.array_equal(image, frames[17][1])
+    assert image.shape == (48, 80, 3)
+    with pytest.raises(InputError, match="no frame 30"):
+        read_frame(clip, 30)
+    with pytest.raises(InputError, match="start at 0"):
+        read_frame(clip, -1)
+
+
+def test_convert_explained_mp4_to_gif(explainer: Explainer, tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", moving_frames(20, width=640, height=360), fps=20)
+    explained = explain_video(src, tmp_path / "out.mp4", explainer, layout="side-by-side", max_side=320,
+                              value_range=(-1.0, 1.0))
+    gif = convert_video(explained.output, tmp_path / "out.gif")
+    with Image.open(gif) as image:
+        assert image.format == "GIF" and image.is_animated
+        assert image.size == (480, 134) and image.n_frames == 10     # 640×180 → ≤ 480 wide, ≤ 10 frames/s
+    with pytest.raises(InputError, match="must not overwrite"):
+        convert_video(gif, gif)
+    assert leftovers(tmp_path, {"in.mp4", "out.mp4", "out.gif"}) == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,201 @@
+"""Video: every frame of a clip explained by the CLI's pipeline, a P(NG) timeline and any frame up close.
+
+The run happens in this page's script run (:func:`app_ui.run_video` → :func:`cam_core.video.explain_video`);
+its progress callback drives the progress bar. Cancel (or any widget change while it runs) makes
+Streamlit rerun the page, which interrupts the run at its next progress call; cam_core then deletes
+its partial files. The result stays in session state (files in a scratch folder), so moving the frame
+slider or switching pages never recomputes it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import app_ui as ui
+from cam_core import CamInspectorError
+from cam_core.report import shown_classes, verdict_of
+from cam_core.video import GIF_MAX_FPS, GIF_MAX_WIDTH
+
+LAYOUTS = {"overlay": "Overlay (NG map)", "side-by-side": "Side by side (OK | NG)"}
+LAYOUT_SHORT = {"overlay": "NG overlay", "side-by-side": "OK | NG side by side"}
+MAX_SIDES = [160, 240, 320, 480, 640, 960, 1280]
+FRAME = "video_frame"            # the frame slider
+TIMELINE = "video_timeline"      # the timeline chart (its point selection)
+CANCELLED = "video_cancelled"
+
+
+def sidebar_controls() -> tuple[str | None, str, ui.VideoSettings]:
+    """Network, method and the video settings (kept across pages through ``cfg_*`` keys)."""
+    sidebar = st.sidebar
+    model = ui.model_picker(sidebar)
+    method = ui.method_picker(sidebar)
+    opacity, colormap = ui.overlay_controls(sidebar)
+    if st.session_state.get("cfg_video_layout") not in LAYOUTS:
+        st.session_state["cfg_video_layout"] = "overlay"
+    if st.session_state.get("cfg_video_max_side") not in MAX_SIDES:
+        st.session_state["cfg_video_max_side"] = 640
+    layout = sidebar.radio("Layout", list(LAYOUTS), format_func=LAYOUTS.get, key="cfg_video_layout",
+                           help="Overlay: the NG map over the frame. Side by side: OK map | NG map (twice as wide).")
+    every = sidebar.number_input("Explain every N-th frame", min_value=1, max_value=60, step=1,
+                                 key="cfg_video_every",
+                                 help="N > 1 is N times faster; the frames in between reuse the last explained "
+                                      "frame's map and verdict (the video keeps every frame).")
+    max_side = sidebar.select_slider("Max side (px)", MAX_SIDES, key="cfg_video_max_side",
+                                     help="Frames are downscaled so their longer side is at most this.")
+    return model, method, ui.VideoSettings(layout=layout, opacity=opacity, colormap=colormap, every=int(every),
+                                           max_side=int(max_side))
+
+
+def pick_source() -> ui.VideoSource | None:
+    """An uploaded video (staged to disk), else the built-in sample when it is switched on."""
+    left, right = st.columns([3, 2])
+    upload = left.file_uploader("Upload a video", type=ui.VIDEO_TYPES, key="video_upload",
+                                help="MP4, MOV, AVI, MKV, WebM or animated GIF; audio is ignored.")
+    sample = right.toggle("Use the built-in sample clip", key="video_sample",
+                          help="4 s of synthetic hex nuts on a conveyor; every third one is NG.")
+    if upload is not None:
+        if sample:
+            right.caption("The upload is used; remove it to use the sample.")
+        return ui.stage_video(upload)
+    return ui.sample_clip() if sample else None
+
+
+def _cancel() -> None:
+    st.session_state[CANCELLED] = True
+
+
+def explain(source: ui.VideoSource, model: str, method: str, settings: ui.VideoSettings) -> None:
+    """Run the pipeline with a progress bar and a Cancel button; keep the result or show why it failed."""
+    cancel_slot = st.empty()
+    cancel_slot.button("Cancel", key="video_cancel", on_click=_cancel,
+                       help="Stops the run; nothing of it is kept (your previous result stays).")
+    bar = st.progress(0.0, text=f"Starting on {source.name}…")
+
+    def progress(event) -> None:
+        fraction, text = ui.video_progress(event)
+        bar.progress(fraction, text=text)
+
+    try:
+        run = ui.run_video(source, model, method, settings, progress=progress)
+    except CamInspectorError as exc:
+        bar.empty()
+        ui.show_error(exc)
+        return
+    finally:
+        cancel_slot.empty()
+    bar.progress(1.0, text=f"Done: {len(run.result.frames)} frames in {run.seconds:.1f} s")
+    st.session_state.pop(FRAME, None)
+    ui.keep_video_run(run)
+
+
+def _pick_from_timeline() -> None:
+    """A click on the timeline selects that frame in the slider."""
+    event = st.session_state.get(TIMELINE) or {}
+    indices = (event.get("selection") or {}).get("point_indices") or []
+    if indices:
+        st.session_state[FRAME] = int(indices[0])
+
+
+@st.fragment
+def frame_explorer(run: ui.VideoRun) -> None:
+    """Timeline + frame slider + the chosen frame large with its OK and NG maps (reruns on its own)."""
+    ui.run_guarded(lambda: _frame_explorer(run))
+
+
+def _frame_explorer(run: ui.VideoRun) -> None:
+    frames = run.result.frames
+    last = len(frames) - 1
+    chosen = st.session_state.get(FRAME)
+    if not isinstance(chosen, int) or not 0 <= chosen <= last:
+        st.session_state[FRAME] = min(max(run.selected, 0), last)
+    figure = ui.timeline_figure(frames, run.classes, selected=st.session_state[FRAME])
+    st.plotly_chart(figure, width="stretch", key=TIMELINE, on_select=_pick_from_timeline, selection_mode="points")
+    index = st.slider("Frame", 0, last, key=FRAME, help="Or click a point of the timeline.") if last > 0 else 0
+    run.selected = index
+    record = frames[index]
+
+    item = ui.video_frame(run.source, index, run.settings.max_side)
+    explanation = ui.explain_inputs(run.model, run.method, [item])[0]
+    ui.show_verdict(st, verdict_of(explanation), small=True)
+    in_video = f"{record.predicted.upper()} {record.probabilities.get(record.predicted, 0.0):.1%}"
+    if not record.explained:
+        in_video += f", reused from frame {index - index % run.settings.every}"
+    st.caption(f"Frame {index} · {record.time_s:.2f} s · in the video: {in_video} · this frame explained "
+               f"now by {run.model} · {ui.METHOD_LABELS.get(run.method, run.method)}")
+    view = ui.ViewSettings(mode="raw", opacity=float(st.session_state.get("cfg_opacity", run.settings.opacity)),
+                           colormap=str(st.session_state.get("cfg_colormap", run.settings.colormap)),
+                           value_range=run.result.value_range)
+    classes = shown_classes(explanation)
+    jpegs, scale = ui.render_maps(explanation, ui.display_copy(item), classes, view)
+    for column, c in zip(st.columns(len(classes)), classes):
+        caption = ui.map_caption(explanation.classes[c].upper(), explanation.map_of(c), scale, "raw",
+                                 scale_text="the video's fixed scale")
+        column.image(jpegs[c], caption=caption, width="stretch", output_format="JPEG")
+
+
+def downloads(run: ui.VideoRun) -> None:
+    stem = run.source.name.rsplit(".", 1)[0] or "video"
+    output, table = run.result.output, run.result.csv
+    cols = st.columns(3)
+    cols[0].download_button("Video (MP4)", data=lambda: output.read_bytes(), file_name=f"{stem}-cam.mp4",
+                            mime="video/mp4", key="video_dl_mp4", on_click="ignore")
+    cols[1].download_button("GIF", data=lambda: ui.video_gif(run), file_name=f"{stem}-cam.gif", mime="image/gif",
+                            key="video_dl_gif", on_click="ignore",
+                            help=f"Made when you click: at most {GIF_MAX_WIDTH} px wide and {GIF_MAX_FPS} frames/s.")
+    cols[2].download_button("Frames (CSV)", data=table.read_bytes() if table else b"",
+                            file_name=f"{stem}-frames.csv", mime="text/csv", key="video_dl_csv", on_click="ignore",
+                            help="One row per frame: time, verdict and the probability of every class.")
+
+
+def show_result(run: ui.VideoRun, source: ui.VideoSource | None, model: str, method: str,
+                settings: ui.VideoSettings) -> None:
+    result = run.result
+    st.divider()
+    st.subheader(f"Result: {run.source.name}", anchor=False)
+    rate = len(result.frames) / run.seconds if run.seconds > 0 else 0.0
+    lo, hi = result.value_range
+    st.caption(f"{run.model} · {ui.METHOD_LABELS.get(run.method, run.method)} · "
+               f"{LAYOUT_SHORT[run.settings.layout]} · every {run.settings.every} · "
+               f"max side {run.settings.max_side} px · {len(result.frames)} frames in {run.seconds:.1f} s "
+               f"({rate:.1f} frames/s) · colour scale {lo:.3g} … {hi:.3g} ({result.scale_source})")
+    for warning in result.warnings:
+        st.warning(warning)
+    if source is not None and source.digest != run.source.digest:
+        st.info(f"This result is for {run.source.name}. Press **Explain video** to explain {source.name}.")
+    elif (model, method, settings) != (run.model, run.method, run.settings):
+        st.info("The settings changed since this video was made; press **Explain video** to apply them.")
+    if not run.files_present:
+        st.warning("The files of this result were cleaned up on the server; explain the video again.")
+        return
+    st.video(str(result.output))
+    frame_explorer(run)
+    downloads(run)
+
+
+def page() -> None:
+    st.title("Video: the maps on every frame")
+    model, method, settings = sidebar_controls()
+    source = pick_source()
+    if source is not None:
+        try:
+            st.caption(ui.video_info_text(source, ui.probe_source(source)))
+        except CamInspectorError as exc:
+            ui.show_error(exc)
+            source = None
+    if st.session_state.pop(CANCELLED, False):
+        st.info("Cancelled: nothing of that run was kept.")
+    if model is None:
+        return
+    go = st.button("Explain video", type="primary", key="video_go", disabled=source is None)
+    if go and source is not None:
+        explain(source, model, method, settings)
+    run = ui.video_run()
+    if run is None:
+        if source is None:
+            st.info("Upload a video or switch on the built-in sample, then press **Explain video**.")
+        return
+    show_result(run, source, model, method, settings)
+
+
+ui.init_state()
+ui.run_guarded(page)
