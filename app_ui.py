@@ -14,8 +14,14 @@ Caching policy
   The same immutable PIL images are shared by every session that uploaded the same bytes.
 
 Session state keeps the user's settings (``cfg_*`` keys, carried across pages), the last
-explained batch (:data:`LAST_BATCH`), which the Report and Compare pages reuse, and the last explained
-video (:data:`VIDEO_RUN`; its files live in a per-process scratch folder, see :func:`run_video`).
+explained batch (:data:`LAST_BATCH`), which the Report and Compare pages reuse, the last explained
+video (:data:`VIDEO_RUN`; its files live in a per-process scratch folder, see :func:`run_video`) and the
+labelled ZIP the Compare page scores networks on (:data:`LABELLED_SET`, extracted to a scratch folder).
+
+Defect masks: an :class:`InputImage` may carry a :class:`DefectMask` (built-in NG samples bring their
+exact synthetic mask; uploads get one from :func:`attach_masks`). The Explain page outlines it on the
+overlays and scores the defect map against it with :func:`cam_core.evaluation.localization_scores`,
+the function :func:`cam_core.evaluation.evaluate` uses too.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -17,15 +18,22 @@ from cam_core.errors import InputError
 from cam_core.evaluation import (
     LOCALIZATION_KEYS,
     auroc,
+    balanced_subset,
+    binarize_mask,
     confusion,
+    decode_mask,
     default_tolerance,
     energy_share,
     evaluate,
+    fit_mask,
     format_report,
     half_max_iou,
+    load_mask,
+    localization_scores,
     pointing_hit,
 )
 from cam_core.pipeline import Explainer
+from cam_core.render import upsample_maps
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -128,6 +136,59 @@ def test_default_tolerance_scales_with_image() -> None:
     assert default_tolerance(512, 256) == pytest.approx(15 * 512 / 224)
 
 
+def test_localization_scores_is_every_metric_at_once() -> None:
+    mask = np.zeros((112, 224), dtype=bool)
+    mask[40:60, 100:130] = True
+    coarse = np.zeros((7, 7), dtype=np.float32)
+    coarse[3, 3] = 4.0
+    coarse[0, 6] = -2.0
+    scores = localization_scores(coarse, mask)
+    up = upsample_maps(coarse, mask.shape)
+    tolerance = default_tolerance(224, 112)
+    assert scores["tolerance_px"] == pytest.approx(15.0)
+    assert scores["pointing"] == pointing_hit(up, mask, tolerance) is True
+    assert (scores["energy"], scores["mask_share"]) == pytest.approx(energy_share(up, mask))
+    assert scores["energy_ratio"] == pytest.approx(scores["energy"] / scores["mask_share"])
+    assert scores["energy_ratio"] > 1                                # the evidence sits on the defect
+    assert scores["iou"] == pytest.approx(half_max_iou(up, mask))
+    x, y = scores["peak"]
+    assert mask[y, x]
+    far = localization_scores(coarse, np.roll(mask, 90, axis=1), tolerance_px=3)
+    assert far["pointing"] is False and far["tolerance_px"] == 3.0 and far["energy_ratio"] < 1
+    flat = localization_scores(np.ones((7, 7)), mask)
+    assert flat["pointing"] is False and flat["peak"] is None
+    assert flat["energy"] == pytest.approx(flat["mask_share"], rel=1e-5)   # chance level
+    with pytest.raises(ValueError, match="empty"):
+        localization_scores(coarse, np.zeros_like(mask))
+
+
+def test_masks_are_binary_at_128_and_fit_their_image(tmp_path: Path) -> None:
+    values = np.array([[0, 127, 128, 255]], dtype=np.uint8)
+    assert binarize_mask(values).tolist() == [[False, False, True, True]]
+    assert binarize_mask(np.array([[0, 1, 1, 0]], dtype=np.uint8)).tolist() == [[False, True, True, False]]
+    square = _square_mask(64)
+    for name, picture in (("0-255", Image.fromarray((square * 255).astype(np.uint8))),
+                          ("1-bit", Image.fromarray((square * 255).astype(np.uint8)).convert("1")),
+                          ("0-1", Image.fromarray(square.astype(np.uint8)))):
+        picture.save(tmp_path / f"{name}.png")
+        assert (decode_mask((tmp_path / f"{name}.png").read_bytes(), "m.png") == square).all(), name
+        assert (load_mask(tmp_path / f"{name}.png") == square).all(), name     # files and uploads agree
+    rgb = Image.fromarray(np.stack([square * 255] * 3, axis=2).astype(np.uint8))
+    buffer = io.BytesIO()
+    rgb.save(buffer, "PNG")
+    assert (decode_mask(buffer.getvalue()) == square).all()
+    with pytest.raises(InputError):
+        decode_mask(b"this is not an image", "m.png")
+    same, note = fit_mask(square, (64, 64))
+    assert same is not None and note is None and (same == square).all()
+    bigger, note = fit_mask(square, (128, 96))
+    assert bigger.shape == (96, 128) and note == ("mask 64×64 px resized to the image's 128×96 px "
+                                                  "(nearest neighbour)")
+    assert set(np.unique(bigger)) <= {False, True}
+    assert bigger[40, 50] and not bigger[20, 20]                       # (20..29)·(2, 1.5) → x 40..59, y 30..44
+    assert bigger.sum() == pytest.approx(square.sum() * 2 * 1.5, rel=0.1)
+
+
 # --------------------------------------------------------------------------- evaluate on folders
 def _dataset(root: Path, n_ok: int = 4, n_ng: int = 6, size: int = 64) -> Path:
     """ok/ and ng/ PNGs, masks/ for every ng (one all-zero), manifest.csv with two defect types."""
@@ -194,6 +255,37 @@ def test_evaluate_generated_folder(tmp_path: Path, explainer: Explainer) -> None
     json.dumps(report.to_json(), allow_nan=False)
     text = format_report(report)
     assert "Accuracy" in text and "pit" in text and "scratch" in text and "1 all-zero mask" in text
+
+
+def test_evaluate_uses_localization_scores_and_reports_the_grid(tmp_path: Path, explainer: Explainer) -> None:
+    data = _dataset(tmp_path / "data")
+    report = evaluate(data, explainer)
+    explanations = {}
+    for row in report.per_image:
+        if row["pointing"] is None:
+            continue
+        image = Image.open(data / row["file"]).convert("RGB")
+        explanations[row["file"]] = explainer.explain_one(image, targets=[1])
+        mask = load_mask(data / "masks" / Path(row["file"]).name)
+        scores = localization_scores(explanations[row["file"]].map_of(1), mask)
+        assert row["pointing"] == scores["pointing"]
+        assert (row["energy"], row["mask_share"], row["iou"]) == pytest.approx(
+            (scores["energy"], scores["mask_share"], scores["iou"]), abs=1e-6)
+    assert len(explanations) == 5
+    assert report.map_size == list(next(iter(explanations.values())).map_size)
+    assert report.to_json()["map_size"] == report.map_size
+
+
+def test_balanced_subset_takes_the_classes_in_turn(tmp_path: Path, explainer: Explainer) -> None:
+    data = _dataset(tmp_path / "data", n_ok=2, n_ng=6)
+    files, total = balanced_subset(data, ("ok", "ng"), 5)
+    assert total == 8
+    assert files == ["ng/ng_0.png", "ok/ok_0.png", "ng/ng_1.png", "ok/ok_1.png", "ng/ng_2.png"]
+    everything, _ = balanced_subset(data, ("ok", "ng"), 200)
+    assert len(everything) == 8 and everything[-2:] == ["ng/ng_4.png", "ng/ng_5.png"]
+    assert evaluate(data, explainer, files=files).n_images == 5
+    with pytest.raises(InputError, match="do not match"):
+        balanced_subset(data, ("good", "bad"), 5)
 
 
 def test_evaluate_subset_without_manifest_and_fixed_tolerance(tmp_path: Path, explainer: Explainer) -> None:

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cam_core.render import colorize, normalize_maps, overlay, peak_location, upsample_maps
+from cam_core.render import (
+    colorize,
+    draw_mask_outline,
+    mask_outline,
+    normalize_maps,
+    overlay,
+    peak_location,
+    upsample_maps,
+)
 
 
 def test_shared_scale_keeps_a_weak_map_cold_while_per_map_stretches_it() -> None:
@@ -77,3 +85,41 @@ def test_fast_overlay_matches_the_float_formula() -> None:
     assert grey.mode == "RGB" and (np.asarray(grey) == 0).all()  # NaN → 0 → black in "gray"
     with pytest.raises(ValueError):
         overlay(Image.new("RGB", (4, 4)), values, 0.0, "rainbow-unicorn")
+
+
+def _neighbours(mask: np.ndarray, radius: int = 1) -> np.ndarray:
+    """Pixels within chessboard distance ``radius`` of a mask pixel (mask included), by brute force."""
+    near = np.zeros_like(mask)
+    for y, x in zip(*np.nonzero(mask)):
+        near[max(0, y - radius): y + radius + 1, max(0, x - radius): x + radius + 1] = True
+    return near
+
+
+def test_mask_outline_is_the_ring_just_outside_the_mask() -> None:
+    mask = np.zeros((20, 24), dtype=bool)
+    mask[5:12, 6:15] = True
+    mask[12:15, 10:12] = True                       # a notch: the contour follows the shape
+    mask[0:3, 20:24] = True                         # touches the border: open there
+    for width in (1, 2):
+        ring = mask_outline(mask, width)
+        assert not (ring & mask).any()              # never on the defect itself
+        assert (ring == (_neighbours(mask, width) & ~mask)).all()
+    with pytest.raises(ValueError):
+        mask_outline(np.zeros((2, 2, 3), dtype=bool))
+    assert not mask_outline(np.zeros((5, 5), dtype=bool)).any()
+
+
+def test_draw_mask_outline_changes_only_boundary_pixels() -> None:
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, 200, (30, 40, 3), dtype=np.uint8)
+    mask = np.zeros((30, 40), dtype=bool)
+    mask[10:18, 12:25] = True
+    out = np.asarray(draw_mask_outline(Image.fromarray(array), mask, (0, 255, 255), width=1))
+    changed = (out != array).any(axis=2)
+    boundary = _neighbours(mask) & ~mask
+    assert changed.any() and not (changed & ~boundary).any()   # only on the boundary ring
+    assert (out[boundary] == (0, 255, 255)).all()               # the whole ring, in the colour asked for
+    assert (out[~boundary] == array[~boundary]).all()           # the defect and the rest untouched
+    assert (np.asarray(draw_mask_outline(array, np.zeros((30, 40), bool))) == array).all()  # empty mask: a copy
+    with pytest.raises(ValueError):
+        draw_mask_outline(array, np.ones((15, 20), dtype=bool))  # resize the mask first
