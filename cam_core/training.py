@@ -96,9 +96,9 @@ OFFLINE_ENV = "CAM_INSPECTOR_OFFLINE"
 
 # (fine-tuning ImageNet weights, from scratch); the head trains faster (HEAD_LR_MULT, HEAD_BIAS_LR_MULT).
 # SqueezeNet from scratch at 5e-4 with a zero head, warm-up, clipping and no head ReLU learns an easy
-# task (bright blob on noise) in 40 steps on every seed tried. Subtle real defects (magnetic tiles,
-# synthetic parts) did not get past chance from scratch in 4–30 short CPU epochs at 128 px with any
-# rate tried (3e-5 … 5e-4), nor did ResNet-18: use ImageNet weights for those.
+# task (bright blob on noise) in 40 steps on every seed tried. On subtle defects (synthetic parts, magnetic
+# tiles) from scratch the classification signal through the global average pool is weak: without masks
+# short CPU runs stayed at chance; with the pointing loss (masks) they learn (see README, "Shipped models").
 DEFAULT_LR: dict[str, tuple[float, float]] = {
     "squeezenet1_0": (3e-4, 5e-4),
     "squeezenet1_1": (3e-4, 5e-4),
