@@ -398,10 +398,13 @@ def balanced_subset(data_dir: str | Path, classes: Sequence[str], limit: int) ->
 
 
 def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    """``path`` relative to ``root`` as written (a folder of symlinks keeps its own names), else resolved."""
+    for candidate, base in ((path.absolute(), root.absolute()), (path.resolve(), root.resolve())):
+        try:
+            return candidate.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
 
 
 def _mask_path(root: Path, rel: str, manifest: dict[str, dict[str, str]]) -> Path:

@@ -257,6 +257,20 @@ def test_evaluate_generated_folder(tmp_path: Path, explainer: Explainer) -> None
     assert "Accuracy" in text and "pit" in text and "scratch" in text and "1 all-zero mask" in text
 
 
+def test_evaluate_a_folder_of_symlinks_keeps_manifest_types(tmp_path: Path, explainer: Explainer) -> None:
+    """A split made of symlinks into the real data (benchmarks/make_real_splits.py) must still find its manifest rows."""
+    source = _dataset(tmp_path / "source")
+    linked = tmp_path / "linked"
+    for sub in ("ok", "ng", "masks"):
+        (linked / sub).mkdir(parents=True)
+        for file in (source / sub).iterdir():
+            (linked / sub / file.name).symlink_to(file)
+    (linked / "manifest.csv").write_bytes((source / "manifest.csv").read_bytes())
+    report = evaluate(linked, explainer)
+    assert set(report.per_type) == {"pit", "scratch"}
+    assert {r["file"] for r in report.per_image} == {r["file"] for r in evaluate(source, explainer).per_image}
+
+
 def test_evaluate_uses_localization_scores_and_reports_the_grid(tmp_path: Path, explainer: Explainer) -> None:
     data = _dataset(tmp_path / "data")
     report = evaluate(data, explainer)
