@@ -72,7 +72,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     failures, used_stems = 0, set()
     rows: list[list[object]] = []
     fixed_target = None if args.target in ("predicted", "all") else [bundle.classes.index(args.target)]
-    with Explainer(bundle, method=args.method, batch_size=args.batch_size) as explainer:
+    with Explainer(bundle, method=args.method, batch_size=args.batch_size,
+                   flip_average=args.flip_average) as explainer:
         for chunk in _chunks(files, explainer.batch_size):
             loaded = []
             for path in chunk:
@@ -198,7 +199,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .pipeline import Explainer
 
     bundle = load_model(args.model, device=args.device)
-    with Explainer(bundle, method=args.method) as explainer:
+    with Explainer(bundle, method=args.method, flip_average=args.flip_average) as explainer:
         report = evaluate(args.data_dir, explainer)
     if args.json:
         print(json.dumps(report.to_json()))
@@ -219,7 +220,8 @@ def cmd_video(args: argparse.Namespace) -> int:
         eta = f", ETA {p.eta_s:.0f} s" if p.eta_s is not None else ""
         print(f"\rframe {p.frames_done}{total} at {p.fps:.1f} frames/s{eta}   ", end="", file=sys.stderr, flush=True)
 
-    with Explainer(bundle, method=args.method, batch_size=args.batch_size) as explainer:
+    with Explainer(bundle, method=args.method, batch_size=args.batch_size,
+                   flip_average=args.flip_average) as explainer:
         result = explain_video(args.input, args.out, explainer, layout=args.layout, opacity=args.opacity,
                                every=args.every, max_side=args.max_side, csv_path=args.csv, progress=progress)
     ng = sum(1 for f in result.frames if bundle.positive_index is not None
@@ -255,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         if method:
             p.add_argument("--method", default="cam", choices=["cam", "gradcam", "gradcam++"])
+            p.add_argument("--flip-average", action="store_true",
+                           help="CAM only: average maps and logits with the mirrored image (2 passes)")
 
     p = sub.add_parser("explain", help="explain images: verdicts, maps, overlays")
     p.add_argument("paths", nargs="+", help="image files or folders (recursive)")

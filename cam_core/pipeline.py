@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import numpy as np
+import torch
 from PIL import Image
 
 from .checkpoint import ModelBundle
+from .errors import InputError
 from .methods import BaseCAM, make_extractor
 from .render import NormalizationMode, normalize_maps, overlay, peak_location, upsample_maps
 
@@ -86,14 +88,30 @@ class Explanation:
         }
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
 class Explainer:
-    """One model + one method, reusable and thread-safe. Close it (or use ``with``) to remove its hook."""
+    """One model + one method, reusable and thread-safe. Close it (or use ``with``) to remove its hook.
+
+    ``flip_average=True`` (CAM only) also runs the mirrored image and averages:
+    ``map_c = ½ (M_c(x) + flip(M_c(flip x)))`` and ``logit_c = ½ (z_c(x) + z_c(flip x))``, so the CAM
+    identity ``mean(map_c) + b_c = logit_c`` still holds. It costs a second forward pass; on the
+    synthetic test parts it raised SqueezeNet's AUROC 0.872 → 0.892 and pointing 0.839 → 0.876
+    (docs/localization.md).
+    """
 
     def __init__(self, bundle: ModelBundle, method: str = "cam", layer: str | None = None,
-                 batch_size: int = 16) -> None:
+                 batch_size: int = 16, flip_average: bool = False) -> None:
         self.bundle = bundle
         self.batch_size = max(1, int(batch_size))
         self.extractor: BaseCAM = make_extractor(method, bundle.model, layer)
+        if flip_average and self.extractor.name != "cam":
+            self.extractor.close()
+            raise InputError("flip averaging is available for CAM only (gradient methods map one class per pass)")
+        self.flip_average = flip_average
 
     @property
     def method(self) -> str:
@@ -104,10 +122,17 @@ class Explainer:
         results: list[Explanation] = []
         for start in range(0, len(images), self.batch_size):
             chunk = images[start:start + self.batch_size]
-            out = self.extractor(self.bundle.preprocess(list(chunk)), targets)
-            probabilities = out.probabilities.cpu().numpy()
+            batch = self.bundle.preprocess(list(chunk))
+            out = self.extractor(batch, targets)
             logits = out.logits.cpu().numpy()
             maps = out.maps.cpu().numpy()
+            if self.flip_average:
+                mirrored = self.extractor(torch.flip(batch, dims=[-1]), targets)
+                logits = (logits + mirrored.logits.cpu().numpy()) / 2
+                maps = (maps + mirrored.maps.cpu().numpy()[..., ::-1]) / 2
+                probabilities = _softmax(logits)
+            else:
+                probabilities = out.probabilities.cpu().numpy()
             indices = out.class_indices.cpu().numpy()
             for i, image in enumerate(chunk):
                 size = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
