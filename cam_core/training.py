@@ -65,7 +65,7 @@ from .architectures import KNOWN_ARCHITECTURES, build_model, resolve_head
 from .checkpoint import IMAGENET_MEAN, IMAGENET_STD, pick_device, save_checkpoint, torchvision_cache_file
 from .errors import CamInspectorError, InputError, ModelError
 from .evaluation import auroc, confusion, positive_class_index
-from .hooks import resolve_module
+from .hooks import ActivationCapture, linear_weight_product, resolve_module
 
 __all__ = [
     "DEFAULT_LR", "DatasetIndex", "EpochStats", "ImageRecord", "PointingLoss", "TrainConfig", "TrainResult",
@@ -609,11 +609,8 @@ class PointingLoss:
     """
 
     def __init__(self, model: nn.Module, positive: int) -> None:
-        from .hooks import ActivationCapture, linear_weight_product
-
         self._spec = resolve_head(model)
         self._positive = positive
-        self._product = linear_weight_product
         self._head = resolve_module(model, self._spec.classifier)
         layer = self._spec.classifier if self._spec.kind == "conv1x1" else self._spec.feature_layer
         self._capture = ActivationCapture(resolve_module(model, layer), keep_graph=True)
@@ -629,16 +626,16 @@ class PointingLoss:
         else:
             features = F.relu(captured) if self._spec.feature_relu else captured
             weight = self._head.weight[self._positive:self._positive + 1]
-            maps = self._product(features, weight)[:, 0]
+            maps = linear_weight_product(features, weight)[:, 0]
         cover = F.adaptive_avg_pool2d(masks, maps.shape[-2:])[:, 0]
         inside = cover > MASK_CELL_MIN_COVER
         use = (labels == self._positive) & inside.flatten(1).any(dim=1)
-        negatives_from = (labels != self._positive) | use
-        if not bool(negatives_from.any()):
+        scored = (labels != self._positive) | use          # OK images and NG images with a usable mask
+        if not bool(scored.any()):
             return None
         maps = maps.float()
-        cells = maps[negatives_from]
-        positive_cells = inside[negatives_from] & use[negatives_from].view(-1, 1, 1)
+        cells = maps[scored]
+        positive_cells = inside[scored] & use[scored].view(-1, 1, 1)
         negative_cells = cells[~positive_cells]
         loss = 0.5 * F.smooth_l1_loss(negative_cells, torch.zeros_like(negative_cells))
         ok = labels != self._positive

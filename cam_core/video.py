@@ -150,20 +150,21 @@ class VideoResult:
 # ---------------------------------------------------------------------------------------------
 # probing
 # ---------------------------------------------------------------------------------------------
-def _decoder_available(name: str) -> bool:
+def _codec_available(name: str, mode: str) -> bool:
+    """Whether this PyAV build has codec ``name`` for ``mode`` ``"r"`` (decode) or ``"w"`` (encode)."""
     try:
-        av.codec.Codec(name, "r")
+        av.codec.Codec(name, mode)
     except (av.codec.codec.UnknownCodecError, ValueError):
         return False
     return True
+
+
+def _decoder_available(name: str) -> bool:
+    return _codec_available(name, "r")
 
 
 def _encoder_available(name: str) -> bool:
-    try:
-        av.codec.Codec(name, "w")
-    except (av.codec.codec.UnknownCodecError, ValueError):
-        return False
-    return True
+    return _codec_available(name, "w")
 
 
 def _sniff_non_video(head: bytes) -> str | None:
