@@ -140,6 +140,12 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "explain.png"), full_page=True)
 
+            # The thumb shows 0.70 before the last rerun ends; a download button clicked during a rerun points at
+            # deferred data that the rerun has replaced. Wait until the script run is over (no running icon).
+            running = page.locator('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')
+            for _ in range(2):
+                page.wait_for_timeout(500)
+                expect(running).to_have_count(0)
             with page.expect_download(timeout=120_000) as download_info:  # ZIP is built on click (deferred data)
                 page.get_by_role("button", name="Overlay PNGs (ZIP)").click()
             archive = zipfile.ZipFile(download_info.value.path())
