@@ -69,15 +69,27 @@ KNOWN_ARCHITECTURES: tuple[str, ...] = (
 )
 
 
+# Architectures whose last stage can run at stride 16 instead of 32 (twice the map resolution per side).
+STRIDE16_ARCHITECTURES: tuple[str, ...] = ("googlenet", "resnet18", "resnet34", "resnet50")
+
+
 def build_model(arch: str, num_classes: int, *, weights: str | None = None,
-                head_relu: bool = True) -> nn.Module:
+                head_relu: bool = True, map_stride: int = 32) -> nn.Module:
     """A torchvision ``arch`` with a ``num_classes`` head, random weights (no download).
 
     ``head_relu=False`` drops SqueezeNet's ReLU after the final 1×1 conv: with two classes that ReLU
     can clamp both logits to zero and stall training (the map convention stays the head's output).
+    ``map_stride=16`` (GoogLeNet, ResNet) halves the stride of the last stage, so the CAM grid is 14×14
+    instead of 7×7 at 224 px. GoogLeNet drops ``maxpool4`` (the pool before ``inception5a``); ResNet
+    runs ``layer4`` at stride 1 with dilation 2 in the 3×3 convs after its first block (as torchvision's
+    ``replace_stride_with_dilation`` does for ResNet-50), so every
+    weight keeps its shape and ImageNet weights still load.
     """
     if arch not in KNOWN_ARCHITECTURES:
         raise ModelError(f"unknown architecture {arch!r}; known: {', '.join(KNOWN_ARCHITECTURES)}")
+    if map_stride not in (16, 32) or (map_stride == 16 and arch not in STRIDE16_ARCHITECTURES):
+        raise ModelError(f"map stride {map_stride} is not available for {arch}: 32 for every network, "
+                         f"16 for {', '.join(STRIDE16_ARCHITECTURES)}")
     builder = getattr(torchvision.models, arch)
     kwargs: dict[str, object] = {"weights": weights, "num_classes": num_classes}
     if arch == "googlenet":
@@ -85,7 +97,23 @@ def build_model(arch: str, num_classes: int, *, weights: str | None = None,
     model = builder(**kwargs)
     if arch.startswith("squeezenet") and not head_relu:
         model.classifier[2] = nn.Identity()
+    if map_stride == 16:
+        _halve_last_stride(model)
     return model
+
+
+def _halve_last_stride(model: nn.Module) -> None:
+    if isinstance(model, torchvision.models.GoogLeNet):
+        model.maxpool4 = nn.Identity()
+        return
+    layer4 = model.layer4  # ResNet: as torchvision's replace_stride_with_dilation (first block undilated)
+    first = layer4[0]
+    strided = first.conv2 if isinstance(first, torchvision.models.resnet.Bottleneck) else first.conv1
+    strided.stride = first.downsample[0].stride = (1, 1)
+    for block in list(layer4)[1:]:
+        for conv in block.modules():
+            if isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3):
+                conv.dilation, conv.padding = (2, 2), (2, 2)
 
 
 def unsupported_reason(model: nn.Module) -> str | None:

@@ -29,7 +29,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .architectures import KNOWN_ARCHITECTURES, build_model
+from .architectures import KNOWN_ARCHITECTURES, STRIDE16_ARCHITECTURES, build_model
 from .errors import ModelError
 
 CARD_KEY = "cam_inspector"
@@ -39,6 +39,34 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_CHECKPOINT_BYTES = 600 * 1024**2
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODELS_DIR = REPO_ROOT / "models"
+
+
+RESIZE_MODES = ("square", "aspect")
+ASPECT_STEP = 2.0 ** 0.25        # aspect ratios are rounded to powers of this (≈ 1.19), so sizes repeat
+MAX_ASPECT = 3.0                 # wider or taller images are squashed to 3:1
+SIZE_MULTIPLE = 32               # every network here has stride 32 at most
+
+
+def fitted_input_size(width: int, height: int, base: tuple[int, int], resize: str = "square") -> tuple[int, int]:
+    """Network input ``(height, width)`` for a ``width × height`` image.
+
+    ``square``: always ``base``. ``aspect``: about the same pixel count as ``base`` at the image's own aspect
+    ratio ``a = W/H``, clamped to ``[1/3, 3]`` and rounded to ``ASPECT_STEP^k`` (so images of similar shape
+    share a size and can be batched): ``h = 32·round(√(H_b·W_b/a)/32)``, ``w = 32·round(√(H_b·W_b·a)/32)``,
+    each at least 32 px.
+    """
+    if resize == "square":
+        return base
+    if resize != "aspect":
+        raise ValueError(f"unknown resize mode {resize!r}; known: {', '.join(RESIZE_MODES)}")
+    aspect = min(max(width / max(1, height), 1.0 / MAX_ASPECT), MAX_ASPECT)
+    aspect = ASPECT_STEP ** round(np.log(aspect) / np.log(ASPECT_STEP))
+    area = base[0] * base[1]
+
+    def snap(value: float) -> int:
+        return max(SIZE_MULTIPLE, SIZE_MULTIPLE * round(value / SIZE_MULTIPLE))
+
+    return snap(np.sqrt(area / aspect)), snap(np.sqrt(area * aspect))
 
 
 def user_models_dir() -> Path:
@@ -90,14 +118,29 @@ class ModelBundle:
         return defect_class_index(self.classes)
 
     @property
+    def resize(self) -> str:
+        """How images are fitted to the network: ``square`` (squashed to ``input_size``) or ``aspect``."""
+        return str(self.card.get("resize", "square"))
+
+    def input_size_for(self, image: Image.Image | np.ndarray) -> tuple[int, int]:
+        """The ``(height, width)`` this image is resized to (:func:`fitted_input_size`)."""
+        width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+        return fitted_input_size(width, height, self.input_size, self.resize)
+
+    @property
     def value_range(self) -> tuple[float, float] | None:
         """Map value range calibrated at training time (for fixed colour scales), if recorded."""
         rng = self.card.get("map_value_range")
         return (float(rng[0]), float(rng[1])) if rng else None
 
-    def preprocess(self, images: list[Image.Image] | list[np.ndarray]) -> torch.Tensor:
-        """Resize to the input size and normalise: list of RGB images → N×3×H×W float tensor."""
-        height, width = self.input_size
+    def preprocess(self, images: list[Image.Image] | list[np.ndarray],
+                   size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Resize (bilinear) to ``size`` (default: the input size) and normalise: RGB images → N×3×H×W floats.
+
+        With ``resize == "aspect"`` images of different shapes get different sizes: group them by
+        :meth:`input_size_for` and call this once per size (as :class:`~cam_core.pipeline.Explainer` does).
+        """
+        height, width = size or self.input_size
         mean = torch.tensor(self.mean).view(1, 3, 1, 1)
         std = torch.tensor(self.std).view(1, 3, 1, 1)
         arrays = []
@@ -186,6 +229,11 @@ def _validate_card(card: Any, label: str) -> None:
     size = card.get("input_size")
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 16 <= v <= 2048 for v in size)):
         raise ModelError(f"{label}: the card's 'input_size' must be [height, width] between 16 and 2048")
+    stride = card.get("map_stride", 32)
+    if stride not in (16, 32) or (stride == 16 and arch not in STRIDE16_ARCHITECTURES):
+        raise ModelError(f"{label}: the card's 'map_stride' must be 32, or 16 for {', '.join(STRIDE16_ARCHITECTURES)}")
+    if card.get("resize", "square") not in RESIZE_MODES:
+        raise ModelError(f"{label}: the card's 'resize' must be one of {', '.join(RESIZE_MODES)}")
     for key in ("mean", "std"):
         values = card.get(key)
         if not (isinstance(values, list) and len(values) == 3 and all(isinstance(v, int | float) for v in values)):
@@ -196,7 +244,8 @@ def load_checkpoint(path: str | Path, device: str = "auto", name: str | None = N
     """Load a CAM Inspector safetensors file (weights are checked against the card's architecture)."""
     path = Path(path)
     card = read_card(path)
-    model = build_model(card["arch"], len(card["classes"]), head_relu=card.get("head_relu", True))
+    model = build_model(card["arch"], len(card["classes"]), head_relu=card.get("head_relu", True),
+                        map_stride=card.get("map_stride", 32))
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:

@@ -182,7 +182,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(arch=args.arch, epochs=args.epochs, image_size=args.image_size,
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, pretrained=args.pretrained,
                          device=args.device, val_fraction=args.val_fraction, mask_loss_weight=args.mask_loss,
-                         group_pattern=args.group_pattern)
+                         group_pattern=args.group_pattern, resize=args.resize, map_stride=args.map_stride)
     command = "python -m cam_core " + " ".join(shlex.quote(a) for a in args.argv)
     result = train_model(args.data_dir, args.out, config, progress=_TextProgress(), command_line=command)
     if result.path is None:
@@ -294,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mask-loss", type=float, default=1.0,
                    help="weight of the pointing loss on NG images with a mask in masks/ (0 = off; default 1)")
+    p.add_argument("--resize", choices=["square", "aspect"], default="square",
+                   help="square: squash every image to image-size²; aspect: keep each image's aspect ratio "
+                        "at about image-size² pixels (recorded in the card; explain/evaluate follow it)")
+    p.add_argument("--map-stride", type=int, choices=[16, 32], default=32,
+                   help="16 halves the last stage's stride (GoogLeNet, ResNet): a 14×14 CAM grid at 224 px")
     p.add_argument("--group-pattern", default=None,
                    help=r"regex; files whose names share its match stay on one side of the split (e.g. 'exp\d+')")
     p.set_defaults(func=cmd_train)

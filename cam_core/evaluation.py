@@ -15,8 +15,8 @@ Classification
 Localization (NG images with a non-empty defect mask)
 ------------------------------------------------------
 The raw map ``M`` (feature resolution) is bilinearly upsampled to the mask's size ``H×W`` (mask and
-image have the same size; the network sees the whole image squashed to its input size, so the map
-covers the whole image).
+image have the same size; the network sees the whole image, squashed to its input size or at its own
+aspect ratio, so the map covers the whole image).
 
 - **Pointing game** (:func:`pointing_hit`): hit when the map's peak ``p = argmax M`` lies within
   ``tolerance`` pixels of the mask: ``min_{q ∈ mask} ‖p − q‖₂ ≤ tolerance``. A constant map has no
@@ -26,6 +26,8 @@ covers the whole image).
   a map that ignores the defect scores about ``mask_share``; ``energy / mask_share`` > 1 means the
   evidence concentrates on the defect.
 - **Half-max IoU** (:func:`half_max_iou`): ``IoU({M ≥ ½·max M}, mask)``; 0 when ``max M ≤ 0``.
+- **Pointing on flagged parts**: the pointing game over the defective images the model called
+  defective, the case a quality engineer asks about ("why did it call this part NG?").
 
 :func:`localization_scores` computes all of these for one map and one mask (upsampling once); both
 :func:`evaluate` and the app's Explain page use it. Masks are binary: a pixel ≥ 128 is defect (masks
@@ -68,7 +70,8 @@ TOLERANCE_AT_224 = 15.0
 MASKS_DIR = "masks"
 MANIFEST = "manifest.csv"
 ALL_TYPES = "all"
-LOCALIZATION_KEYS = ("n", "pointing", "energy_in_mask", "mask_share", "energy_ratio", "iou")
+LOCALIZATION_KEYS = ("n", "pointing", "energy_in_mask", "mask_share", "energy_ratio", "iou", "n_flagged",
+                     "pointing_flagged")
 Progress = Callable[[dict[str, Any]], None]
 
 
@@ -304,13 +307,20 @@ def _json_safe(value: Any) -> Any:
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Means over localized images; ``energy_ratio = mean(energy) / mean(mask_share)`` (ratio of means)."""
+    """Means over localized images; ``energy_ratio = mean(energy) / mean(mask_share)`` (ratio of means).
+
+    ``pointing_flagged`` is the pointing game over the ``n_flagged`` images the model called defective:
+    the question "when it says NG, does its map show where?" (NaN when it flagged none).
+    """
     n = len(rows)
     if n == 0:
-        return {"n": 0, **{k: float("nan") for k in LOCALIZATION_KEYS[1:]}}
+        return {"n": 0, **{k: float("nan") for k in LOCALIZATION_KEYS[1:]}, "n_flagged": 0}
     energy = float(np.mean([r["energy"] for r in rows]))
     share = float(np.mean([r["mask_share"] for r in rows]))
+    flagged = [r["pointing"] for r in rows if r["predicted"] == r["label"]]
     return {
+        "n_flagged": len(flagged),
+        "pointing_flagged": float(np.mean(flagged)) if flagged else float("nan"),
         "n": n,
         "pointing": float(np.mean([r["pointing"] for r in rows])),
         "energy_in_mask": energy,
@@ -556,14 +566,16 @@ def format_report(report: EvaluationReport) -> str:
         return "\n".join(lines)
     type_width = max(8, *(len(t) + 2 for t in report.per_type))
     header = (f"{'type':<{type_width}}{'n':>5}{'pointing':>10}{'energy in mask':>16}{'mask share':>12}"
-              f"{'energy/mask':>13}{'IoU@½max':>10}")
+              f"{'energy/mask':>13}{'IoU@½max':>10}{'flagged':>9}{'pointing|flagged':>18}")
     lines += [header, "-" * len(header)]
     rows = list(report.per_type.items())
     if len(rows) > 1 or (rows and rows[0][0] != ALL_TYPES):
         rows.append(("all", report.overall))
     for name, s in rows:
         lines.append(f"{name:<{type_width}}{s['n']:>5}{_fmt(s['pointing']):>10}{_fmt(s['energy_in_mask']):>16}"
-                     f"{_fmt(s['mask_share'], 4):>12}{_fmt(s['energy_ratio'], 2):>13}{_fmt(s['iou']):>10}")
+                     f"{_fmt(s['mask_share'], 4):>12}{_fmt(s['energy_ratio'], 2):>13}{_fmt(s['iou']):>10}"
+                     f"{s['n_flagged']:>9}{_fmt(s['pointing_flagged']):>18}")
     lines += ["", "pointing: share of maps whose peak is within the tolerance of the mask; energy in mask: share "
-              "of the map's positive values inside the mask (chance = mask share)"]
+              "of the map's positive values inside the mask (chance = mask share); flagged: images the model "
+              "called defective, and the pointing game on those"]
     return "\n".join(lines)

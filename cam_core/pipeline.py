@@ -118,29 +118,44 @@ class Explainer:
         return self.extractor.name
 
     def explain(self, images: Sequence[ImageLike], targets: Sequence[int] | None = None) -> list[Explanation]:
-        """Explain every image (PIL or H×W×3 uint8 arrays), in batches of ``batch_size``."""
-        results: list[Explanation] = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start:start + self.batch_size]
-            batch = self.bundle.preprocess(list(chunk))
-            out = self.extractor(batch, targets)
-            logits = out.logits.cpu().numpy()
-            maps = out.maps.cpu().numpy()
-            if self.flip_average:
-                mirrored = self.extractor(torch.flip(batch, dims=[-1]), targets)
-                logits = (logits + mirrored.logits.cpu().numpy()) / 2
-                maps = (maps + mirrored.maps.cpu().numpy()[..., ::-1]) / 2
-                probabilities = _softmax(logits)
-            else:
-                probabilities = out.probabilities.cpu().numpy()
-            indices = out.class_indices.cpu().numpy()
-            for i, image in enumerate(chunk):
-                size = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
-                results.append(Explanation(
-                    classes=self.bundle.classes, probabilities=probabilities[i], logits=logits[i], maps=maps[i],
-                    class_indices=tuple(int(c) for c in indices[i]), image_size=(int(size[0]), int(size[1])),
-                    method=out.method, layer=out.layer))
-        return results
+        """Explain every image (PIL or H×W×3 uint8 arrays), in batches of ``batch_size``.
+
+        Images are batched with others of the same network input size (one size for square models;
+        one per aspect-ratio step for ``resize == "aspect"``); results come back in input order.
+        """
+        results: list[Explanation | None] = [None] * len(images)
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            by_size.setdefault(self.bundle.input_size_for(image), []).append(i)
+        for size, members in by_size.items():
+            for start in range(0, len(members), self.batch_size):
+                chunk = members[start:start + self.batch_size]
+                for i, explanation in zip(chunk, self._explain_batch([images[i] for i in chunk], size, targets)):
+                    results[i] = explanation
+        return [r for r in results if r is not None]
+
+    def _explain_batch(self, chunk: list[ImageLike], size: tuple[int, int],
+                       targets: Sequence[int] | None) -> list[Explanation]:
+        batch = self.bundle.preprocess(chunk, size)
+        out = self.extractor(batch, targets)
+        logits = out.logits.cpu().numpy()
+        maps = out.maps.cpu().numpy()
+        if self.flip_average:
+            mirrored = self.extractor(torch.flip(batch, dims=[-1]), targets)
+            logits = (logits + mirrored.logits.cpu().numpy()) / 2
+            maps = (maps + mirrored.maps.cpu().numpy()[..., ::-1]) / 2
+            probabilities = _softmax(logits)
+        else:
+            probabilities = out.probabilities.cpu().numpy()
+        indices = out.class_indices.cpu().numpy()
+        explanations = []
+        for i, image in enumerate(chunk):
+            width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
+            explanations.append(Explanation(
+                classes=self.bundle.classes, probabilities=probabilities[i], logits=logits[i], maps=maps[i],
+                class_indices=tuple(int(c) for c in indices[i]), image_size=(int(width), int(height)),
+                method=out.method, layer=out.layer))
+        return explanations
 
     def explain_one(self, image: ImageLike, targets: Sequence[int] | None = None) -> Explanation:
         return self.explain([image], targets)[0]

@@ -128,7 +128,10 @@ def card_summary(card: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
     size = card.get("input_size")
     if isinstance(size, list | tuple) and len(size) == 2:
-        rows.append(("Input size", f"{size[0]}×{size[1]} px (height × width)"))
+        rows.append(("Input size", f"about {size[0]}×{size[1]} px at each image's own aspect ratio"
+                     if card.get("resize") == "aspect" else f"{size[0]}×{size[1]} px (height × width)"))
+    if card.get("map_stride") == 16:
+        rows.append(("Map stride", "16: last stage at half stride (twice the CAM grid per side)"))
     training = card.get("training")
     training = training if isinstance(training, Mapping) else ({"source": training} if training else {})
     data = training.get("data")

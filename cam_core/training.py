@@ -5,14 +5,17 @@
 
 Data: one subfolder per class (``ok/``, ``ng/``; a ``masks/`` folder is not a class). Every image is
 decoded once (:func:`cam_core.imaging.load_image`, so grayscale becomes RGB) and kept in memory as
-uint8: training images squashed to a working square of ``round(1.15 · image_size)`` px, validation
-images resized to ``image_size`` exactly as :meth:`ModelBundle.preprocess` does at inference time.
+uint8 at 1.15× its network input size (training) or at exactly that size (validation, resized as
+:meth:`ModelBundle.preprocess` does at inference time). The input size is ``image_size²`` with
+``resize="square"``, or :func:`~cam_core.checkpoint.fitted_input_size` with ``resize="aspect"``: about
+``image_size²`` pixels at the image's own aspect ratio. Images of one input size form a bucket, and
+each batch comes from one bucket.
 
 Augmentation runs per batch with torch ops on the training device, as one affine resampling
 (``grid_sample``, reflection padding) per image plus a photometric jitter:
 
 - horizontal and vertical flips (p = ½ each), rotation uniform in ±10°;
-- random resized crop: area 80–100 % of the working square, aspect ratio 0.9–1.1, anywhere inside;
+- random resized crop: area 80–100 % of the working copy, aspect ratio 0.9–1.1 of its own, anywhere inside;
 - brightness ×U(0.8, 1.2), contrast ×U(0.8, 1.2) around the image mean;
 - ImageNet mean/std normalisation.
 
@@ -61,8 +64,10 @@ import torchvision
 from PIL import Image
 from torch import Tensor, nn
 
-from .architectures import KNOWN_ARCHITECTURES, build_model, resolve_head
-from .checkpoint import IMAGENET_MEAN, IMAGENET_STD, pick_device, save_checkpoint, torchvision_cache_file
+from .architectures import KNOWN_ARCHITECTURES, STRIDE16_ARCHITECTURES, build_model, resolve_head
+from .checkpoint import (
+    IMAGENET_MEAN, IMAGENET_STD, RESIZE_MODES, fitted_input_size, pick_device, save_checkpoint, torchvision_cache_file,
+)
 from .errors import CamInspectorError, InputError, ModelError
 from .evaluation import auroc, confusion, positive_class_index
 from .hooks import ActivationCapture, linear_weight_product, resolve_module
@@ -76,7 +81,7 @@ __all__ = [
 Progress = Callable[[dict[str, Any]], None]
 
 MASKS_DIR = "masks"
-WORKING_SCALE = 1.15            # training images are kept at round(1.15 · image_size) px
+WORKING_SCALE = 1.15            # training images are kept at 1.15× their network input size
 ROTATION_DEG = 10.0
 CROP_AREA = (0.8, 1.0)
 CROP_ASPECT = (0.9, 1.1)
@@ -116,7 +121,7 @@ AUGMENTATION = [
     "random vertical flip (p=0.5)",
     f"random rotation ±{ROTATION_DEG:g}° (reflection padding)",
     f"random resized crop: area {CROP_AREA[0]:.0%}–{CROP_AREA[1]:.0%}, aspect {CROP_ASPECT[0]}–{CROP_ASPECT[1]}, "
-    f"from a {WORKING_SCALE}×image_size square copy",
+    f"from a copy at {WORKING_SCALE}× the network input size",
     f"brightness ×U({1 - BRIGHTNESS:g}, {1 + BRIGHTNESS:g})",
     f"contrast ×U({1 - CONTRAST:g}, {1 + CONTRAST:g})",
     "ImageNet mean/std normalisation",
@@ -137,6 +142,10 @@ class TrainConfig:
     (``masks/<stem>.png``): ``L = CE + λ · mean_i(−log Σ_{cells ∈ mask_i} softmax(M_i))`` where ``M_i`` is the
     defect-class map at the network's own grid and a cell counts as "in the mask" when the augmented
     mask covers any of it. Images without masks only get the cross-entropy; 0 turns the loss off.
+    ``resize``: ``"square"`` squashes every image to ``image_size²``; ``"aspect"`` keeps each image's
+    aspect ratio at about ``image_size²`` pixels (:func:`~cam_core.checkpoint.fitted_input_size`).
+    ``map_stride``: 16 runs the last stage of GoogLeNet/ResNet at half stride (a 14×14 map at 224 px).
+    Both are recorded in the card, and explaining follows them.
     """
 
     arch: str
@@ -152,6 +161,8 @@ class TrainConfig:
     num_workers: int = 0
     mask_loss_weight: float = 1.0
     group_pattern: str | None = None
+    resize: str = "square"
+    map_stride: int = 32
 
     def validate(self) -> None:
         """Raise :class:`InputError` / :class:`ModelError` for values that cannot work."""
@@ -169,6 +180,10 @@ class TrainConfig:
             (self.num_workers >= 0, f"num_workers must be ≥ 0 (got {self.num_workers})"),
             (math.isfinite(self.mask_loss_weight) and self.mask_loss_weight >= 0,
              f"mask loss weight must be ≥ 0 (got {self.mask_loss_weight})"),
+            (self.resize in RESIZE_MODES, f"resize must be one of {', '.join(RESIZE_MODES)} (got {self.resize!r})"),
+            (self.map_stride == 32 or (self.map_stride == 16 and self.arch in STRIDE16_ARCHITECTURES),
+             f"map stride must be 32, or 16 for {', '.join(STRIDE16_ARCHITECTURES)} (got {self.map_stride} "
+             f"for {self.arch})"),
         ]
         for ok, message in checks:
             if not ok:
@@ -343,9 +358,12 @@ def _grouped_val(keys: Sequence[str | None], labels: np.ndarray, n_classes: int,
 
 
 # --------------------------------------------------------------------------- decoding and augmentation
-def _decode(records: Sequence[ImageRecord], size: int, workers: int, emit: Progress,
-            what: str) -> tuple[Tensor, list[int]]:
-    """Decode and squash each image to ``size × size`` RGB uint8 → (N×3×S×S tensor, kept record indices)."""
+SizeFor = Callable[[int, int], tuple[int, int]]      # (width, height) of an image → (height, width) to store
+
+
+def _decode(records: Sequence[ImageRecord], size_for: SizeFor, workers: int, emit: Progress,
+            what: str) -> tuple[list[np.ndarray], list[int]]:
+    """Decode each image and resize it (bilinear) to ``size_for(W, H)`` → (H×W×3 uint8 arrays, kept indices)."""
     from .imaging import load_image
 
     def one(i: int) -> np.ndarray | None:
@@ -354,11 +372,12 @@ def _decode(records: Sequence[ImageRecord], size: int, workers: int, emit: Progr
         except InputError as exc:
             emit({"event": "message", "text": f"skipped {records[i].path.name}: {exc}"})
             return None
-        if image.size != (size, size):
-            image = image.resize((size, size), Image.Resampling.BILINEAR)
+        height, width = size_for(*image.size)
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
         return np.asarray(image, dtype=np.uint8)
 
-    out = np.empty((len(records), size, size, 3), dtype=np.uint8)
+    arrays: list[np.ndarray] = []
     kept: list[int] = []
     step = max(1, len(records) // 20)
     indices = range(len(records))
@@ -371,49 +390,98 @@ def _decode(records: Sequence[ImageRecord], size: int, workers: int, emit: Progr
     try:
         for i, array in enumerate(results):
             if array is not None:
-                out[len(kept)] = array
+                arrays.append(array)
                 kept.append(i)
             if (i + 1) % step == 0 or i + 1 == len(records):
                 emit({"event": "loading", "what": what, "done": i + 1, "total": len(records)})
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    return torch.from_numpy(out[:len(kept)]).permute(0, 3, 1, 2), kept
+    return arrays, kept
 
 
-def _decode_masks(records: Sequence[ImageRecord], kept: Sequence[int], size: int, emit: Progress) -> Tensor:
-    """Defect masks of ``records[kept]`` as ``N×1×S×S`` uint8 (0/255); images without a mask get zeros."""
-    out = torch.zeros((len(kept), 1, size, size), dtype=torch.uint8)
-    for row, i in enumerate(kept):
-        mask_path = records[i].mask
-        if mask_path is None:
-            continue
-        try:
-            with Image.open(mask_path) as mask:
-                mask = mask.convert("L").resize((size, size), Image.Resampling.BILINEAR)
-                out[row, 0] = torch.from_numpy((np.asarray(mask) >= 128).astype(np.uint8) * 255)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            emit({"event": "message", "text": f"ignored the mask of {records[i].path.name}: {exc}"})
+def _decode_mask(record: ImageRecord, shape: tuple[int, int], emit: Progress) -> np.ndarray:
+    """The defect mask of ``record`` at ``shape = (H, W)`` as uint8 0/255 (zeros without a readable mask)."""
+    out = np.zeros(shape, dtype=np.uint8)
+    if record.mask is None:
+        return out
+    try:
+        with Image.open(record.mask) as mask:
+            mask = mask.convert("L").resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+            out[...] = (np.asarray(mask) >= 128).astype(np.uint8) * 255
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        emit({"event": "message", "text": f"ignored the mask of {record.path.name}: {exc}"})
     return out
+
+
+@dataclass
+class _Bucket:
+    """Images that share one stored size (and so one network input size ``out_size``)."""
+
+    out_size: tuple[int, int]
+    images: Tensor                   # N×3×h×w uint8
+    labels: Tensor                   # N
+    masks: Tensor | None = None      # N×1×h×w uint8 0/255
+
+
+def _bucketize(arrays: list[np.ndarray], labels: list[int], out_sizes: list[tuple[int, int]],
+               masks: list[np.ndarray] | None = None) -> list[_Bucket]:
+    """Stack the images of each network input size (in order of first appearance)."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, size in enumerate(out_sizes):
+        groups.setdefault(size, []).append(i)
+    buckets = []
+    for size, members in groups.items():
+        images = torch.from_numpy(np.stack([arrays[i] for i in members])).permute(0, 3, 1, 2).contiguous()
+        bucket_masks = None if masks is None else torch.from_numpy(np.stack([masks[i] for i in members]))[:, None]
+        buckets.append(_Bucket(size, images, torch.tensor([labels[i] for i in members], dtype=torch.long),
+                               bucket_masks))
+    return buckets
+
+
+def _batches(buckets: Sequence[_Bucket], batch_size: int, generator: torch.Generator) -> list[tuple[int, Tensor]]:
+    """One epoch of ``(bucket, row indices)`` batches: each bucket shuffled and cut into ``batch_size`` pieces
+    (a last piece of 1 image is dropped when the bucket has more, as BatchNorm cannot train on it); with
+    several buckets the batch order is shuffled too."""
+    batches = []
+    for b, bucket in enumerate(buckets):
+        n = bucket.labels.numel()
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, batch_size):
+            if n - start == 1 and n > 1:
+                break
+            batches.append((b, order[start:start + batch_size]))
+    if len(buckets) > 1:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches
+
+
+def _steps_per_epoch(buckets: Sequence[_Bucket], batch_size: int) -> int:
+    n = [b.labels.numel() for b in buckets]
+    return sum(math.ceil(k / batch_size) - (1 if k > 1 and k % batch_size == 1 else 0) for k in n)
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> Tensor:
     return low + (high - low) * torch.rand(n, generator=generator)
 
 
-def augment_batch(images: Tensor, out_size: int, generator: torch.Generator) -> Tensor:
-    """uint8 ``N×3×S×S`` → augmented float ``N×3×out×out`` in [0, 1] (flips, rotation, crop, jitter).
+def augment_batch(images: Tensor, out_size: int | tuple[int, int], generator: torch.Generator) -> Tensor:
+    """uint8 ``N×3×H×W`` → augmented float ``N×3×h×w`` in [0, 1] (flips, rotation, crop, jitter).
 
+    ``out_size``: ``S`` (square) or ``(h, w)``, of about the input's aspect ratio ``r = H/W``.
     One affine map per image sends output coordinates ``u ∈ [-1, 1]²`` to input coordinates
-    ``R(θ)·diag(w·f_x, h·f_y)·u + c`` (crop half-extents ``w, h``, flips ``f = ±1``, centre ``c``).
+    ``A⁻¹R(θ)A·diag(w·f_x, h·f_y)·u + c`` with ``A = diag(1, r)`` (so the rotation is a rotation in
+    pixels), crop half-extents ``w, h``, flips ``f = ±1`` and centre ``c``.
     Random numbers come from ``generator`` (CPU), so a seed fixes the augmentation on any device.
     """
     return augment_with_masks(images, None, out_size, generator)[0]
 
 
-def augment_with_masks(images: Tensor, masks: Tensor | None, out_size: int,
+def augment_with_masks(images: Tensor, masks: Tensor | None, out_size: int | tuple[int, int],
                        generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
-    """:func:`augment_batch`, moving uint8 ``N×1×S×S`` ``masks`` by the same geometry → float [0, 1] masks."""
+    """:func:`augment_batch`, moving uint8 ``N×1×H×W`` ``masks`` by the same geometry → float [0, 1] masks."""
+    out_h, out_w = (out_size, out_size) if isinstance(out_size, int) else out_size
+    ratio = images.shape[-2] / images.shape[-1]
     n = images.shape[0]
     area = _uniform(n, *CROP_AREA, generator)
     log_aspect = _uniform(n, math.log(CROP_ASPECT[0]), math.log(CROP_ASPECT[1]), generator)
@@ -425,15 +493,15 @@ def augment_with_masks(images: Tensor, masks: Tensor | None, out_size: int,
     fx = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
     fy = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
     cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([torch.stack([cos * w * fx, -sin * h * fy, cx], dim=1),
-                         torch.stack([sin * w * fx, cos * h * fy, cy], dim=1)], dim=1)
+    theta = torch.stack([torch.stack([cos * w * fx, -sin * ratio * h * fy, cx], dim=1),
+                         torch.stack([sin / ratio * w * fx, cos * h * fy, cy], dim=1)], dim=1)
     brightness = _uniform(n, 1 - BRIGHTNESS, 1 + BRIGHTNESS, generator).view(n, 1, 1, 1)
     contrast = _uniform(n, 1 - CONTRAST, 1 + CONTRAST, generator).view(n, 1, 1, 1)
     device = images.device
     x = images.to(torch.float32).div_(255.0)
     if masks is not None:
         x = torch.cat([x, masks.to(device=device, dtype=torch.float32).div_(255.0)], dim=1)
-    grid = F.affine_grid(theta.to(device), [n, x.shape[1], out_size, out_size], align_corners=False)
+    grid = F.affine_grid(theta.to(device), [n, x.shape[1], out_h, out_w], align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     moved_masks = x[:, 3:4] if masks is not None else None
     x = x[:, :3]
@@ -548,7 +616,7 @@ class _ValResult:
     map_range: tuple[float, float]
 
 
-def _validate(model: nn.Module, images: Tensor, labels: Tensor, positive: int, batch_size: int,
+def _validate(model: nn.Module, buckets: Sequence[_Bucket], positive: int, batch_size: int,
               device: torch.device) -> _ValResult:
     """Loss, accuracy, AUROC and CAM value percentiles over the validation images (one pass, CAM hook)."""
     from .methods import CAM
@@ -556,12 +624,14 @@ def _validate(model: nn.Module, images: Tensor, labels: Tensor, positive: int, b
     model.eval()
     logits_all, maps_all = [], []
     with CAM(model) as cam:
-        for start in range(0, images.shape[0], batch_size):
-            batch = images[start:start + batch_size].to(device).float().div_(255.0)
-            out = cam(_normalize(batch))
-            logits_all.append(out.logits.cpu())
-            maps_all.append(out.maps.cpu().flatten())
+        for bucket in buckets:
+            for start in range(0, bucket.images.shape[0], batch_size):
+                batch = bucket.images[start:start + batch_size].to(device).float().div_(255.0)
+                out = cam(_normalize(batch))
+                logits_all.append(out.logits.cpu())
+                maps_all.append(out.maps.cpu().flatten())
     logits = torch.cat(logits_all)
+    labels = torch.cat([b.labels for b in buckets])
     loss = float(F.cross_entropy(logits, labels))
     predicted = logits.argmax(dim=1)
     p_pos = torch.softmax(logits, dim=1)[:, positive].numpy()
@@ -761,6 +831,8 @@ class _Run:
             "arch": c.arch,
             "classes": list(self.index.classes),
             "input_size": [c.image_size, c.image_size],
+            "resize": c.resize,
+            "map_stride": c.map_stride,
             "mean": list(IMAGENET_MEAN),
             "std": list(IMAGENET_STD),
             "head_relu": not c.arch.startswith("squeezenet"),
@@ -788,6 +860,9 @@ class _Run:
                 "head_init": "zeros (weights and bias)",
                 "batch_size": self.batch_size,
                 "image_size": c.image_size,
+                "resize": (f"aspect: about {c.image_size}² px at the image's own aspect ratio (steps of 2^¼, "
+                           "clamped to 1:3–3:1, sides multiples of 32)" if c.resize == "aspect"
+                           else f"square: squashed to {c.image_size}×{c.image_size}"),
                 "augmentation": AUGMENTATION,
                 "imbalance": "class-weighted cross-entropy, w_c = N / (C·N_c): " + ", ".join(
                     f"{name} {w:.3f}" for name, w in zip(self.index.classes, self.class_weights)),
@@ -872,17 +947,37 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
     index, train_index, val_index, split = _prepare_data(data, config, emit)
     n_classes = len(index.classes)
     positive = positive_class_index(index.classes)
-    work = round(config.image_size * WORKING_SCALE)
-    train_u8, kept_train = _decode(train_index.records, work, config.num_workers, emit, "train")
-    val_u8, kept_val = _decode(val_index.records, config.image_size, config.num_workers, emit, "val")
-    train_masks = _decode_masks(train_index.records, kept_train, work, emit) if config.mask_loss_weight > 0 else None
-    train_y = torch.tensor([train_index.records[i].label for i in kept_train], dtype=torch.long)
-    val_y = torch.tensor([val_index.records[i].label for i in kept_val], dtype=torch.long)
+    base = (config.image_size, config.image_size)
+    out_size: dict[tuple[int, int], tuple[int, int]] = {}     # stored train size → network input size
+
+    def net_size(width: int, height: int) -> tuple[int, int]:
+        return fitted_input_size(width, height, base, config.resize)
+
+    def work_size(width: int, height: int) -> tuple[int, int]:
+        size = net_size(width, height)
+        work = (round(size[0] * WORKING_SCALE), round(size[1] * WORKING_SCALE))
+        out_size[work] = size
+        return work
+
+    train_arrays, kept_train = _decode(train_index.records, work_size, config.num_workers, emit, "train")
+    val_arrays, kept_val = _decode(val_index.records, net_size, config.num_workers, emit, "val")
+    train_labels = [train_index.records[i].label for i in kept_train]
+    train_masks = ([_decode_mask(train_index.records[i], a.shape[:2], emit) for i, a in zip(kept_train, train_arrays)]
+                   if config.mask_loss_weight > 0 else None)
+    masked_train_images = 0 if train_masks is None else sum(int(m.any()) for m in train_masks)
+    train_buckets = _bucketize(train_arrays, train_labels, [out_size[a.shape[:2]] for a in train_arrays],
+                               train_masks if masked_train_images else None)
+    val_buckets = _bucketize(val_arrays, [val_index.records[i].label for i in kept_val],
+                             [a.shape[:2] for a in val_arrays])
+    del train_arrays, val_arrays, train_masks
+    train_y = torch.tensor(train_labels, dtype=torch.long)
+    val_y = torch.cat([b.labels for b in val_buckets])
     for name, labels in (("training", train_y), ("validation", val_y)):
         if labels.numel() == 0 or torch.bincount(labels, minlength=n_classes).min() == 0:
             raise InputError(f"after skipping unreadable files the {name} set lacks a class")
 
-    model = build_model(config.arch, n_classes, head_relu=not config.arch.startswith("squeezenet"))
+    model = build_model(config.arch, n_classes, head_relu=not config.arch.startswith("squeezenet"),
+                        map_stride=config.map_stride)
     state, source = _imagenet_state(config.arch, config.pretrained, emit)
     loaded = _load_backbone(model, state, config.arch) if state is not None else 0
     _zero_head(model)
@@ -893,9 +988,7 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
     counts = torch.bincount(train_y, minlength=n_classes).float()
     class_weights = (counts.sum() / (n_classes * counts)).tolist()
     batch_size = min(config.batch_size, train_y.numel())
-    steps = math.ceil(train_y.numel() / batch_size)
-    if steps > 1 and train_y.numel() % batch_size == 1:
-        steps -= 1                                   # a 1-image batch upsets BatchNorm; drop it
+    steps = _steps_per_epoch(train_buckets, batch_size)
     total_steps = steps * config.epochs
     warmup = min(steps, max(1, math.ceil(WARMUP_FRACTION * total_steps)))
     lr = config.lr if config.lr is not None else default_lr(config.arch, loaded > 0)
@@ -907,31 +1000,32 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
                split=split, lr=lr, warmup_steps=warmup, class_weights=class_weights, pretrained_source=source,
                pretrained_tensors=loaded, device=device, command_line=command_line, batch_size=batch_size,
                skipped=len(train_index) + len(val_index) - len(kept_train) - len(kept_val))
-    if train_masks is not None:
-        run.masked_train_images = int((train_masks.flatten(1).amax(dim=1) > 0).sum())
-        if run.masked_train_images == 0:
-            train_masks = None
-        else:
+    if config.mask_loss_weight > 0:
+        run.masked_train_images = masked_train_images
+        if masked_train_images:
             emit({"event": "message", "text": f"pointing loss (weight {config.mask_loss_weight:g}) on the "
                   f"{run.masked_train_images} training images that have a defect mask"})
     generator = torch.Generator().manual_seed(config.seed)
     weight = torch.tensor(class_weights, device=device)
     best_state: dict[str, Tensor] | None = None
-    pointing = PointingLoss(model, positive) if train_masks is not None else None
+    pointing = PointingLoss(model, positive) if train_buckets[0].masks is not None else None
+    if len(train_buckets) > 1:
+        emit({"event": "message", "text": f"{len(train_buckets)} input sizes (aspect ratios): "
+              + ", ".join(f"{b.out_size[1]}×{b.out_size[0]} ({b.labels.numel()})" for b in train_buckets)})
     try:
         for epoch in range(1, config.epochs + 1):
             started = time.perf_counter()
-            order = torch.randperm(train_y.numel(), generator=generator)
             loss_sum = correct = seen = 0.0
             model.train()
-            for step in range(steps):
+            for step, (b, idx) in enumerate(_batches(train_buckets, batch_size, generator)):
                 if should_stop():
                     raise _Stop
-                idx = order[step * batch_size:(step + 1) * batch_size]
-                x, m = augment_with_masks(train_u8[idx].to(device), None if train_masks is None else train_masks[idx],
-                                          config.image_size, generator)
+                bucket = train_buckets[b]
+                x, m = augment_with_masks(bucket.images[idx].to(device),
+                                          None if bucket.masks is None else bucket.masks[idx],
+                                          bucket.out_size, generator)
                 x = _normalize(x)
-                y = train_y[idx].to(device)
+                y = bucket.labels[idx].to(device)
                 if pointing is not None:
                     pointing.start()
                 logits = model(x)
@@ -954,7 +1048,7 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
                       "acc": correct / seen, "images_per_s": seen / (time.perf_counter() - started),
                       "lr": optimizer.param_groups[0]["lr"]})
             train_seconds = time.perf_counter() - started
-            val = _validate(model, val_u8, val_y, positive, max(batch_size, 32), device)
+            val = _validate(model, val_buckets, positive, max(batch_size, 32), device)
             stats = EpochStats(epoch=epoch, train_loss=loss_sum / seen, train_acc=correct / seen,
                                val_loss=val.loss, val_acc=val.acc, val_auroc=val.auroc,
                                seconds=time.perf_counter() - started, images_per_s=seen / train_seconds)

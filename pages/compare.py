@@ -57,8 +57,9 @@ def network_column(column, model: str, method: str, item: ui.InputImage, view: u
     column.subheader(model)
     ui.show_verdict(column, verdict, small=True)
     ng = "" if verdict.positive_probability is None else f" · P(NG) {verdict.positive_probability:.1%}"
-    column.caption(f"architecture **{bundle.arch}** · grid **{h}×{w}** · input {bundle.input_size[0]}×"
-                   f"{bundle.input_size[1]} · latency **{latency:.0f} ms**{ng}")
+    in_h, in_w = bundle.input_size_for(item.image)
+    column.caption(f"architecture **{bundle.arch}** · grid **{h}×{w}** · input {in_h}×{in_w} "
+                   f"· latency **{latency:.0f} ms**{ng}")
     classes = shown_classes(explanation)
     jpegs, scale = ui.render_maps(explanation, ui.display_copy(item), classes, view)
     # Two networks: OK | NG side by side inside each column; more: stacked (columns get narrow).

@@ -23,7 +23,7 @@ import streamlit as st
 
 import app_ui as ui
 from cam_core import CamInspectorError, InputError, ModelError, list_models
-from cam_core.architectures import KNOWN_ARCHITECTURES
+from cam_core.architectures import KNOWN_ARCHITECTURES, STRIDE16_ARCHITECTURES
 from cam_core.checkpoint import SHIPPED_MODELS_DIR, load_checkpoint, read_card, user_models_dir
 from cam_core.report import card_summary
 
@@ -176,7 +176,7 @@ def run_training(data_root: Path, out_path: Path, options: dict[str, Any]) -> No
 
     config = TrainConfig(arch=options["arch"], epochs=options["epochs"], image_size=options["image_size"],
                          batch_size=options["batch_size"], pretrained=options["pretrained"],
-                         seed=options["seed"])
+                         seed=options["seed"], resize=options["resize"], map_stride=options["map_stride"])
     epochs = options["epochs"]
     bar = st.progress(0.0, text="Starting…")
     status = st.empty()
@@ -207,7 +207,8 @@ def run_training(data_root: Path, out_path: Path, options: dict[str, Any]) -> No
 
     command = (f"CAM Inspector app, Models page: arch={options['arch']} epochs={epochs} "
                f"image_size={options['image_size']} batch_size={options['batch_size']} "
-               f"pretrained={options['pretrained']} seed={options['seed']}")
+               f"pretrained={options['pretrained']} seed={options['seed']} resize={options['resize']} "
+               f"map_stride={options['map_stride']}")
     data = dataclasses.replace(scan_dataset(data_root), source=f"{options['zip_name']} (uploaded on the Models page)")
     result = train_model(data, out_path, config, progress=progress,
                          should_stop=lambda: time.monotonic() > deadline, command_line=command)
@@ -254,6 +255,20 @@ def train_section() -> None:
                               help="auto: ImageNet weights if they are in the local torch cache, else random. "
                                    "Nothing is downloaded.")
     minutes = float(c6.number_input("Time limit (minutes)", 1, 24 * 60, 60, key="train_minutes"))
+    shapes = {"aspect": "Keep each image's aspect ratio", "square": "Squash every image to a square"}
+    from cam_core.training import TrainConfig
+
+    default_resize = TrainConfig.__dataclass_fields__["resize"].default
+    resize = st.radio("Image shape", list(shapes), index=list(shapes).index(default_resize),
+                      format_func=shapes.__getitem__, horizontal=True, key="train_resize",
+                      help="Keeping the aspect ratio feeds about the same number of pixels without squashing "
+                           "long or tall parts; the model card records the choice and explaining follows it.")
+    map_stride = 32
+    if arch in STRIDE16_ARCHITECTURES:
+        fine = st.checkbox("Finer map: last stage at stride 16 (14×14 instead of 7×7 at 224 px)", key="train_fine",
+                           help="Twice the map resolution per side for small defects; training and explaining "
+                                "cost more.")
+        map_stride = 16 if fine else 32
     name = st.text_input("Model name", value=f"{arch}-custom", key="train_name")
     out_path = _target_path(name)
     exists = out_path.stem in list_models()
@@ -261,7 +276,8 @@ def train_section() -> None:
         st.warning(f"A model called '{out_path.stem}' already exists; choose another name.")
     if st.button("Train", type="primary", disabled=exists, key="train_go"):
         options = {"arch": arch, "epochs": epochs, "image_size": int(image_size), "batch_size": batch_size,
-                   "pretrained": pretrained, "seed": 0, "minutes": minutes, "zip_name": upload.name}
+                   "pretrained": pretrained, "seed": 0, "minutes": minutes, "zip_name": upload.name,
+                   "resize": resize, "map_stride": map_stride}
         run_training(summary.root, out_path, options)
         st.rerun()
 

@@ -257,13 +257,19 @@ def test_models_page_trains_a_small_model(models_dir: Path) -> None:
                 archive.writestr(f"{label}/{i}.png", png.getvalue())
     at = run_app("pages/models.py")
     at.file_uploader(key="models_train_zip").set_value(("tiny parts.zip", buffer.getvalue(), "application/zip")).run()
+    assert not [c for c in at.checkbox if c.key == "train_fine"]     # SqueezeNet has no stride-16 variant
+    at.selectbox(key="train_arch").set_value("resnet18").run()
+    assert [c for c in at.checkbox if c.key == "train_fine"]
+    at.selectbox(key="train_arch").set_value("squeezenet1_1").run()
     at.number_input(key="train_epochs").set_value(2)
     at.select_slider(key="train_size").set_value(96)
     at.number_input(key="train_batch").set_value(4)
+    at.radio(key="train_resize").set_value("aspect")
     at.text_input(key="train_name").set_value("tiny")
     at.button(key="train_go").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert (models_dir / "tiny.safetensors").is_file()
+    assert checkpoint.read_card(models_dir / "tiny.safetensors")["resize"] == "aspect"
     assert any("saved **tiny**" in s.value for s in at.success)
     result = at.session_state["models_train_result"]
     assert [h["epoch"] for h in result["history"]] == [1, 2]

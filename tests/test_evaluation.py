@@ -233,6 +233,21 @@ def _check_ranges(report) -> None:
             for key in ("pointing", "energy_in_mask", "iou"):
                 assert 0.0 <= summary[key] <= 1.0
             assert 0.0 < summary["mask_share"] < 1.0
+            assert 0 <= summary["n_flagged"] <= summary["n"]
+
+
+def test_pointing_on_flagged_parts_counts_only_the_ng_calls() -> None:
+    from cam_core.evaluation import _summary
+
+    def row(predicted: str, hit: bool) -> dict:
+        return {"label": "ng", "predicted": predicted, "pointing": float(hit), "energy": 0.5, "mask_share": 0.1,
+                "iou": 0.2}
+
+    summary = _summary([row("ng", True), row("ng", False), row("ng", True), row("ok", False), row("ok", False)])
+    assert summary["pointing"] == pytest.approx(0.4)
+    assert summary["n_flagged"] == 3 and summary["pointing_flagged"] == pytest.approx(2 / 3)
+    none_flagged = _summary([row("ok", True)])
+    assert none_flagged["n_flagged"] == 0 and math.isnan(none_flagged["pointing_flagged"])
 
 
 def test_evaluate_generated_folder(tmp_path: Path, explainer: Explainer) -> None:
