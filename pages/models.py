@@ -246,7 +246,9 @@ def train_section() -> None:
     c1, c2, c3 = st.columns(3)
     arch = c1.selectbox("Architecture", KNOWN_ARCHITECTURES, index=KNOWN_ARCHITECTURES.index("squeezenet1_1"),
                         key="train_arch")
-    epochs = int(c2.number_input("Epochs", 1, 200, 12, key="train_epochs"))
+    epochs = int(c2.number_input("Epochs", 1, 200, 30, key="train_epochs",
+                                 help="From scratch, short runs under-fit: on real magnetic tiles 20 epochs gave "
+                                      "AUROC 0.70 and 60 epochs 0.85. The time limit below still applies."))
     image_size = c3.select_slider("Image size (px)", [96, 128, 160, 192, 224, 256, 320], value=224,
                                   key="train_size")
     c4, c5, c6 = st.columns(3)

@@ -131,6 +131,26 @@ def test_controls_change_the_view(models_dir: Path) -> None:
     assert len(image_captions(at)) == 2
 
 
+def test_flip_averaged_cam_reaches_the_core(models_dir: Path) -> None:
+    """The 'CAM, flip-averaged' choice must give what Explainer(flip_average=True) gives, not plain CAM."""
+    from cam_core import Explainer, load_model
+
+    at = explained_app(("part.png", png_bytes(seed=3), "image/png"))
+    model = at.session_state["cfg_model"]
+    plain = at.session_state["last_batch"].explanations[0]
+    at.selectbox(key="cfg_method").set_value("cam-flip").run()
+    assert not at.exception and not at.error
+    assert len(image_captions(at)) == 2
+    batch = at.session_state["last_batch"]
+    assert batch.method == "cam-flip"
+    flipped = batch.explanations[0]
+    image = Image.open(io.BytesIO(png_bytes(seed=3))).convert("RGB")
+    with Explainer(load_model(str(models_dir / f"{model}.safetensors"), device="cpu"), flip_average=True) as direct:
+        expected = direct.explain_one(image)
+    np.testing.assert_allclose(flipped.logits, expected.logits, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(flipped.logits, plain.logits, atol=1e-6)
+
+
 def test_multi_class_model_has_a_target_picker(models_dir: Path) -> None:
     make_checkpoint(models_dir / "three-classes.safetensors", classes=("good", "scratch", "dent"), input_size=96)
     at = run_app()

@@ -367,3 +367,29 @@ def test_training_with_masks_records_the_pointing_loss(tiny_run) -> None:
     mask_loss = result.card["training"]["mask_loss"]
     assert mask_loss["used"] is True and mask_loss["weight"] == 1.0 and mask_loss["train_images_with_masks"] == 16
     assert any("pointing loss" in e.get("text", "") for e in events if e["event"] == "message")
+
+
+def test_default_epochs_aim_at_about_1500_steps(tmp_path: Path) -> None:
+    assert training.auto_epochs(16) == 94          # 500 images, batch 32 (magnetic tiles)
+    assert training.auto_epochs(50) == 30          # 1600 images
+    assert training.auto_epochs(2) == 100 and training.auto_epochs(1000) == 10
+    assert TrainConfig(arch="squeezenet1_1").epochs is None
+    data = make_blobs(tmp_path / "d", n=20)
+    events: list[dict] = []
+    epochs_seen: list[int] = []
+
+    def stop_after_first_epoch() -> bool:
+        return bool(epochs_seen)
+
+    def record(event: dict) -> None:
+        events.append(event)
+        if event["event"] == "epoch":
+            epochs_seen.append(event["epoch"])
+
+    result = train_model(data, tmp_path / "auto.safetensors",
+                         TrainConfig(arch="squeezenet1_1", image_size=64, batch_size=8, pretrained="none"),
+                         progress=record, should_stop=stop_after_first_epoch)
+    steps = {e["steps"] for e in events if e["event"] == "batch"}.pop()
+    assert result.card["training"]["epochs"] == training.auto_epochs(steps)
+    assert result.interrupted and result.card["training"]["epochs_run"] == 1
+    assert any(f"{training.auto_epochs(steps)} epochs of {steps} steps" in e.get("text", "") for e in events)
