@@ -741,13 +741,19 @@ def scores_csv(names: Sequence[str], explanations: Sequence[Explanation]) -> byt
 
 
 def overlays_zip(items: Sequence[InputImage], explanations: Sequence[Explanation], view: ViewSettings) -> bytes:
-    """ZIP of full-resolution overlay PNGs: ``<stem>_<class>.png`` for every shown map of every image."""
+    """ZIP of full-resolution overlay PNGs: ``<stem>_<class>.png`` for every shown map of every image
+    (with the defect outline when the image has a mask)."""
+    from cam_core.render import draw_mask_outline
     from cam_core.report import shown_classes
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for item, explanation in zip(items, explanations):
             overlays, _ = render_overlays(explanation, item.image, shown_classes(explanation), view)
+            outline = display_mask(item, item.image.size)
+            if outline is not None:
+                width = max(OUTLINE_WIDTH, round(OUTLINE_WIDTH * max(item.image.size) / DISPLAY_MAX_SIDE))
+                overlays = {c: draw_mask_outline(im, outline, OUTLINE_COLOR, width) for c, im in overlays.items()}
             stem = Path(item.name).stem or "image"
             for c, picture in overlays.items():
                 archive.writestr(f"{stem}_{explanation.classes[c]}.png", encode_png(picture))
@@ -796,7 +802,7 @@ def verdicts(explanations: Sequence[Explanation]) -> list[Verdict]:
 SCORE_LIMIT = 200                # the Compare page scores at most this many images of a labelled set
 LABELLED_SET = "labelled_set"    # session: the extracted labelled ZIP (one per session)
 SCORE_COLUMNS = ("network", "grid", "ms/image", "accuracy", "AUROC", "pointing game",
-                 "energy in mask ÷ mask share")
+                 "pointing on NG calls", "energy in mask ÷ mask share")
 
 
 @dataclass(frozen=True)
@@ -874,6 +880,7 @@ def score_row(model: str, report: Any) -> dict[str, Any]:
         "accuracy": _finite(report.accuracy),
         "AUROC": _finite(report.auroc),
         "pointing game": _finite(overall["pointing"]) if overall["n"] else None,
+        "pointing on NG calls": _finite(overall["pointing_flagged"]) if overall["n"] else None,
         "energy in mask ÷ mask share": _finite(overall["energy_ratio"]) if overall["n"] else None,
     }
 

@@ -27,7 +27,9 @@ from PIL import Image
 
 from .checkpoint import ModelBundle, defect_class_index
 from .pipeline import Explanation
-from .render import NormalizationMode, normalize_maps, overlay
+from .render import NormalizationMode, draw_mask_outline, normalize_maps, overlay
+
+OUTLINE_COLOR = (255, 255, 255)   # defect outline drawn over the overlays (white: no colormap ends there)
 
 THUMB_SIDE = 160
 OVERLAY_SIDE = 480
@@ -218,6 +220,7 @@ class ReportItem:
     notes: tuple[str, ...] = ()
     scale: tuple[float, float] | None = None      # raw map range the colours span
     extra: Mapping[str, Any] = field(default_factory=dict)
+    localization: Mapping[str, Any] | None = None   # localization_scores of the defect map, when a mask was given
 
 
 def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
@@ -225,18 +228,34 @@ def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
                       opacity: float = 0.5, colormap: str = "jet",
                       value_range: tuple[float, float] | None = None,
                       notes: Sequence[Sequence[str]] | None = None,
+                      masks: Sequence[np.ndarray | None] | None = None,
                       max_side: int = OVERLAY_SIDE) -> list[ReportItem]:
-    """Report items with overlays made at report size (``max_side``), in the order given."""
+    """Report items with overlays made at report size (``max_side``), in the order given.
+
+    ``masks``: per image, a boolean defect mask at the image's size, or ``None``. With one, the defect
+    outline is drawn over every overlay and the defect-class map is scored against it (pointing game,
+    energy share: :func:`cam_core.evaluation.localization_scores`).
+    """
+    from .evaluation import fit_mask, localization_scores
+
     items = []
     for i, (name, image, explanation) in enumerate(zip(names, images, explanations)):
         small = fit_within(image.convert("RGB"), max_side)
         classes = shown_classes(explanation)
         overlays, scale = class_overlays(explanation, small, classes, mode=mode, opacity=opacity,
                                          colormap=colormap, value_range=value_range)
+        mask = masks[i] if masks is not None else None
+        positive = defect_class_index(list(explanation.classes))
+        scores = None
+        if mask is not None and mask.any():
+            outline = fit_mask(mask, small.size)[0]
+            overlays = {c: draw_mask_outline(im, outline, OUTLINE_COLOR) for c, im in overlays.items()}
+            if positive is not None and explanation.has_map(positive):
+                scores = localization_scores(explanation.map_of(positive), mask)
         items.append(ReportItem(
             name=name, image=small, explanation=explanation,
             overlays={explanation.classes[c]: im for c, im in overlays.items()},
-            notes=tuple(notes[i]) if notes is not None else (), scale=scale))
+            notes=tuple(notes[i]) if notes is not None else (), scale=scale, localization=scores))
     return items
 
 
@@ -285,9 +304,17 @@ def _item_html(index: int, item: ReportItem) -> str:
     if item.scale is not None:
         details.append(f"colour scale {item.scale[0]:.3g} … {item.scale[1]:.3g}")
     notes = "".join(f"<div class='notes'>note: {esc(n)}</div>" for n in item.notes)
+    where = ""
+    if item.localization is not None:
+        s = item.localization
+        hit = "inside the marked defect" if s["pointing"] else "outside the marked defect"
+        ratio = s["energy_ratio"]
+        where = (f"<div class='meta'>defect mask (white outline): the defect map peaks {hit}; "
+                 f"{s['energy']:.0%} of its positive evidence lies in the mask, which covers {s['mask_share']:.1%} "
+                 f"of the image" + (f" ({ratio:.1f}× its area share)" if np.isfinite(ratio) else "") + "</div>")
     return (f"<section class='item' id='item-{index}'><h3>{index}. {esc(item.name)}</h3>"
             f"<div class='verdict {_verdict_class(verdict)}'>{esc(verdict.text)}</div>"
-            f"<div class='meta'>{esc(' · '.join(details))}</div>{notes}"
+            f"<div class='meta'>{esc(' · '.join(details))}</div>{where}{notes}"
             f"<div class='row'>{''.join(figures)}</div></section>")
 
 

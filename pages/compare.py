@@ -97,6 +97,7 @@ def scores_table(result: ui.NetworkScores) -> None:
         "accuracy": st.column_config.NumberColumn(**percent),
         "AUROC": st.column_config.NumberColumn(format="%.3f"),
         "pointing game": st.column_config.NumberColumn(**percent),
+        "pointing on NG calls": st.column_config.NumberColumn(**percent),
         "energy in mask ÷ mask share": st.column_config.NumberColumn(format="%.2f×"),
     })
     capped = (f"the first {result.scored} of {result.total} images (classes taken in turn; at most "
@@ -108,7 +109,8 @@ def scores_table(result: ui.NetworkScores) -> None:
                "Accuracy: argmax verdict; AUROC of P(NG). "
                + (f"Pointing game and energy over {where}: share of NG maps whose peak lies within "
                   "15·max(W, H)/224 px of the defect, and the share of the NG map's positive evidence inside "
-                  "the mask divided by the mask's area share (1× = chance, higher = concentrated on the defect)."
+                  "the mask divided by the mask's area share (1× = chance, higher = concentrated on the defect). "
+                  "Pointing on NG calls: the pointing game over the defective images the network called NG."
                   if where else "No masks matched (masks/<image stem>.png): pointing and energy are empty."))
 
 

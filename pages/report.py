@@ -53,7 +53,8 @@ def build(batch: ui.Batch, title: str) -> str:
         items = make_report_items([i.name for i in batch.items], [i.image for i in batch.items],
                                   batch.explanations, mode=view.mode, opacity=view.opacity,  # type: ignore[arg-type]
                                   colormap=view.colormap, value_range=view.value_range,
-                                  notes=[i.notes for i in batch.items])
+                                  notes=[i.notes for i in batch.items],
+                                  masks=[ui.display_mask(i, i.image.size) for i in batch.items])
         settings = {"network": batch.model, "method": ui.METHOD_LABELS.get(batch.method, batch.method),
                     **view.as_dict()}
         html = build_html_report(items, bundle, title=title, settings=settings, model_name=batch.model)

@@ -175,7 +175,7 @@ def test_compare_scores_each_network_on_a_labelled_zip(monkeypatch: pytest.Monke
     assert len(at.dataframe) == 1
     table = at.dataframe[0].value
     assert list(table.columns) == ["network", "grid", "ms/image", "accuracy", "AUROC", "pointing game",
-                                   "energy in mask ÷ mask share"]
+                                   "pointing on NG calls", "energy in mask ÷ mask share"]
     assert list(table["network"]) == models
     assert dict(zip(table["network"], table["grid"]))["resnet18-test"] == "4×4"   # 112 px input
     assert all(re.fullmatch(r"\d+×\d+", g) for g in table["grid"])
@@ -183,6 +183,8 @@ def test_compare_scores_each_network_on_a_labelled_zip(monkeypatch: pytest.Monke
     assert table["accuracy"].between(0, 1).all() and table["AUROC"].between(0, 1).all()
     assert table["pointing game"].between(0, 1).all()           # 3 NG images with a mask in the first 6
     assert (table["energy in mask ÷ mask share"] >= 0).all()
+    flagged = table["pointing on NG calls"].dropna()              # empty when a network called no NG image NG
+    assert flagged.between(0, 1).all()
     note = next(c for c in captions(at) if c.startswith("Scored on"))
     assert "the first 6 of 8 images" in note and "3 NG image(s) with a mask" in note
     # the table stays through reruns and disappears when the networks change
@@ -211,3 +213,30 @@ def test_mask_file_names_match_their_image_stem() -> None:
     assert app_ui.mask_stems("Part7_MASK.png") == ("part7_mask", "part7")
     assert app_ui.mask_stems("part7-mask.tif")[-1] == "part7"
     assert app_ui.mask_stems("_mask.png") == ("_mask",)               # nothing left to match
+
+
+def test_overlay_zip_and_report_carry_the_outline_and_the_pointing_result() -> None:
+    at = explained_app(("part7.png", part_png(), "image/png"))
+    batch = at.session_state["last_batch"]
+    plain_zip = app_ui.overlays_zip(batch.items, batch.explanations, batch.view)
+    at.file_uploader(key="explain_masks").set_value([("part7_mask.png", mask_png(), "image/png")]).run()
+    assert not at.exception and not at.error
+    batch = at.session_state["last_batch"]
+    assert batch.items[0].mask is not None
+    outlined_zip = app_ui.overlays_zip(batch.items, batch.explanations, batch.view)
+    with zipfile.ZipFile(io.BytesIO(plain_zip)) as plain, zipfile.ZipFile(io.BytesIO(outlined_zip)) as outlined:
+        assert plain.namelist() == outlined.namelist() == ["part7_ok.png", "part7_ng.png"]
+        for name in plain.namelist():
+            before = np.asarray(Image.open(io.BytesIO(plain.read(name))).convert("RGB")).astype(int)
+            after = np.asarray(Image.open(io.BytesIO(outlined.read(name))).convert("RGB")).astype(int)
+            changed = np.abs(after - before).sum(axis=2) > 0
+            ys, xs = np.nonzero(changed)
+            # only the outline of the 150..200 × 100..140 box changed, and it is white
+            assert changed.any() and 146 <= xs.min() and xs.max() <= 203 and 96 <= ys.min() and ys.max() <= 143
+            assert (after[changed] == 255).all()
+            assert not changed[110:130, 160:190].any()               # the inside of the defect is not painted
+    at.switch_page("pages/report.py").run()
+    assert not at.exception and not at.error
+    html = at.session_state["report_html"][1]
+    assert re.search(r"defect mask \(white outline\): the defect map peaks (inside|outside) the marked defect; "
+                     r"\d+% of its positive evidence lies in the mask, which covers 2\.6% of the image", html)
