@@ -21,15 +21,11 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 st.set_page_config(page_title="CAM Inspector", page_icon=":material/biotech:", layout="wide")
 ui.init_state()
 
-pages = [
-    st.Page("pages/explain.py", title="Explain", icon=":material/image_search:", default=True),
-    st.Page("pages/compare.py", title="Compare networks", icon=":material/compare:"),
-]
-if (ROOT / "pages" / "video.py").exists():
-    pages.append(st.Page("pages/video.py", title="Video", icon=":material/movie:"))
-pages += [
-    st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
-    st.Page("pages/report.py", title="Report", icon=":material/description:"),
-]
-
-st.navigation(pages).run()
+pages = [st.Page(path, title=title, icon=icon, default=path == ui.HOME_PAGE)
+         for path, title, icon in ui.APP_PAGES if (ROOT / path).exists()]
+# The menu is drawn with page links (ui.draw_menu) rather than by st.navigation: .streamlit/config.toml hides
+# Streamlit's own sidebar navigation (showSidebarNavigation = false), because on a fresh server the first
+# visitor who opened /video directly got a menu of the raw pages/ file names.
+navigation = st.navigation(pages, position="hidden")
+ui.draw_menu(pages)
+navigation.run()

@@ -104,6 +104,49 @@ DEFAULTS: dict[str, Any] = {
 # --------------------------------------------------------------------------- session state
 
 
+APP_PAGES: tuple[tuple[str, str, str], ...] = (      # (file, title, icon), in menu order
+    ("pages/explain.py", "Explain", ":material/image_search:"),
+    ("pages/compare.py", "Compare networks", ":material/compare:"),
+    ("pages/video.py", "Video", ":material/movie:"),
+    ("pages/models.py", "Models", ":material/model_training:"),
+    ("pages/report.py", "Report", ":material/description:"),
+)
+HOME_PAGE = "pages/explain.py"
+_menu = threading.local()          # per script run: has app.py drawn the menu for the page now running?
+
+
+def draw_menu(pages: Sequence[Any] | None = None) -> None:
+    """The page menu at the top of the sidebar: ``pages`` (app.py's ``st.Page`` objects), or, when a page
+    runs on its own, links to the same files (Streamlit runs a page file directly when a fresh server's
+    first visitor opens its URL before app.py has ever run)."""
+    _menu.drawn = pages is not None
+    root = Path(__file__).resolve().parent
+    if pages is None and _main_script() != root / "app.py":
+        return                     # a page run as its own app (`streamlit run pages/x.py`): nothing to link to
+    with st.sidebar.container(key="app_menu"):
+        if pages is not None:
+            for page in pages:
+                st.page_link(page)
+        else:
+            for path, title, icon in APP_PAGES:
+                if (root / path).exists():
+                    st.page_link("app.py" if path == HOME_PAGE else path, label=title, icon=icon)
+
+
+def _main_script() -> Path | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return Path(ctx.main_script_path).resolve() if ctx is not None else None
+
+
+def page_menu() -> None:
+    """Called by every page: draws the menu unless app.py already did in this run."""
+    if not getattr(_menu, "drawn", False):
+        draw_menu()
+    _menu.drawn = False
+
+
 def init_state() -> None:
     """Set defaults and keep widget values alive across page switches.
 

@@ -79,4 +79,5 @@ def page() -> None:
 
 
 ui.init_state()
+ui.page_menu()
 ui.run_guarded(page)

@@ -155,7 +155,7 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
             header = Path(download_info.value.path()).read_text().splitlines()[0]
             assert header.startswith("file,verdict,probability,defect_probability")
 
-            nav = page.locator('[data-testid="stSidebarNav"]')
+            nav = page.locator(".st-key-app_menu")
             nav.get_by_text("Models", exact=True).click()
             expect(page.get_by_role("heading", name="Models")).to_be_visible()
             expect(page.get_by_text("squeezenet1_1-browser").first).to_be_visible()
@@ -165,6 +165,36 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
             expect(page.get_by_text(VERDICT)).to_be_visible()
             expect(images).to_have_count(2)
             expect(thumb_value).to_have_text("0.70")  # settings survive page switches
+        finally:
+            browser.close()  # type: ignore[attr-defined]
+    log = log_path.read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_first_visit_straight_to_a_page_shows_the_app_menu(tmp_path: Path) -> None:
+    """On a fresh server, a first visitor opening /compare directly (Streamlit runs the page file on its own,
+    app.py has not run yet) gets the app's menu, not Streamlit's list of raw pages/ file names, and can
+    move on to another page from it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    models = tmp_path / "models"
+    make_checkpoint(models / "squeezenet1_1-browser.safetensors", input_size=224)
+    log_path = ARTIFACTS / "browser-server-deeplink.log"
+    with streamlit_server(models, log_path) as (url, process), sync_playwright() as playwright:
+        wait_until_healthy(url, process)
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+            page.set_default_timeout(60_000)
+            expect.set_options(timeout=60_000)
+            page.goto(f"{url}/compare")
+            expect(page.get_by_role("heading", name="Compare networks")).to_be_visible()
+            menu = page.locator(".st-key-app_menu")
+            expect(menu.get_by_text("Compare networks", exact=True)).to_be_visible()
+            expect(page.locator('[data-testid="stSidebarNav"]')).to_have_count(0)
+            expect(page.get_by_text("app", exact=True)).to_have_count(0)       # no raw file names (app.py, …)
+            menu.get_by_text("Models", exact=True).click()
+            expect(page.get_by_role("heading", name="Models")).to_be_visible()
         finally:
             browser.close()  # type: ignore[attr-defined]
     log = log_path.read_text(errors="replace")
