@@ -66,7 +66,13 @@ from torch import Tensor, nn
 
 from .architectures import KNOWN_ARCHITECTURES, STRIDE16_ARCHITECTURES, build_model, resolve_head
 from .checkpoint import (
-    IMAGENET_MEAN, IMAGENET_STD, RESIZE_MODES, fitted_input_size, pick_device, save_checkpoint, torchvision_cache_file,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    RESIZE_MODES,
+    fitted_input_size,
+    pick_device,
+    save_checkpoint,
+    torchvision_cache_file,
 )
 from .errors import CamInspectorError, InputError, ModelError
 from .evaluation import auroc, confusion, positive_class_index

@@ -99,13 +99,15 @@ def write_part_png(path: Path) -> Path:
     return path
 
 
-def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
+@contextmanager
+def browser_page(tmp_path: Path, log_name: str) -> Iterator[tuple[str, object]]:
+    """A fresh ``streamlit run`` server (random-weight model) and a chromium page; yields ``(url, page)``.
+    Afterwards the server log must hold no traceback."""
     from playwright.sync_api import expect, sync_playwright
 
     models = tmp_path / "models"
     make_checkpoint(models / "squeezenet1_1-browser.safetensors", input_size=224)
-    picture = write_part_png(tmp_path / "ng part.png")
-    log_path = ARTIFACTS / "browser-server.log"
+    log_path = ARTIFACTS / log_name
     with streamlit_server(models, log_path) as (url, process), sync_playwright() as playwright:
         wait_until_healthy(url, process)
         browser = launch_chromium(playwright)
@@ -113,89 +115,84 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
             page.set_default_timeout(60_000)
             expect.set_options(timeout=60_000)
-            page.goto(url)
-            expect(page.get_by_role("heading", name="Explain: why OK, why NG?")).to_be_visible()
-
-            page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(picture))
-            expect(page.get_by_text(VERDICT)).to_be_visible()
-            images = page.locator('[data-testid="stImage"] img')
-            expect(images).to_have_count(2)
-            expect(images.nth(0)).to_be_visible()
-            expect(images.nth(1)).to_be_visible()
-            captions = page.locator('[data-testid="stImageCaption"]')
-            expect(captions.nth(0)).to_contain_text("OK map")
-            expect(captions.nth(1)).to_contain_text("NG map")
-
-            before = images.nth(1).get_attribute("src")
-            slider = page.get_by_role("slider", name="Opacity")  # react-aria: an <input type="range">
-            thumb_value = page.locator('[data-testid="stSliderThumbValue"]').first
-            expect(thumb_value).to_have_text("0.50")
-            for expected in ("0.55", "0.60", "0.65", "0.70"):   # one step at a time: each change reruns the page
-                slider.focus()
-                slider.press("ArrowRight")
-                expect(thumb_value).to_have_text(expected)
-            expect(images.nth(1)).not_to_have_attribute("src", before or "")
-            expect(images).to_have_count(2)
-            expect(page.locator('[data-testid="stException"]')).to_have_count(0)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "explain.png"), full_page=True)
-
-            # The thumb shows 0.70 before the last rerun ends; a download button clicked during a rerun points at
-            # deferred data that the rerun has replaced. Wait until the script run is over (no running icon).
-            running = page.locator('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')
-            for _ in range(2):
-                page.wait_for_timeout(500)
-                expect(running).to_have_count(0)
-            with page.expect_download(timeout=120_000) as download_info:  # ZIP is built on click (deferred data)
-                page.get_by_role("button", name="Overlay PNGs (ZIP)").click()
-            archive = zipfile.ZipFile(download_info.value.path())
-            assert sorted(archive.namelist()) == ["ng_part_ng.png", "ng_part_ok.png"]
-            with page.expect_download(timeout=120_000) as download_info:
-                page.get_by_role("button", name="Scores (CSV)").click()
-            header = Path(download_info.value.path()).read_text().splitlines()[0]
-            assert header.startswith("file,verdict,probability,defect_probability")
-
-            nav = page.locator(".st-key-app_menu")
-            nav.get_by_text("Models", exact=True).click()
-            expect(page.get_by_role("heading", name="Models")).to_be_visible()
-            expect(page.get_by_text("squeezenet1_1-browser").first).to_be_visible()
-
-            nav.get_by_text("Explain", exact=True).click()
-            expect(page.get_by_text("Showing your last batch")).to_be_visible()
-            expect(page.get_by_text(VERDICT)).to_be_visible()
-            expect(images).to_have_count(2)
-            expect(thumb_value).to_have_text("0.70")  # settings survive page switches
+            yield url, page
         finally:
             browser.close()  # type: ignore[attr-defined]
     log = log_path.read_text(errors="replace")
     assert "Traceback" not in log, log[-3000:]
+
+
+def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    picture = write_part_png(tmp_path / "ng part.png")
+    with browser_page(tmp_path, "browser-server.log") as (url, page):
+        page.goto(url)
+        expect(page.get_by_role("heading", name="Explain: why OK, why NG?")).to_be_visible()
+
+        page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(picture))
+        expect(page.get_by_text(VERDICT)).to_be_visible()
+        images = page.locator('[data-testid="stImage"] img')
+        expect(images).to_have_count(2)
+        expect(images.nth(0)).to_be_visible()
+        expect(images.nth(1)).to_be_visible()
+        captions = page.locator('[data-testid="stImageCaption"]')
+        expect(captions.nth(0)).to_contain_text("OK map")
+        expect(captions.nth(1)).to_contain_text("NG map")
+
+        before = images.nth(1).get_attribute("src")
+        slider = page.get_by_role("slider", name="Opacity")  # react-aria: an <input type="range">
+        thumb_value = page.locator('[data-testid="stSliderThumbValue"]').first
+        expect(thumb_value).to_have_text("0.50")
+        for expected in ("0.55", "0.60", "0.65", "0.70"):   # one step at a time: each change reruns the page
+            slider.focus()
+            slider.press("ArrowRight")
+            expect(thumb_value).to_have_text(expected)
+        expect(images.nth(1)).not_to_have_attribute("src", before or "")
+        expect(images).to_have_count(2)
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "explain.png"), full_page=True)
+
+        # The thumb shows 0.70 before the last rerun ends; a download button clicked during a rerun points at
+        # deferred data that the rerun has replaced. Wait until the script run is over (no running icon).
+        running = page.locator('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')
+        for _ in range(2):
+            page.wait_for_timeout(500)
+            expect(running).to_have_count(0)
+        with page.expect_download(timeout=120_000) as download_info:  # ZIP is built on click (deferred data)
+            page.get_by_role("button", name="Overlay PNGs (ZIP)").click()
+        archive = zipfile.ZipFile(download_info.value.path())
+        assert sorted(archive.namelist()) == ["ng_part_ng.png", "ng_part_ok.png"]
+        with page.expect_download(timeout=120_000) as download_info:
+            page.get_by_role("button", name="Scores (CSV)").click()
+        header = Path(download_info.value.path()).read_text().splitlines()[0]
+        assert header.startswith("file,verdict,probability,defect_probability")
+
+        nav = page.locator(".st-key-app_menu")
+        nav.get_by_text("Models", exact=True).click()
+        expect(page.get_by_role("heading", name="Models")).to_be_visible()
+        expect(page.get_by_text("squeezenet1_1-browser").first).to_be_visible()
+
+        nav.get_by_text("Explain", exact=True).click()
+        expect(page.get_by_text("Showing your last batch")).to_be_visible()
+        expect(page.get_by_text(VERDICT)).to_be_visible()
+        expect(images).to_have_count(2)
+        expect(thumb_value).to_have_text("0.70")  # settings survive page switches
 
 
 def test_first_visit_straight_to_a_page_shows_the_app_menu(tmp_path: Path) -> None:
     """On a fresh server, a first visitor opening /compare directly (Streamlit runs the page file on its own,
     app.py has not run yet) gets the app's menu, not Streamlit's list of raw pages/ file names, and can
     move on to another page from it."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    models = tmp_path / "models"
-    make_checkpoint(models / "squeezenet1_1-browser.safetensors", input_size=224)
-    log_path = ARTIFACTS / "browser-server-deeplink.log"
-    with streamlit_server(models, log_path) as (url, process), sync_playwright() as playwright:
-        wait_until_healthy(url, process)
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=60_000)
-            page.goto(f"{url}/compare")
-            expect(page.get_by_role("heading", name="Compare networks")).to_be_visible()
-            menu = page.locator(".st-key-app_menu")
-            expect(menu.get_by_text("Compare networks", exact=True)).to_be_visible()
-            expect(page.locator('[data-testid="stSidebarNav"]')).to_have_count(0)
-            expect(page.get_by_text("app", exact=True)).to_have_count(0)       # no raw file names (app.py, …)
-            menu.get_by_text("Models", exact=True).click()
-            expect(page.get_by_role("heading", name="Models")).to_be_visible()
-        finally:
-            browser.close()  # type: ignore[attr-defined]
-    log = log_path.read_text(errors="replace")
-    assert "Traceback" not in log, log[-3000:]
+    with browser_page(tmp_path, "browser-server-deeplink.log") as (url, page):
+        page.goto(f"{url}/compare")
+        expect(page.get_by_role("heading", name="Compare networks")).to_be_visible()
+        menu = page.locator(".st-key-app_menu")
+        expect(menu.get_by_text("Compare networks", exact=True)).to_be_visible()
+        expect(page.locator('[data-testid="stSidebarNav"]')).to_have_count(0)
+        expect(page.get_by_text("app", exact=True)).to_have_count(0)       # no raw file names (app.py, …)
+        menu.get_by_text("Models", exact=True).click()
+        expect(page.get_by_role("heading", name="Models")).to_be_visible()
