@@ -8,13 +8,10 @@ all computation is in the UI-free ``cam_core`` package.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import streamlit as st
 
 import app_ui as ui
-
-ROOT = Path(__file__).resolve().parent
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -22,7 +19,7 @@ st.set_page_config(page_title="CAM Inspector", page_icon=":material/biotech:", l
 ui.init_state()
 
 pages = [st.Page(path, title=title, icon=icon, default=path == ui.HOME_PAGE)
-         for path, title, icon in ui.APP_PAGES if (ROOT / path).exists()]
+         for path, title, icon in ui.available_pages()]
 # The menu is drawn with page links (ui.draw_menu) rather than by st.navigation: .streamlit/config.toml hides
 # Streamlit's own sidebar navigation (showSidebarNavigation = false), because on a fresh server the first
 # visitor who opened /video directly got a menu of the raw pages/ file names.

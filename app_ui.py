@@ -51,7 +51,7 @@ from PIL import Image, ImageDraw
 
 from cam_core import CamInspectorError, Explainer, Explanation, InputError, ModelError, list_models
 from cam_core.checkpoint import ModelBundle, load_checkpoint, user_models_dir
-from cam_core.render import COLORMAPS
+from cam_core.render import COLORMAPS, OUTLINE_COLOR
 from cam_core.report import (
     Verdict,
     class_overlays,
@@ -74,7 +74,6 @@ DISPLAY_MAX_SIDE = 1024          # overlays shown on screen are drawn at most th
 PREFERRED_MODELS = ("squeezenet1_1-parts", "resnet18-parts", "googlenet-parts")
 LAST_BATCH = "last_batch"
 SAMPLE_MASK_SOURCE = "the sample's own mask"
-OUTLINE_COLOR = (255, 255, 255)  # defect outline on the overlays: white (not in any of the colormaps' hot end)
 OUTLINE_WIDTH = 2                # px at screen size
 MASK_SUFFIXES = ("_mask", "-mask", ".mask", "_gt", "-gt")  # part7_mask.png is the mask of part7.jpg
 
@@ -112,6 +111,13 @@ APP_PAGES: tuple[tuple[str, str, str], ...] = (      # (file, title, icon), in m
     ("pages/report.py", "Report", ":material/description:"),
 )
 HOME_PAGE = "pages/explain.py"
+APP_ROOT = Path(__file__).resolve().parent
+
+
+def available_pages() -> list[tuple[str, str, str]]:
+    """The entries of :data:`APP_PAGES` whose file exists (the Video page is optional)."""
+    return [entry for entry in APP_PAGES if (APP_ROOT / entry[0]).exists()]
+
 _menu = threading.local()          # per script run: has app.py drawn the menu for the page now running?
 
 
@@ -120,17 +126,15 @@ def draw_menu(pages: Sequence[Any] | None = None) -> None:
     runs on its own, links to the same files (Streamlit runs a page file directly when a fresh server's
     first visitor opens its URL before app.py has ever run)."""
     _menu.drawn = pages is not None
-    root = Path(__file__).resolve().parent
-    if pages is None and _main_script() != root / "app.py":
+    if pages is None and _main_script() != APP_ROOT / "app.py":
         return                     # a page run as its own app (`streamlit run pages/x.py`): nothing to link to
     with st.sidebar.container(key="app_menu"):
         if pages is not None:
             for page in pages:
                 st.page_link(page)
         else:
-            for path, title, icon in APP_PAGES:
-                if (root / path).exists():
-                    st.page_link("app.py" if path == HOME_PAGE else path, label=title, icon=icon)
+            for path, title, icon in available_pages():
+                st.page_link("app.py" if path == HOME_PAGE else path, label=title, icon=icon)
 
 
 def _main_script() -> Path | None:

@@ -71,6 +71,12 @@ KNOWN_ARCHITECTURES: tuple[str, ...] = (
 
 # Architectures whose last stage can run at stride 16 instead of 32 (twice the map resolution per side).
 STRIDE16_ARCHITECTURES: tuple[str, ...] = ("googlenet", "resnet18", "resnet34", "resnet50")
+MAP_STRIDE_RULE = f"32 for every network, 16 for {', '.join(STRIDE16_ARCHITECTURES)}"
+
+
+def map_stride_supported(arch: str, map_stride: object) -> bool:
+    """Whether ``arch`` can be built with ``map_stride`` (:data:`MAP_STRIDE_RULE`)."""
+    return map_stride == 32 or (map_stride == 16 and arch in STRIDE16_ARCHITECTURES)
 
 
 def build_model(arch: str, num_classes: int, *, weights: str | None = None,
@@ -87,9 +93,8 @@ def build_model(arch: str, num_classes: int, *, weights: str | None = None,
     """
     if arch not in KNOWN_ARCHITECTURES:
         raise ModelError(f"unknown architecture {arch!r}; known: {', '.join(KNOWN_ARCHITECTURES)}")
-    if map_stride not in (16, 32) or (map_stride == 16 and arch not in STRIDE16_ARCHITECTURES):
-        raise ModelError(f"map stride {map_stride} is not available for {arch}: 32 for every network, "
-                         f"16 for {', '.join(STRIDE16_ARCHITECTURES)}")
+    if not map_stride_supported(arch, map_stride):
+        raise ModelError(f"map stride {map_stride} is not available for {arch}: {MAP_STRIDE_RULE}")
     builder = getattr(torchvision.models, arch)
     kwargs: dict[str, object] = {"weights": weights, "num_classes": num_classes}
     if arch == "googlenet":

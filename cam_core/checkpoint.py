@@ -29,7 +29,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .architectures import KNOWN_ARCHITECTURES, STRIDE16_ARCHITECTURES, build_model
+from .architectures import KNOWN_ARCHITECTURES, MAP_STRIDE_RULE, build_model, map_stride_supported
 from .errors import ModelError
 
 CARD_KEY = "cam_inspector"
@@ -229,9 +229,8 @@ def _validate_card(card: Any, label: str) -> None:
     size = card.get("input_size")
     if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 16 <= v <= 2048 for v in size)):
         raise ModelError(f"{label}: the card's 'input_size' must be [height, width] between 16 and 2048")
-    stride = card.get("map_stride", 32)
-    if stride not in (16, 32) or (stride == 16 and arch not in STRIDE16_ARCHITECTURES):
-        raise ModelError(f"{label}: the card's 'map_stride' must be 32, or 16 for {', '.join(STRIDE16_ARCHITECTURES)}")
+    if not map_stride_supported(arch, card.get("map_stride", 32)):
+        raise ModelError(f"{label}: the card's 'map_stride' does not fit {arch} ({MAP_STRIDE_RULE})")
     if card.get("resize", "square") not in RESIZE_MODES:
         raise ModelError(f"{label}: the card's 'resize' must be one of {', '.join(RESIZE_MODES)}")
     for key in ("mean", "std"):

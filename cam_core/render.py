@@ -186,10 +186,13 @@ def mask_outline(mask_bool: np.ndarray, width: int = 1) -> np.ndarray:
     return grown & ~mask
 
 
+OUTLINE_COLOR = (255, 255, 255)   # defect outlines: white, which is at the hot end of none of the colour maps
+
+
 def draw_mask_outline(
     image: Image.Image | np.ndarray,
     mask_bool: np.ndarray,
-    color: tuple[int, int, int] = (255, 255, 255),
+    color: tuple[int, int, int] = OUTLINE_COLOR,
     width: int = 2,
 ) -> Image.Image:
     """A new RGB copy of ``image`` with the contour of ``mask_bool`` (same ``H×W``) drawn in ``color``.

@@ -29,8 +29,6 @@ from .checkpoint import ModelBundle, defect_class_index
 from .pipeline import Explanation
 from .render import NormalizationMode, draw_mask_outline, normalize_maps, overlay
 
-OUTLINE_COLOR = (255, 255, 255)   # defect outline drawn over the overlays (white: no colormap ends there)
-
 THUMB_SIDE = 160
 OVERLAY_SIDE = 480
 
@@ -245,11 +243,11 @@ def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
         overlays, scale = class_overlays(explanation, small, classes, mode=mode, opacity=opacity,
                                          colormap=colormap, value_range=value_range)
         mask = masks[i] if masks is not None else None
-        positive = defect_class_index(list(explanation.classes))
         scores = None
         if mask is not None and mask.any():
             outline = fit_mask(mask, small.size)[0]
-            overlays = {c: draw_mask_outline(im, outline, OUTLINE_COLOR) for c, im in overlays.items()}
+            overlays = {c: draw_mask_outline(im, outline) for c, im in overlays.items()}
+            positive = defect_class_index(list(explanation.classes))
             if positive is not None and explanation.has_map(positive):
                 scores = localization_scores(explanation.map_of(positive), mask)
         items.append(ReportItem(

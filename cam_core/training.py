@@ -64,7 +64,13 @@ import torchvision
 from PIL import Image
 from torch import Tensor, nn
 
-from .architectures import KNOWN_ARCHITECTURES, STRIDE16_ARCHITECTURES, build_model, resolve_head
+from .architectures import (
+    KNOWN_ARCHITECTURES,
+    MAP_STRIDE_RULE,
+    build_model,
+    map_stride_supported,
+    resolve_head,
+)
 from .checkpoint import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -192,9 +198,8 @@ class TrainConfig:
             (math.isfinite(self.mask_loss_weight) and self.mask_loss_weight >= 0,
              f"mask loss weight must be ≥ 0 (got {self.mask_loss_weight})"),
             (self.resize in RESIZE_MODES, f"resize must be one of {', '.join(RESIZE_MODES)} (got {self.resize!r})"),
-            (self.map_stride == 32 or (self.map_stride == 16 and self.arch in STRIDE16_ARCHITECTURES),
-             f"map stride must be 32, or 16 for {', '.join(STRIDE16_ARCHITECTURES)} (got {self.map_stride} "
-             f"for {self.arch})"),
+            (map_stride_supported(self.arch, self.map_stride),
+             f"map stride {self.map_stride} is not available for {self.arch}: {MAP_STRIDE_RULE}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -23,7 +23,7 @@ import streamlit as st
 
 import app_ui as ui
 from cam_core import CamInspectorError, InputError, ModelError, list_models
-from cam_core.architectures import KNOWN_ARCHITECTURES, STRIDE16_ARCHITECTURES
+from cam_core.architectures import KNOWN_ARCHITECTURES, map_stride_supported
 from cam_core.checkpoint import SHIPPED_MODELS_DIR, load_checkpoint, read_card, user_models_dir
 from cam_core.report import card_summary
 
@@ -266,7 +266,7 @@ def train_section() -> None:
                       help="Keeping the aspect ratio feeds about the same number of pixels without squashing "
                            "long or tall parts; the model card records the choice and explaining follows it.")
     map_stride = 32
-    if arch in STRIDE16_ARCHITECTURES:
+    if map_stride_supported(arch, 16):
         fine = st.checkbox("Finer map: last stage at stride 16 (14×14 instead of 7×7 at 224 px)", key="train_fine",
                            help="Twice the map resolution per side for small defects; training and explaining "
                                 "cost more.")
