@@ -85,6 +85,20 @@ def launch_chromium(playwright: object) -> object:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)  # type: ignore[attr-defined]
 
 
+def wait_until_idle(page: object) -> None:
+    """Wait until no script run is in progress (Streamlit's running icon stays gone for a second).
+
+    A widget used during a rerun can be replaced by that rerun: an upload is then lost, and a deferred
+    download points at data the rerun has replaced."""
+    from playwright.sync_api import expect
+
+    running = page.locator(  # type: ignore[attr-defined]
+        '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')
+    for _ in range(2):
+        page.wait_for_timeout(500)  # type: ignore[attr-defined]
+        expect(running).to_have_count(0)
+
+
 def write_part_png(path: Path) -> Path:
     """A realistic input: a synthetic NG part (falls back to noise if the generator is unavailable)."""
     from PIL import Image
@@ -129,7 +143,7 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
     with browser_page(tmp_path, "browser-server.log") as (url, page):
         page.goto(url)
         expect(page.get_by_role("heading", name="Explain: why OK, why NG?")).to_be_visible()
-
+        wait_until_idle(page)   # the first run of a fresh server may rerun once; an upload during it is lost
         page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(picture))
         expect(page.get_by_text(VERDICT)).to_be_visible()
         images = page.locator('[data-testid="stImage"] img')
@@ -154,12 +168,7 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "explain.png"), full_page=True)
 
-        # The thumb shows 0.70 before the last rerun ends; a download button clicked during a rerun points at
-        # deferred data that the rerun has replaced. Wait until the script run is over (no running icon).
-        running = page.locator('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]')
-        for _ in range(2):
-            page.wait_for_timeout(500)
-            expect(running).to_have_count(0)
+        wait_until_idle(page)   # the thumb shows 0.70 before the last rerun ends
         with page.expect_download(timeout=120_000) as download_info:  # ZIP is built on click (deferred data)
             page.get_by_role("button", name="Overlay PNGs (ZIP)").click()
         archive = zipfile.ZipFile(download_info.value.path())
