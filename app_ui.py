@@ -47,10 +47,10 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from cam_core import CamInspectorError, Explainer, Explanation, InputError, ModelError, list_models
-from cam_core.checkpoint import ModelBundle, load_checkpoint, user_models_dir
+from cam_core.checkpoint import DEFAULT_MODEL, ModelBundle, load_checkpoint, user_models_dir
 from cam_core.render import COLORMAPS, OUTLINE_COLOR
 from cam_core.report import (
     Verdict,
@@ -61,6 +61,15 @@ from cam_core.report import (
     scores_table,
     verdict_of,
 )
+from cam_core.samples import (
+    SAMPLE_CLIP_FPS,
+    SAMPLE_CLIP_SECONDS,
+    SAMPLE_CLIP_SEED,
+    SAMPLE_SIZE,
+    SAMPLES,
+    render_sample,
+    sample_file_name,
+)
 from cam_core.video import FrameRecord, VideoInfo, VideoProgress, VideoResult
 
 log = logging.getLogger("cam_inspector.app")
@@ -68,10 +77,11 @@ log = logging.getLogger("cam_inspector.app")
 METHOD_LABELS: dict[str, str] = {"cam": "CAM", "cam-flip": "CAM, flip-averaged", "gradcam": "Grad-CAM",
                                   "gradcam++": "Grad-CAM++"}
 FLIP_SUFFIX = "-flip"             # "cam-flip": CAM averaged with the mirrored image (Explainer(flip_average=True))
-NORM_LABELS: dict[str, str] = {"shared": "Shared scale", "per-map": "Per map", "raw": "Calibrated (model)"}
+NORM_LABELS: dict[str, str] = {"evidence": "Evidence (for / against)", "shared": "Raw, shared", "per-map": "Raw, per map",
+                                "raw": "Raw, calibrated"}
 IMAGE_TYPES: list[str] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif"]
 DISPLAY_MAX_SIDE = 1024          # overlays shown on screen are drawn at most this large
-PREFERRED_MODELS = ("squeezenet1_1-parts", "resnet18-parts", "googlenet-parts")
+PREFERRED_MODELS = (DEFAULT_MODEL, "squeezenet1_1-parts", "googlenet-parts", "resnet18-parts")
 LAST_BATCH = "last_batch"
 SAMPLE_MASK_SOURCE = "the sample's own mask"
 OUTLINE_WIDTH = 2                # px at screen size
@@ -80,14 +90,14 @@ MASK_SUFFIXES = ("_mask", "-mask", ".mask", "_gt", "-gt")  # part7_mask.png is t
 NO_MODELS_MESSAGE = (
     "No model is available yet. Train one on the **Models** page (upload a ZIP with `ok/` and `ng/` "
     "folders), upload a `.safetensors` checkpoint there, or run "
-    "`python -m cam_core train DATA_DIR --arch squeezenet1_1 --out user_models/my-model.safetensors`. "
+    "`python -m cam_core train DATA_DIR` (EfficientNet-Lite0 from its ImageNet weights). "
     f"Models are looked up in `models/` and in `{user_models_dir()}` (set `CAM_INSPECTOR_MODELS` to change it)."
 )
 
 # Settings shared by every page; widgets use these keys and read their defaults from here.
 DEFAULTS: dict[str, Any] = {
     "cfg_method": "cam",
-    "cfg_norm": "shared",
+    "cfg_norm": "evidence",
     "cfg_opacity": 0.5,
     "cfg_colormap": "jet",
     "cfg_raw_grid": False,
@@ -281,7 +291,7 @@ def method_picker(container: Any = None) -> str:
 class ViewSettings:
     """How maps are drawn (never affects the network's verdict)."""
 
-    mode: str = "shared"
+    mode: str = "evidence"
     opacity: float = 0.5
     colormap: str = "jet"
     value_range: tuple[float, float] | None = None
@@ -296,14 +306,16 @@ class ViewSettings:
 def view_controls(container: Any = None, value_range: tuple[float, float] | None = None) -> ViewSettings:
     """Normalisation, opacity and colormap widgets (shared by every page through ``cfg_*`` keys)."""
     container = container or st.sidebar
-    modes = ["shared", "per-map"] + (["raw"] if value_range else [])
+    modes = ["evidence", "shared", "per-map"] + (["raw"] if value_range else [])
     if st.session_state.get("cfg_norm") not in modes:
-        st.session_state["cfg_norm"] = "shared"
+        st.session_state["cfg_norm"] = "evidence"
     mode = container.radio(
-        "Colour scale", modes, format_func=NORM_LABELS.get, key="cfg_norm", horizontal=True,
-        help="Shared: one scale for all maps of an image, so an OK part's NG map stays cold. "
-             "Per map: each map stretched on its own (shape only; a clean part's NG map then looks hot). "
-             "Calibrated: the fixed range recorded when the model was trained.")
+        "Colour scale", modes, format_func=NORM_LABELS.get, key="cfg_norm",
+        help="Evidence (default): each class's map minus the mean of all class maps, on a scale symmetric "
+             "around 0. Red = evidence for the class, blue = against, green = neither; a clean part's NG "
+             "map stays cold. The other three show the raw maps, which also carry a part common to every "
+             "class that decides nothing: Raw, shared = one scale for all maps; Raw, per map = each map "
+             "stretched on its own (shape only); Raw, calibrated = the range recorded at training.")
     opacity, colormap = overlay_controls(container)
     return ViewSettings(mode=mode, opacity=opacity, colormap=colormap,
                         value_range=value_range if mode == "raw" else None)
@@ -449,57 +461,17 @@ def load_uploads(files: Iterable[Any] | None) -> tuple[list[InputImage], list[st
     return images, errors
 
 
-# Built-in samples: synthetic parts (cam_core.synth) with fixed seeds.
-SAMPLES: dict[str, tuple[str, str | None, int]] = {
-    "OK plate": ("plate", None, 11),
-    "NG plate (scratch)": ("plate", "scratch", 12),
-    "NG plate (crack)": ("plate", "crack", 13),
-    "OK nut": ("nut", None, 21),
-    "NG nut (pit)": ("nut", "pit", 22),
-    "NG nut (stain)": ("nut", "stain", 23),
-}
-SAMPLE_SIZE = 384
-
-
-def _fallback_part(kind: str, defect: str | None, seed: int, size: int) -> Image.Image:
-    """A plain drawn part, used only if :mod:`cam_core.synth` is unavailable."""
-    rng = np.random.default_rng(seed)
-    base = (rng.normal(0, 6, (size, size, 3)) + 70).clip(0, 255).astype(np.uint8)
-    image = Image.fromarray(base)
-    draw = ImageDraw.Draw(image)
-    margin = size // 8
-    if kind == "nut":
-        draw.regular_polygon((size / 2, size / 2, size / 2 - margin), 6, fill=(175, 175, 180))
-        draw.ellipse([size * 0.35, size * 0.35, size * 0.65, size * 0.65], fill=(60, 60, 60))
-    else:
-        draw.rounded_rectangle([margin, margin, size - margin, size - margin], radius=size // 16,
-                               fill=(180, 180, 185))
-    if defect:
-        x0, y0 = rng.integers(margin * 2, size - margin * 2, 2)
-        draw.line([int(x0), int(y0), int(x0) + size // 6, int(y0) + size // 10], fill=(40, 35, 30), width=3)
-    return image
-
-
 @st.cache_resource(max_entries=16, show_spinner=False)
 def sample_image(label: str) -> InputImage:
-    """One built-in sample part (generated once per process)."""
-    kind, defect, seed = SAMPLES[label]
+    """One built-in sample part (cam_core.samples; generated once per process)."""
+    part = render_sample(label)
+    key = f"sample:{label}:{SAMPLES[label][2]}:{SAMPLE_SIZE}"
     mask: DefectMask | None = None
-    try:
-        from cam_core.synth import render_part
-    except ImportError:
-        image = _fallback_part(kind, defect, seed, SAMPLE_SIZE)
-    else:
-        part = render_part(np.random.default_rng(seed), kind=kind, size=SAMPLE_SIZE, defect=defect)
-        image = part.image
-        if part.mask.any():  # synth draws the exact defect mask (0/255); OK parts have none
-            from cam_core.evaluation import binarize_mask
+    if part.mask.any():  # synth draws the exact defect mask (0/255); OK parts have none
+        from cam_core.evaluation import binarize_mask
 
-            mask = DefectMask(mask=binarize_mask(part.mask), source=SAMPLE_MASK_SOURCE,
-                              key=f"sample:{label}:{seed}:{SAMPLE_SIZE}")
-    name = label.lower().replace(" (", "-").replace(")", "").replace(" ", "-") + ".png"
-    return InputImage(name=name, digest=f"sample:{label}:{seed}:{SAMPLE_SIZE}", image=image.convert("RGB"),
-                      mask=mask)
+        mask = DefectMask(mask=binarize_mask(part.mask), source=SAMPLE_MASK_SOURCE, key=key)
+    return InputImage(name=sample_file_name(label), digest=key, image=part.image.convert("RGB"), mask=mask)
 
 
 def sample_picker(key: str = "cfg_samples", multiple: bool = True, container: Any = None) -> list[InputImage]:
@@ -724,11 +696,12 @@ def render_maps(explanation: Explanation, image: Image.Image, classes: Sequence[
     """Screen overlays as JPEG bytes (shown with ``st.image(..., output_format="JPEG")``, passed through
     untouched by Streamlit), plus the raw colour range. ``outline``: a defect mask at ``image``'s size,
     whose contour is drawn over every overlay (:func:`cam_core.render.draw_mask_outline`)."""
-    from cam_core.render import draw_mask_outline
+    from cam_core.render import draw_mask_outline, with_colorbar
 
     overlays, scale = render_overlays(explanation, image, classes, view)
     if outline is not None:
         overlays = {c: draw_mask_outline(im, outline, OUTLINE_COLOR, OUTLINE_WIDTH) for c, im in overlays.items()}
+    overlays = {c: with_colorbar(im, view.colormap, scale, view.mode) for c, im in overlays.items()}
     return {c: encode_jpeg(im) for c, im in overlays.items()}, scale
 
 
@@ -741,16 +714,41 @@ def verdict_text(verdict: Verdict) -> str:
     return f":{colour}[**{verdict.text}**]"
 
 
-def show_verdict(container: Any, verdict: Verdict, small: bool = False) -> None:
-    """The verdict as a coloured heading (no anchor link)."""
+def show_verdict(container: Any, verdict: Verdict, small: bool = False, trained_on: str | None = None) -> None:
+    """The verdict as a coloured heading (no anchor link), with what the model was trained on below it."""
     (container.subheader if small else container.header)(verdict_text(verdict), anchor=False)
+    if trained_on:
+        container.caption(f"Model trained on: {trained_on}")
+
+
+TRAIN_OWN_HINT = ("Train on your own OK/NG folders on the **Models** page (a ZIP with `ok/`, `ng/` and optional `masks/`), "
+            "or run `python -m cam_core train DATA_DIR`: EfficientNet-Lite0 from its ImageNet weights, about "
+            "10 minutes for 700 images on a 2-core CPU.")
+
+
+def synthetic_model_hint(container: Any, bundle: ModelBundle, items: Sequence[InputImage]) -> None:
+    """A visible warning when a model that only knows synthetic parts is shown images of the user's own."""
+    own = [item.name for item in items if not item.digest.startswith("sample:")]
+    if bundle.synthetic_only and own:
+        container.warning(
+            f"**{bundle.name} has only seen synthetic parts** (plates and hex nuts drawn by this product), not "
+            f"photographs like {own[0]}{' and the others' if len(own) > 1 else ''}. Its verdicts and maps on them "
+            "say little about your parts. " + TRAIN_OWN_HINT, icon=":material/warning:")
 
 
 def map_caption(class_name: str, raw: np.ndarray, scale: tuple[float, float], mode: str,
                 scale_text: str | None = None) -> str:
-    scale_text = scale_text or {"shared": "shared scale", "per-map": "own scale", "raw": "calibrated scale"}[mode]
-    return (f"{class_name} map · raw min {float(raw.min()):.3g}, max {float(raw.max()):.3g} · "
-            f"{scale_text} {scale[0]:.3g} … {scale[1]:.3g}")
+    """Caption under a map: what a colour means, in words, then the numbers of the scale."""
+    from cam_core.render import scale_words
+
+    if mode == "per-map":
+        lo, hi = float(raw.min()), float(raw.max())
+        numbers = f"own scale {lo:.3g} … {hi:.3g}"
+    else:
+        label = scale_text or {"evidence": "evidence scale", "shared": "shared scale", "raw": "calibrated scale"}[mode]
+        numbers = f"{label} {scale[0]:.3g} … {scale[1]:.3g}"
+    return f"{class_name} map: {scale_words(mode, class_name)} · {numbers} · raw map {float(raw.min()):.3g} … " \
+           f"{float(raw.max()):.3g}"
 
 
 PLOTLY_SCALES = {"jet": "jet", "inferno": "inferno", "viridis": "viridis", "turbo": "turbo", "gray": "gray"}
@@ -995,8 +993,6 @@ def score_networks(labelled: LabelledSet, models: Sequence[str], method: str,
 VIDEO_TYPES: list[str] = ["mp4", "mov", "avi", "mkv", "webm", "gif"]
 VIDEO_RUN = "video_run"
 VIDEO_THRESHOLD = 0.5            # the verdict is NG when p(ng) ≥ this (as in the CLI)
-SAMPLE_CLIP_SECONDS = 4.0        # the built-in clip: cam_core.video.make_sample_clip(seed=0)
-SAMPLE_CLIP_FPS = 15
 SAMPLE_CLIP_NAME = "conveyor-sample.mp4"
 VIDEO_FILES_MAX_AGE_S = 24 * 3600  # staged uploads and results untouched this long are deleted
 _SAMPLE_LOCK = threading.Lock()
@@ -1079,7 +1075,7 @@ def sample_clip() -> VideoSource:
     path = _video_dir("sample", f"{seconds:g}s-{fps}fps") / SAMPLE_CLIP_NAME
     with _SAMPLE_LOCK:
         if not path.is_file():
-            make_sample_clip(path, seed=0, seconds=seconds, fps=fps)
+            make_sample_clip(path, seed=SAMPLE_CLIP_SEED, seconds=seconds, fps=fps)
     return VideoSource(name=SAMPLE_CLIP_NAME, path=path, digest=f"sample:{seconds:g}:{fps}")
 
 

@@ -23,6 +23,7 @@ from typing import Literal
 import torchvision
 from torch import nn
 
+from .efficientnet_lite import efficientnet_lite0
 from .errors import ModelError, UnsupportedArchitectureError
 from .hooks import resolve_module
 
@@ -47,6 +48,7 @@ _FAMILY_HEADS: dict[str, HeadSpec] = {
     "ResNet": HeadSpec("layer4", "fc"),
     "MobileNetV2": HeadSpec("features", "classifier.1"),
     "EfficientNet": HeadSpec("features", "classifier.1"),
+    "EfficientNetLite": HeadSpec("features", "classifier.1"),
     "DenseNet": HeadSpec("features", "classifier", feature_relu=True),
     "ShuffleNetV2": HeadSpec("conv5", "fc"),
     "MNASNet": HeadSpec("layers", "classifier.1"),
@@ -62,15 +64,16 @@ _NOT_CAM_FAMILIES: dict[str, str] = {
     "SwinTransformer": "it has no convolutional feature map before a pooled linear head",
 }
 
-# Architectures the product trains, ships and tests (all torchvision builders).
+# Architectures the product trains, ships and tests (torchvision builders, and our own EfficientNet-Lite0).
 KNOWN_ARCHITECTURES: tuple[str, ...] = (
-    "squeezenet1_0", "squeezenet1_1", "googlenet", "resnet18", "resnet34", "resnet50",
+    "efficientnet_lite0", "squeezenet1_0", "squeezenet1_1", "googlenet", "resnet18", "resnet34", "resnet50",
     "mobilenet_v2", "efficientnet_b0", "densenet121",
 )
+OWN_ARCHITECTURES: tuple[str, ...] = ("efficientnet_lite0",)   # built by cam_core, not torchvision
 
 
 # Architectures whose last stage can run at stride 16 instead of 32 (twice the map resolution per side).
-STRIDE16_ARCHITECTURES: tuple[str, ...] = ("googlenet", "resnet18", "resnet34", "resnet50")
+STRIDE16_ARCHITECTURES: tuple[str, ...] = ("efficientnet_lite0", "googlenet", "resnet18", "resnet34", "resnet50")
 MAP_STRIDE_RULE = f"32 for every network, 16 for {', '.join(STRIDE16_ARCHITECTURES)}"
 
 
@@ -85,7 +88,8 @@ def build_model(arch: str, num_classes: int, *, weights: str | None = None,
 
     ``head_relu=False`` drops SqueezeNet's ReLU after the final 1×1 conv: with two classes that ReLU
     can clamp both logits to zero and stall training (the map convention stays the head's output).
-    ``map_stride=16`` (GoogLeNet, ResNet) halves the stride of the last stage, so the CAM grid is 14×14
+    ``efficientnet_lite0`` is this package's own module (:mod:`cam_core.efficientnet_lite`).
+    ``map_stride=16`` (Lite0, GoogLeNet, ResNet) halves the stride of the last stage, so the CAM grid is 14×14
     instead of 7×7 at 224 px. GoogLeNet drops ``maxpool4`` (the pool before ``inception5a``); ResNet
     runs ``layer4`` at stride 1 with dilation 2 in the 3×3 convs after its first block (as torchvision's
     ``replace_stride_with_dilation`` does for ResNet-50), so every
@@ -95,6 +99,8 @@ def build_model(arch: str, num_classes: int, *, weights: str | None = None,
         raise ModelError(f"unknown architecture {arch!r}; known: {', '.join(KNOWN_ARCHITECTURES)}")
     if not map_stride_supported(arch, map_stride):
         raise ModelError(f"map stride {map_stride} is not available for {arch}: {MAP_STRIDE_RULE}")
+    if arch == "efficientnet_lite0":
+        return efficientnet_lite0(num_classes=num_classes, map_stride=map_stride)
     builder = getattr(torchvision.models, arch)
     kwargs: dict[str, object] = {"weights": weights, "num_classes": num_classes}
     if arch == "googlenet":

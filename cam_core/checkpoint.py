@@ -39,6 +39,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_CHECKPOINT_BYTES = 600 * 1024**2
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_MODELS_DIR = REPO_ROOT / "models"
+#: The model the app and the CLI use unless told otherwise: EfficientNet-Lite0 fine-tuned from ImageNet.
+DEFAULT_MODEL = "efficientnet_lite0-parts"
 
 
 RESIZE_MODES = ("square", "aspect")
@@ -118,6 +120,19 @@ class ModelBundle:
         return defect_class_index(self.classes)
 
     @property
+    def trained_on(self) -> str:
+        """What the model was trained on, in words (the card's ``trained_on``), for every verdict shown."""
+        if self.name.startswith("torchvision:"):
+            return "ImageNet-1k photographs (1000 everyday object classes, no OK/NG parts)"
+        said = self.card.get("trained_on")
+        return said if isinstance(said, str) and said else "not recorded in its model card"
+
+    @property
+    def synthetic_only(self) -> bool:
+        """True when the model has only seen synthetic parts (real photographs are new to it)."""
+        return self.trained_on.startswith("synthetic parts")
+
+    @property
     def resize(self) -> str:
         """How images are fitted to the network: ``square`` (squashed to ``input_size``) or ``aspect``."""
         return str(self.card.get("resize", "square"))
@@ -131,6 +146,12 @@ class ModelBundle:
     def value_range(self) -> tuple[float, float] | None:
         """Map value range calibrated at training time (for fixed colour scales), if recorded."""
         rng = self.card.get("map_value_range")
+        return (float(rng[0]), float(rng[1])) if rng else None
+
+    @property
+    def evidence_range(self) -> tuple[float, float] | None:
+        """Symmetric evidence-map range ``(−A, A)`` calibrated at training time, if recorded."""
+        rng = self.card.get("evidence_range")
         return (float(rng[0]), float(rng[1])) if rng else None
 
     def preprocess(self, images: list[Image.Image] | list[np.ndarray],
@@ -310,7 +331,8 @@ def list_models() -> dict[str, Path]:
     for folder in (SHIPPED_MODELS_DIR, user_models_dir()):
         if folder.is_dir():
             for path in sorted(folder.glob("*.safetensors")):
-                found.setdefault(path.stem, path)
+                if not path.name.startswith("."):   # hidden: a run in progress, or a killed one
+                    found.setdefault(path.stem, path)
     return found
 
 

@@ -18,6 +18,7 @@ from typing import TextIO
 
 import numpy as np
 
+from .checkpoint import DEFAULT_MODEL
 from .errors import CamInspectorError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
@@ -153,38 +154,47 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 class _TextProgress:
-    """Turns training progress events into a one-line progress bar on stderr."""
+    """Turns training progress events into text on stderr: a live bar on a terminal, else one line per epoch."""
 
     def __init__(self, stream: TextIO = sys.stderr) -> None:
         self.stream = stream
+        self.live = bool(getattr(stream, "isatty", lambda: False)())
 
     def __call__(self, event: dict) -> None:
         kind = event.get("event")
-        if kind == "message":
+        if kind in ("message", "rejected"):
             print(event["text"], file=self.stream, flush=True)
-        elif kind == "batch":
+        elif kind == "batch" and self.live:
             steps = max(1, int(event["steps"]))
             filled = int(24 * event["step"] / steps)
             print(f"\repoch {event['epoch']} [{'#' * filled}{'.' * (24 - filled)}] {event['step']}/{steps} "
                   f"loss {event['loss']:.4f} acc {event['acc']:.3f} {event['images_per_s']:.1f} img/s",
                   end="", file=self.stream, flush=True)
         elif kind == "epoch":
-            print(f"\repoch {event['epoch']}: train loss {event['train_loss']:.4f} acc {event['train_acc']:.3f} | "
+            start = "\r" if self.live else ""
+            print(f"{start}epoch {event['epoch']}: train loss {event['train_loss']:.4f} acc {event['train_acc']:.3f} | "
                   f"val loss {event['val_loss']:.4f} acc {event['val_acc']:.3f} AUROC {event['val_auroc']:.4f} "
-                  f"({event['seconds']:.0f} s)" + " " * 20, file=self.stream, flush=True)
+                  f"({event['seconds']:.0f} s, {event['images_per_s']:.1f} img/s)"
+                  + ("  best" if event.get("improved") else "") + (" " * 20 if self.live else ""),
+                  file=self.stream, flush=True)
         elif kind == "done":
             print(f"saved best model to {event['path']}", file=self.stream, flush=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .checkpoint import user_models_dir
     from .training import TrainConfig, train_model
 
     config = TrainConfig(arch=args.arch, epochs=args.epochs, image_size=args.image_size,
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, pretrained=args.pretrained,
                          device=args.device, val_fraction=args.val_fraction, mask_loss_weight=args.mask_loss,
-                         group_pattern=args.group_pattern, resize=args.resize, map_stride=args.map_stride)
+                         group_pattern=args.group_pattern, resize=args.resize, map_stride=args.map_stride,
+                         freeze=args.freeze, data_description=args.data_description)
+    out = args.out or str(user_models_dir() / f"{Path(args.data_dir).resolve().name}-{args.arch}.safetensors")
     command = "python -m cam_core " + " ".join(shlex.quote(a) for a in args.argv)
-    result = train_model(args.data_dir, args.out, config, progress=_TextProgress(), command_line=command)
+    result = train_model(args.data_dir, out, config, progress=_TextProgress(), command_line=command)
+    if result.rejected is not None:
+        return EXIT_ERROR
     if result.path is None:
         print("interrupted before the first epoch finished: no model was saved", file=sys.stderr)
         return EXIT_ERROR
@@ -231,6 +241,28 @@ def cmd_video(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    from . import imagenet
+
+    if args.action == "list":
+        for status in imagenet.list_weights():
+            if status.available:
+                print(f"{status.arch}: available: {status.source}")
+            else:
+                print(f"{status.arch}: missing: {status.how_to_get}")
+        return EXIT_OK
+    if not args.target:
+        raise CamInspectorError(f"weights {args.action} needs " + ("an architecture" if args.action == "download"
+                                                                   else "a file"))
+    if args.action == "download":
+        path = imagenet.download(args.target)
+        print(f"{args.target}: ImageNet weights at {path}")
+        return EXIT_OK
+    path = imagenet.import_file(args.target, args.arch)
+    print(f"imported {args.target} (SHA-256 checked against its name) to {path}")
+    return EXIT_OK
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .checkpoint import list_models, read_card
 
@@ -253,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_model_args(p: argparse.ArgumentParser, method: bool = True) -> None:
-        p.add_argument("--model", required=True, help="shipped/user model name, .safetensors path, or torchvision:ARCH")
+        p.add_argument("--model", default=DEFAULT_MODEL,
+                       help=f"shipped/user model name, .safetensors path, or torchvision:ARCH (default {DEFAULT_MODEL})")
         p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         if method:
             p.add_argument("--method", default="cam", choices=["cam", "gradcam", "gradcam++"])
@@ -282,8 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train an OK/NG model on class folders (ok/, ng/)")
     p.add_argument("data_dir")
-    p.add_argument("--arch", required=True)
-    p.add_argument("--out", required=True, help="output .safetensors path (a JSON card is written beside it)")
+    p.add_argument("--arch", default="efficientnet_lite0",
+                   help="network (default efficientnet_lite0: fine-tuned from its ImageNet weights)")
+    p.add_argument("--out", default=None, help="output .safetensors path (a JSON card is written beside it); "
+                   "default: the user models folder, <data folder>-<arch>.safetensors")
+    p.add_argument("--freeze", choices=["auto", "none"], default="auto",
+                   help="auto: with ImageNet weights, keep the stages up to stride 8 frozen (faster on CPU)")
+    p.add_argument("--data-description", default=None,
+                   help="what the images are, for the model card (default: worked out from the folder)")
     p.add_argument("--epochs", type=int, default=None,
                    help="default: enough for about 1500 optimiser steps (10–100 epochs)")
     p.add_argument("--image-size", type=int, default=224)
@@ -299,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="square: squash every image to image-size²; aspect: keep each image's aspect ratio "
                         "at about image-size² pixels (recorded in the card; explain/evaluate follow it)")
     p.add_argument("--map-stride", type=int, choices=[16, 32], default=32,
-                   help="16 halves the last stage's stride (GoogLeNet, ResNet): a 14×14 CAM grid at 224 px")
+                   help="16 halves the last stage's stride (Lite0, GoogLeNet, ResNet): a 14×14 CAM grid at 224 px")
     p.add_argument("--group-pattern", default=None,
                    help=r"regex; files whose names share its match stay on one side of the split (e.g. 'exp\d+')")
     p.set_defaults(func=cmd_train)
@@ -321,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="per-frame CSV: time, verdict, probability per class")
     p.add_argument("--batch-size", type=int, default=8)
     p.set_defaults(func=cmd_video)
+
+    p = sub.add_parser("weights", help="ImageNet weights on this machine: list, download (online), import a file")
+    p.add_argument("action", choices=["list", "download", "import"])
+    p.add_argument("target", nargs="?", help="download: an architecture; import: a file carried over")
+    p.add_argument("--arch", default=None, help="import: the architecture the file is for (default: from its name)")
+    p.set_defaults(func=cmd_weights)
 
     p = sub.add_parser("models", help="list shipped and user models with their cards")
     p.set_defaults(func=cmd_models)

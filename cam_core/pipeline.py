@@ -18,7 +18,7 @@ from PIL import Image
 from .checkpoint import ModelBundle
 from .errors import InputError
 from .methods import BaseCAM, make_extractor
-from .render import NormalizationMode, normalize_maps, overlay, peak_location, upsample_maps
+from .render import DEFAULT_MODE, NormalizationMode, normalize_maps, overlay, peak_location, upsample_maps
 
 ImageLike = Image.Image | np.ndarray
 
@@ -55,10 +55,35 @@ class Explanation:
         """Raw ``h×w`` map of one class."""
         return self.maps[self.class_indices.index(class_index)]
 
-    def normalized(self, mode: NormalizationMode = "shared",
+    @property
+    def is_centrable(self) -> bool:
+        """Whether the maps are linear in the logits and cover every class (CAM), so they can be centred."""
+        return self.method == "cam" and sorted(self.class_indices) == list(range(len(self.classes)))
+
+    def evidence(self) -> np.ndarray:
+        """The maps as evidence: ``M̃_c = M_c − (1/C) Σ_k M_k`` (CAM), else the maps as they are.
+
+        Softmax is unchanged by a constant added to every logit, so only the differences between class
+        maps decide. The CAM identity carries over: ``mean(M̃_c) + (b_c − b̄) = z_c − z̄``. For OK/NG,
+        ``M̃_NG = (M_NG − M_OK)/2 = −M̃_OK``. Gradient methods map only some classes through a ReLU;
+        their maps are returned unchanged (already ≥ 0: evidence for, never against).
+        """
+        if not self.is_centrable:
+            return self.maps
+        return self.maps - self.maps.mean(axis=0, keepdims=True)
+
+    def evidence_of(self, class_index: int) -> np.ndarray:
+        """Evidence map (:meth:`evidence`) of one class."""
+        return self.evidence()[self.class_indices.index(class_index)]
+
+    def display_map(self, class_index: int, mode: NormalizationMode = DEFAULT_MODE) -> np.ndarray:
+        """The ``h×w`` map of one class that ``mode`` draws: the evidence map, or the raw one."""
+        return self.evidence_of(class_index) if mode == "evidence" else self.map_of(class_index)
+
+    def normalized(self, mode: NormalizationMode = DEFAULT_MODE,
                    value_range: tuple[float, float] | None = None) -> tuple[np.ndarray, tuple[float, float]]:
-        """All maps scaled to [0, 1] (see :func:`cam_core.render.normalize_maps`)."""
-        return normalize_maps(self.maps, mode, value_range)
+        """All maps scaled to [0, 1] (see :func:`cam_core.render.normalize_maps`); ``evidence`` by default."""
+        return normalize_maps(self.evidence() if mode == "evidence" else self.maps, mode, value_range)
 
     def peaks(self) -> dict[str, tuple[int, int]]:
         """Peak ``(x, y)`` of each class map, in original-image pixels."""
@@ -69,7 +94,7 @@ class Explanation:
         width, height = self.image_size
         return upsample_maps(self.maps, (height, width))
 
-    def overlays(self, image: ImageLike, *, mode: NormalizationMode = "shared", opacity: float = 0.5,
+    def overlays(self, image: ImageLike, *, mode: NormalizationMode = DEFAULT_MODE, opacity: float = 0.5,
                  colormap: str = "jet", value_range: tuple[float, float] | None = None) -> dict[str, Image.Image]:
         """Overlay of every class map on ``image``, keyed by class name, on the chosen scale."""
         scaled, _ = self.normalized(mode, value_range)

@@ -1,8 +1,14 @@
 """Turning raw class activation maps into pictures.
 
-Maps arrive raw, at the network's feature resolution (``C×h×w``). Three normalisations:
+Maps arrive raw, at the network's feature resolution (``C×h×w``). Four normalisations:
 
-- ``shared`` (default): one scale for all class maps of an image,
+- ``evidence`` (default): the maps of :meth:`cam_core.pipeline.Explanation.evidence` (each class's map
+  minus the mean over the classes; for OK/NG ``±(NG − OK)/2``) on a scale symmetric around zero,
+  ``v = ½ + M̃ / (2A)`` with ``A = max |M̃|`` over every map of the image (or a fixed ``A``). The middle
+  colour is "no evidence either way", the hot end is evidence *for* the class, the cold end evidence
+  *against* it. Softmax ignores a constant added to every class's logit, so the common part of the raw
+  maps decides nothing; drawing it is what paints a raw NG map red on clean parts too.
+- ``shared``: one scale for all raw class maps of an image,
   ``v = (M - lo) / (hi - lo)`` with ``lo = min(M)``, ``hi = max(M)`` over *every* class map.
   An OK part's NG map then stays cold instead of being stretched to full red, which is what
   per-map min–max does (the "clean part looks hot" complaint of other tools).
@@ -21,8 +27,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-NormalizationMode = Literal["shared", "per-map", "raw"]
-NORMALIZATION_MODES: tuple[str, ...] = ("shared", "per-map", "raw")
+NormalizationMode = Literal["evidence", "shared", "per-map", "raw"]
+NORMALIZATION_MODES: tuple[str, ...] = ("evidence", "shared", "per-map", "raw")
+DEFAULT_MODE: NormalizationMode = "evidence"
 COLORMAPS: tuple[str, ...] = ("jet", "inferno", "viridis", "turbo", "gray")
 
 _EPS = 1e-12
@@ -38,16 +45,31 @@ def upsample_maps(maps: np.ndarray | torch.Tensor, size: tuple[int, int]) -> np.
     return (out[0] if squeeze else out).numpy()
 
 
+def symmetric_range(maps: np.ndarray) -> tuple[float, float]:
+    """``(−A, A)`` with ``A = max |maps|`` (at least a tiny epsilon, so a flat zero map is mid-scale)."""
+    finite = np.asarray(maps, dtype=np.float32)
+    finite = finite[np.isfinite(finite)]
+    top = float(np.abs(finite).max()) if finite.size else 0.0
+    top = max(top, 1e-6)
+    return -top, top
+
+
 def normalize_maps(
     maps: np.ndarray,
-    mode: NormalizationMode = "shared",
+    mode: NormalizationMode = DEFAULT_MODE,
     value_range: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Scale ``C×h×w`` maps to [0, 1]; returns the scaled maps and the ``(lo, hi)`` used.
 
+    ``evidence`` expects centred maps (:meth:`~cam_core.pipeline.Explanation.evidence`) and scales them
+    over :func:`symmetric_range` (or ``value_range``), so 0 is always the middle colour.
     For ``per-map`` the returned range is the one of the whole stack (for a colour bar only).
     """
     maps = np.asarray(maps, dtype=np.float32)
+    if mode == "evidence":
+        lo_e, hi_e = value_range if value_range is not None else symmetric_range(maps)
+        scaled = (maps - lo_e) / max(hi_e - lo_e, _EPS)
+        return np.clip(np.nan_to_num(scaled, nan=0.5), 0.0, 1.0), (float(lo_e), float(hi_e))
     if mode == "per-map":
         lo = maps.min(axis=(-2, -1), keepdims=True)
         hi = maps.max(axis=(-2, -1), keepdims=True)
@@ -210,3 +232,46 @@ def draw_mask_outline(
         stamp = Image.fromarray(np.where(outline, 255, 0).astype(np.uint8), "L")
         base.paste(tuple(int(c) for c in color), mask=stamp)
     return base
+
+
+def scale_words(mode: str, class_name: str) -> str:
+    """What a colour means on a map of ``class_name`` drawn with ``mode``, in words for a caption."""
+    if mode == "evidence":
+        return (f"hot = evidence for {class_name}, cold = evidence against it, middle colour = neither "
+                "(scale symmetric around 0)")
+    if mode == "per-map":
+        return "hot = this map's own highest values (each map stretched on its own: shape only)"
+    return "hot = highest raw values (raw maps include a part common to every class)"
+
+
+def colorbar(colormap: str, scale: tuple[float, float], mode: str, width: int = 360, height: int = 34) -> Image.Image:
+    """A horizontal colour bar for ``scale = (lo, hi)`` with its ends (and 0, for ``evidence``) labelled."""
+    from PIL import ImageDraw, ImageFont
+
+    bar_h = max(8, height // 2)
+    ramp = np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (bar_h, 1))
+    bar = Image.fromarray(colorize(ramp, colormap), "RGB")
+    out = Image.new("RGB", (width, height), (255, 255, 255))
+    out.paste(bar, (0, 0))
+    draw = ImageDraw.Draw(out)
+    font = ImageFont.load_default()
+    lo, hi = scale
+    if mode == "evidence":
+        labels = [(0, f"{lo:.3g} against", "la"), (width // 2, "0", "ma"), (width - 1, f"for +{hi:.3g}", "ra")]
+    else:
+        labels = [(0, f"{lo:.3g}", "la"), (width - 1, f"{hi:.3g}", "ra")]
+    for x, text, anchor in labels:
+        draw.text((x, bar_h + 2), text, fill=(40, 40, 40), font=font, anchor=anchor)
+    if mode == "evidence":
+        draw.line([(width // 2, 0), (width // 2, bar_h - 1)], fill=(255, 255, 255), width=1)
+    return out
+
+
+def with_colorbar(image: Image.Image, colormap: str, scale: tuple[float, float], mode: str) -> Image.Image:
+    """``image`` with its colour bar (:func:`colorbar`, as wide as the image) added below it."""
+    width = image.size[0]
+    bar = colorbar(colormap, scale, mode, width=width, height=max(26, min(40, width // 12)))
+    out = Image.new("RGB", (width, image.size[1] + bar.size[1] + 2), (255, 255, 255))
+    out.paste(_rgb_image(image), (0, 0))
+    out.paste(bar, (0, image.size[1] + 2))
+    return out

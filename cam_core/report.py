@@ -5,7 +5,7 @@ the CSS is inline, and there are no scripts, fonts or links to other sites. All 
 from users or files (image names, class names, card fields, title) is escaped with
 :func:`html.escape`.
 
-    items = make_report_items(names, images, explanations, mode="shared", opacity=0.5)
+    items = make_report_items(names, images, explanations, opacity=0.5)
     html = build_html_report(items, bundle, title="Line 3, shift B", settings={"method": "CAM"})
 
 This module never imports Streamlit.
@@ -27,7 +27,7 @@ from PIL import Image
 
 from .checkpoint import ModelBundle, defect_class_index
 from .pipeline import Explanation
-from .render import NormalizationMode, draw_mask_outline, normalize_maps, overlay
+from .render import DEFAULT_MODE, NormalizationMode, draw_mask_outline, normalize_maps, overlay
 
 THUMB_SIDE = 160
 OVERLAY_SIDE = 480
@@ -87,15 +87,15 @@ def shown_classes(explanation: Explanation, target: int | None = None) -> list[i
 
 
 def class_overlays(explanation: Explanation, image: Image.Image, classes: Sequence[int], *,
-                   mode: NormalizationMode = "shared", opacity: float = 0.5, colormap: str = "jet",
+                   mode: NormalizationMode = DEFAULT_MODE, opacity: float = 0.5, colormap: str = "jet",
                    value_range: tuple[float, float] | None = None,
                    ) -> tuple[dict[int, Image.Image], tuple[float, float]]:
-    """Overlays of the maps of ``classes`` on ``image``, normalised together (``shared``) or not.
+    """Overlays of the maps of ``classes`` on ``image``: evidence maps (default) or raw ones, on one scale.
 
     Returns ``{class index: overlay}`` and the ``(lo, hi)`` raw range that the colours span.
     For two-class models this is exactly :meth:`Explanation.overlays`.
     """
-    maps = np.stack([explanation.map_of(c) for c in classes])
+    maps = np.stack([explanation.display_map(c, mode) for c in classes])
     scaled, scale = normalize_maps(maps, mode, value_range)
     return {c: overlay(image, m, opacity, colormap) for c, m in zip(classes, scaled)}, scale
 
@@ -123,6 +123,7 @@ def card_summary(card: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Human rows ``(field, value)`` for a model card: architecture, classes, input size, training
     data, validation accuracy / AUROC and the training command (whatever of these the card holds)."""
     rows: list[tuple[str, str]] = [
+        ("Trained on", trained_on_text(card)),
         ("Architecture", str(card.get("arch", "?"))),
         ("Classes", ", ".join(str(c) for c in card.get("classes", []))),
     ]
@@ -222,7 +223,7 @@ class ReportItem:
 
 
 def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
-                      explanations: Sequence[Explanation], *, mode: NormalizationMode = "shared",
+                      explanations: Sequence[Explanation], *, mode: NormalizationMode = DEFAULT_MODE,
                       opacity: float = 0.5, colormap: str = "jet",
                       value_range: tuple[float, float] | None = None,
                       notes: Sequence[Sequence[str]] | None = None,
@@ -287,7 +288,13 @@ def _rows_table(rows: Iterable[tuple[str, str]]) -> str:
     return f"<table>{body}</table>"
 
 
-def _item_html(index: int, item: ReportItem) -> str:
+def trained_on_text(card: Mapping[str, Any]) -> str:
+    """What the model was trained on, in words (the card's ``trained_on``)."""
+    said = card.get("trained_on")
+    return str(said) if said else "not recorded in its model card"
+
+
+def _item_html(index: int, item: ReportItem, trained_on: str = "") -> str:
     esc = html.escape
     verdict = verdict_of(item.explanation)
     probs = ", ".join(f"{esc(c)} {p:.1%}" for c, p in zip(item.explanation.classes, item.explanation.probabilities)
@@ -312,7 +319,8 @@ def _item_html(index: int, item: ReportItem) -> str:
                  f"of the image" + (f" ({ratio:.1f}× its area share)" if np.isfinite(ratio) else "") + "</div>")
     return (f"<section class='item' id='item-{index}'><h3>{index}. {esc(item.name)}</h3>"
             f"<div class='verdict {_verdict_class(verdict)}'>{esc(verdict.text)}</div>"
-            f"<div class='meta'>{esc(' · '.join(details))}</div>{where}{notes}"
+            + (f"<div class='meta'>model trained on: {esc(trained_on)}</div>" if trained_on else "")
+            + f"<div class='meta'>{esc(' · '.join(details))}</div>{where}{notes}"
             f"<div class='row'>{''.join(figures)}</div></section>")
 
 
@@ -354,7 +362,7 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         "<p class='meta'>Maps: red = strong evidence for that class. The OK (\"no defect\") map is broad and "
         "diffuse by design: a good part is good everywhere, while NG evidence concentrates on the defect.</p>",
         "<h2>Images</h2>",
-        *(_item_html(i, item) for i, item in enumerate(items, start=1)),
+        *(_item_html(i, item, trained_on_text(card)) for i, item in enumerate(items, start=1)),
         "</body></html>",
     ]
     return "\n".join(parts)

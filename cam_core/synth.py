@@ -35,6 +35,8 @@ import numpy as np
 from PIL import Image
 
 KINDS = ("plate", "nut", "mixed")
+#: How a model card names data made here (``trained_on``), shown next to every verdict of such a model.
+DATA_DESCRIPTION = "synthetic parts (plates and hex nuts drawn by cam_core.synth)"
 DEFECT_TYPES = ("scratch", "crack", "pit", "dent", "stain")
 
 #: A defect pixel belongs to the mask when its defect alpha exceeds this.

@@ -40,22 +40,16 @@ range (1st–99th percentile of all CAM values over the validation images) for f
 
 from __future__ import annotations
 
-import http.client
 import math
-import os
 import platform
 import re
-import socket
-import threading
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -78,16 +72,17 @@ from .checkpoint import (
     fitted_input_size,
     pick_device,
     save_checkpoint,
-    torchvision_cache_file,
 )
 from .errors import CamInspectorError, InputError, ModelError
 from .evaluation import auroc, confusion, positive_class_index
 from .hooks import ActivationCapture, linear_weight_product, resolve_module
+from .imagenet import imagenet_state, load_backbone
+from .synth import DATA_DESCRIPTION
 
 __all__ = [
     "DEFAULT_LR", "DatasetIndex", "EpochStats", "ImageRecord", "PointingLoss", "TrainConfig", "TrainResult",
     "augment_batch", "augment_with_masks", "auto_epochs",
-    "default_lr", "download_imagenet_weights", "group_by_pattern", "scan_dataset", "split_dataset", "train_model",
+    "default_lr", "frozen_prefixes", "group_by_pattern", "scan_dataset", "split_dataset", "train_model",
 ]
 
 Progress = Callable[[dict[str, Any]], None]
@@ -110,10 +105,27 @@ WARMUP_FRACTION = 0.05
 # at ~1000 steps (docs/localization.md: magnetic tiles went from AUROC 0.70 at 320 steps to 0.85 at 960).
 AUTO_STEPS = 1500
 AUTO_EPOCHS_RANGE = (10, 100)
+# From ImageNet weights far fewer steps suffice (docs/transfer.md: Lite0 on synthetic parts and magnetic tiles).
+AUTO_STEPS_PRETRAINED = 600
+AUTO_EPOCHS_RANGE_PRETRAINED = (4, 40)
+# Fine-tuning keeps the stages up to output stride 8 at their ImageNet weights (with BatchNorm running
+# statistics): generic edges and textures need no retraining, and the backward pass through the
+# high-resolution early layers is most of the CPU cost (Lite0 at 224 px, batch 16, 2 cores: 20 img/s
+# trained whole, 91 img/s with these frozen; docs/transfer.md).
+FROZEN_PREFIXES: dict[str, tuple[str, ...]] = {
+    "efficientnet_lite0": tuple(f"features.{i}." for i in range(6)),
+    "efficientnet_b0": tuple(f"features.{i}." for i in range(4)),
+    "mobilenet_v2": tuple(f"features.{i}." for i in range(7)),
+    "squeezenet1_0": tuple(f"features.{i}." for i in range(7)),
+    "squeezenet1_1": tuple(f"features.{i}." for i in range(6)),
+    "googlenet": ("conv1.", "conv2.", "conv3."),
+    "resnet18": ("conv1.", "bn1.", "layer1.", "layer2."),
+    "resnet34": ("conv1.", "bn1.", "layer1.", "layer2."),
+    "resnet50": ("conv1.", "bn1.", "layer1.", "layer2."),
+    "densenet121": ("features.conv0.", "features.norm0.", "features.denseblock1.", "features.transition1."),
+}
+FREEZE_MODES = ("auto", "none")
 MAP_PERCENTILES = (1.0, 99.0)
-PROBE_TIMEOUT_S = 4.0
-DOWNLOAD_TIMEOUT_S = 30.0
-OFFLINE_ENV = "CAM_INSPECTOR_OFFLINE"
 
 # (fine-tuning ImageNet weights, from scratch); the head trains faster (HEAD_LR_MULT, HEAD_BIAS_LR_MULT).
 # SqueezeNet from scratch at 5e-4 with a zero head, warm-up, clipping and no head ReLU learns an easy
@@ -130,6 +142,7 @@ DEFAULT_LR: dict[str, tuple[float, float]] = {
     "mobilenet_v2": (5e-4, 1e-3),
     "efficientnet_b0": (5e-4, 1e-3),
     "densenet121": (2e-4, 1e-3),
+    "efficientnet_lite0": (1e-3, 2e-3),
 }
 
 AUGMENTATION = [
@@ -161,8 +174,12 @@ class TrainConfig:
     ``epochs=None`` picks :func:`auto_epochs` from the number of batches per epoch.
     ``resize``: ``"square"`` squashes every image to ``image_size²``; ``"aspect"`` keeps each image's
     aspect ratio at about ``image_size²`` pixels (:func:`~cam_core.checkpoint.fitted_input_size`).
-    ``map_stride``: 16 runs the last stage of GoogLeNet/ResNet at half stride (a 14×14 map at 224 px).
+    ``map_stride``: 16 runs the last stage of Lite0/GoogLeNet/ResNet at half stride (a 14×14 map at 224 px).
     Both are recorded in the card, and explaining follows them.
+    ``freeze``: ``"auto"`` keeps the stages up to output stride 8 (:data:`FROZEN_PREFIXES`) at their ImageNet
+    weights, BatchNorm statistics included, whenever ImageNet weights were loaded; ``"none"`` trains all.
+    ``require_learning``: a finished run whose validation shows it learned nothing
+    (:func:`learned_something`) is not saved; ``False`` saves it anyway, marked ``validation.learned: false``.
     """
 
     arch: str
@@ -180,6 +197,9 @@ class TrainConfig:
     group_pattern: str | None = None
     resize: str = "square"
     map_stride: int = 32
+    freeze: str = "auto"
+    data_description: str | None = None
+    require_learning: bool = True
 
     def validate(self) -> None:
         """Raise :class:`InputError` / :class:`ModelError` for values that cannot work."""
@@ -198,6 +218,7 @@ class TrainConfig:
             (math.isfinite(self.mask_loss_weight) and self.mask_loss_weight >= 0,
              f"mask loss weight must be ≥ 0 (got {self.mask_loss_weight})"),
             (self.resize in RESIZE_MODES, f"resize must be one of {', '.join(RESIZE_MODES)} (got {self.resize!r})"),
+            (self.freeze in FREEZE_MODES, f"freeze must be one of {', '.join(FREEZE_MODES)} (got {self.freeze!r})"),
             (map_stride_supported(self.arch, self.map_stride),
              f"map stride {self.map_stride} is not available for {self.arch}: {MAP_STRIDE_RULE}"),
         ]
@@ -222,13 +243,15 @@ class EpochStats:
 
 @dataclass
 class TrainResult:
-    """``path`` is ``None`` only when training stopped before the first epoch finished (nothing saved)."""
+    """``path`` is ``None`` when nothing was saved: training stopped before the first epoch finished, or
+    validation showed that the model learned nothing (``rejected`` then says why)."""
 
     path: Path | None
     card: dict[str, Any]
     history: list[EpochStats]
     best_epoch: int | None
     interrupted: bool = False
+    rejected: str | None = None
 
 
 @dataclass(frozen=True)
@@ -539,89 +562,6 @@ def default_lr(arch: str, pretrained: bool) -> float:
     return tuned if pretrained else scratch
 
 
-def _reachable(host: str, port: int, timeout: float) -> bool:
-    """TCP connect within ``timeout`` s, DNS included (run in a daemon thread: resolvers ignore timeouts)."""
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True, name="cam-inspector-net-probe")
-    thread.start()
-    thread.join(timeout + 1.0)
-    return bool(result and result[0])
-
-
-def download_imagenet_weights(weights: Any) -> dict[str, Tensor]:
-    """torchvision's ImageNet ``weights`` state dict, downloaded into the torch cache.
-
-    Fails fast (``OSError``) when the download host (or the HTTPS proxy) does not answer within a few
-    seconds, or when ``$CAM_INSPECTOR_OFFLINE`` is set. Each socket operation of the download then
-    times out after 30 s (this sets the process-wide default socket timeout while it runs).
-    """
-    if os.environ.get(OFFLINE_ENV):
-        raise OSError(f"${OFFLINE_ENV} is set")
-    proxy = urllib.request.getproxies().get("https")
-    target = urlparse(proxy if proxy else weights.url)
-    host = target.hostname or ""
-    port = target.port or (443 if target.scheme == "https" else 80)
-    if not host or not _reachable(host, port, PROBE_TIMEOUT_S):
-        raise OSError(f"{host or weights.url} is not reachable")
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        return weights.get_state_dict(progress=False)
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-# Everything a failed download can raise: socket/URL errors (OSError), HTTP protocol errors, and torch.hub's
-# hash check or a broken file (RuntimeError, ValueError, EOFError).
-_NETWORK_ERRORS: tuple[type[BaseException], ...] = (OSError, http.client.HTTPException, RuntimeError, ValueError,
-                                                    EOFError)
-_DENSENET_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
-
-
-def _imagenet_state(arch: str, mode: str, emit: Progress) -> tuple[dict[str, Tensor] | None, str]:
-    """(state dict or None, where it came from) according to ``mode``."""
-    if mode == "none":
-        return None, "none (from scratch, as asked)"
-    cache_file, weights = torchvision_cache_file(arch)
-    if cache_file.is_file():
-        try:
-            return torch.load(cache_file, map_location="cpu", weights_only=True), \
-                f"torchvision {weights} (ImageNet-1k), local cache {cache_file}"
-        except (RuntimeError, OSError, ValueError, EOFError) as exc:
-            problem = f"{cache_file} cannot be read ({exc})"
-    else:
-        try:
-            return download_imagenet_weights(weights), f"torchvision {weights} (ImageNet-1k), downloaded"
-        except _NETWORK_ERRORS as exc:
-            problem = f"not in the local torch cache ({cache_file}) and not downloadable ({exc})"
-    if mode == "imagenet":
-        raise ModelError(f"ImageNet weights for {arch} are {problem}. Copy {cache_file.name} into "
-                         f"{cache_file.parent} from a machine with internet access, or use --pretrained none.")
-    emit({"event": "message", "text": f"ImageNet weights for {arch} are {problem}: training from scratch."})
-    return None, "none (ImageNet weights unavailable, trained from scratch)"
-
-
-def _load_backbone(model: nn.Module, state: dict[str, Tensor], arch: str) -> int:
-    """Copy every ImageNet tensor whose name and shape fit (all but the classifier head); returns the count."""
-    if arch.startswith("densenet"):
-        state = {(_DENSENET_KEY.sub(r"\1\2", k)): v for k, v in state.items()}
-    own = model.state_dict()
-    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    missing = [k for k in own if k not in fitting and not k.endswith("num_batches_tracked")]
-    if len(fitting) < len(own) // 2 or len(missing) > 4:
-        raise ModelError(f"the ImageNet weights do not fit {arch} (only {len(fitting)} of {len(own)} tensors match)")
-    model.load_state_dict(fitting, strict=False)
-    return len(fitting)
-
-
 # --------------------------------------------------------------------------- validation
 @dataclass
 class _ValResult:
@@ -630,6 +570,7 @@ class _ValResult:
     auroc: float
     confusion: list[list[int]]
     map_range: tuple[float, float]
+    evidence_top: float = 1.0
 
 
 def _validate(model: nn.Module, buckets: Sequence[_Bucket], positive: int, batch_size: int,
@@ -638,7 +579,7 @@ def _validate(model: nn.Module, buckets: Sequence[_Bucket], positive: int, batch
     from .methods import CAM
 
     model.eval()
-    logits_all, maps_all = [], []
+    logits_all, maps_all, evidence_all = [], [], []
     with CAM(model) as cam:
         for bucket in buckets:
             for start in range(0, bucket.images.shape[0], batch_size):
@@ -646,6 +587,8 @@ def _validate(model: nn.Module, buckets: Sequence[_Bucket], positive: int, batch
                 out = cam(_normalize(batch))
                 logits_all.append(out.logits.cpu())
                 maps_all.append(out.maps.cpu().flatten())
+                centred = out.maps - out.maps.mean(dim=1, keepdim=True)
+                evidence_all.append(centred.abs().cpu().flatten())
     logits = torch.cat(logits_all)
     labels = torch.cat([b.labels for b in buckets])
     loss = float(F.cross_entropy(logits, labels))
@@ -657,7 +600,8 @@ def _validate(model: nn.Module, buckets: Sequence[_Bucket], positive: int, batch
         loss=loss, acc=float((predicted == labels).float().mean()),
         auroc=auroc(p_pos, (labels == positive).numpy()),
         confusion=confusion(predicted.numpy(), labels.numpy(), logits.shape[1]).tolist(),
-        map_range=(float(lo), float(hi)))
+        map_range=(float(lo), float(hi)),
+        evidence_top=float(np.percentile(torch.cat(evidence_all).numpy(), MAP_PERCENTILES[1])))
 
 
 def _better(val: _ValResult, best: _ValResult | None) -> bool:
@@ -763,10 +707,38 @@ def _zero_head(model: nn.Module) -> None:
             head.bias.zero_()
 
 
-def auto_epochs(steps_per_epoch: int) -> int:
-    """Default epochs: ``clamp(⌈AUTO_STEPS / steps_per_epoch⌉, 10, 100)`` (about 1500 optimiser steps)."""
-    low, high = AUTO_EPOCHS_RANGE
-    return int(min(high, max(low, math.ceil(AUTO_STEPS / max(1, steps_per_epoch)))))
+def auto_epochs(steps_per_epoch: int, pretrained: bool = False) -> int:
+    """Default epochs: ``clamp(⌈S / steps_per_epoch⌉, lo, hi)``.
+
+    From scratch ``S = 1500`` steps in 10–100 epochs; from ImageNet weights ``S = 600`` in 4–40 epochs.
+    """
+    target, (low, high) = ((AUTO_STEPS_PRETRAINED, AUTO_EPOCHS_RANGE_PRETRAINED) if pretrained
+                           else (AUTO_STEPS, AUTO_EPOCHS_RANGE))
+    return int(min(high, max(low, math.ceil(target / max(1, steps_per_epoch)))))
+
+
+def frozen_prefixes(arch: str, freeze: str, pretrained: bool) -> tuple[str, ...]:
+    """Module-name prefixes kept frozen: the stages up to stride 8 when fine-tuning with ``freeze="auto"``."""
+    return FROZEN_PREFIXES.get(arch, ()) if freeze == "auto" and pretrained else ()
+
+
+def _freeze(model: nn.Module, prefixes: tuple[str, ...]) -> int:
+    """``requires_grad=False`` on every parameter under ``prefixes``; returns how many tensors were frozen."""
+    count = 0
+    for name, param in model.named_parameters():
+        if name.startswith(prefixes):
+            param.requires_grad_(False)
+            count += 1
+    return count
+
+
+def _train_mode(model: nn.Module, prefixes: tuple[str, ...]) -> None:
+    """``model.train()``, with the frozen modules in eval mode (BatchNorm uses its ImageNet statistics)."""
+    model.train()
+    if prefixes:
+        for name, module in model.named_modules():
+            if f"{name}.".startswith(prefixes):
+                module.eval()
 
 
 def head_lr_mult(arch: str) -> float:
@@ -792,7 +764,7 @@ def _param_groups(model: nn.Module, lr: float, weight_mult: float = HEAD_LR_MULT
     bias = getattr(head, "bias", None)
     special = {id(head.weight)} | ({id(bias)} if bias is not None else set())
     groups: list[dict[str, Any]] = [
-        {"params": [p for p in model.parameters() if id(p) not in special], "lr": lr},
+        {"params": [p for p in model.parameters() if id(p) not in special and p.requires_grad], "lr": lr},
         {"params": [head.weight], "lr": lr * weight_mult},
     ]
     if bias is not None:
@@ -833,6 +805,9 @@ class _Run:
     class_weights: list[float]
     pretrained_source: str
     pretrained_tensors: int
+    not_pretrained: list[str]
+    frozen: tuple[str, ...]
+    frozen_tensors: int
     device: torch.device
     command_line: str | None
     batch_size: int
@@ -858,6 +833,7 @@ class _Run:
             "mean": list(IMAGENET_MEAN),
             "std": list(IMAGENET_STD),
             "head_relu": not c.arch.startswith("squeezenet"),
+            "trained_on": c.data_description or describe_data(self.index),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "training": {
                 "data_dir": self.index.source or str(self.index.root),
@@ -889,7 +865,13 @@ class _Run:
                 "imbalance": "class-weighted cross-entropy, w_c = N / (C·N_c): " + ", ".join(
                     f"{name} {w:.3f}" for name, w in zip(self.index.classes, self.class_weights)),
                 "pretrained": {"used": self.pretrained_tensors > 0, "source": self.pretrained_source,
-                               "tensors_loaded": self.pretrained_tensors},
+                               "tensors_loaded": self.pretrained_tensors,
+                               "tensors_not_loaded": self.not_pretrained if self.pretrained_tensors else "all",
+                               "not_loaded_init": "classifier head: zeros; any other: random (Kaiming)"},
+                "frozen": {"prefixes": list(self.frozen), "tensors": self.frozen_tensors,
+                           "batchnorm": "frozen stages use their ImageNet running statistics (eval mode); "
+                                        "trained stages use batch statistics" if self.frozen else
+                                        "every stage trained, batch statistics"},
                 "seed": c.seed,
                 "command_line": self.command_line,
                 "seconds": round(time.perf_counter() - self.started, 1),
@@ -907,6 +889,9 @@ class _Run:
                 "confusion_layout": "rows = true class, columns = predicted class",
             },
             "map_value_range": [best.map_range[0], best.map_range[1]],
+            "evidence_range": [-best.evidence_top, best.evidence_top],
+            "evidence_range_source": (f"±{MAP_PERCENTILES[1]:g}th percentile of |evidence map| (each class map minus "
+                                      "the mean over the classes) over the validation images, best epoch"),
             "map_value_range_source": (f"{MAP_PERCENTILES[0]:g}th–{MAP_PERCENTILES[1]:g}th percentile of all CAM "
                                        "values (every class map) over the validation images, best epoch"),
         }
@@ -939,9 +924,48 @@ def train_model(data: str | Path | DatasetIndex, out_path: str | Path, config: T
             _remove_partials(out_path)
 
 
+LEARNED_MIN_AUROC = 0.6
+
+
+def learned_something(val_acc: float, val_auroc: float, val_counts: dict[str, int]) -> str | None:
+    """None when validation shows the model learned something, else the reason it did not.
+
+    It must rank the defect class above chance (AUROC ≥ 0.6) and beat always answering the largest class.
+    """
+    total = max(1, sum(val_counts.values()))
+    majority = max(val_counts.values(), default=0) / total
+    if not math.isfinite(val_auroc) or val_auroc < LEARNED_MIN_AUROC:
+        shown = f"{val_auroc:.2f}" if math.isfinite(val_auroc) else "undefined"
+        return f"validation AUROC {shown} is below {LEARNED_MIN_AUROC} (chance is 0.5)"
+    if val_acc <= majority + 1e-9:
+        return (f"validation accuracy {val_acc:.3f} is no better than always answering the largest class "
+                f"({majority:.3f})")
+    return None
+
+
+def describe_data(index: DatasetIndex) -> str:
+    """Words for what a model was trained on: synthetic parts when the folder is ``synth``'s output."""
+    manifest = index.root / "manifest.csv"
+    try:
+        header = manifest.read_text(encoding="utf-8").splitlines()[0] if manifest.is_file() else ""
+    except (OSError, UnicodeDecodeError, IndexError):
+        header = ""
+    if header.split(",")[:4] == ["file", "label", "defect_type", "kind"]:
+        return DATA_DESCRIPTION
+    return f"the images in {index.root.name}/ ({', '.join(f'{c} {n}' for c, n in index.counts().items())})"
+
+
+def working_path(out_path: Path) -> Path:
+    """Where the best epoch so far is kept while training runs (hidden: never listed as a model)."""
+    return out_path.with_name(f".{out_path.stem}.training.safetensors")
+
+
 def _remove_partials(out_path: Path) -> None:
     """Delete temporary files an interrupted :func:`save_checkpoint` may leave beside ``out_path``."""
-    for tmp in (out_path.with_name(f".{out_path.name}.partial"), out_path.with_name(f".{out_path.stem}.json.partial")):
+    work = working_path(out_path)
+    for tmp in (out_path.with_name(f".{out_path.name}.partial"), out_path.with_name(f".{out_path.stem}.json.partial"),
+                work, work.with_suffix(".json"), work.with_name(f".{work.name}.partial"),
+                work.with_name(f".{work.stem}.json.partial")):
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
@@ -1000,11 +1024,14 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
 
     model = build_model(config.arch, n_classes, head_relu=not config.arch.startswith("squeezenet"),
                         map_stride=config.map_stride)
-    state, source = _imagenet_state(config.arch, config.pretrained, emit)
-    loaded = _load_backbone(model, state, config.arch) if state is not None else 0
+    state, source = imagenet_state(config.arch, config.pretrained, emit)
+    loaded, not_loaded = load_backbone(model, state, config.arch) if state is not None else (0, [])
     _zero_head(model)
+    frozen = frozen_prefixes(config.arch, config.freeze, loaded > 0)
+    frozen_tensors = _freeze(model, frozen)
     emit({"event": "message", "text": f"{config.arch}: " + (f"starting from {source}" if loaded else
-                                                              "training from scratch")})
+                                                              "training from scratch")
+          + (f"; stages up to stride 8 frozen ({frozen_tensors} tensors)" if frozen_tensors else "")})
     model = model.to(device).to(memory_format=torch.channels_last)
 
     counts = torch.bincount(train_y, minlength=n_classes).float()
@@ -1012,8 +1039,9 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
     batch_size = min(config.batch_size, train_y.numel())
     steps = _steps_per_epoch(train_buckets, batch_size)
     if config.epochs is None:
-        config = replace(config, epochs=auto_epochs(steps))
-        emit({"event": "message", "text": f"{config.epochs} epochs of {steps} steps (about {AUTO_STEPS} optimiser "
+        config = replace(config, epochs=auto_epochs(steps, pretrained=loaded > 0))
+        target = AUTO_STEPS_PRETRAINED if loaded else AUTO_STEPS
+        emit({"event": "message", "text": f"{config.epochs} epochs of {steps} steps (about {target} optimiser "
               "steps; set epochs to choose)"})
     assert config.epochs is not None
     total_steps = steps * config.epochs
@@ -1025,79 +1053,154 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
                train_counts={c: int(n) for c, n in zip(index.classes, counts.long().tolist())},
                val_counts={c: int(n) for c, n in zip(index.classes, torch.bincount(val_y, minlength=n_classes))},
                split=split, lr=lr, warmup_steps=warmup, class_weights=class_weights, pretrained_source=source,
-               pretrained_tensors=loaded, device=device, command_line=command_line, batch_size=batch_size,
+               pretrained_tensors=loaded, not_pretrained=not_loaded, frozen=frozen, frozen_tensors=frozen_tensors,
+               device=device, command_line=command_line, batch_size=batch_size,
                skipped=len(train_index) + len(val_index) - len(kept_train) - len(kept_val))
     if config.mask_loss_weight > 0:
         run.masked_train_images = masked_train_images
         if masked_train_images:
             emit({"event": "message", "text": f"pointing loss (weight {config.mask_loss_weight:g}) on the "
                   f"{run.masked_train_images} training images that have a defect mask"})
-    generator = torch.Generator().manual_seed(config.seed)
-    weight = torch.tensor(class_weights, device=device)
-    best_state: dict[str, Tensor] | None = None
-    pointing = PointingLoss(model, positive) if train_buckets[0].masks is not None else None
     if len(train_buckets) > 1:
         emit({"event": "message", "text": f"{len(train_buckets)} input sizes (aspect ratios): "
               + ", ".join(f"{b.out_size[1]}×{b.out_size[0]} ({b.labels.numel()})" for b in train_buckets)})
-    try:
-        for epoch in range(1, config.epochs + 1):
-            started = time.perf_counter()
-            loss_sum = correct = seen = 0.0
-            model.train()
-            for step, (b, idx) in enumerate(_batches(train_buckets, batch_size, generator)):
-                if should_stop():
-                    raise _Stop
-                bucket = train_buckets[b]
-                x, m = augment_with_masks(bucket.images[idx].to(device),
-                                          None if bucket.masks is None else bucket.masks[idx],
-                                          bucket.out_size, generator)
-                x = _normalize(x)
-                y = bucket.labels[idx].to(device)
-                if pointing is not None:
-                    pointing.start()
-                logits = model(x)
-                if not isinstance(logits, Tensor):
-                    logits = logits[0]
-                loss = F.cross_entropy(logits, y, weight=weight)
-                if pointing is not None and m is not None:
-                    extra = pointing(m, y)
-                    if extra is not None:
-                        loss = loss + config.mask_loss_weight * extra
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
-                optimizer.step()
-                scheduler.step()
-                seen += y.numel()
-                loss_sum += float(loss.detach()) * y.numel()
-                correct += float((logits.detach().argmax(dim=1) == y).sum())
-                emit({"event": "batch", "epoch": epoch, "step": step + 1, "steps": steps, "loss": loss_sum / seen,
-                      "acc": correct / seen, "images_per_s": seen / (time.perf_counter() - started),
-                      "lr": optimizer.param_groups[0]["lr"]})
-            train_seconds = time.perf_counter() - started
-            val = _validate(model, val_buckets, positive, max(batch_size, 32), device)
-            stats = EpochStats(epoch=epoch, train_loss=loss_sum / seen, train_acc=correct / seen,
-                               val_loss=val.loss, val_acc=val.acc, val_auroc=val.auroc,
-                               seconds=time.perf_counter() - started, images_per_s=seen / train_seconds)
-            run.history.append(stats)
-            improved = _better(val, run.best)
-            if improved:
-                run.best, run.best_epoch = val, epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                save_checkpoint(model, out_path, run.card())
-            emit({"event": "epoch", **asdict(stats), "improved": improved, "best_epoch": run.best_epoch})
-    except (_Stop, KeyboardInterrupt):
-        run.interrupted = True
-        emit({"event": "message", "text": "training stopped: " + (
-            f"keeping the best epoch so far ({run.best_epoch})" if run.best_epoch else
+    loop = _Loop(model=model, optimizer=optimizer, scheduler=scheduler, run=run, frozen=frozen, device=device,
+                 weight=torch.tensor(class_weights, device=device), generator=torch.Generator().manual_seed(config.seed),
+                 pointing=PointingLoss(model, positive) if train_buckets[0].masks is not None else None,
+                 emit=emit, should_stop=should_stop, out_path=out_path, positive=positive)
+    best_state = loop.run_all(train_buckets, val_buckets, batch_size, steps)
+    return _finish(model, best_state, run, out_path, emit)
+
+
+@dataclass
+class _Loop:
+    """The epoch loop of one run: steps, validation, keeping the best epoch."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    run: _Run
+    frozen: tuple[str, ...]
+    device: torch.device
+    weight: Tensor
+    generator: torch.Generator
+    pointing: PointingLoss | None
+    emit: Progress
+    should_stop: Callable[[], bool]
+    out_path: Path
+    positive: int
+
+    @property
+    def work_path(self) -> Path:
+        return working_path(self.out_path)
+
+    def run_all(self, train_buckets: Sequence[_Bucket], val_buckets: Sequence[_Bucket], batch_size: int,
+                steps: int) -> dict[str, Tensor] | None:
+        """Every epoch; returns the best epoch's weights (None when none finished).
+
+        Any exception that ends the loop early (Ctrl+C, ``should_stop()``, and also a host framework's
+        own control-flow exceptions such as Streamlit's rerun signal, a ``BaseException``) marks the run
+        interrupted; only our stop signal and Ctrl+C are swallowed, anything else is re-raised after the
+        best epoch so far has been saved with ``interrupted: true``.
+        """
+        best_state: dict[str, Tensor] | None = None
+        config = self.run.config
+        assert config.epochs is not None
+        try:
+            for epoch in range(1, config.epochs + 1):
+                stats, val = self._epoch(epoch, train_buckets, val_buckets, batch_size, steps)
+                self.run.history.append(stats)
+                improved = _better(val, self.run.best)
+                if improved:
+                    self.run.best, self.run.best_epoch = val, epoch
+                    best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                    save_checkpoint(self.model, self.work_path, self.run.card())
+                self.emit({"event": "epoch", **asdict(stats), "improved": improved, "best_epoch": self.run.best_epoch})
+        except (_Stop, KeyboardInterrupt):
+            self._mark_interrupted()
+        except BaseException:
+            # e.g. Streamlit's rerun/stop signal: save what we have, marked interrupted, then let it through
+            self._mark_interrupted()
+            _finish(self.model, best_state, self.run, self.out_path, self.emit)
+            raise
+        finally:
+            if self.pointing is not None:
+                self.pointing.close()
+        return best_state
+
+    def _mark_interrupted(self) -> None:
+        self.run.interrupted = True
+        self.emit({"event": "message", "text": "training stopped: " + (
+            f"keeping the best epoch so far ({self.run.best_epoch})" if self.run.best_epoch else
             "no epoch had finished, so no model was saved")})
-    finally:
-        if pointing is not None:
-            pointing.close()
-    if best_state is None:
+
+    def _epoch(self, epoch: int, train_buckets: Sequence[_Bucket], val_buckets: Sequence[_Bucket],
+               batch_size: int, steps: int) -> tuple[EpochStats, _ValResult]:
+        started = time.perf_counter()
+        loss_sum = correct = seen = 0.0
+        _train_mode(self.model, self.frozen)
+        for step, (b, idx) in enumerate(_batches(train_buckets, batch_size, self.generator)):
+            if self.should_stop():
+                raise _Stop
+            loss, logits, y = self._step(train_buckets[b], idx)
+            seen += y.numel()
+            loss_sum += float(loss) * y.numel()
+            correct += float((logits.argmax(dim=1) == y).sum())
+            self.emit({"event": "batch", "epoch": epoch, "step": step + 1, "steps": steps, "loss": loss_sum / seen,
+                       "acc": correct / seen, "images_per_s": seen / (time.perf_counter() - started),
+                       "lr": self.optimizer.param_groups[0]["lr"]})
+        train_seconds = time.perf_counter() - started
+        val = _validate(self.model, val_buckets, self.positive, max(batch_size, 32), self.device)
+        stats = EpochStats(epoch=epoch, train_loss=loss_sum / seen, train_acc=correct / seen,
+                           val_loss=val.loss, val_acc=val.acc, val_auroc=val.auroc,
+                           seconds=time.perf_counter() - started, images_per_s=seen / train_seconds)
+        return stats, val
+
+    def _step(self, bucket: _Bucket, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One optimiser step; returns (detached loss, detached logits, labels)."""
+        x, m = augment_with_masks(bucket.images[idx].to(self.device),
+                                  None if bucket.masks is None else bucket.masks[idx],
+                                  bucket.out_size, self.generator)
+        x = _normalize(x)
+        y = bucket.labels[idx].to(self.device)
+        if self.pointing is not None:
+            self.pointing.start()
+        logits = self.model(x)
+        if not isinstance(logits, Tensor):
+            logits = logits[0]
+        loss = F.cross_entropy(logits, y, weight=self.weight)
+        if self.pointing is not None and m is not None:
+            extra = self.pointing(m, y)
+            if extra is not None:
+                loss = loss + self.run.config.mask_loss_weight * extra
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], GRAD_CLIP_NORM)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.detach(), logits.detach(), y
+
+
+def _finish(model: nn.Module, best_state: dict[str, Tensor] | None, run: _Run, out_path: Path,
+            emit: Progress) -> TrainResult:
+    """Save the best epoch to ``out_path``, unless a finished run's validation says it learned nothing.
+
+    An interrupted run is saved with ``interrupted: true`` (and ``validation.learned``) in its card.
+    """
+    if best_state is None or run.best is None:
         return TrainResult(path=None, card={}, history=run.history, best_epoch=None, interrupted=True)
     model.load_state_dict(best_state)
     card = run.card()
+    reason = learned_something(run.best.acc, run.best.auroc, run.val_counts)
+    card["validation"]["learned"] = reason is None
+    if reason is not None:
+        card["validation"]["not_learned"] = reason
+    if reason is not None and not run.interrupted and run.config.require_learning:
+        message = (f"not saved: the model learned nothing ({reason}). Check that the class folders hold "
+                   "what their names say, add images, or train longer")
+        emit({"event": "rejected", "text": message})
+        return TrainResult(path=None, card=card, history=run.history, best_epoch=run.best_epoch,
+                           interrupted=False, rejected=message)
     save_checkpoint(model, out_path, card)           # final card: epochs run, total time, full history
     emit({"event": "done", "path": str(out_path), "interrupted": run.interrupted})
     return TrainResult(path=out_path, card=card, history=run.history, best_epoch=run.best_epoch,

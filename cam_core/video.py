@@ -19,9 +19,10 @@ Choices worth knowing:
   ``GIF_MAX_FPS``: one frame per ``1/GIF_MAX_FPS`` s slot, timestamps snapped to that grid.
 - Rotation: the display matrix (phones) or a legacy ``rotate`` tag is applied to the pixels; the output
   carries no rotation of its own. Non-square pixels are resampled to square ones. Audio is dropped.
-- Colour scale: one fixed ``(lo, hi)`` for the whole video, never per-frame min–max (which flickers):
-  the ``value_range`` argument, else the model card's calibrated range, else a robust range fixed from
-  the first ``CALIBRATION_FRAMES`` explained frames (:func:`auto_value_range`).
+- Colour scale: the evidence maps (:meth:`~cam_core.pipeline.Explanation.evidence`) on one fixed symmetric
+  ``(−A, A)`` for the whole video, never per-frame (which flickers): the ``value_range`` argument, else the
+  model card's ``evidence_range``, else a robust range fixed from the first ``CALIBRATION_FRAMES``
+  explained frames (:func:`auto_evidence_range`).
 - A stream that breaks mid-way (a truncated recording) keeps the frames decoded so far and says so in
   :attr:`VideoResult.warnings`; a file with no decodable frame is an :class:`InputError`.
 - Output is atomic: written to ``.<stem>.<random>.partial<ext>`` beside ``dst`` and moved into place only
@@ -57,7 +58,7 @@ from .render import COLORMAPS, normalize_maps, overlay
 __all__ = [
     "CALIBRATION_FRAMES", "GIF_MAX_FPS", "GIF_MAX_WIDTH", "MAX_PENDING_FRAMES", "MAX_RECORDED_CLASSES",
     "MAX_VIDEO_PIXELS", "MAX_VIDEO_SIDE", "TOP_CLASSES_RECORDED", "OUTPUT_EXTENSIONS", "QUEUE_SIZE", "VIDEO_EXTENSIONS", "FrameRecord", "VideoCancelled",
-    "VideoInfo", "VideoProgress", "VideoResult", "auto_value_range", "convert_video", "explain_video",
+    "VideoInfo", "VideoProgress", "VideoResult", "auto_evidence_range", "auto_value_range", "convert_video", "explain_video",
     "make_sample_clip", "probe_video", "read_frame", "read_frames", "write_frames_csv",
 ]
 
@@ -583,6 +584,19 @@ def _panel_classes(explanation: Explanation, positive: int | None, layout: Layou
     return by_probability[:2]
 
 
+def auto_evidence_range(maps: Sequence[np.ndarray]) -> tuple[float, float]:
+    """A fixed symmetric colour scale ``(−A, A)`` from a few frames' evidence maps.
+
+    ``A`` = 1.25 × the 99th percentile of ``|value|`` (robust to a stray hot pixel, with room for a
+    hotter defect than the first frames hold); at least 1e-3.
+    """
+    values = np.concatenate([np.abs(np.asarray(m, dtype=np.float32)).ravel() for m in maps]) if maps else np.zeros(1)
+    values = values[np.isfinite(values)]
+    top = 1.25 * float(np.percentile(values, 99.0)) if values.size else 1.0
+    top = max(top, 1e-3)
+    return -top, top
+
+
 def auto_value_range(maps: Sequence[np.ndarray]) -> tuple[float, float]:
     """A fixed colour scale from a few frames' raw maps.
 
@@ -620,8 +634,8 @@ def _verdict(explanation: Explanation, positive: int | None, layout: Layout, thr
     else:
         kind = "ng" if predicted == positive else "ok"
     shown = _panel_classes(explanation, positive, layout)
-    raw = np.stack([explanation.map_of(c) for c in shown])
-    scaled, _ = normalize_maps(raw, "raw", value_range)
+    shown_maps = np.stack([explanation.evidence_of(c) for c in shown])
+    scaled, _ = normalize_maps(shown_maps, "evidence", value_range)
     panels = tuple(_Panel(values01=scaled[i], caption=f"{classes[c]} map") for i, c in enumerate(shown))
     return _Verdict(label=classes[predicted], probability=float(explanation.probabilities[predicted]),
                     kind=kind, panels=panels)
@@ -824,8 +838,8 @@ class _Pipeline:
         due = [f for f in pending if f.index % self.every == 0]
         explanations = self.explainer.explain([f.image for f in due]) if due else []
         if self.value_range is None:
-            shown = [e.map_of(c) for e in explanations for c in _panel_classes(e, self.positive, self.layout)]
-            self.value_range = auto_value_range(shown)
+            shown = [e.evidence_of(c) for e in explanations for c in _panel_classes(e, self.positive, self.layout)]
+            self.value_range = auto_evidence_range(shown)
             self.scale_source = f"first {len(explanations)} frames of the video"
         by_index = dict(zip((f.index for f in due), explanations))
         for frame in pending:
@@ -1017,8 +1031,8 @@ def explain_video(
     out_size = (plan.size[0] * panels, plan.size[1])
     if value_range is not None:
         scale, source = (float(value_range[0]), float(value_range[1])), "value_range argument"
-    elif explainer.bundle.value_range is not None:
-        scale, source = explainer.bundle.value_range, "model card"
+    elif explainer.bundle.evidence_range is not None:
+        scale, source = explainer.bundle.evidence_range, "model card"
     else:
         scale, source = None, ""
     state = _Pipeline(explainer, layout=layout, every=every, batch_size=min(batch_size, MAX_PENDING_FRAMES),

@@ -55,7 +55,7 @@ def network_column(column, model: str, method: str, item: ui.InputImage, view: u
     verdict = verdict_of(explanation)
     h, w = explanation.map_size
     column.subheader(model)
-    ui.show_verdict(column, verdict, small=True)
+    ui.show_verdict(column, verdict, small=True, trained_on=bundle.trained_on)
     ng = "" if verdict.positive_probability is None else f" · P(NG) {verdict.positive_probability:.1%}"
     in_h, in_w = bundle.input_size_for(item.image)
     column.caption(f"architecture **{bundle.arch}** · grid **{h}×{w}** · input {in_h}×{in_w} "
@@ -76,6 +76,9 @@ def one_image(models: list[str], method: str, view: ui.ViewSettings) -> None:
         st.info("Upload an image or pick a built-in sample to compare the networks on it.")
         return
     st.image(ui.display_copy(item), caption=item.name, width=240)
+    synthetic = [m for m in models if ui.get_explainer(m, method).bundle.synthetic_only]
+    if synthetic:
+        ui.synthetic_model_hint(st, ui.get_explainer(synthetic[0], method).bundle, [item])
     columns = st.columns(len(models))
     for column, model in zip(columns, models):
         with column:

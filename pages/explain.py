@@ -9,9 +9,11 @@ import app_ui as ui
 from cam_core.report import positive_index_of, shown_classes, verdict_of
 
 DIFFUSE_NOTE = (
-    "How to read the maps: red marks where the network found evidence for that class. The OK (\"no defect\") "
-    "map is broad and diffuse by design — a good part is good everywhere — while NG evidence concentrates on "
-    "the defect. With the shared scale both maps use one colour range, so a clean part's NG map stays cold.")
+    "How to read the maps (Evidence scale): each map shows where the network found evidence for its class "
+    "(red) or against it (blue), relative to the other class; green is neither. For an OK/NG model the two maps "
+    "are mirror images: where the NG map is red, the OK map is blue. On a clean part the NG map stays blue and "
+    "green; on a defective part it turns red on the defect. The OK (\"no defect\") map is broad and diffuse by "
+    "design: a good part is good everywhere, while NG evidence concentrates on the defect.")
 
 
 def sidebar_controls() -> tuple[str | None, str, int | None, ui.ViewSettings, bool]:
@@ -82,10 +84,10 @@ def gallery(items: list[ui.InputImage], explanations: list) -> int:
 
 
 def show_one(item: ui.InputImage, explanation, target: int | None, view: ui.ViewSettings, raw_grid: bool,
-             model: str, method: str) -> None:
+             model: str, method: str, trained_on: str | None = None) -> None:
     """Verdict, then the class maps side by side, optional raw grids."""
     verdict = verdict_of(explanation)
-    ui.show_verdict(st, verdict)
+    ui.show_verdict(st, verdict, trained_on=trained_on)
     probs = " · ".join(f"P({c}) = {p:.1%}" for c, p in zip(explanation.classes, explanation.probabilities)
                        if len(explanation.classes) <= 10 or p >= 0.01)
     st.caption(f"{item.name} · {item.image.size[0]}×{item.image.size[1]} px · {probs} · {model} · "
@@ -106,7 +108,7 @@ def show_one(item: ui.InputImage, explanation, target: int | None, view: ui.View
         ui.show_mask_panel(columns[-1], item, scores, explanation.classes[scored].upper())
     st.caption(DIFFUSE_NOTE)
     if raw_grid:
-        zrange = scale if view.mode != "per-map" else None
+        zrange = scale if view.mode in ("shared", "raw") else None   # the grid always shows the raw maps
         columns = st.columns(len(classes))
         for column, c in zip(columns, classes):
             raw = explanation.map_of(c)
@@ -156,8 +158,10 @@ def page() -> None:
     targets = [target] if target is not None else None
     with st.spinner("Explaining…"):
         explanations = ui.explain_inputs(model, method, items, targets)
+    bundle = ui.get_explainer(model, method).bundle
+    ui.synthetic_model_hint(st, bundle, items)
     selected = gallery(items, explanations) if len(items) > 1 else 0
-    show_one(items[selected], explanations[selected], target, view, raw_grid, model, method)
+    show_one(items[selected], explanations[selected], target, view, raw_grid, model, method, bundle.trained_on)
     st.divider()
     downloads(items, explanations, view, model, method)
     ui.keep_batch(ui.Batch(model=model, method=method, items=list(items), explanations=list(explanations),

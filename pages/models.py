@@ -24,7 +24,7 @@ import streamlit as st
 import app_ui as ui
 from cam_core import CamInspectorError, InputError, ModelError, list_models
 from cam_core.architectures import KNOWN_ARCHITECTURES, map_stride_supported
-from cam_core.checkpoint import SHIPPED_MODELS_DIR, load_checkpoint, read_card, user_models_dir
+from cam_core.checkpoint import SHIPPED_MODELS_DIR, defect_class_index, load_checkpoint, read_card, user_models_dir
 from cam_core.report import card_summary
 
 TRAIN_DATA = "models_train_data"    # session: extracted ZIP (digest, folder, summary, notes)
@@ -212,8 +212,24 @@ def run_training(data_root: Path, out_path: Path, options: dict[str, Any]) -> No
     data = dataclasses.replace(scan_dataset(data_root), source=f"{options['zip_name']} (uploaded on the Models page)")
     result = train_model(data, out_path, config, progress=progress,
                          should_stop=lambda: time.monotonic() > deadline, command_line=command)
-    st.session_state[TRAIN_RESULT] = {"history": history, "path": str(result.path),
-                                      "best_epoch": result.best_epoch, "interrupted": result.interrupted}
+    st.session_state[TRAIN_RESULT] = {"history": history, "path": None if result.path is None else str(result.path),
+                                      "best_epoch": result.best_epoch, "interrupted": result.interrupted,
+                                      "rejected": result.rejected, "name": out_path.stem}
+
+
+def show_last_run(last: dict[str, Any]) -> None:
+    """The outcome of the last run: saved (green) only when it finished and learned something."""
+    name = last.get("name") or (Path(last["path"]).stem if last.get("path") else "?")
+    if last.get("rejected"):
+        st.error(f"Last training run: **{name}** {last['rejected']}.")
+    elif last.get("path") is None:
+        st.warning(f"Last training run: **{name}** stopped before its first epoch finished; nothing was saved.")
+    elif last.get("interrupted"):
+        st.warning(f"Last training run stopped early: saved **{name}** as it was after epoch {last['best_epoch']} "
+                   "(its card says interrupted). It is available in every network picker.")
+    else:
+        st.success(f"Last training run: saved **{name}** (best epoch {last['best_epoch']}); it is available "
+                   "in every network picker.")
 
 
 def train_section() -> None:
@@ -225,9 +241,7 @@ def train_section() -> None:
     if upload is None:
         _forget_train_data()
     if last:
-        stopped = " (stopped early at the time limit)" if last.get("interrupted") else ""
-        st.success(f"Last training run{stopped}: saved **{Path(last['path']).stem}** (best epoch "
-                   f"{last['best_epoch']}); it is available in every network picker.")
+        show_last_run(last)
         loss_slot, acc_slot = st.columns(2)
         history_charts(last["history"], loss_slot, acc_slot)
     if upload is None:
@@ -240,22 +254,24 @@ def train_section() -> None:
     st.dataframe(counts, hide_index=True)
     for note in prepared["notes"]:
         st.caption(f"Note: {note}")
-    if not any(c.lower() in {"ng", "nok", "defect", "bad"} for c in summary.classes):
+    if defect_class_index(summary.classes) is None:
         st.warning("No `ng` (defect) folder was found; the model will still be trained on the classes above, but "
                    "verdict colours and 'NG probability' need a class called `ng`.")
     c1, c2, c3 = st.columns(3)
-    arch = c1.selectbox("Architecture", KNOWN_ARCHITECTURES, index=KNOWN_ARCHITECTURES.index("squeezenet1_1"),
-                        key="train_arch")
-    epochs = int(c2.number_input("Epochs", 1, 200, 30, key="train_epochs",
-                                 help="From scratch, short runs under-fit: on real magnetic tiles 20 epochs gave "
-                                      "AUROC 0.70 and 60 epochs 0.85. The time limit below still applies."))
+    arch = c1.selectbox("Architecture", KNOWN_ARCHITECTURES, index=KNOWN_ARCHITECTURES.index("efficientnet_lite0"),
+                        key="train_arch", help="efficientnet_lite0 starts from ImageNet weights that ship with the "
+                                               "product (offline): the best choice unless you need another network.")
+    epochs = int(c2.number_input("Epochs", 1, 200, 10, key="train_epochs",
+                                 help="From ImageNet weights (Lite0) about 10 epochs suffice. From scratch, short "
+                                      "runs under-fit: on real magnetic tiles 20 epochs gave AUROC 0.70 and 60 "
+                                      "epochs 0.85. The time limit below still applies."))
     image_size = c3.select_slider("Image size (px)", [96, 128, 160, 192, 224, 256, 320], value=224,
                                   key="train_size")
     c4, c5, c6 = st.columns(3)
     batch_size = int(c4.number_input("Batch size", 2, 256, 32, key="train_batch"))
     pretrained = c5.selectbox("Start from", ["auto", "imagenet", "none"], key="train_pretrained",
-                              help="auto: ImageNet weights if they are in the local torch cache, else random. "
-                                   "Nothing is downloaded.")
+                              help="auto: ImageNet weights when this machine has them (Lite0: always, from its "
+                                   "package; others: the local torch cache), else random. Nothing is downloaded.")
     minutes = float(c6.number_input("Time limit (minutes)", 1, 24 * 60, 60, key="train_minutes"))
     shapes = {"aspect": "Keep each image's aspect ratio", "square": "Squash every image to a square"}
     from cam_core.training import TrainConfig

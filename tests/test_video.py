@@ -316,8 +316,8 @@ def _record_ranges(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]
     seen: list[tuple[float, float]] = []
     original = video.normalize_maps
 
-    def spy(maps: np.ndarray, mode: str = "shared", value_range: tuple[float, float] | None = None):
-        assert mode == "raw"
+    def spy(maps: np.ndarray, mode: str = "evidence", value_range: tuple[float, float] | None = None):
+        assert mode == "evidence"
         seen.append(value_range)
         return original(maps, mode, value_range)
 
@@ -332,7 +332,7 @@ def test_scale_is_fixed_from_first_frames(explainer: Explainer, clip: Path, tmp_
     assert result.scale_source == f"first {video.CALIBRATION_FRAMES} frames of the video"
     assert len(seen) == 30 and set(seen) == {result.value_range}
     lo, hi = result.value_range
-    assert lo < hi
+    assert lo == -hi and hi > 0            # evidence maps: symmetric around zero
 
 
 def test_given_and_model_card_scales_are_used(explainer: Explainer, clip: Path, tmp_path: Path,
@@ -341,10 +341,10 @@ def test_given_and_model_card_scales_are_used(explainer: Explainer, clip: Path, 
     result = explain_video(clip, tmp_path / "a.mp4", explainer, value_range=(-2.0, 3.0))
     assert result.scale_source == "value_range argument" and result.value_range == (-2.0, 3.0)
     assert set(seen) == {(-2.0, 3.0)}
-    carded = dataclasses.replace(explainer.bundle, card={**explainer.bundle.card, "map_value_range": [-1.5, 4.0]})
+    carded = dataclasses.replace(explainer.bundle, card={**explainer.bundle.card, "evidence_range": [-1.5, 1.5]})
     with Explainer(carded) as other:
         result = explain_video(clip, tmp_path / "b.mp4", other)
-    assert result.scale_source == "model card" and result.value_range == (-1.5, 4.0)
+    assert result.scale_source == "model card" and result.value_range == (-1.5, 1.5)
 
 
 def test_auto_value_range_is_robust_with_headroom() -> None:

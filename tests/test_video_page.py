@@ -100,7 +100,7 @@ def test_sample_clip_run_gives_video_timeline_frame_maps_and_downloads(models_di
     assert [b.proto.label for b in at.download_button] == ["Video (MP4)", "GIF", "Frames (CSV)"]
     captions = [caption for caption, _ in map_images(at)]
     assert [c.split(" map")[0] for c in captions] == ["OK", "NG"]
-    assert all("the video's fixed scale" in c for c in captions)
+    assert all("the video's fixed evidence scale" in c for c in captions)
     assert frame_caption(at).startswith("Frame 0 · 0.00 s · in the video: ")
 
     rows = list(csv.DictReader(io.StringIO(run.result.csv.read_text())))
