@@ -15,7 +15,7 @@ import app_ui as ui
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-st.set_page_config(page_title="CAM Inspector", page_icon=":material/biotech:", layout="wide")
+st.set_page_config(page_title="CAM Inspector", page_icon=ui.tab_icon(), layout="wide")   # drawn here: offline
 ui.init_state()
 
 pages = [st.Page(path, title=title, icon=icon, default=path == ui.HOME_PAGE)

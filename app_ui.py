@@ -124,6 +124,16 @@ HOME_PAGE = "pages/explain.py"
 APP_ROOT = Path(__file__).resolve().parent
 
 
+@st.cache_resource(show_spinner=False)
+def tab_icon() -> Image.Image:
+    """The browser-tab icon, drawn here (a material icon name would be fetched from an external font host)."""
+    from cam_core.render import colorize
+
+    yy, xx = np.mgrid[:32, :32]
+    heat = np.exp(-((xx - 20) ** 2 + (yy - 12) ** 2) / 60.0).astype(np.float32)
+    return Image.fromarray(colorize(heat, "jet"), "RGB")
+
+
 def available_pages() -> list[tuple[str, str, str]]:
     """The entries of :data:`APP_PAGES` whose file exists (the Video page is optional)."""
     return [entry for entry in APP_PAGES if (APP_ROOT / entry[0]).exists()]
@@ -572,9 +582,12 @@ def attach_masks(items: Sequence[InputImage], uploads: Iterable[Any] | None) -> 
 
 
 def defect_class(explanation: Explanation, target: int | None = None) -> int:
-    """The class whose map is scored against the mask: the defect class, else the class shown first."""
+    """The class whose map is scored against the mask: the chosen target, else the defect class, else the class
+    shown first."""
     from cam_core.report import shown_classes
 
+    if target is not None and explanation.has_map(target):
+        return target
     positive = positive_index_of(explanation.classes)
     if positive is not None and explanation.has_map(positive):
         return positive

@@ -189,7 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, pretrained=args.pretrained,
                          device=args.device, val_fraction=args.val_fraction, mask_loss_weight=args.mask_loss,
                          group_pattern=args.group_pattern, resize=args.resize, map_stride=args.map_stride,
-                         freeze=args.freeze, data_description=args.data_description)
+                         freeze=args.freeze, data_description=args.data_description, init_from=args.init_from)
     out = args.out or str(user_models_dir() / f"{Path(args.data_dir).resolve().name}-{args.arch}.safetensors")
     command = "python -m cam_core " + " ".join(shlex.quote(a) for a in args.argv)
     result = train_model(args.data_dir, out, config, progress=_TextProgress(), command_line=command)
@@ -321,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "default: the user models folder, <data folder>-<arch>.safetensors")
     p.add_argument("--freeze", choices=["auto", "none"], default="auto",
                    help="auto: with ImageNet weights, keep the stages up to stride 8 frozen (faster on CPU)")
+    p.add_argument("--init-from", default=None,
+                   help="continue from one of this product's models of the same architecture and classes")
     p.add_argument("--data-description", default=None,
                    help="what the images are, for the model card (default: worked out from the folder)")
     p.add_argument("--epochs", type=int, default=None,

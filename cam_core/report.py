@@ -324,6 +324,23 @@ def _item_html(index: int, item: ReportItem, trained_on: str = "") -> str:
             f"<div class='row'>{''.join(figures)}</div></section>")
 
 
+def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], trained_on: str) -> list[tuple[str, str]]:
+    """The manager's first rows: how many parts, how many NG, how often the map pointed at a marked defect."""
+    n = len(items)
+    flagged = sum(1 for v in verdicts if v.is_positive)
+    rows = [("Parts inspected", str(n)),
+            ("Flagged NG", f"{flagged} ({flagged / n:.0%})" if n else "0")]
+    localized = [item.localization for item in items if item.localization is not None]
+    if localized:
+        hits = sum(1 for s in localized if s["pointing"])
+        rows.append(("Map pointed at the marked defect",
+                     f"{hits} of {len(localized)} parts with a defect mask ({hits / len(localized):.0%})"))
+    else:
+        rows.append(("Map pointed at the marked defect", "no defect masks were given"))
+    rows.append(("Model trained on", trained_on))
+    return rows
+
+
 def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle | Mapping[str, Any], *,
                       title: str = "CAM Inspector report", settings: Mapping[str, Any] | None = None,
                       model_name: str | None = None, generated_at: datetime | None = None) -> str:
@@ -336,35 +353,36 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         card = bundle_or_card
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     verdicts = [verdict_of(item.explanation) for item in items]
-    n_pos = sum(1 for v in verdicts if v.is_positive)
     summary_rows = "".join(
         f"<tr><td><a href='#item-{i}'>{i}</a></td><td>{esc(item.name)}</td><td>{esc(v.label)}</td>"
         f"<td class='num'>{'' if v.positive_probability is None else f'{v.positive_probability:.1%}'}</td></tr>"
         for i, (item, v) in enumerate(zip(items, verdicts), start=1))
     settings_rows = [(str(k), _fmt(v)) for k, v in (settings or {}).items()]
+    glance = _at_a_glance(items, verdicts, trained_on_text(card))
+    order = sorted(range(len(items)), key=lambda i: -(verdicts[i].positive_probability or 0.0))
     parts = [
         "<!DOCTYPE html>",
         "<html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
-        f"<div class='meta'>Generated {esc(when)} by CAM Inspector · {len(items)} image(s), "
-        f"{n_pos} flagged as defect</div>",
-        f"<h2>Model{': ' + esc(model_name) if model_name else ''}</h2>",
+        f"<div class='meta'>Generated {esc(when)} by CAM Inspector · model {esc(model_name or '?')}</div>",
+        "<h2>At a glance</h2>", _rows_table(glance),
+        "<h2>Parts, most likely defective first</h2>",
+        "<p class='meta'>Maps (evidence scale): red = evidence for that class, blue = evidence against it, the "
+        "middle colour = neither. For an OK/NG model the two maps mirror each other. The OK (\"no defect\") "
+        "map is broad by design: a good part is good everywhere, while NG evidence concentrates on the defect.</p>",
+        *(_item_html(i + 1, items[i], trained_on_text(card)) for i in order),
+        "<h2>All parts</h2>",
+        "<table class='summary'><tr><th>#</th><th>image</th><th>verdict</th><th>defect probability</th></tr>"
+        f"{summary_rows}</table>",
+        "<h2>Details</h2>",
+        f"<h3>Model{': ' + esc(model_name) if model_name else ''}</h3>",
         _rows_table(card_summary(card)),
     ]
     if settings_rows:
-        parts += ["<h2>Settings</h2>", _rows_table(settings_rows)]
-    parts += [
-        "<h2>Summary</h2>",
-        "<table class='summary'><tr><th>#</th><th>image</th><th>verdict</th><th>defect probability</th></tr>"
-        f"{summary_rows}</table>",
-        "<p class='meta'>Maps: red = strong evidence for that class. The OK (\"no defect\") map is broad and "
-        "diffuse by design: a good part is good everywhere, while NG evidence concentrates on the defect.</p>",
-        "<h2>Images</h2>",
-        *(_item_html(i, item, trained_on_text(card)) for i, item in enumerate(items, start=1)),
-        "</body></html>",
-    ]
+        parts += ["<h3>Settings</h3>", _rows_table(settings_rows)]
+    parts.append("</body></html>")
     return "\n".join(parts)
 
 

@@ -178,6 +178,8 @@ class TrainConfig:
     Both are recorded in the card, and explaining follows them.
     ``freeze``: ``"auto"`` keeps the stages up to output stride 8 (:data:`FROZEN_PREFIXES`) at their ImageNet
     weights, BatchNorm statistics included, whenever ImageNet weights were loaded; ``"none"`` trains all.
+    ``init_from``: continue from a model of this product (a name or ``.safetensors`` path) of the same
+    architecture, classes and map stride: every tensor, head included, is loaded and nothing is frozen.
     ``require_learning``: a finished run whose validation shows it learned nothing
     (:func:`learned_something`) is not saved; ``False`` saves it anyway, marked ``validation.learned: false``.
     """
@@ -200,6 +202,7 @@ class TrainConfig:
     freeze: str = "auto"
     data_description: str | None = None
     require_learning: bool = True
+    init_from: str | None = None
 
     def validate(self) -> None:
         """Raise :class:`InputError` / :class:`ModelError` for values that cannot work."""
@@ -691,6 +694,30 @@ class PointingLoss:
 
 
 # --------------------------------------------------------------------------- training
+def _init_from_model(model: nn.Module, config: TrainConfig, classes: Sequence[str]) -> tuple[int, list[str], str]:
+    """Load every tensor of the product model ``config.init_from`` into ``model``; (count, [], source words)."""
+    from .checkpoint import read_card, resolve_model_path
+
+    assert config.init_from is not None
+    path = resolve_model_path(config.init_from)
+    card = read_card(path)
+    if card["arch"] != config.arch or list(card["classes"]) != list(classes) or \
+            card.get("map_stride", 32) != config.map_stride:
+        raise InputError(f"--init-from {config.init_from}: it is a {card['arch']} with classes "
+                         f"{','.join(card['classes'])} and map stride {card.get('map_stride', 32)}; this run needs "
+                         f"{config.arch} with {','.join(classes)} and stride {config.map_stride}")
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    own = model.state_dict()
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    earlier = card.get("training", {}).get("pretrained", {}).get("source", "?") if isinstance(
+        card.get("training"), dict) else "?"
+    return len(state), [], (f"continued from {path.name} (this product's model; it started from: {earlier}; "
+                            f"its card: trained_on {card.get('trained_on', '?')!r}, "
+                            f"validation accuracy {card.get('validation', {}).get('accuracy', '?')})")
+
+
 def _zero_head(model: nn.Module) -> None:
     """Start the classifier head at zero: every logit is 0 (p = 1/C) for every image.
 
@@ -1024,10 +1051,13 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
 
     model = build_model(config.arch, n_classes, head_relu=not config.arch.startswith("squeezenet"),
                         map_stride=config.map_stride)
-    state, source = imagenet_state(config.arch, config.pretrained, emit)
-    loaded, not_loaded = load_backbone(model, state, config.arch) if state is not None else (0, [])
-    _zero_head(model)
-    frozen = frozen_prefixes(config.arch, config.freeze, loaded > 0)
+    if config.init_from:
+        loaded, not_loaded, source = _init_from_model(model, config, index.classes)
+    else:
+        state, source = imagenet_state(config.arch, config.pretrained, emit)
+        loaded, not_loaded = load_backbone(model, state, config.arch) if state is not None else (0, [])
+        _zero_head(model)
+    frozen = frozen_prefixes(config.arch, config.freeze, loaded > 0 and not config.init_from)
     frozen_tensors = _freeze(model, frozen)
     emit({"event": "message", "text": f"{config.arch}: " + (f"starting from {source}" if loaded else
                                                               "training from scratch")

@@ -8,6 +8,7 @@ import streamlit as st
 import app_ui as ui
 from cam_core.report import positive_index_of, shown_classes, verdict_of
 
+THUMB_SIDE = 56
 DIFFUSE_NOTE = (
     "How to read the maps (Evidence scale): each map shows where the network found evidence for its class "
     "(red) or against it (blue), relative to the other class; green is neither. For an OK/NG model the two maps "
@@ -26,13 +27,16 @@ def sidebar_controls() -> tuple[str | None, str, int | None, ui.ViewSettings, bo
     if model is not None:
         bundle = ui.get_explainer(model, method).bundle
         value_range = bundle.value_range
-        if len(bundle.classes) > 2:
-            options = ["predicted", *bundle.classes]
-            if st.session_state.get("cfg_target") not in options:
-                st.session_state["cfg_target"] = "predicted"
-            choice = sidebar.selectbox("Target class", options, key="cfg_target",
-                                       help="Which class map to show first (default: the predicted class).")
-            target = None if choice == "predicted" else bundle.classes.index(choice)
+        options = ["predicted", *bundle.classes]
+        if st.session_state.get("cfg_target") not in options:
+            st.session_state["cfg_target"] = "predicted"
+        two = len(bundle.classes) == 2
+        choice = sidebar.selectbox(
+            "Target class", options, key="cfg_target",
+            help=("Both maps are shown; the target decides which map the defect outline's pointing result is "
+                  "scored on (default: the defect class)." if two else
+                  "Which class map to show first (default: the predicted class)."))
+        target = None if choice == "predicted" else bundle.classes.index(choice)
     view = ui.view_controls(sidebar, value_range)
     raw_grid = sidebar.toggle("Raw feature grid", key="cfg_raw_grid",
                               help="Show the maps at the network's own resolution (e.g. 13×13), value on hover.")
@@ -63,24 +67,31 @@ def gather_inputs() -> tuple[list[ui.InputImage], list[str], list]:
 
 
 def gallery(items: list[ui.InputImage], explanations: list) -> int:
-    """Table of every image (worst first) and the selector of the image shown large; returns its index."""
+    """Table of every image (worst first, with thumbnails) and the selector of the image shown large.
+
+    The selection is kept by file name, so changing the network or the method keeps the image shown."""
+    from cam_core.report import image_data_uri
+
     verdicts = [verdict_of(e) for e in explanations]
     positive = positive_index_of(explanations[0].classes)
     score = "probability" if positive is None else f"{explanations[0].classes[positive].upper()} probability"
     frame = pd.DataFrame({
+        "part": [image_data_uri(i.image, max_side=THUMB_SIDE) for i in items],
         "file": [i.name for i in items],
         "verdict": [v.label for v in verdicts],
         score: [v.probability if positive is None else v.positive_probability for v in verdicts],
     })
-    order = frame.sort_values(frame.columns[2], ascending=False, kind="stable").index.tolist()
-    st.dataframe(frame.loc[order], hide_index=True, width="stretch", column_config={
-        frame.columns[2]: st.column_config.ProgressColumn(frame.columns[2], min_value=0.0, max_value=1.0,
-                                                          format="percent")})
-    labels = [f"{items[i].name} — {verdicts[i].text}" for i in order]
-    if st.session_state.get("explain_selected") not in labels:
-        st.session_state["explain_selected"] = labels[0]
-    chosen = st.selectbox("Image shown below", labels, key="explain_selected")
-    return order[labels.index(chosen)]
+    order = frame.sort_values(score, ascending=False, kind="stable").index.tolist()
+    st.dataframe(frame.loc[order], hide_index=True, width="stretch", row_height=THUMB_SIDE + 8, column_config={
+        "part": st.column_config.ImageColumn("part", width="small"),
+        score: st.column_config.ProgressColumn(score, min_value=0.0, max_value=1.0, format="percent")})
+    names = [items[i].name for i in order]
+    text = {items[i].name: verdicts[i].text for i in order}
+    if st.session_state.get("explain_selected") not in names:
+        st.session_state["explain_selected"] = names[0]
+    chosen = st.selectbox("Image shown below", names, key="explain_selected",
+                          format_func=lambda name: f"{name} — {text[name]}")
+    return [i.name for i in items].index(chosen)
 
 
 def show_one(item: ui.InputImage, explanation, target: int | None, view: ui.ViewSettings, raw_grid: bool,

@@ -24,11 +24,18 @@ import streamlit as st
 import app_ui as ui
 from cam_core import CamInspectorError, InputError, ModelError, list_models
 from cam_core.architectures import KNOWN_ARCHITECTURES, map_stride_supported
-from cam_core.checkpoint import SHIPPED_MODELS_DIR, defect_class_index, load_checkpoint, read_card, user_models_dir
+from cam_core.checkpoint import (
+    SHIPPED_MODELS_DIR,
+    defect_class_index,
+    load_checkpoint,
+    read_card,
+    user_models_dir,
+)
 from cam_core.report import card_summary
 
 TRAIN_DATA = "models_train_data"    # session: extracted ZIP (digest, folder, summary, notes)
 TRAIN_RESULT = "models_train_result"  # session: last training run (history, path, best epoch)
+TRAIN_PENDING = "models_train_pending"  # session: the run to start in this script run (set by the Train button)
 ADDED = "models_added"               # session: message about the last added checkpoint
 
 
@@ -170,17 +177,21 @@ def history_charts(history: list[dict[str, Any]], loss_slot: Any, acc_slot: Any)
                         y_label="accuracy / AUROC")
 
 
-def run_training(data_root: Path, out_path: Path, options: dict[str, Any]) -> None:
-    """Train in this script run; progress events drive the progress bar, the status line and the charts."""
+def run_training(data_root: Path, out_path: Path, options: dict[str, Any], where: Any = None) -> None:
+    """Train in this script run; progress events drive the progress bar, the status line and the charts
+    (drawn in ``where``, the top of the Train tab)."""
     from cam_core.training import TrainConfig, scan_dataset, train_model
 
     config = TrainConfig(arch=options["arch"], epochs=options["epochs"], image_size=options["image_size"],
                          batch_size=options["batch_size"], pretrained=options["pretrained"],
                          seed=options["seed"], resize=options["resize"], map_stride=options["map_stride"])
     epochs = options["epochs"]
-    bar = st.progress(0.0, text="Starting…")
-    status = st.empty()
-    loss_slot, acc_slot = st.columns(2)
+    where = where if where is not None else st.container()
+    where.info(f"Training **{out_path.stem}** ({options['arch']}, {epochs} epochs). Leaving this page or "
+               "changing a setting stops the run; the best epoch so far is then kept, marked interrupted.")
+    bar = where.progress(0.0, text="Starting…")
+    status = where.empty()
+    loss_slot, acc_slot = where.columns(2)
     loss_chart, acc_chart = loss_slot.empty(), acc_slot.empty()
     history: list[dict[str, Any]] = []
     deadline = time.monotonic() + options["minutes"] * 60
@@ -236,18 +247,21 @@ def train_section() -> None:
     st.write("Upload a ZIP with one folder per class, e.g. `ok/` and `ng/` (sub-folders are fine). "
              "Training runs on this server while the page waits; a small SqueezeNet on a few hundred "
              "images takes minutes on a CPU.")
-    upload = st.file_uploader("Training data (ZIP)", type=["zip"], key="models_train_zip")
-    last = st.session_state.get(TRAIN_RESULT)
-    if upload is None:
+    top = st.container()            # a running run shows its progress here, above the form
+    pending = st.session_state.get(TRAIN_PENDING)
+    upload = st.file_uploader("Training data (ZIP)", type=["zip"], key="models_train_zip",
+                              disabled=pending is not None)
+    last = st.session_state.get(TRAIN_RESULT) if pending is None else None
+    if upload is None and pending is None:
         _forget_train_data()
     if last:
         show_last_run(last)
         loss_slot, acc_slot = st.columns(2)
         history_charts(last["history"], loss_slot, acc_slot)
-    if upload is None:
-        return
-    prepared = prepare_data(upload)
+    prepared = prepare_data(upload) if upload is not None else None
     if prepared is None:
+        if pending is not None:
+            _run_pending(pending, top)
         return
     summary = prepared["summary"]
     counts = pd.DataFrame({"class": list(summary.counts), "images": list(summary.counts.values())})
@@ -292,12 +306,24 @@ def train_section() -> None:
     exists = out_path.stem in list_models()
     if exists:
         st.warning(f"A model called '{out_path.stem}' already exists; choose another name.")
-    if st.button("Train", type="primary", disabled=exists, key="train_go"):
+    if st.button("Train", type="primary", disabled=exists or pending is not None, key="train_go"):
         options = {"arch": arch, "epochs": epochs, "image_size": int(image_size), "batch_size": batch_size,
                    "pretrained": pretrained, "seed": 0, "minutes": minutes, "zip_name": upload.name,
                    "resize": resize, "map_stride": map_stride}
-        run_training(summary.root, out_path, options)
+        # Rerun first, so the run itself draws a disabled Train button and its progress at the top.
+        st.session_state[TRAIN_PENDING] = {"root": str(summary.root), "out": str(out_path), "options": options}
         st.rerun()
+    if pending is not None:
+        _run_pending(pending, top)
+
+
+def _run_pending(pending: dict[str, Any], top: Any) -> None:
+    """Run the training the Train button asked for, then rerun to show its outcome."""
+    try:
+        run_training(Path(pending["root"]), Path(pending["out"]), pending["options"], top)
+    finally:
+        st.session_state.pop(TRAIN_PENDING, None)
+    st.rerun()
 
 
 def page() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 import app_ui as ui
 from cam_core.report import build_html_report, make_report_items
@@ -76,7 +75,7 @@ def page() -> None:
     st.download_button("Download HTML report", data=html.encode("utf-8"), file_name="cam-inspector-report.html",
                        mime="text/html", type="primary", key="report_download", on_click="ignore")
     if st.toggle("Preview", key="report_preview"):
-        components.html(html, height=900, scrolling=True)
+        st.iframe(html, height=900)   # our own generated, escaped HTML (never user-supplied markup)
 
 
 ui.init_state()

@@ -178,7 +178,7 @@ def test_gallery_of_samples_and_selection(models_dir: Path) -> None:
     assert not at.exception and not at.error
     assert len(at.dataframe) == 1
     table = at.dataframe[0].value
-    assert list(table.columns) == ["file", "verdict", "NG probability"]
+    assert list(table.columns) == ["part", "file", "verdict", "NG probability"]
     assert len(table) == 3
     assert list(table["NG probability"]) == sorted(table["NG probability"], reverse=True)
     selector = at.selectbox(key="explain_selected")
@@ -420,3 +420,25 @@ def test_models_page_does_not_announce_a_model_that_learned_nothing(models_dir: 
     assert not at.success
     assert any("learned nothing" in e.value and "nothing" in e.value for e in at.error), [e.value for e in at.error]
     assert not list(models_dir.glob("*nothing*")) and not list(models_dir.glob(".*"))
+
+
+def test_gallery_keeps_the_chosen_image_when_the_method_changes(models_dir: Path) -> None:
+    at = explained_app(*[(f"p{i}.png", png_bytes(seed=i), "image/png") for i in range(3)])
+    table = at.dataframe[0].value
+    assert list(table.columns)[:2] == ["part", "file"]
+    assert all(str(uri).startswith("data:image/jpeg;base64,") for uri in table["part"])   # thumbnails, inline
+    selector = at.selectbox(key="explain_selected")
+    assert all(" — " in option for option in selector.options)                 # name — verdict
+    chosen = next(name for name in ("p0.png", "p1.png", "p2.png") if name != selector.value)
+    selector.set_value(chosen).run()
+    at.selectbox(key="cfg_method").set_value("gradcam").run()
+    assert not at.exception
+    assert at.selectbox(key="explain_selected").value == chosen
+    at.selectbox(key="cfg_model").set_value("resnet18-test").run()
+    assert at.selectbox(key="explain_selected").value == chosen
+
+
+def test_two_class_models_offer_the_target_picker(models_dir: Path) -> None:
+    at = explained_app(("part.png", png_bytes(), "image/png"))
+    target = at.selectbox(key="cfg_target")
+    assert target.options == ["predicted", "ok", "ng"]

@@ -99,6 +99,13 @@ def wait_until_idle(page: object) -> None:
         expect(running).to_have_count(0)
 
 
+def uploader(page: object, label: str) -> object:
+    """The file input of the uploader labelled ``label`` (never "the first uploader": under load another one,
+    e.g. "Defect masks", can render first)."""
+    box = page.locator('[data-testid="stFileUploader"]').filter(has_text=label)  # type: ignore[attr-defined]
+    return box.locator('input[type="file"]')
+
+
 def write_part_png(path: Path) -> Path:
     """A realistic input: a synthetic NG part (falls back to noise if the generator is unavailable)."""
     from PIL import Image
@@ -141,10 +148,12 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
 
     picture = write_part_png(tmp_path / "ng part.png")
     with browser_page(tmp_path, "browser-server.log") as (url, page):
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
         page.goto(url)
         expect(page.get_by_role("heading", name="Explain: why OK, why NG?")).to_be_visible()
         wait_until_idle(page)   # the first run of a fresh server may rerun once; an upload during it is lost
-        page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(picture))
+        uploader(page, "Upload part images").set_input_files(str(picture))
         expect(page.get_by_text(VERDICT)).to_be_visible()
         images = page.locator('[data-testid="stImage"] img')
         expect(images).to_have_count(2)
@@ -188,6 +197,8 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
         expect(page.get_by_text(VERDICT)).to_be_visible()
         expect(images).to_have_count(2)
         expect(thumb_value).to_have_text("0.70")  # settings survive page switches
+        outside = [u for u in requested if not u.startswith((url, "data:", "blob:"))]
+        assert not outside, f"the page fetched from outside the server (offline sites break): {outside[:5]}"
 
 
 def test_first_visit_straight_to_a_page_shows_the_app_menu(tmp_path: Path) -> None:

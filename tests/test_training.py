@@ -496,3 +496,16 @@ def test_cli_writes_one_line_per_epoch_to_a_log_file(tmp_path: Path) -> None:
          "val_auroc": 0.7, "seconds": 3.0, "images_per_s": 3.0, "improved": True})
     text = stream.getvalue()
     assert "\r" not in text and text.count("\n") == 1 and text.startswith("epoch 1: train loss")
+
+
+def test_init_from_continues_a_model_of_ours_and_refuses_a_mismatch(tmp_path: Path, tiny_run) -> None:
+    first, _, data = tiny_run
+    config = TrainConfig(**{**TINY, "epochs": 1}, pretrained="none", init_from=str(first.path))
+    events: list[dict] = []
+    result = train_model(data, tmp_path / "more.safetensors", config, progress=events.append)
+    pretrained = result.card["training"]["pretrained"]
+    assert pretrained["used"] and pretrained["source"].startswith(f"continued from {first.path.name}")
+    assert result.card["training"]["frozen"]["prefixes"] == []
+    with pytest.raises(InputError, match="this run needs resnet18"):
+        train_model(data, tmp_path / "x.safetensors", TrainConfig(**{**TINY, "arch": "resnet18"},
+                                                                  init_from=str(first.path)))
