@@ -26,7 +26,6 @@ the function :func:`cam_core.evaluation.evaluate` uses too.
 
 from __future__ import annotations
 
-import atexit
 import csv
 import dataclasses
 import hashlib
@@ -70,6 +69,7 @@ from cam_core.samples import (
     render_sample,
     sample_file_name,
 )
+from cam_core.scratch import make_scratch_root
 from cam_core.video import FrameRecord, VideoInfo, VideoProgress, VideoResult
 
 log = logging.getLogger("cam_inspector.app")
@@ -81,11 +81,14 @@ NORM_LABELS: dict[str, str] = {"evidence": "Evidence (for / against)", "shared":
                                 "raw": "Raw, calibrated"}
 IMAGE_TYPES: list[str] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif"]
 DISPLAY_MAX_SIDE = 1024          # overlays shown on screen are drawn at most this large
-PREFERRED_MODELS = (DEFAULT_MODEL, "squeezenet1_1-parts", "googlenet-parts", "resnet18-parts")
+PREFERRED_MODELS = (DEFAULT_MODEL, "squeezenet1_1-parts", "googlenet-parts")
 LAST_BATCH = "last_batch"
 SAMPLE_MASK_SOURCE = "the sample's own mask"
 OUTLINE_WIDTH = 2                # px at screen size
 MASK_SUFFIXES = ("_mask", "-mask", ".mask", "_gt", "-gt")  # part7_mask.png is the mask of part7.jpg
+
+STALE_UPLOAD_HINT = ("A file still listed in an upload box after the server restarted is no longer on the server: "
+                     "remove it (×) and upload it again.")
 
 NO_MODELS_MESSAGE = (
     "No model is available yet. Train one on the **Models** page (upload a ZIP with `ok/` and `ng/` "
@@ -94,6 +97,7 @@ NO_MODELS_MESSAGE = (
     f"Models are looked up in `models/` and in `{user_models_dir()}` (set `CAM_INSPECTOR_MODELS` to change it)."
 )
 
+KEPT_OVERLAY = "kept_overlay"      # (opacity, colormap) as last set by a widget (see overlay_controls)
 # Settings shared by every page; widgets use these keys and read their defaults from here.
 DEFAULTS: dict[str, Any] = {
     "cfg_method": "cam",
@@ -185,6 +189,9 @@ def init_state() -> None:
     for key in list(state.keys()):
         if isinstance(key, str) and key.startswith("cfg_"):
             state[key] = state[key]
+    kept = state.get(KEPT_OVERLAY)
+    if kept is not None:
+        state["cfg_opacity"], state["cfg_colormap"] = kept
 
 
 def run_guarded(body: Callable[[], None]) -> None:
@@ -313,8 +320,12 @@ class ViewSettings:
         return out
 
 
-def view_controls(container: Any = None, value_range: tuple[float, float] | None = None) -> ViewSettings:
-    """Normalisation, opacity and colormap widgets (shared by every page through ``cfg_*`` keys)."""
+def view_controls(container: Any = None, value_range: tuple[float, float] | None = None,
+                  overlay: bool = True) -> ViewSettings:
+    """Normalisation, opacity and colormap widgets (shared by every page through ``cfg_*`` keys).
+
+    ``overlay=False`` leaves opacity and colormap to the caller (Explain draws them inside a fragment, so
+    moving the slider redraws only the maps), and returns their current values."""
     container = container or st.sidebar
     modes = ["evidence", "shared", "per-map"] + (["raw"] if value_range else [])
     if st.session_state.get("cfg_norm") not in modes:
@@ -326,17 +337,23 @@ def view_controls(container: Any = None, value_range: tuple[float, float] | None
              "map stays cold. The other three show the raw maps, which also carry a part common to every "
              "class that decides nothing: Raw, shared = one scale for all maps; Raw, per map = each map "
              "stretched on its own (shape only); Raw, calibrated = the range recorded at training.")
-    opacity, colormap = overlay_controls(container)
+    if overlay:
+        opacity, colormap = overlay_controls(container)
+    else:
+        opacity = float(st.session_state.get("cfg_opacity", DEFAULTS["cfg_opacity"]))
+        colormap = str(st.session_state.get("cfg_colormap", DEFAULTS["cfg_colormap"]))
     return ViewSettings(mode=mode, opacity=opacity, colormap=colormap,
                         value_range=value_range if mode == "raw" else None)
 
 
-def overlay_controls(container: Any = None) -> tuple[float, str]:
+def overlay_controls(container: Any = None, colormap_container: Any = None) -> tuple[float, str]:
     """Opacity and colormap widgets (``cfg_opacity``, ``cfg_colormap``: the same values on every page)."""
     container = container or st.sidebar
     opacity = container.slider("Opacity", 0.0, 1.0, step=0.05, key="cfg_opacity",
                                help="0 = image only, 1 = heatmap only")
-    colormap = container.selectbox("Colormap", list(COLORMAPS), key="cfg_colormap")
+    colormap = (colormap_container or container).selectbox("Colormap", list(COLORMAPS), key="cfg_colormap")
+    # A copy outside the widget keys: a change made in a fragment rerun (Explain) must survive page switches.
+    st.session_state[KEPT_OVERLAY] = (float(opacity), colormap)
     return float(opacity), colormap
 
 
@@ -883,8 +900,7 @@ class LabelledSet:
 @st.cache_resource
 def _labelled_root() -> Path:
     """One scratch folder per server process for extracted labelled sets (removed when the process exits)."""
-    root = Path(tempfile.mkdtemp(prefix="cam-inspector-sets-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    root = make_scratch_root("sets")
     return root
 
 
@@ -1054,8 +1070,7 @@ class VideoRun:
 @st.cache_resource
 def _video_root() -> Path:
     """One scratch folder per server process for videos (removed when the process exits)."""
-    root = Path(tempfile.mkdtemp(prefix="cam-inspector-video-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    root = make_scratch_root("video")
     return root
 
 

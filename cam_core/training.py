@@ -179,7 +179,8 @@ class TrainConfig:
     ``freeze``: ``"auto"`` keeps the stages up to output stride 8 (:data:`FROZEN_PREFIXES`) at their ImageNet
     weights, BatchNorm statistics included, whenever ImageNet weights were loaded; ``"none"`` trains all.
     ``init_from``: continue from a model of this product (a name or ``.safetensors`` path) of the same
-    architecture, classes and map stride: every tensor, head included, is loaded and nothing is frozen.
+    architecture, classes and map stride: every tensor, head included, is loaded; ``freeze`` applies as for
+    ImageNet weights (its early stages have learned their filters already).
     ``require_learning``: a finished run whose validation shows it learned nothing
     (:func:`learned_something`) is not saved; ``False`` saves it anyway, marked ``validation.learned: false``.
     """
@@ -745,7 +746,8 @@ def auto_epochs(steps_per_epoch: int, pretrained: bool = False) -> int:
 
 
 def frozen_prefixes(arch: str, freeze: str, pretrained: bool) -> tuple[str, ...]:
-    """Module-name prefixes kept frozen: the stages up to stride 8 when fine-tuning with ``freeze="auto"``."""
+    """Module-name prefixes kept frozen: the stages up to stride 8 when fine-tuning (from ImageNet weights or
+    one of our models) with ``freeze="auto"``."""
     return FROZEN_PREFIXES.get(arch, ()) if freeze == "auto" and pretrained else ()
 
 
@@ -1057,7 +1059,7 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
         state, source = imagenet_state(config.arch, config.pretrained, emit)
         loaded, not_loaded = load_backbone(model, state, config.arch) if state is not None else (0, [])
         _zero_head(model)
-    frozen = frozen_prefixes(config.arch, config.freeze, loaded > 0 and not config.init_from)
+    frozen = frozen_prefixes(config.arch, config.freeze, loaded > 0)
     frozen_tensors = _freeze(model, frozen)
     emit({"event": "message", "text": f"{config.arch}: " + (f"starting from {source}" if loaded else
                                                               "training from scratch")

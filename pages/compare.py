@@ -125,6 +125,8 @@ def labelled_set_scores(models: list[str], method: str) -> None:
              "mask, its NG map is checked against the defect.")
     upload = st.file_uploader("Labelled set (ZIP)", type=["zip"], key="compare_set_zip")
     if upload is None:
+        st.caption(ui.STALE_UPLOAD_HINT)
+    if upload is None:
         return
     try:
         labelled = ui.labelled_set(upload)

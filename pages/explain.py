@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import streamlit as st
 
@@ -37,7 +39,7 @@ def sidebar_controls() -> tuple[str | None, str, int | None, ui.ViewSettings, bo
                   "scored on (default: the defect class)." if two else
                   "Which class map to show first (default: the predicted class)."))
         target = None if choice == "predicted" else bundle.classes.index(choice)
-    view = ui.view_controls(sidebar, value_range)
+    view = ui.view_controls(sidebar, value_range, overlay=False)   # opacity/colormap: above the maps
     raw_grid = sidebar.toggle("Raw feature grid", key="cfg_raw_grid",
                               help="Show the maps at the network's own resolution (e.g. 13×13), value on hover.")
     return model, method, target, view, raw_grid
@@ -105,6 +107,16 @@ def show_one(item: ui.InputImage, explanation, target: int | None, view: ui.View
                f"{ui.METHOD_LABELS.get(method, method)}")
     for note in item.notes:
         st.caption(f"Note: {note}")
+    maps_view(item, explanation, target, view, raw_grid, model, method)
+
+
+@st.fragment
+def maps_view(item: ui.InputImage, explanation, target: int | None, view: ui.ViewSettings, raw_grid: bool,
+              model: str, method: str) -> None:
+    """The maps and their overlay controls: a fragment, so opacity and colormap redraw only this part."""
+    left, right, _ = st.columns([2, 1, 2])
+    opacity, colormap = ui.overlay_controls(left, right)
+    view = dataclasses.replace(view, opacity=opacity, colormap=colormap)
     classes = shown_classes(explanation, target)
     display = ui.display_copy(item)
     jpegs, scale = ui.render_maps(explanation, display, classes, view, outline=ui.display_mask(item, display.size))

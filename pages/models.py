@@ -8,7 +8,6 @@ reloading the page while it trains interrupts the run.
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import json
 import os
@@ -32,6 +31,7 @@ from cam_core.checkpoint import (
     user_models_dir,
 )
 from cam_core.report import card_summary
+from cam_core.scratch import make_scratch_root
 
 TRAIN_DATA = "models_train_data"    # session: extracted ZIP (digest, folder, summary, notes)
 TRAIN_RESULT = "models_train_result"  # session: last training run (history, path, best epoch)
@@ -130,8 +130,7 @@ def upload_section() -> None:
 @st.cache_resource
 def _scratch_root() -> Path:
     """One folder per server process for extracted training ZIPs, removed when the process exits."""
-    root = Path(tempfile.mkdtemp(prefix="cam-inspector-train-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    root = make_scratch_root("train")
     return root
 
 
@@ -251,6 +250,8 @@ def train_section() -> None:
     pending = st.session_state.get(TRAIN_PENDING)
     upload = st.file_uploader("Training data (ZIP)", type=["zip"], key="models_train_zip",
                               disabled=pending is not None)
+    if upload is None:
+        st.caption(ui.STALE_UPLOAD_HINT)
     last = st.session_state.get(TRAIN_RESULT) if pending is None else None
     if upload is None and pending is None:
         _forget_train_data()

@@ -51,6 +51,8 @@ def pick_source() -> ui.VideoSource | None:
     left, right = st.columns([3, 2])
     upload = left.file_uploader("Upload a video", type=ui.VIDEO_TYPES, key="video_upload",
                                 help="MP4, MOV, AVI, MKV, WebM or animated GIF; audio is ignored.")
+    if upload is None:
+        left.caption(ui.STALE_UPLOAD_HINT)
     sample = right.toggle("Use the built-in sample clip", key="video_sample",
                           help="4 s of synthetic hex nuts on a conveyor; every third one is NG.")
     if upload is not None:
@@ -116,7 +118,8 @@ def _frame_explorer(run: ui.VideoRun) -> None:
 
     item = ui.video_frame(run.source, index, run.settings.max_side)
     explanation = ui.explain_inputs(run.model, run.method, [item])[0]
-    ui.show_verdict(st, verdict_of(explanation), small=True)
+    ui.show_verdict(st, verdict_of(explanation), small=True,
+                    trained_on=ui.get_explainer(run.model, run.method).bundle.trained_on)
     in_video = f"{record.predicted.upper()} {record.probabilities.get(record.predicted, 0.0):.1%}"
     if not record.explained:
         in_video += f", reused from frame {index - index % run.settings.every}"
@@ -186,6 +189,11 @@ def page() -> None:
         st.info("Cancelled: nothing of that run was kept.")
     if model is None:
         return
+    bundle = ui.get_explainer(model, method).bundle
+    if source is not None and not source.digest.startswith("sample:") and bundle.synthetic_only:
+        st.warning(f"**{model} has only seen synthetic parts** (plates and hex nuts drawn by this product), not "
+                   f"footage like {source.name}. Its verdicts and maps on it say little about your parts. "
+                   + ui.TRAIN_OWN_HINT, icon=":material/warning:")
     go = st.button("Explain video", type="primary", key="video_go", disabled=source is None)
     if go and source is not None:
         explain(source, model, method, settings)

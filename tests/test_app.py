@@ -442,3 +442,29 @@ def test_two_class_models_offer_the_target_picker(models_dir: Path) -> None:
     at = explained_app(("part.png", png_bytes(), "image/png"))
     target = at.selectbox(key="cfg_target")
     assert target.options == ["predicted", "ok", "ng"]
+
+
+def test_a_synthetic_parts_model_warns_on_the_users_own_images_only(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from cam_core.architectures import build_model
+    from cam_core.checkpoint import save_checkpoint
+    from cam_core.samples import SYNTHETIC_DATA
+
+    user, shipped = tmp_path / "user", tmp_path / "shipped"
+    user.mkdir()
+    shipped.mkdir()
+    torch.manual_seed(0)
+    save_checkpoint(build_model("squeezenet1_1", 2, head_relu=False), user / "synthetic-only.safetensors",
+                    {"arch": "squeezenet1_1", "classes": ["ok", "ng"], "input_size": [96, 96], "head_relu": False,
+                     "trained_on": SYNTHETIC_DATA})
+    monkeypatch.setenv("CAM_INSPECTOR_MODELS", str(user))
+    monkeypatch.setattr(checkpoint, "SHIPPED_MODELS_DIR", shipped)
+    at = run_app()
+    at.multiselect(key="cfg_samples").set_value(["OK plate"]).run()
+    assert not at.warning
+    assert any(SYNTHETIC_DATA in c.value for c in at.caption)               # named next to the verdict
+    at.file_uploader(key="explain_uploads").set_value([("my tile.png", png_bytes(), "image/png")]).run()
+    warnings = [w.value for w in at.warning]
+    assert any("only seen synthetic parts" in w and "tile.png" in w and "minutes" in w for w in warnings), warnings

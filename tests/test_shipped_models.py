@@ -13,7 +13,7 @@ from cam_core.checkpoint import DEFAULT_MODEL, SHIPPED_MODELS_DIR, list_models, 
 from cam_core.pipeline import Explainer
 from cam_core.samples import SAMPLES, SYNTHETIC_DATA, render_sample, sample_clip_parts
 
-SHIPPED = sorted(p.stem for p in SHIPPED_MODELS_DIR.glob("*.safetensors"))
+SHIPPED = sorted(p.stem for p in SHIPPED_MODELS_DIR.glob("*.safetensors") if not p.name.startswith("."))
 
 
 @pytest.fixture(scope="module")

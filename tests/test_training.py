@@ -505,7 +505,7 @@ def test_init_from_continues_a_model_of_ours_and_refuses_a_mismatch(tmp_path: Pa
     result = train_model(data, tmp_path / "more.safetensors", config, progress=events.append)
     pretrained = result.card["training"]["pretrained"]
     assert pretrained["used"] and pretrained["source"].startswith(f"continued from {first.path.name}")
-    assert result.card["training"]["frozen"]["prefixes"] == []
+    assert result.card["training"]["frozen"]["prefixes"] == list(training.FROZEN_PREFIXES["squeezenet1_1"])
     with pytest.raises(InputError, match="this run needs resnet18"):
         train_model(data, tmp_path / "x.safetensors", TrainConfig(**{**TINY, "arch": "resnet18"},
                                                                   init_from=str(first.path)))
