@@ -346,14 +346,20 @@ def view_controls(container: Any = None, value_range: tuple[float, float] | None
                         value_range=value_range if mode == "raw" else None)
 
 
+def _keep_overlay() -> None:
+    """A copy outside the widget keys (callbacks run before the script): a change made in a fragment rerun
+    (Explain's maps) must survive page switches, which Streamlit's widget cleanup would otherwise undo."""
+    state = st.session_state
+    state[KEPT_OVERLAY] = (float(state["cfg_opacity"]), str(state["cfg_colormap"]))
+
+
 def overlay_controls(container: Any = None, colormap_container: Any = None) -> tuple[float, str]:
     """Opacity and colormap widgets (``cfg_opacity``, ``cfg_colormap``: the same values on every page)."""
     container = container or st.sidebar
-    opacity = container.slider("Opacity", 0.0, 1.0, step=0.05, key="cfg_opacity",
+    opacity = container.slider("Opacity", 0.0, 1.0, step=0.05, key="cfg_opacity", on_change=_keep_overlay,
                                help="0 = image only, 1 = heatmap only")
-    colormap = (colormap_container or container).selectbox("Colormap", list(COLORMAPS), key="cfg_colormap")
-    # A copy outside the widget keys: a change made in a fragment rerun (Explain) must survive page switches.
-    st.session_state[KEPT_OVERLAY] = (float(opacity), colormap)
+    colormap = (colormap_container or container).selectbox("Colormap", list(COLORMAPS), key="cfg_colormap",
+                                                           on_change=_keep_overlay)
     return float(opacity), colormap
 
 

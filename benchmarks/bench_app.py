@@ -2,7 +2,7 @@
 
     python benchmarks/bench_app.py                    # (a) warm path + (b) cold start in a browser
     python benchmarks/bench_app.py --skip-browser     # (a) only
-    python benchmarks/bench_app.py --screenshot docs/screenshot-explain.png --model squeezenet1_1-parts
+    python benchmarks/bench_app.py --screenshot docs/screenshot-explain.png --model efficientnet_lite0-parts
 
 (a) **Warm "upload → both heatmaps"**, through the functions the Explain page calls for a new upload
     (nothing cached): decode the uploaded bytes (``cam_core.imaging.load_image``) → ``Explainer.explain``
@@ -14,7 +14,7 @@
     visible (first explain: the network is loaded here), and an opacity change until the redrawn
     overlay arrives (warm rerun).
 
-Model: ``--model NAME`` (default: the shipped ``squeezenet1_1-parts`` if present, else a random-weight
+Model: ``--model NAME`` (default: the shipped ``efficientnet_lite0-parts`` if present, else a random-weight
 SqueezeNet 1.1 at 224 px written to a temporary models folder).
 """
 
@@ -58,8 +58,8 @@ def pick_model(name: str | None, scratch: Path) -> str:
 
     if name:
         return name
-    if "squeezenet1_1-parts" in list_models():
-        return "squeezenet1_1-parts"
+    if "efficientnet_lite0-parts" in list_models():
+        return "efficientnet_lite0-parts"
     from conftest import make_checkpoint
 
     os.environ["CAM_INSPECTOR_MODELS"] = str(scratch)
@@ -160,7 +160,7 @@ def take_screenshot(models_dir: Path, out: Path, model: str, sample: str) -> Non
         wait_until_healthy(url, process)
         browser = launch_chromium(playwright)
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1120}, device_scale_factor=1)
+            page = browser.new_page(viewport={"width": 1440, "height": 1480}, device_scale_factor=1)
             expect.set_options(timeout=120_000)
             page.goto(url)
             expect(page.get_by_role("heading", name="Explain: why OK, why NG?")).to_be_visible()
@@ -182,7 +182,7 @@ def take_screenshot(models_dir: Path, out: Path, model: str, sample: str) -> Non
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="model name (default: squeezenet1_1-parts, else a random SqueezeNet)")
+    parser.add_argument("--model", help="model name (default: efficientnet_lite0-parts, else a random SqueezeNet 1.1)")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--threads", type=int, help="torch intra-op threads for (a) (default: torch's choice)")

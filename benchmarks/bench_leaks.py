@@ -25,7 +25,7 @@ def rss_mb() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="squeezenet1_1-parts")
+    parser.add_argument("--model", default="efficientnet_lite0-parts")
     parser.add_argument("--calls", type=int, default=1000)
     args = parser.parse_args()
     bundle = load_model(args.model, device="cpu")

@@ -126,7 +126,8 @@ def test_controls_change_the_view(models_dir: Path) -> None:
     at.selectbox(key="cfg_colormap").set_value("viridis")
     at.run()
     assert not at.exception and not at.error
-    assert all("own scale" in c for c in image_captions(at))
+    own = [c.split("own scale ")[1].split(" · ")[0] for c in image_captions(at)]
+    assert len(own) == 2 and own[0] != own[1]          # per map: each caption gives its own map's range
     heatmaps = [json.loads(chart.proto.spec)["data"][0] for chart in at.get("plotly_chart")]
     assert all("zmin" not in h for h in heatmaps)  # per-map: each grid on its own range
     at.selectbox(key="cfg_method").set_value("gradcam").run()

@@ -1,0 +1,92 @@
+"""How the default maps read: the "hot" share of the NG map on OK parts, and whether it singles out the defect.
+
+    python benchmarks/hot_share.py DATA_DIR [--model efficientnet_lite0-parts] [--mode evidence] [--limit N]
+
+Through the library's defaults (``Explainer(bundle).explain_one(img).normalized()``), "hot" being the top
+quarter of the colour range (scaled value ≥ 0.75: orange and red in jet), with the map upsampled to the image:
+
+- OK parts: the share of pixels where the NG map is hot (target ≤ 5 %);
+- NG parts with a mask: the hot region *singles out the defect* when it touches the mask and its density
+  inside the mask (hot ∩ mask / mask) is higher than over the whole image (hot / image) (target ≥ 90 %).
+
+DATA_DIR holds ``ok/``, ``ng/``, ``masks/`` and optionally ``manifest.csv`` (per-defect-type rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cam_core.checkpoint import DEFAULT_MODEL, load_model  # noqa: E402
+from cam_core.evaluation import load_mask  # noqa: E402
+from cam_core.imaging import load_image  # noqa: E402
+from cam_core.pipeline import Explainer  # noqa: E402
+from cam_core.render import upsample_maps  # noqa: E402
+
+HOT = 0.75
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("data_dir")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--mode", default="evidence", choices=["evidence", "shared", "per-map"])
+    parser.add_argument("--limit", type=int, default=0, help="at most this many images per class (0 = all)")
+    args = parser.parse_args()
+    root = Path(args.data_dir)
+    types: dict[str, str] = {}
+    if (root / "manifest.csv").is_file():
+        with open(root / "manifest.csv", newline="") as fh:
+            for row in csv.DictReader(fh):
+                types[Path(row["file"]).name] = row.get("defect_type", "") or ""
+    bundle = load_model(args.model, device="cpu")
+    ng = bundle.positive_index
+    assert ng is not None, "the model needs a defect class"
+    ok_shares: list[float] = []
+    singled: dict[str, list[bool]] = defaultdict(list)
+    with Explainer(bundle) as explainer:
+        for label in ("ok", "ng"):
+            files = sorted(p for p in (root / label).iterdir() if p.suffix.lower() in {".png", ".jpg", ".bmp"})
+            if args.limit:
+                files = files[:args.limit]
+            for path in files:
+                image = load_image(path).image
+                explanation = explainer.explain_one(image)
+                scaled, _ = explanation.normalized(args.mode)
+                ng_map = scaled[explanation.class_indices.index(ng)]
+                w, h = image.size
+                hot = upsample_maps(ng_map, (h, w)) >= HOT
+                if label == "ok":
+                    ok_shares.append(float(hot.mean()))
+                    continue
+                mask_path = root / "masks" / f"{path.stem}.png"
+                if not mask_path.is_file():
+                    continue
+                mask = load_mask(mask_path)
+                if mask.shape != hot.shape or not mask.any():
+                    continue
+                inside = float(hot[mask].mean())
+                ok = bool(hot[mask].any()) and inside > float(hot.mean())
+                singled[types.get(path.name, "all") or "all"].append(ok)
+    print(f"model {args.model}, mode {args.mode}, data {root}")
+    if ok_shares:
+        print(f"OK parts ({len(ok_shares)}): NG map hot on {100 * np.mean(ok_shares):.1f} % of the pixels "
+              f"(median {100 * np.median(ok_shares):.1f} %, 90th percentile {100 * np.percentile(ok_shares, 90):.1f} %)")
+    every = [v for values in singled.values() for v in values]
+    if every:
+        print(f"NG parts with a mask ({len(every)}): hot region singles out the defect on {np.mean(every):.3f}")
+        for kind in sorted(singled):
+            print(f"  {kind:10s} n={len(singled[kind]):4d}  {np.mean(singled[kind]):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
