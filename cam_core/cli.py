@@ -145,8 +145,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
             print(f"\r{done}/{total} parts", end="", file=sys.stderr, flush=True)
 
     try:
-        out = generate_dataset(args.out_dir, count=args.count, seed=args.seed, kind=args.kind, size=args.size,
-                               progress=progress)
+        if args.kind == "conveyor":
+            from .synth import generate_conveyor_dataset
+
+            out = generate_conveyor_dataset(args.out_dir, count=args.count, seed=args.seed, progress=progress)
+        else:
+            out = generate_dataset(args.out_dir, count=args.count, seed=args.seed, kind=args.kind, size=args.size,
+                                   progress=progress)
     except ValueError as exc:
         raise CamInspectorError(str(exc)) from None
     print(f"\nwrote {args.count} parts to {out} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
@@ -309,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out_dir")
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--kind", default="mixed", choices=["plate", "nut", "mixed"])
+    p.add_argument("--kind", default="mixed", choices=["plate", "nut", "mixed", "conveyor"],
+                   help="conveyor: whole frames of the conveyor scene (480×270), NG when a defect is in view")
     p.add_argument("--size", type=int, default=256)
     p.set_defaults(func=cmd_synth)
 

@@ -799,6 +799,7 @@ def conveyor_frames(
     fps: int = 15,
     parts: int = 6,
     ng_every: int = 3,
+    masks: bool = False,
 ) -> Iterator[tuple[np.ndarray, dict]]:
     """Yield ``(frame, info)`` for a belt carrying hex nuts left to right; every ``ng_every``-th nut is NG.
 
@@ -806,6 +807,7 @@ def conveyor_frames(
     "label", "defect_type", "bbox"}]}`` lists the nuts in view (``x, y`` their centre in pixels, ``bbox``
     ``(x0, y0, x1, y1)`` of their tile clipped to the frame). The ``parts`` nuts are rendered once and loop
     forever; nut ``k`` (1-based) is NG when ``k % ng_every == 0`` (``ng_every <= 0``: all OK).
+    ``masks=True`` adds ``info["defect_mask"]``: uint8 ``height×width``, 255 where a defect is in view.
     """
     if n_frames < 0 or width < 64 or height < 64 or parts < 1 or fps < 1:
         raise ValueError("need n_frames >= 0, width/height >= 64, parts >= 1, fps >= 1")
@@ -834,11 +836,18 @@ def conveyor_frames(
         start = (-int(round(travel))) % period
         frame = belt[:, start : start + width].copy()
         infos = []
+        defect = np.zeros((height, width), dtype=np.uint8) if masks else None
         for k, nut in enumerate(nuts):
             left = int(round((travel + x0 - k * spacing) % loop - tile))
             if left >= width:
                 continue
             top_y = int(round(nut["y"] - tile / 2))
+            if defect is not None and nut["sample"].mask.any():
+                ax0, ay0, ax1, ay1 = max(left, 0), max(top_y, 0), min(left + tile, width), min(top_y + tile, height)
+                if ax0 < ax1 and ay0 < ay1:
+                    np.maximum(defect[ay0:ay1, ax0:ax1], nut["sample"].mask[ay0 - top_y:ay1 - top_y,
+                                                                             ax0 - left:ax1 - left],
+                               out=defect[ay0:ay1, ax0:ax1])
             for off, blend in ((sh_off, "shadow"), (0, "part")):
                 fx0, fy0 = left + off, top_y + off
                 ax0, ay0 = max(fx0, 0), max(fy0, 0)
@@ -869,4 +878,52 @@ def conveyor_frames(
         frame += 0.5
         np.clip(frame, 0.0, 255.0, out=frame)
         out = frame.astype(np.uint8)
-        yield out, {"index": i, "time_s": i / fps, "parts": infos}
+        info: dict = {"index": i, "time_s": i / fps, "parts": infos}
+        if defect is not None:
+            info["defect_mask"] = defect      # uint8 0/255: the defect pixels in view (all zero: an OK frame)
+        yield out, info
+
+
+def generate_conveyor_dataset(out_dir: str | Path, *, count: int, seed: int, frames_per_clip: int = 8,
+                              progress: Callable[[int, int], None] | None = None) -> Path:
+    """``count`` whole conveyor frames as OK/NG images, in :func:`generate_dataset`'s layout.
+
+    A frame is NG when a defect pixel is in view (its mask: those pixels). Clip ``j`` uses seed
+    ``[seed, j]`` (``conveyor_frames``), and ``frames_per_clip`` frames are drawn from it at random times, so
+    frames show nuts entering, centred and leaving. Teaches a part classifier the conveyor scene, which whole
+    video frames show and single-part images do not.
+    """
+    out = Path(out_dir)
+    dirs = {name: out / name for name in ("ok", "ng", "masks")}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    rows: list[list[str | int]] = []
+    digits = max(5, len(str(max(count - 1, 0))))
+    done = 0
+    clip = 0
+    while done < count:
+        rng = np.random.default_rng([seed, clip, 7])
+        wanted = set(rng.choice(150, size=frames_per_clip, replace=False).tolist())
+        for frame, info in conveyor_frames(seed=int(seed * 100003 + clip), n_frames=max(wanted) + 1, masks=True):
+            if info["index"] not in wanted or done >= count:
+                continue
+            mask = info["defect_mask"]
+            label = "ng" if mask.any() else "ok"
+            name = f"{label}_{done:0{digits}d}.png"
+            Image.fromarray(frame).save(dirs[label] / name, compress_level=1)
+            if label == "ng":
+                Image.fromarray(mask, "L").save(dirs["masks"] / name, compress_level=1)
+                types = sorted({p["defect_type"] for p in info["parts"] if p["label"] == "ng"})
+                rows.append([f"ng/{name}", "ng", "+".join(types), "conveyor", f"masks/{name}",
+                             int(np.count_nonzero(mask))])
+            else:
+                rows.append([f"ok/{name}", "ok", "none", "conveyor", "", 0])
+            done += 1
+            if progress is not None:
+                progress(done, count)
+        clip += 1
+    with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "label", "defect_type", "kind", "mask", "mask_area_px"])
+        writer.writerows(rows)
+    return out

@@ -214,3 +214,34 @@ def test_conveyor_frames() -> None:
     assert all(f.shape == (120, 160, 3) for f, _ in again)
     assert all(np.array_equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(again, again2))
     assert not np.array_equal(again[0][0], other[0][0])
+
+
+def test_conveyor_frames_can_report_the_defect_pixels_in_view() -> None:
+    from cam_core.synth import conveyor_frames
+
+    seen_ng = seen_ok = False
+    for frame, info in conveyor_frames(seed=0, n_frames=60, masks=True):
+        mask = info["defect_mask"]
+        assert mask.shape == frame.shape[:2] and mask.dtype == np.uint8
+        ng_in_view = any(p["label"] == "ng" and p["bbox"][0] < p["bbox"][2] for p in info["parts"])
+        if mask.any():
+            seen_ng = True
+            assert ng_in_view            # defect pixels only where an NG nut is in view
+        elif not ng_in_view:
+            seen_ok = True
+    assert seen_ng and seen_ok
+
+
+def test_conveyor_dataset_layout_and_labels(tmp_path) -> None:
+    import csv
+
+    from cam_core.synth import generate_conveyor_dataset
+
+    out = generate_conveyor_dataset(tmp_path / "c", count=12, seed=3, frames_per_clip=6)
+    rows = list(csv.DictReader(open(out / "manifest.csv")))
+    assert len(rows) == 12 and {r["kind"] for r in rows} == {"conveyor"}
+    for row in rows:
+        assert (out / row["file"]).is_file()
+        if row["label"] == "ng":
+            mask = np.asarray(Image.open(out / row["mask"]))
+            assert mask.any() and int(row["mask_area_px"]) == int(np.count_nonzero(mask))
