@@ -81,7 +81,7 @@ NORM_LABELS: dict[str, str] = {"evidence": "Evidence (for / against)", "shared":
                                 "raw": "Raw, calibrated"}
 IMAGE_TYPES: list[str] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif"]
 DISPLAY_MAX_SIDE = 1024          # overlays shown on screen are drawn at most this large
-PREFERRED_MODELS = (DEFAULT_MODEL, "squeezenet1_1-parts", "googlenet-parts")
+PREFERRED_MODELS = (DEFAULT_MODEL,)
 LAST_BATCH = "last_batch"
 SAMPLE_MASK_SOURCE = "the sample's own mask"
 OUTLINE_WIDTH = 2                # px at screen size
