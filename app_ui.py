@@ -1196,13 +1196,14 @@ def video_progress(progress: VideoProgress) -> tuple[float, str]:
 
 
 def run_video(source: VideoSource, model: str, method: str, settings: VideoSettings,
-              progress: Callable[[VideoProgress], None] | None = None) -> VideoRun:
+              progress: Callable[[VideoProgress], None] | None = None,
+              should_stop: Callable[[], bool] | None = None, explainer: Explainer | None = None) -> VideoRun:
     """Explain ``source`` with :func:`cam_core.video.explain_video` (the CLI's pipeline) into a fresh
     scratch folder: ``explained.mp4`` (H.264) and ``frames.csv``. The folder is removed if the run fails
-    or is interrupted (a rerun of the page, e.g. the Cancel button, stops it at the next progress call)."""
+    or is stopped (``should_stop()``)."""
     from cam_core.video import explain_video
 
-    explainer = get_explainer(model, method)
+    explainer = explainer or get_explainer(model, method)
     runs = _video_dir("runs")
     _prune(runs, VIDEO_FILES_MAX_AGE_S)
     folder = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
@@ -1211,12 +1212,68 @@ def run_video(source: VideoSource, model: str, method: str, settings: VideoSetti
         result = explain_video(source.path, folder / "explained.mp4", explainer, layout=settings.layout,  # type: ignore[arg-type]
                                opacity=settings.opacity, colormap=settings.colormap, every=settings.every,
                                max_side=settings.max_side, csv_path=folder / "frames.csv", progress=progress,
-                               threshold=VIDEO_THRESHOLD)
+                               should_stop=should_stop, threshold=VIDEO_THRESHOLD)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return VideoRun(source=source, model=model, method=method, settings=settings, folder=folder, result=result,
                     classes=tuple(explainer.bundle.classes), seconds=time.perf_counter() - start)
+
+
+VIDEO_JOB = "video_job"
+
+
+@dataclass
+class VideoJob:
+    """A video being explained in a background thread of this session: it goes on when the user leaves the
+    page, and the page shows its progress (or its result) on return. ``stop`` cancels it."""
+
+    source: VideoSource
+    model: str
+    method: str
+    settings: VideoSettings
+    stop: threading.Event = field(default_factory=threading.Event)
+    progress: VideoProgress | None = None
+    run: VideoRun | None = None
+    error: str | None = None
+    thread: threading.Thread | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.thread is not None and not self.thread.is_alive()
+
+
+def start_video_job(source: VideoSource, model: str, method: str, settings: VideoSettings) -> VideoJob:
+    """Start explaining ``source`` in a background thread (one per session); returns the job."""
+    from cam_core.video import VideoCancelled
+
+    explainer = get_explainer(model, method)     # looked up here: Streamlit's caches belong to the script thread
+    job = VideoJob(source=source, model=model, method=method, settings=settings)
+
+    def progress(event: VideoProgress) -> None:
+        job.progress = event
+
+    def work() -> None:
+        try:
+            job.run = run_video(source, model, method, settings, progress=progress, should_stop=job.stop.is_set,
+                                explainer=explainer)
+        except VideoCancelled:
+            job.error = None
+        except CamInspectorError as exc:
+            job.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - reported on the page, never a traceback there
+            log.exception("video job failed")
+            job.error = error_line(source.name, exc)
+
+    job.thread = threading.Thread(target=work, daemon=True, name="cam-inspector-video-job")
+    st.session_state[VIDEO_JOB] = job
+    job.thread.start()
+    return job
+
+
+def video_job() -> VideoJob | None:
+    job = st.session_state.get(VIDEO_JOB)
+    return job if isinstance(job, VideoJob) else None
 
 
 def keep_video_run(run: VideoRun) -> None:

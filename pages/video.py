@@ -22,6 +22,7 @@ MAX_SIDES = [160, 240, 320, 480, 640, 960, 1280]
 FRAME = "video_frame"            # the frame slider
 TIMELINE = "video_timeline"      # the timeline chart (its point selection)
 CANCELLED = "video_cancelled"
+JOB_ERROR = "video_job_error"
 
 
 def sidebar_controls() -> tuple[str | None, str, ui.VideoSettings]:
@@ -63,31 +64,33 @@ def pick_source() -> ui.VideoSource | None:
 
 
 def _cancel() -> None:
-    st.session_state[CANCELLED] = True
+    job = ui.video_job()
+    if job is not None:
+        job.stop.set()
+        st.session_state[CANCELLED] = True
 
 
-def explain(source: ui.VideoSource, model: str, method: str, settings: ui.VideoSettings) -> None:
-    """Run the pipeline with a progress bar and a Cancel button; keep the result or show why it failed."""
-    cancel_slot = st.empty()
-    cancel_slot.button("Cancel", key="video_cancel", on_click=_cancel,
-                       help="Stops the run; nothing of it is kept (your previous result stays).")
-    bar = st.progress(0.0, text=f"Starting on {source.name}…")
-
-    def progress(event) -> None:
-        fraction, text = ui.video_progress(event)
-        bar.progress(fraction, text=text)
-
-    try:
-        run = ui.run_video(source, model, method, settings, progress=progress)
-    except CamInspectorError as exc:
-        bar.empty()
-        ui.show_error(exc)
+@st.fragment(run_every=1.0)
+def job_progress() -> None:
+    """Progress of the running job (redrawn every second); when it ends, its result replaces the old one."""
+    job = ui.video_job()
+    if job is None:
         return
-    finally:
-        cancel_slot.empty()
-    bar.progress(1.0, text=f"Done: {len(run.result.frames)} frames in {run.seconds:.1f} s")
-    st.session_state.pop(FRAME, None)
-    ui.keep_video_run(run)
+    if job.done:
+        st.session_state.pop(ui.VIDEO_JOB, None)
+        if job.run is not None:
+            st.session_state.pop(FRAME, None)
+            ui.keep_video_run(job.run)
+        elif job.error:
+            st.session_state[JOB_ERROR] = job.error
+        st.rerun(scope="app")
+        return
+    fraction, text = (0.0, f"Starting on {job.source.name}…") if job.progress is None else \
+        ui.video_progress(job.progress)
+    st.progress(fraction, text=f"{job.source.name}: {text}")
+    st.button("Cancel", key="video_cancel", on_click=_cancel,
+              help="Stops the run; nothing of it is kept (your previous result stays).")
+    st.caption("The video is explained on the server: you may leave this page and come back; it goes on.")
 
 
 def _pick_from_timeline() -> None:
@@ -185,8 +188,11 @@ def page() -> None:
         except CamInspectorError as exc:
             ui.show_error(exc)
             source = None
-    if st.session_state.pop(CANCELLED, False):
+    job = ui.video_job()
+    if job is None and st.session_state.get(CANCELLED):      # shown until the next run starts
         st.info("Cancelled: nothing of that run was kept.")
+    if job is None and st.session_state.get(JOB_ERROR):
+        st.error(st.session_state[JOB_ERROR])
     if model is None:
         return
     bundle = ui.get_explainer(model, method).bundle
@@ -194,9 +200,14 @@ def page() -> None:
         st.warning(f"**{model} has only seen synthetic parts** (plates and hex nuts drawn by this product), not "
                    f"footage like {source.name}. Its verdicts and maps on it say little about your parts. "
                    + ui.TRAIN_OWN_HINT, icon=":material/warning:")
-    go = st.button("Explain video", type="primary", key="video_go", disabled=source is None)
-    if go and source is not None:
-        explain(source, model, method, settings)
+    go = st.button("Explain video", type="primary", key="video_go", disabled=source is None or job is not None)
+    if go and source is not None and job is None:
+        st.session_state.pop(CANCELLED, None)
+        st.session_state.pop(JOB_ERROR, None)
+        ui.start_video_job(source, model, method, settings)
+        st.rerun()                     # redraw at once with the button disabled and the progress shown
+    if job is not None:
+        job_progress()
     run = ui.video_run()
     if run is None:
         if source is None:

@@ -60,11 +60,27 @@ def video_page() -> AppTest:
     return at
 
 
+def wait_for_job(at: AppTest, timeout: float = TIMEOUT) -> AppTest:
+    """The video runs in a background thread: rerun the page until its job has ended."""
+    import time
+
+    import app_ui
+
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        if app_ui.VIDEO_JOB not in at.session_state:
+            return at
+        assert time.monotonic() < deadline, "the video job did not finish"
+        time.sleep(0.2)
+
+
 def explained_sample() -> AppTest:
     at = video_page()
     at.toggle(key="video_sample").set_value(True).run()
     assert not at.button(key="video_go").disabled
     at.button(key="video_go").click().run()
+    wait_for_job(at)
     assert not at.exception and not at.error, ([e.value for e in at.exception], [e.value for e in at.error])
     return at
 
@@ -143,6 +159,7 @@ def test_corrupt_upload_is_an_error_and_the_page_keeps_working(models_dir: Path,
     at.file_uploader(key="video_upload").set_value(None)
     at.toggle(key="video_sample").set_value(True).run()
     at.button(key="video_go").click().run()
+    wait_for_job(at)
     assert not at.exception and not at.error
     assert len(at.get("video")) == 1
 
@@ -171,3 +188,47 @@ def test_huge_resolution_is_refused(models_dir: Path, tmp_path: Path, monkeypatc
     at.file_uploader(key="video_upload").set_value(("big.mp4", data, "video/mp4")).run()
     assert not at.exception
     assert any("big.mp4" in e.value and "too large" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_a_run_goes_on_while_the_user_is_on_another_page(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import app_ui
+
+    at = video_page()
+    at.toggle(key="video_sample").set_value(True).run()
+    at.button(key="video_go").click().run()
+    if app_ui.VIDEO_JOB in at.session_state:                         # started, in the background (if not done)
+        assert at.button(key="video_go").disabled                     # a second click cannot restart it
+    at.switch_page("pages/explain.py").run()
+    at.switch_page(PAGE).run()
+    wait_for_job(at)
+    assert not at.exception and not at.error
+    run = at.session_state[app_ui.VIDEO_RUN]
+    assert len(run.result.frames) == SAMPLE_FRAMES and len(at.get("video")) == 1
+
+
+def test_cancel_keeps_nothing_of_the_run(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import app_ui
+    from cam_core.video import VideoCancelled
+
+    started = threading.Event()
+
+    def slow_run(source, model, method, settings, progress=None, should_stop=None, explainer=None):
+        started.set()
+        while not should_stop():                                      # a long video, until Cancel
+            threading.Event().wait(0.02)
+        raise VideoCancelled("stopped before the video was finished; nothing was written")
+
+    monkeypatch.setattr(app_ui, "run_video", slow_run)
+    at = video_page()
+    at.toggle(key="video_sample").set_value(True).run()
+    at.button(key="video_go").click().run()
+    assert started.wait(30) and at.button(key="video_go").disabled
+    assert any("goes on" in c.value for c in at.caption)
+    at.button(key="video_cancel").click().run()
+    wait_for_job(at).run()
+    assert not at.exception and not at.error
+    assert any("Cancelled" in i.value for i in at.info)
+    assert at.session_state[app_ui.VIDEO_RUN] is None if app_ui.VIDEO_RUN in at.session_state else True
+    assert not at.get("video")
