@@ -181,6 +181,8 @@ class TrainConfig:
     ``init_from``: continue from a model of this product (a name or ``.safetensors`` path) of the same
     architecture, classes and map stride: every tensor, head included, is loaded; ``freeze`` applies as for
     ImageNet weights (its early stages have learned their filters already).
+    ``calibrate``: after training, move the verdict threshold to where the validation balanced accuracy is
+    highest (:func:`decision_offset`, recorded in the card); ``False`` keeps the plain argmax.
     ``require_learning``: a finished run whose validation shows it learned nothing
     (:func:`learned_something`) is not saved; ``False`` saves it anyway, marked ``validation.learned: false``.
     """
@@ -204,6 +206,7 @@ class TrainConfig:
     data_description: str | None = None
     require_learning: bool = True
     init_from: str | None = None
+    calibrate: bool = True
 
     def validate(self) -> None:
         """Raise :class:`InputError` / :class:`ModelError` for values that cannot work."""
@@ -575,6 +578,8 @@ class _ValResult:
     confusion: list[list[int]]
     map_range: tuple[float, float]
     evidence_top: float = 1.0
+    margins: np.ndarray | None = None      # defect logit − the largest other logit, per validation image
+    is_positive: np.ndarray | None = None  # whether each validation image is of the defect class
 
 
 def _validate(model: nn.Module, buckets: Sequence[_Bucket], positive: int, batch_size: int,
@@ -605,7 +610,56 @@ def _validate(model: nn.Module, buckets: Sequence[_Bucket], positive: int, batch
         auroc=auroc(p_pos, (labels == positive).numpy()),
         confusion=confusion(predicted.numpy(), labels.numpy(), logits.shape[1]).tolist(),
         map_range=(float(lo), float(hi)),
-        evidence_top=float(np.percentile(torch.cat(evidence_all).numpy(), MAP_PERCENTILES[1])))
+        evidence_top=float(np.percentile(torch.cat(evidence_all).numpy(), MAP_PERCENTILES[1])),
+        margins=defect_margins(logits, positive).numpy(), is_positive=(labels == positive).numpy())
+
+
+def defect_margins(logits: Tensor, positive: int) -> Tensor:
+    """``z_defect − max_{c ≠ defect} z_c`` per row: the verdict is the defect class exactly when this is > 0."""
+    others = torch.cat([logits[:, :positive], logits[:, positive + 1:]], dim=1)
+    return logits[:, positive] - others.max(dim=1).values
+
+
+DECISION_OFFSET_RANGE = 3.0
+DECISION_OFFSET_STEP = 0.05
+
+
+def balanced_accuracy(margins: np.ndarray, is_positive: np.ndarray, offset: float = 0.0) -> float:
+    """Mean of the recall of the defect class and of the rest when the verdict is ``margin + offset > 0``."""
+    called = (np.asarray(margins) + offset) > 0
+    truth = np.asarray(is_positive, dtype=bool)
+    if truth.all() or not truth.any():
+        return float("nan")
+    return float((called[truth].mean() + (~called[~truth]).mean()) / 2)
+
+
+def decision_offset(margins: np.ndarray, is_positive: np.ndarray) -> float:
+    """The offset ``d`` of the defect logit (in ±3, steps of 0.05) that maximises the validation balanced accuracy.
+
+    Ties go to the smallest ``|d|``, so a model that is balanced already keeps ``d = 0``. Adding ``d`` to the
+    defect class's head bias moves the verdict threshold without touching any map of a linear head (maps
+    exclude the bias); a 1×1-conv head's maps carry the bias, so they move by ``d`` and keep the identity.
+    """
+    best, best_score = 0.0, balanced_accuracy(margins, is_positive)
+    if not np.isfinite(best_score):
+        return 0.0
+    steps = int(round(DECISION_OFFSET_RANGE / DECISION_OFFSET_STEP))
+    for k in sorted(range(-steps, steps + 1), key=abs):
+        d = k * DECISION_OFFSET_STEP
+        score = balanced_accuracy(margins, is_positive, d)
+        if score > best_score + 1e-9:
+            best, best_score = d, score
+    return float(best)
+
+
+def apply_decision_offset(model: nn.Module, positive: int, offset: float) -> None:
+    """Add ``offset`` to the defect class's classifier bias (in place)."""
+    head = resolve_module(model, resolve_head(model).classifier)
+    bias = getattr(head, "bias", None)
+    if bias is None:
+        raise ModelError("the classifier has no bias to calibrate")
+    with torch.no_grad():
+        bias[positive] += offset
 
 
 def _better(val: _ValResult, best: _ValResult | None) -> bool:
@@ -1213,6 +1267,20 @@ class _Loop:
         return loss.detach(), logits.detach(), y
 
 
+def _calibrate(model: nn.Module, classes: Sequence[str], margins: np.ndarray, is_positive: np.ndarray
+               ) -> dict[str, Any]:
+    """Move the verdict threshold to the validation optimum (:func:`decision_offset`); what the card records."""
+    positive = positive_class_index(classes)
+    offset = decision_offset(margins, is_positive)
+    if offset:
+        apply_decision_offset(model, positive, offset)
+    return {"defect_logit_offset": offset,
+            "balanced_accuracy_before": balanced_accuracy(margins, is_positive),
+            "balanced_accuracy_after": balanced_accuracy(margins, is_positive, offset),
+            "rule": f"added to the {classes[positive]} head bias; the offset in ±{DECISION_OFFSET_RANGE:g} "
+                    "(steps of 0.05, smallest first) that maximises balanced accuracy on the validation images"}
+
+
 def _finish(model: nn.Module, best_state: dict[str, Tensor] | None, run: _Run, out_path: Path,
             emit: Progress) -> TrainResult:
     """Save the best epoch to ``out_path``, unless a finished run's validation says it learned nothing.
@@ -1233,6 +1301,8 @@ def _finish(model: nn.Module, best_state: dict[str, Tensor] | None, run: _Run, o
         emit({"event": "rejected", "text": message})
         return TrainResult(path=None, card=card, history=run.history, best_epoch=run.best_epoch,
                            interrupted=False, rejected=message)
+    if run.config.calibrate and run.best.margins is not None and run.best.is_positive is not None:
+        card["decision_calibration"] = _calibrate(model, run.index.classes, run.best.margins, run.best.is_positive)
     save_checkpoint(model, out_path, card)           # final card: epochs run, total time, full history
     emit({"event": "done", "path": str(out_path), "interrupted": run.interrupted})
     return TrainResult(path=out_path, card=card, history=run.history, best_epoch=run.best_epoch,

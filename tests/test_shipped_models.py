@@ -52,3 +52,24 @@ def test_every_built_in_sample_is_classified_right(name: str, clip_parts: list) 
                 wrong.append(f"clip part {part.part_id} ({part.label}, frame {part.frame_index}): "
                              f"{result.predicted_class} {max(result.probabilities):.2f}")
     assert not wrong, f"{name} gets built-in samples wrong: {wrong}"
+
+
+FRAMES_RIGHT_MIN = 0.9    # a frame is NG when a defect pixel is in view; the frames where it just enters are hard
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_built_in_clips_frames_are_called_ng_when_a_defect_is_in_view(name: str) -> None:
+    from cam_core.samples import SAMPLE_CLIP_FPS, SAMPLE_CLIP_SECONDS, SAMPLE_CLIP_SEED
+    from cam_core.synth import conveyor_frames
+
+    frames, truth = [], []
+    for frame, info in conveyor_frames(seed=SAMPLE_CLIP_SEED, n_frames=round(SAMPLE_CLIP_SECONDS * SAMPLE_CLIP_FPS),
+                                       fps=SAMPLE_CLIP_FPS, masks=True):
+        frames.append(frame)
+        truth.append(bool(info["defect_mask"].any()))
+    assert any(truth) and not all(truth)
+    with Explainer(load_model(name, device="cpu")) as explainer:
+        called = [e.predicted_class == "ng" for e in explainer.explain(frames)]
+    right = sum(c == t for c, t in zip(called, truth)) / len(truth)
+    assert right >= FRAMES_RIGHT_MIN, ("".join("N" if c else "." for c in called), "".join("N" if t else "." for t in truth))

@@ -509,3 +509,30 @@ def test_init_from_continues_a_model_of_ours_and_refuses_a_mismatch(tmp_path: Pa
     with pytest.raises(InputError, match="this run needs resnet18"):
         train_model(data, tmp_path / "x.safetensors", TrainConfig(**{**TINY, "arch": "resnet18"},
                                                                   init_from=str(first.path)))
+
+
+def test_decision_offset_moves_the_threshold_only_when_it_helps() -> None:
+    is_pos = np.array([True] * 4 + [False] * 4)
+    balanced = np.array([1.0, 2.0, 3.0, 0.5, -1.0, -2.0, -0.5, -3.0])
+    assert training.decision_offset(balanced, is_pos) == 0.0              # already right: stays at 0
+    shy = balanced - 1.0                                                   # NG margins too low by 1
+    offset = training.decision_offset(shy, is_pos)
+    assert 0.5 < offset <= 1.5
+    assert training.balanced_accuracy(shy, is_pos, offset) == 1.0 > training.balanced_accuracy(shy, is_pos)
+
+
+def test_calibration_is_recorded_and_keeps_the_cam_identity(tiny_run) -> None:
+    import torch
+
+    result, _, _ = tiny_run
+    calibration = result.card["decision_calibration"]
+    assert calibration["balanced_accuracy_after"] >= calibration["balanced_accuracy_before"]
+    bundle = load_model(str(result.path), device="cpu")
+    head = dict(bundle.model.named_modules())["classifier.1"]
+    x = torch.randn(2, 3, 64, 64)
+    from cam_core.methods import CAM
+
+    with CAM(bundle.model) as cam:
+        out = cam(x)
+    torch.testing.assert_close(out.maps.mean(dim=(2, 3)), out.logits, atol=1e-3, rtol=1e-3)  # 1×1-conv head
+    assert head.bias is not None
