@@ -621,6 +621,7 @@ def defect_margins(logits: Tensor, positive: int) -> Tensor:
 
 
 DECISION_OFFSET_RANGE = 3.0
+CALIBRATION_MIN_PER_CLASS = 10    # fewer validation images of a class than this: the threshold stays at 0
 DECISION_OFFSET_STEP = 0.05
 
 
@@ -1271,6 +1272,10 @@ def _calibrate(model: nn.Module, classes: Sequence[str], margins: np.ndarray, is
                ) -> dict[str, Any]:
     """Move the verdict threshold to the validation optimum (:func:`decision_offset`); what the card records."""
     positive = positive_class_index(classes)
+    n_pos = int(np.count_nonzero(is_positive))
+    if min(n_pos, len(is_positive) - n_pos) < CALIBRATION_MIN_PER_CLASS:
+        return {"defect_logit_offset": 0.0,
+                "skipped": f"fewer than {CALIBRATION_MIN_PER_CLASS} validation images of a class: threshold kept"}
     offset = decision_offset(margins, is_positive)
     if offset:
         apply_decision_offset(model, positive, offset)

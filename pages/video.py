@@ -85,7 +85,7 @@ def job_progress() -> None:
             st.session_state[JOB_ERROR] = job.error
         st.rerun(scope="app")
         return
-    fraction, text = (0.0, f"Starting on {job.source.name}…") if job.progress is None else \
+    fraction, text = (0.0, "starting…") if job.progress is None else \
         ui.video_progress(job.progress)
     st.progress(fraction, text=f"{job.source.name}: {text}")
     st.button("Cancel", key="video_cancel", on_click=_cancel,

@@ -511,6 +511,19 @@ def test_init_from_continues_a_model_of_ours_and_refuses_a_mismatch(tmp_path: Pa
                                                                   init_from=str(first.path)))
 
 
+def test_calibration_on_enough_validation_images_is_applied_to_the_head() -> None:
+    import torch
+
+    model = training.build_model("resnet18", 2)
+    before = model.fc.bias.detach().clone()
+    margins = np.r_[np.linspace(-1.5, 0.5, 20), np.linspace(-3, -1.6, 20)]       # NG (first 20) shy by ~1
+    is_pos = np.r_[np.ones(20, bool), np.zeros(20, bool)]
+    record = training._calibrate(model, ["ok", "ng"], margins, is_pos)
+    assert record["defect_logit_offset"] > 0 and record["balanced_accuracy_after"] > record["balanced_accuracy_before"]
+    assert torch.allclose(model.fc.bias[1] - before[1], torch.tensor(record["defect_logit_offset"]))
+    assert torch.equal(model.fc.bias[0], before[0])
+
+
 def test_decision_offset_moves_the_threshold_only_when_it_helps() -> None:
     is_pos = np.array([True] * 4 + [False] * 4)
     balanced = np.array([1.0, 2.0, 3.0, 0.5, -1.0, -2.0, -0.5, -3.0])
@@ -526,7 +539,7 @@ def test_calibration_is_recorded_and_keeps_the_cam_identity(tiny_run) -> None:
 
     result, _, _ = tiny_run
     calibration = result.card["decision_calibration"]
-    assert calibration["balanced_accuracy_after"] >= calibration["balanced_accuracy_before"]
+    assert calibration["defect_logit_offset"] == 0.0 and "fewer than 10" in calibration["skipped"]  # 8 val images
     bundle = load_model(str(result.path), device="cpu")
     head = dict(bundle.model.named_modules())["classifier.1"]
     x = torch.randn(2, 3, 64, 64)
