@@ -759,16 +759,20 @@ def show_verdict(container: Any, verdict: Verdict, small: bool = False, trained_
 
 TRAIN_OWN_HINT = ("Train on your own OK/NG folders on the **Models** page (a ZIP with `ok/`, `ng/` and optional `masks/`), "
             "or run `python -m cam_core train DATA_DIR`: EfficientNet-Lite0 from its ImageNet weights, about "
-            "10 minutes for 700 images on a 2-core CPU.")
+            "8 minutes for 700 images on a 2-core CPU.")
 
 
-def synthetic_model_hint(container: Any, bundle: ModelBundle, items: Sequence[InputImage]) -> None:
-    """A visible warning when a model that only knows synthetic parts is shown images of the user's own."""
-    own = [item.name for item in items if not item.digest.startswith("sample:")]
+def own_input_names(items: Sequence[InputImage]) -> list[str]:
+    """The names of the user's own images among ``items`` (not built-in samples)."""
+    return [item.name for item in items if not item.digest.startswith("sample:")]
+
+
+def synthetic_model_hint(container: Any, bundle: ModelBundle, own: Sequence[str], what: str = "photographs") -> None:
+    """A visible warning when a model that only knows synthetic parts is shown the user's own inputs ``own``."""
     if bundle.synthetic_only and own:
         container.warning(
             f"**{bundle.name} has only seen synthetic parts** (plates and hex nuts drawn by this product), not "
-            f"photographs like {own[0]}{' and the others' if len(own) > 1 else ''}. Its verdicts and maps on them "
+            f"{what} like {own[0]}{' and the others' if len(own) > 1 else ''}. Its verdicts and maps on them "
             "say little about your parts. " + TRAIN_OWN_HINT, icon=":material/warning:")
 
 

@@ -78,7 +78,7 @@ def one_image(models: list[str], method: str, view: ui.ViewSettings) -> None:
     st.image(ui.display_copy(item), caption=item.name, width=240)
     synthetic = [m for m in models if ui.get_explainer(m, method).bundle.synthetic_only]
     if synthetic:
-        ui.synthetic_model_hint(st, ui.get_explainer(synthetic[0], method).bundle, [item])
+        ui.synthetic_model_hint(st, ui.get_explainer(synthetic[0], method).bundle, ui.own_input_names([item]))
     columns = st.columns(len(models))
     for column, model in zip(columns, models):
         with column:

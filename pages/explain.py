@@ -182,7 +182,7 @@ def page() -> None:
     with st.spinner("Explaining…"):
         explanations = ui.explain_inputs(model, method, items, targets)
     bundle = ui.get_explainer(model, method).bundle
-    ui.synthetic_model_hint(st, bundle, items)
+    ui.synthetic_model_hint(st, bundle, ui.own_input_names(items))
     selected = gallery(items, explanations) if len(items) > 1 else 0
     show_one(items[selected], explanations[selected], target, view, raw_grid, model, method, bundle.trained_on)
     st.divider()

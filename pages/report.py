@@ -47,7 +47,7 @@ def build(batch: ui.Batch, title: str) -> str:
     if kept and kept[0] == key:
         return kept[1]
     bundle = ui.get_explainer(batch.model, batch.method).bundle
-    ui.synthetic_model_hint(st, bundle, batch.items)
+    ui.synthetic_model_hint(st, bundle, ui.own_input_names(batch.items))
     view = batch.view
     with st.spinner("Building the report…"):
         items = make_report_items([i.name for i in batch.items], [i.image for i in batch.items],

@@ -196,10 +196,8 @@ def page() -> None:
     if model is None:
         return
     bundle = ui.get_explainer(model, method).bundle
-    if source is not None and not source.digest.startswith("sample:") and bundle.synthetic_only:
-        st.warning(f"**{model} has only seen synthetic parts** (plates and hex nuts drawn by this product), not "
-                   f"footage like {source.name}. Its verdicts and maps on it say little about your parts. "
-                   + ui.TRAIN_OWN_HINT, icon=":material/warning:")
+    if source is not None and not source.digest.startswith("sample:"):
+        ui.synthetic_model_hint(st, bundle, [source.name], what="footage")
     go = st.button("Explain video", type="primary", key="video_go", disabled=source is None or job is not None)
     if go and source is not None and job is None:
         st.session_state.pop(CANCELLED, None)
