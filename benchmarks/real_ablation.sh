@@ -6,14 +6,7 @@
 #   bash benchmarks/real_ablation.sh [OUT=/tmp/real]          # everything
 #   bash benchmarks/real_ablation.sh /tmp/real sq-mt-224-e60  # only the runs whose names are given
 set -euo pipefail
-OUT=${1:-/tmp/real}
-shift || true
-ONLY=" $* "
-cd "$(dirname "$0")/.."
-[ -d "$OUT/magnetic_tile" ] || python benchmarks/make_real_splits.py --out "$OUT"
-[ -d "$OUT/f1/magnetic_tile" ] || python benchmarks/make_real_splits.py --out "$OUT/f1" --test-runs exp1,exp2
-[ -d "$OUT/f2/magnetic_tile" ] || python benchmarks/make_real_splits.py --out "$OUT/f2" --test-runs exp3,exp4
-mkdir -p "$OUT/runs"
+source "$(dirname "$0")/real_splits.sh"
 
 run() {  # NAME SPLIT_ROOT DATASET ARCH EPOCHS [train options...]
     local name=$1 root=$2 data=$3 arch=$4 epochs=$5

@@ -6,14 +6,7 @@
 #
 #   bash benchmarks/transfer_real.sh [OUT=/tmp/real] [RUN...]      # RUN: lite0-mt-f0 lite0-mt-f1 lite0-mt-f2 lite0-mpdd
 set -euo pipefail
-OUT=${1:-/tmp/real}
-shift || true
-ONLY=" $* "
-cd "$(dirname "$0")/.."
-[ -d "$OUT/magnetic_tile" ] || python benchmarks/make_real_splits.py --out "$OUT"
-[ -d "$OUT/f1/magnetic_tile" ] || python benchmarks/make_real_splits.py --out "$OUT/f1" --test-runs exp1,exp2
-[ -d "$OUT/f2/magnetic_tile" ] || python benchmarks/make_real_splits.py --out "$OUT/f2" --test-runs exp3,exp4
-mkdir -p "$OUT/runs"
+source "$(dirname "$0")/real_splits.sh"
 
 run() {  # NAME SPLIT_ROOT DATASET [train options...]
     local name=$1 root=$2 data=$3

@@ -31,6 +31,7 @@ from torch import nn
 
 from .architectures import KNOWN_ARCHITECTURES, MAP_STRIDE_RULE, build_model, map_stride_supported
 from .errors import ModelError
+from .synth import DATA_DESCRIPTION
 
 CARD_KEY = "cam_inspector"
 FORMAT_VERSION = 1
@@ -79,6 +80,12 @@ def user_models_dir() -> Path:
 DEFECT_CLASS_NAMES = frozenset({"ng", "nok", "defect", "defective", "bad", "reject", "fail"})
 
 
+def trained_on_of(card: dict[str, Any] | Any) -> str:
+    """What a model card says the model was trained on (``trained_on``), in words for every verdict."""
+    said = card.get("trained_on") if hasattr(card, "get") else None
+    return said if isinstance(said, str) and said else "not recorded in its model card"
+
+
 def defect_class_index(classes: list[str] | tuple[str, ...]) -> int | None:
     """Index of the defect class ("ng", "defect", "bad", …) among ``classes``, if there is one."""
     for i, name in enumerate(classes):
@@ -124,13 +131,12 @@ class ModelBundle:
         """What the model was trained on, in words (the card's ``trained_on``), for every verdict shown."""
         if self.name.startswith("torchvision:"):
             return "ImageNet-1k photographs (1000 everyday object classes, no OK/NG parts)"
-        said = self.card.get("trained_on")
-        return said if isinstance(said, str) and said else "not recorded in its model card"
+        return trained_on_of(self.card)
 
     @property
     def synthetic_only(self) -> bool:
         """True when the model has only seen synthetic parts (real photographs are new to it)."""
-        return self.trained_on.startswith("synthetic parts")
+        return self.trained_on == DATA_DESCRIPTION
 
     @property
     def resize(self) -> str:

@@ -74,11 +74,13 @@ class Explanation:
 
     def evidence_of(self, class_index: int) -> np.ndarray:
         """Evidence map (:meth:`evidence`) of one class."""
-        return self.evidence()[self.class_indices.index(class_index)]
+        return self.display_maps([class_index])[0]
 
-    def display_map(self, class_index: int, mode: NormalizationMode = DEFAULT_MODE) -> np.ndarray:
-        """The ``h×w`` map of one class that ``mode`` draws: the evidence map, or the raw one."""
-        return self.evidence_of(class_index) if mode == "evidence" else self.map_of(class_index)
+    def display_maps(self, classes: Sequence[int], mode: NormalizationMode = DEFAULT_MODE) -> np.ndarray:
+        """The ``len(classes)×h×w`` maps that ``mode`` draws for ``classes``: evidence maps, or the raw ones
+        (the evidence is computed once for all of them)."""
+        source = self.evidence() if mode == "evidence" else self.maps
+        return np.stack([source[self.class_indices.index(c)] for c in classes])
 
     def normalized(self, mode: NormalizationMode = DEFAULT_MODE,
                    value_range: tuple[float, float] | None = None) -> tuple[np.ndarray, tuple[float, float]]:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .checkpoint import ModelBundle, defect_class_index
+from .checkpoint import ModelBundle, defect_class_index, trained_on_of
 from .pipeline import Explanation
 from .render import DEFAULT_MODE, NormalizationMode, draw_mask_outline, normalize_maps, overlay
 
@@ -95,7 +95,7 @@ def class_overlays(explanation: Explanation, image: Image.Image, classes: Sequen
     Returns ``{class index: overlay}`` and the ``(lo, hi)`` raw range that the colours span.
     For two-class models this is exactly :meth:`Explanation.overlays`.
     """
-    maps = np.stack([explanation.display_map(c, mode) for c in classes])
+    maps = explanation.display_maps(classes, mode)
     scaled, scale = normalize_maps(maps, mode, value_range)
     return {c: overlay(image, m, opacity, colormap) for c, m in zip(classes, scaled)}, scale
 
@@ -123,7 +123,7 @@ def card_summary(card: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Human rows ``(field, value)`` for a model card: architecture, classes, input size, training
     data, validation accuracy / AUROC and the training command (whatever of these the card holds)."""
     rows: list[tuple[str, str]] = [
-        ("Trained on", trained_on_text(card)),
+        ("Trained on", trained_on_of(card)),
         ("Architecture", str(card.get("arch", "?"))),
         ("Classes", ", ".join(str(c) for c in card.get("classes", []))),
     ]
@@ -288,12 +288,6 @@ def _rows_table(rows: Iterable[tuple[str, str]]) -> str:
     return f"<table>{body}</table>"
 
 
-def trained_on_text(card: Mapping[str, Any]) -> str:
-    """What the model was trained on, in words (the card's ``trained_on``)."""
-    said = card.get("trained_on")
-    return str(said) if said else "not recorded in its model card"
-
-
 def _item_html(index: int, item: ReportItem, trained_on: str = "") -> str:
     esc = html.escape
     verdict = verdict_of(item.explanation)
@@ -358,7 +352,7 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         f"<td class='num'>{'' if v.positive_probability is None else f'{v.positive_probability:.1%}'}</td></tr>"
         for i, (item, v) in enumerate(zip(items, verdicts), start=1))
     settings_rows = [(str(k), _fmt(v)) for k, v in (settings or {}).items()]
-    glance = _at_a_glance(items, verdicts, trained_on_text(card))
+    glance = _at_a_glance(items, verdicts, trained_on_of(card))
     order = sorted(range(len(items)), key=lambda i: -(verdicts[i].positive_probability or 0.0))
     parts = [
         "<!DOCTYPE html>",
@@ -372,7 +366,7 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         "<p class='meta'>Maps (evidence scale): red = evidence for that class, blue = evidence against it, the "
         "middle colour = neither. For an OK/NG model the two maps mirror each other. The OK (\"no defect\") "
         "map is broad by design: a good part is good everywhere, while NG evidence concentrates on the defect.</p>",
-        *(_item_html(i + 1, items[i], trained_on_text(card)) for i in order),
+        *(_item_html(i + 1, items[i], trained_on_of(card)) for i in order),
         "<h2>All parts</h2>",
         "<table class='summary'><tr><th>#</th><th>image</th><th>verdict</th><th>defect probability</th></tr>"
         f"{summary_rows}</table>",

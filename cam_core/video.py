@@ -634,7 +634,7 @@ def _verdict(explanation: Explanation, positive: int | None, layout: Layout, thr
     else:
         kind = "ng" if predicted == positive else "ok"
     shown = _panel_classes(explanation, positive, layout)
-    shown_maps = np.stack([explanation.evidence_of(c) for c in shown])
+    shown_maps = explanation.display_maps(shown, "evidence")
     scaled, _ = normalize_maps(shown_maps, "evidence", value_range)
     panels = tuple(_Panel(values01=scaled[i], caption=f"{classes[c]} map") for i, c in enumerate(shown))
     return _Verdict(label=classes[predicted], probability=float(explanation.probabilities[predicted]),
@@ -838,7 +838,7 @@ class _Pipeline:
         due = [f for f in pending if f.index % self.every == 0]
         explanations = self.explainer.explain([f.image for f in due]) if due else []
         if self.value_range is None:
-            shown = [e.evidence_of(c) for e in explanations for c in _panel_classes(e, self.positive, self.layout)]
+            shown = [e.display_maps(_panel_classes(e, self.positive, self.layout), "evidence") for e in explanations]
             self.value_range = auto_evidence_range(shown)
             self.scale_source = f"first {len(explanations)} frames of the video"
         by_index = dict(zip((f.index for f in due), explanations))
