@@ -5,7 +5,7 @@ uses). This module only adds Streamlit caching and widgets around them.
 
 Caching policy
 --------------
-- Networks: one :class:`~cam_core.pipeline.Explainer` per (model file, mtime, method), shared by all
+- Networks: one :class:`~cam_core.explain.pipeline.Explainer` per (model file, mtime, method), shared by all
   sessions with ``st.cache_resource`` (the explainer is thread-safe; its hook is registered once).
   A model file that is replaced on disk gets a new mtime and therefore a fresh load.
 - Decoded images, their screen-size copies and explanations: process-wide LRU caches with byte
@@ -20,8 +20,8 @@ labelled ZIP the Compare page scores networks on (:data:`LABELLED_SET`, extracte
 
 Defect masks: an :class:`InputImage` may carry a :class:`DefectMask` (built-in NG samples bring their
 exact synthetic mask; uploads get one from :func:`attach_masks`). The Explain page outlines it on the
-overlays and scores the defect map against it with :func:`cam_core.evaluation.localization_scores`,
-the function :func:`cam_core.evaluation.evaluate` uses too.
+overlays and scores the defect map against it with :func:`cam_core.evaluation.core.localization_scores`,
+the function :func:`cam_core.evaluation.core.evaluate` uses too.
 """
 
 from __future__ import annotations
@@ -49,18 +49,8 @@ import streamlit as st
 from PIL import Image
 
 from cam_core import CamInspectorError, Explainer, Explanation, InputError, ModelError, list_models
-from cam_core.checkpoint import DEFAULT_MODEL, ModelBundle, load_checkpoint, user_models_dir
-from cam_core.render import COLORMAPS, OUTLINE_COLOR
-from cam_core.report import (
-    Verdict,
-    class_overlays,
-    fit_within,
-    positive_index_of,
-    scores_json,
-    scores_table,
-    verdict_of,
-)
-from cam_core.samples import (
+from cam_core.checkpoints.bundle import DEFAULT_MODEL, ModelBundle, load_checkpoint, user_models_dir
+from cam_core.data.samples import (
     SAMPLE_CLIP_FPS,
     SAMPLE_CLIP_SECONDS,
     SAMPLE_CLIP_SEED,
@@ -69,8 +59,18 @@ from cam_core.samples import (
     render_sample,
     sample_file_name,
 )
+from cam_core.explain.render import COLORMAPS, OUTLINE_COLOR
+from cam_core.report.html import (
+    Verdict,
+    class_overlays,
+    fit_within,
+    positive_index_of,
+    scores_json,
+    scores_table,
+    verdict_of,
+)
 from cam_core.scratch import make_scratch_root
-from cam_core.video import FrameRecord, VideoInfo, VideoProgress, VideoResult
+from cam_core.video.core import FrameRecord, VideoInfo, VideoProgress, VideoResult
 
 log = logging.getLogger("cam_inspector.app")
 
@@ -131,7 +131,7 @@ APP_ROOT = Path(__file__).resolve().parent
 @st.cache_resource(show_spinner=False)
 def tab_icon() -> Image.Image:
     """The browser-tab icon, drawn here (a material icon name would be fetched from an external font host)."""
-    from cam_core.render import colorize
+    from cam_core.explain.render import colorize
 
     yy, xx = np.mgrid[:32, :32]
     heat = np.exp(-((xx - 20) ** 2 + (yy - 12) ** 2) / 60.0).astype(np.float32)
@@ -455,8 +455,8 @@ def digest_of(data: bytes) -> str:
 
 
 def decode_image(data: bytes, name: str) -> InputImage:
-    """Decode uploaded bytes with :func:`cam_core.imaging.load_image` (raises ``InputError``)."""
-    from cam_core.imaging import load_image
+    """Decode uploaded bytes with :func:`cam_core.data.imaging.load_image` (raises ``InputError``)."""
+    from cam_core.data.imaging import load_image
 
     loaded = load_image(data, name=name)
     # The sanitized name ([A-Za-z0-9._-]) is safe in captions (markdown), file names and HTML.
@@ -496,12 +496,12 @@ def load_uploads(files: Iterable[Any] | None) -> tuple[list[InputImage], list[st
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def sample_image(label: str) -> InputImage:
-    """One built-in sample part (cam_core.samples; generated once per process)."""
+    """One built-in sample part (cam_core.data.samples; generated once per process)."""
     part = render_sample(label)
     key = f"sample:{label}:{SAMPLES[label][2]}:{SAMPLE_SIZE}"
     mask: DefectMask | None = None
     if part.mask.any():  # synth draws the exact defect mask (0/255); OK parts have none
-        from cam_core.evaluation import binarize_mask
+        from cam_core.evaluation.core import binarize_mask
 
         mask = DefectMask(mask=binarize_mask(part.mask), source=SAMPLE_MASK_SOURCE, key=key)
     return InputImage(name=sample_file_name(label), digest=key, image=part.image.convert("RGB"), mask=mask)
@@ -526,7 +526,7 @@ def sample_picker(key: str = "cfg_samples", multiple: bool = True, container: An
 
 
 def _stem(name: str) -> str:
-    from cam_core.imaging import sanitize_filename
+    from cam_core.data.imaging import sanitize_filename
 
     return Path(sanitize_filename(name, "mask")).stem.lower()
 
@@ -542,14 +542,14 @@ def mask_stems(name: str) -> tuple[str, ...]:
 
 
 def _decoded_mask(data: bytes, name: str) -> np.ndarray:
-    """:func:`cam_core.evaluation.decode_mask` of uploaded bytes, cached by content (raises ``InputError``)."""
-    from cam_core.evaluation import decode_mask
+    """:func:`cam_core.evaluation.core.decode_mask` of uploaded bytes, cached by content (raises ``InputError``)."""
+    from cam_core.evaluation.core import decode_mask
 
     return _cached("masks", ("mask", digest_of(data)), lambda: decode_mask(data, name))
 
 
 def _fitted(raw: np.ndarray, item: InputImage, name: str, key: str) -> DefectMask:
-    from cam_core.evaluation import fit_mask
+    from cam_core.evaluation.core import fit_mask
 
     mask, note = fit_mask(raw, item.image.size)
     return DefectMask(mask=mask, source=name, key=key, notes=(note,) if note else ())
@@ -564,7 +564,7 @@ def attach_masks(items: Sequence[InputImage], uploads: Iterable[Any] | None) -> 
     attached by earlier uploads are dropped, so removing a mask upload removes its outline. An
     unreadable mask gives a warning and its image is explained without it.
     """
-    from cam_core.imaging import sanitize_filename
+    from cam_core.data.imaging import sanitize_filename
 
     by_stem: dict[str, list[int]] = {}
     for i, item in enumerate(items):
@@ -607,7 +607,7 @@ def attach_masks(items: Sequence[InputImage], uploads: Iterable[Any] | None) -> 
 def defect_class(explanation: Explanation, target: int | None = None) -> int:
     """The class whose map is scored against the mask: the chosen target, else the defect class, else the class
     shown first."""
-    from cam_core.report import shown_classes
+    from cam_core.report.html import shown_classes
 
     if target is not None and explanation.has_map(target):
         return target
@@ -619,9 +619,9 @@ def defect_class(explanation: Explanation, target: int | None = None) -> int:
 
 def mask_scores(model: str, method: str, item: InputImage, explanation: Explanation,
                 class_index: int) -> dict[str, Any] | None:
-    """:func:`cam_core.evaluation.localization_scores` of one class map against the item's mask (cached);
+    """:func:`cam_core.evaluation.core.localization_scores` of one class map against the item's mask (cached);
     ``None`` without a mask or with an empty one."""
-    from cam_core.evaluation import localization_scores
+    from cam_core.evaluation.core import localization_scores
 
     if item.mask is None or item.mask.empty:
         return None
@@ -631,7 +631,7 @@ def mask_scores(model: str, method: str, item: InputImage, explanation: Explanat
 
 def display_mask(item: InputImage, size: tuple[int, int]) -> np.ndarray | None:
     """The item's mask at the screen copy's ``size = (W, H)`` (nearest neighbour), or ``None``."""
-    from cam_core.evaluation import fit_mask
+    from cam_core.evaluation.core import fit_mask
 
     if item.mask is None or item.mask.empty:
         return None
@@ -731,8 +731,8 @@ def render_maps(explanation: Explanation, image: Image.Image, classes: Sequence[
                 view: ViewSettings, outline: np.ndarray | None = None) -> tuple[dict[int, bytes], tuple[float, float]]:
     """Screen overlays as JPEG bytes (shown with ``st.image(..., output_format="JPEG")``, passed through
     untouched by Streamlit), plus the raw colour range. ``outline``: a defect mask at ``image``'s size,
-    whose contour is drawn over every overlay (:func:`cam_core.render.draw_mask_outline`)."""
-    from cam_core.render import draw_mask_outline, with_colorbar
+    whose contour is drawn over every overlay (:func:`cam_core.explain.render.draw_mask_outline`)."""
+    from cam_core.explain.render import draw_mask_outline, with_colorbar
 
     overlays, scale = render_overlays(explanation, image, classes, view)
     if outline is not None:
@@ -779,7 +779,7 @@ def synthetic_model_hint(container: Any, bundle: ModelBundle, own: Sequence[str]
 def map_caption(class_name: str, raw: np.ndarray, scale: tuple[float, float], mode: str,
                 scale_text: str | None = None) -> str:
     """Caption under a map: what a colour means, in words, then the numbers of the scale."""
-    from cam_core.render import scale_words
+    from cam_core.explain.render import scale_words
 
     if mode == "per-map":
         lo, hi = float(raw.min()), float(raw.max())
@@ -828,8 +828,8 @@ def scores_csv(names: Sequence[str], explanations: Sequence[Explanation]) -> byt
 def overlays_zip(items: Sequence[InputImage], explanations: Sequence[Explanation], view: ViewSettings) -> bytes:
     """ZIP of full-resolution overlay PNGs: ``<stem>_<class>.png`` for every shown map of every image
     (with the defect outline when the image has a mask)."""
-    from cam_core.render import draw_mask_outline
-    from cam_core.report import shown_classes
+    from cam_core.explain.render import draw_mask_outline
+    from cam_core.report.html import shown_classes
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -915,11 +915,11 @@ def _labelled_root() -> Path:
 
 
 def labelled_set(upload: Any) -> LabelledSet:
-    """Extract an uploaded labelled ZIP once per content (:func:`cam_core.archives.safe_extract_zip`, then
-    :func:`~cam_core.archives.find_class_folders`, as for training ZIPs). Raises ``InputError`` for a bad ZIP."""
-    from cam_core.archives import find_class_folders, safe_extract_zip
-    from cam_core.evaluation import MASKS_DIR
-    from cam_core.imaging import iter_image_files, sanitize_filename
+    """Extract an uploaded labelled ZIP once per content (:func:`cam_core.data.archives.safe_extract_zip`, then
+    :func:`~cam_core.data.archives.find_class_folders`, as for training ZIPs). Raises ``InputError`` for a bad ZIP."""
+    from cam_core.data.archives import find_class_folders, safe_extract_zip
+    from cam_core.data.imaging import iter_image_files, sanitize_filename
+    from cam_core.evaluation.core import MASKS_DIR
 
     data = upload.getvalue()
     digest = digest_of(data)
@@ -954,7 +954,7 @@ def _finite(value: Any) -> float | None:
 
 
 def score_row(model: str, report: Any) -> dict[str, Any]:
-    """One row of the Compare page's table from an :class:`~cam_core.evaluation.EvaluationReport`."""
+    """One row of the Compare page's table from an :class:`~cam_core.evaluation.core.EvaluationReport`."""
     grid = "×".join(str(v) for v in report.map_size) if report.map_size else "?"
     overall = report.overall
     return {
@@ -989,10 +989,10 @@ def scores_key(labelled: LabelledSet, models: Sequence[str], method: str) -> tup
 
 def score_networks(labelled: LabelledSet, models: Sequence[str], method: str,
                    progress: Callable[[float, str], None] | None = None) -> NetworkScores:
-    """Run :func:`cam_core.evaluation.evaluate` for each network (its shared explainer) on at most
+    """Run :func:`cam_core.evaluation.core.evaluate` for each network (its shared explainer) on at most
     :data:`SCORE_LIMIT` images of ``labelled`` (classes taken in turn). A network that cannot score the
     set (e.g. its classes differ from the folders) gives an error line; the others still run."""
-    from cam_core.evaluation import balanced_subset, evaluate
+    from cam_core.evaluation.core import balanced_subset, evaluate
 
     report_progress = progress or (lambda fraction, text: None)
     rows: list[dict[str, Any]] = []
@@ -1107,7 +1107,7 @@ def _prune(folder: Path, max_age_s: float) -> None:
 
 def sample_clip() -> VideoSource:
     """The built-in conveyor clip (synthetic hex nuts, every third one NG), made once per process."""
-    from cam_core.video import make_sample_clip
+    from cam_core.video.core import make_sample_clip
 
     seconds, fps = float(SAMPLE_CLIP_SECONDS), int(SAMPLE_CLIP_FPS)
     path = _video_dir("sample", f"{seconds:g}s-{fps}fps") / SAMPLE_CLIP_NAME
@@ -1123,7 +1123,7 @@ def stage_video(upload: Any) -> VideoSource:
     The file keeps its (sanitised) name, so messages name it; the session remembers the staged file
     per upload, so reruns neither hash nor copy the bytes again.
     """
-    from cam_core.imaging import sanitize_filename
+    from cam_core.data.imaging import sanitize_filename
 
     staged: dict[Any, VideoSource] = st.session_state.setdefault("video_staged", {})
     key = (getattr(upload, "file_id", None), getattr(upload, "name", ""), getattr(upload, "size", None))
@@ -1156,14 +1156,14 @@ def stage_video(upload: Any) -> VideoSource:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _probe(path: str, digest: str) -> VideoInfo:
-    from cam_core.video import probe_video
+    from cam_core.video.core import probe_video
 
     del digest  # cache key only
     return probe_video(path)
 
 
 def probe_source(source: VideoSource) -> VideoInfo:
-    """:func:`cam_core.video.probe_video` of ``source`` (cached; raises ``InputError`` for bad videos)."""
+    """:func:`cam_core.video.core.probe_video` of ``source`` (cached; raises ``InputError`` for bad videos)."""
     return _probe(str(source.path), source.digest)
 
 
@@ -1202,10 +1202,10 @@ def video_progress(progress: VideoProgress) -> tuple[float, str]:
 def run_video(source: VideoSource, model: str, method: str, settings: VideoSettings,
               progress: Callable[[VideoProgress], None] | None = None,
               should_stop: Callable[[], bool] | None = None, explainer: Explainer | None = None) -> VideoRun:
-    """Explain ``source`` with :func:`cam_core.video.explain_video` (the CLI's pipeline) into a fresh
+    """Explain ``source`` with :func:`cam_core.video.core.explain_video` (the CLI's pipeline) into a fresh
     scratch folder: ``explained.mp4`` (H.264) and ``frames.csv``. The folder is removed if the run fails
     or is stopped (``should_stop()``)."""
-    from cam_core.video import explain_video
+    from cam_core.video.core import explain_video
 
     explainer = explainer or get_explainer(model, method)
     runs = _video_dir("runs")
@@ -1249,7 +1249,7 @@ class VideoJob:
 
 def start_video_job(source: VideoSource, model: str, method: str, settings: VideoSettings) -> VideoJob:
     """Start explaining ``source`` in a background thread (one per session); returns the job."""
-    from cam_core.video import VideoCancelled
+    from cam_core.video.core import VideoCancelled
 
     explainer = get_explainer(model, method)     # looked up here: Streamlit's caches belong to the script thread
     job = VideoJob(source=source, model=model, method=method, settings=settings)
@@ -1299,8 +1299,8 @@ def video_run() -> VideoRun | None:
 
 
 def video_gif(run: VideoRun) -> bytes:
-    """The explained video as an animated GIF (made on first request by :func:`cam_core.video.convert_video`)."""
-    from cam_core.video import convert_video
+    """The explained video as an animated GIF (made on first request by :func:`cam_core.video.core.convert_video`)."""
+    from cam_core.video.core import convert_video
 
     if run.gif is None or not run.gif.is_file():
         run.gif = convert_video(run.result.output, run.folder / "explained.gif")
@@ -1309,7 +1309,7 @@ def video_gif(run: VideoRun) -> bytes:
 
 def video_frame(source: VideoSource, index: int, max_side: int) -> InputImage:
     """Frame ``index`` decoded as the video pipeline decoded it (cached like uploaded images)."""
-    from cam_core.video import read_frame
+    from cam_core.video.core import read_frame
 
     def make() -> InputImage:
         if not source.path.is_file():

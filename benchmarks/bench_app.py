@@ -5,7 +5,7 @@
     python benchmarks/bench_app.py --screenshot docs/screenshot-explain.png --model efficientnet_lite0-parts
 
 (a) **Warm "upload → both heatmaps"**, through the functions the Explain page calls for a new upload
-    (nothing cached): decode the uploaded bytes (``cam_core.imaging.load_image``) → ``Explainer.explain``
+    (nothing cached): decode the uploaded bytes (``cam_core.data.imaging.load_image``) → ``Explainer.explain``
     → screen-size copy → OK and NG overlays (shared scale) → JPEG encode of both. p50/p90 over
     ``--runs`` runs on a 1-MP PNG, after warm-up, with the stage medians. PNG encoding of the same
     overlays is timed too, to show why the screen path uses JPEG.
@@ -46,7 +46,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def one_megapixel_png(path: Path) -> bytes:
     """A 1024×1024 synthetic NG part as PNG (the same kind of picture the product targets)."""
-    from cam_core.synth import render_part
+    from cam_core.synth.parts import render_part
 
     image = render_part(np.random.default_rng(7), kind="plate", size=1024, defect="scratch").image
     buffer = io.BytesIO()
@@ -57,7 +57,7 @@ def one_megapixel_png(path: Path) -> bytes:
 
 def pick_model(name: str | None, scratch: Path) -> str:
     """The model to use; creates a random-weight SqueezeNet in ``scratch`` when nothing fits."""
-    from cam_core.checkpoint import list_models
+    from cam_core.checkpoints.bundle import list_models
 
     if name:
         return name
@@ -73,7 +73,7 @@ def pick_model(name: str | None, scratch: Path) -> str:
 def bench_warm_path(model: str, data: bytes, runs: int) -> None:
     import app_ui as ui
     from cam_core import Explainer, load_model
-    from cam_core.report import fit_within, shown_classes
+    from cam_core.report.html import fit_within, shown_classes
 
     bundle = load_model(model)
     view = ui.ViewSettings()
@@ -204,7 +204,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
         scratch = Path(tmp)
         model = pick_model(args.model, scratch / "models")
-        from cam_core.checkpoint import user_models_dir
+        from cam_core.checkpoints.bundle import user_models_dir
 
         models_dir = user_models_dir()
         if args.screenshot:

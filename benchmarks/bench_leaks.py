@@ -15,7 +15,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cam_core import Explainer, load_model  # noqa: E402
-from cam_core.hooks import registered_hook_count  # noqa: E402
+from cam_core.engine.hooks import registered_hook_count  # noqa: E402
 
 
 def rss_mb() -> float:

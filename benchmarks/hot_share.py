@@ -25,11 +25,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cam_core.checkpoint import DEFAULT_MODEL, load_model  # noqa: E402
-from cam_core.evaluation import load_mask  # noqa: E402
-from cam_core.imaging import load_image  # noqa: E402
-from cam_core.pipeline import Explainer  # noqa: E402
-from cam_core.render import upsample_maps  # noqa: E402
+from cam_core.checkpoints.bundle import DEFAULT_MODEL, load_model  # noqa: E402
+from cam_core.data.imaging import load_image  # noqa: E402
+from cam_core.evaluation.core import load_mask  # noqa: E402
+from cam_core.explain.pipeline import Explainer  # noqa: E402
+from cam_core.explain.render import upsample_maps  # noqa: E402
 
 HOT = 0.75
 

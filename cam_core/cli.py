@@ -18,8 +18,8 @@ from typing import TextIO
 
 import numpy as np
 
-from .checkpoint import DEFAULT_MODEL
-from .errors import CamInspectorError
+from cam_core.checkpoints.bundle import DEFAULT_MODEL
+from cam_core.errors import CamInspectorError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -54,9 +54,9 @@ def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .checkpoint import load_model
-    from .imaging import iter_image_files, load_image
-    from .pipeline import Explainer
+    from cam_core.checkpoints.bundle import load_model
+    from cam_core.data.imaging import iter_image_files, load_image
+    from cam_core.explain.pipeline import Explainer
 
     bundle = load_model(args.model, device=args.device)
     if args.target not in ("predicted", "all") and args.target not in bundle.classes:
@@ -136,7 +136,7 @@ def _report_one(args: argparse.Namespace, model_name: str, path: Path, notes: Se
 # synth / train / evaluate / video / models
 # --------------------------------------------------------------------------------------------
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .synth import generate_dataset
+    from cam_core.synth.parts import generate_dataset
 
     start = time.perf_counter()
 
@@ -146,7 +146,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     try:
         if args.kind == "conveyor":
-            from .synth import generate_conveyor_dataset
+            from cam_core.synth.parts import generate_conveyor_dataset
 
             out = generate_conveyor_dataset(args.out_dir, count=args.count, seed=args.seed, progress=progress)
         else:
@@ -187,8 +187,8 @@ class _TextProgress:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .checkpoint import user_models_dir
-    from .training import TrainConfig, train_model
+    from cam_core.checkpoints.bundle import user_models_dir
+    from cam_core.training.core import TrainConfig, train_model
 
     config = TrainConfig(arch=args.arch, epochs=args.epochs, image_size=args.image_size,
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, pretrained=args.pretrained,
@@ -209,9 +209,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .checkpoint import load_model
-    from .evaluation import evaluate, format_report
-    from .pipeline import Explainer
+    from cam_core.checkpoints.bundle import load_model
+    from cam_core.evaluation.core import evaluate, format_report
+    from cam_core.explain.pipeline import Explainer
 
     bundle = load_model(args.model, device=args.device)
     with Explainer(bundle, method=args.method, flip_average=args.flip_average) as explainer:
@@ -224,9 +224,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from .checkpoint import load_model
-    from .pipeline import Explainer
-    from .video import VideoProgress, explain_video
+    from cam_core.checkpoints.bundle import load_model
+    from cam_core.explain.pipeline import Explainer
+    from cam_core.video.core import VideoProgress, explain_video
 
     bundle = load_model(args.model, device=args.device)
 
@@ -247,7 +247,7 @@ def cmd_video(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from . import imagenet
+    from cam_core.engine import imagenet
 
     if args.action == "list":
         for status in imagenet.list_weights():
@@ -269,7 +269,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .checkpoint import list_models, read_card
+    from cam_core.checkpoints.bundle import list_models, read_card
 
     for name, path in list_models().items():
         try:

@@ -8,7 +8,7 @@ import streamlit as st
 
 import app_ui as ui
 from cam_core import CamInspectorError
-from cam_core.report import shown_classes, verdict_of
+from cam_core.report.html import shown_classes, verdict_of
 
 TIMINGS = "compare_timings"  # session: (model key, method, digest) → (explanation, latency ms)
 SCORES = "compare_scores"    # session: the last ui.NetworkScores

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import app_ui as ui
-from cam_core.report import positive_index_of, shown_classes, verdict_of
+from cam_core.report.html import positive_index_of, shown_classes, verdict_of
 
 THUMB_SIDE = 56
 DIFFUSE_NOTE = (
@@ -72,7 +72,7 @@ def gallery(items: list[ui.InputImage], explanations: list) -> int:
     """Table of every image (worst first, with thumbnails) and the selector of the image shown large.
 
     The selection is kept by file name, so changing the network or the method keeps the image shown."""
-    from cam_core.report import image_data_uri
+    from cam_core.report.html import image_data_uri
 
     verdicts = [verdict_of(e) for e in explanations]
     positive = positive_index_of(explanations[0].classes)

@@ -22,15 +22,15 @@ import streamlit as st
 
 import app_ui as ui
 from cam_core import CamInspectorError, InputError, ModelError, list_models
-from cam_core.architectures import KNOWN_ARCHITECTURES, map_stride_supported
-from cam_core.checkpoint import (
+from cam_core.checkpoints.bundle import (
     SHIPPED_MODELS_DIR,
     defect_class_index,
     load_checkpoint,
     read_card,
     user_models_dir,
 )
-from cam_core.report import card_summary
+from cam_core.engine.architectures import KNOWN_ARCHITECTURES, map_stride_supported
+from cam_core.report.html import card_summary
 from cam_core.scratch import make_scratch_root
 
 TRAIN_DATA = "models_train_data"    # session: extracted ZIP (digest, folder, summary, notes)
@@ -67,7 +67,7 @@ def model_cards() -> None:
 
 def _target_path(name: str) -> Path:
     """``user_models_dir()/<safe name>.safetensors`` (path separators become ``_``, never a sub-folder)."""
-    from cam_core.imaging import sanitize_filename
+    from cam_core.data.imaging import sanitize_filename
 
     name = name.strip().replace("/", " ").replace("\\", " ")
     if name.lower().endswith(".safetensors"):
@@ -142,7 +142,7 @@ def _forget_train_data() -> None:
 
 def prepare_data(upload: Any) -> dict[str, Any] | None:
     """Extract the uploaded ZIP once (by content) and summarise its class folders."""
-    from cam_core.archives import find_class_folders, safe_extract_zip
+    from cam_core.data.archives import find_class_folders, safe_extract_zip
 
     data = upload.getvalue()
     digest = ui.digest_of(data)
@@ -179,7 +179,7 @@ def history_charts(history: list[dict[str, Any]], loss_slot: Any, acc_slot: Any)
 def run_training(data_root: Path, out_path: Path, options: dict[str, Any], where: Any = None) -> None:
     """Train in this script run; progress events drive the progress bar, the status line and the charts
     (drawn in ``where``, the top of the Train tab)."""
-    from cam_core.training import TrainConfig, scan_dataset, train_model
+    from cam_core.training.core import TrainConfig, scan_dataset, train_model
 
     config = TrainConfig(arch=options["arch"], epochs=options["epochs"], image_size=options["image_size"],
                          batch_size=options["batch_size"], pretrained=options["pretrained"],
@@ -289,7 +289,7 @@ def train_section() -> None:
                                    "package; others: the local torch cache), else random. Nothing is downloaded.")
     minutes = float(c6.number_input("Time limit (minutes)", 1, 24 * 60, 60, key="train_minutes"))
     shapes = {"aspect": "Keep each image's aspect ratio", "square": "Squash every image to a square"}
-    from cam_core.training import TrainConfig
+    from cam_core.training.core import TrainConfig
 
     default_resize = TrainConfig.__dataclass_fields__["resize"].default
     resize = st.radio("Image shape", list(shapes), index=list(shapes).index(default_resize),

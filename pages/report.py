@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import app_ui as ui
-from cam_core.report import build_html_report, make_report_items
+from cam_core.report.html import build_html_report, make_report_items
 
 REPORT_HTML = "report_html"  # session: (key, html) of the last built report
 

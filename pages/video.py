@@ -1,6 +1,6 @@
 """Video: every frame of a clip explained by the CLI's pipeline, a P(NG) timeline and any frame up close.
 
-The run happens in this page's script run (:func:`app_ui.run_video` → :func:`cam_core.video.explain_video`);
+The run happens in this page's script run (:func:`app_ui.run_video` → :func:`cam_core.video.core.explain_video`);
 its progress callback drives the progress bar. Cancel (or any widget change while it runs) makes
 Streamlit rerun the page, which interrupts the run at its next progress call; cam_core then deletes
 its partial files. The result stays in session state (files in a scratch folder), so moving the frame
@@ -13,8 +13,8 @@ import streamlit as st
 
 import app_ui as ui
 from cam_core import CamInspectorError
-from cam_core.report import shown_classes, verdict_of
-from cam_core.video import GIF_MAX_FPS, GIF_MAX_WIDTH
+from cam_core.report.html import shown_classes, verdict_of
+from cam_core.video.core import GIF_MAX_FPS, GIF_MAX_WIDTH
 
 LAYOUTS = {"overlay": "Overlay (NG map)", "side-by-side": "Side by side (OK | NG)"}
 LAYOUT_SHORT = {"overlay": "NG overlay", "side-by-side": "OK | NG side by side"}

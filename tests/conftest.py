@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from cam_core.architectures import build_model
-from cam_core.checkpoint import save_checkpoint
+from cam_core.checkpoints.bundle import save_checkpoint
+from cam_core.engine.architectures import build_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

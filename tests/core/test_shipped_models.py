@@ -1,0 +1,75 @@
+"""Every shipped model passes its own demo: it classifies every built-in sample correctly.
+
+The built-in samples are what a new user sees first (the Explain page's samples, and the parts of the
+Video page's conveyor clip). A map that explains a wrong answer is worse than none, so a shipped model
+that gets one of them wrong fails here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cam_core.checkpoints.bundle import DEFAULT_MODEL, SHIPPED_MODELS_DIR, list_models, load_model, read_card
+from cam_core.data.samples import SAMPLES, SYNTHETIC_DATA, render_sample, sample_clip_parts
+from cam_core.explain.pipeline import Explainer
+
+SHIPPED = sorted(p.stem for p in SHIPPED_MODELS_DIR.glob("*.safetensors") if not p.name.startswith("."))
+
+
+@pytest.fixture(scope="module")
+def clip_parts() -> list:
+    parts = list(sample_clip_parts())
+    assert {p.label for p in parts} == {"ok", "ng"}, "the clip must show OK and NG parts"
+    return parts
+
+
+def test_the_default_model_is_shipped_and_fine_tuned_from_imagenet() -> None:
+    assert DEFAULT_MODEL in SHIPPED and DEFAULT_MODEL in list_models()
+    card = read_card(SHIPPED_MODELS_DIR / f"{DEFAULT_MODEL}.safetensors")
+    assert card["training"]["pretrained"]["used"] is True
+    assert "ImageNet" in card["training"]["pretrained"]["source"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_card_says_what_the_model_knows(name: str) -> None:
+    assert read_card(SHIPPED_MODELS_DIR / f"{name}.safetensors").get("trained_on") == SYNTHETIC_DATA
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_built_in_sample_is_classified_right(name: str, clip_parts: list) -> None:
+    bundle = load_model(name, device="cpu")
+    wrong = []
+    with Explainer(bundle) as explainer:
+        for label in SAMPLES:
+            expected = "ok" if label.startswith("OK") else "ng"
+            result = explainer.explain_one(render_sample(label).image)
+            if result.predicted_class != expected:
+                wrong.append(f"{label}: {result.predicted_class} {max(result.probabilities):.2f}")
+        for part in clip_parts:
+            result = explainer.explain_one(part.image)
+            if result.predicted_class != part.label:
+                wrong.append(f"clip part {part.part_id} ({part.label}, frame {part.frame_index}): "
+                             f"{result.predicted_class} {max(result.probabilities):.2f}")
+    assert not wrong, f"{name} gets built-in samples wrong: {wrong}"
+
+
+FRAMES_RIGHT_MIN = 0.9    # a frame is NG when a defect pixel is in view; the frames where it just enters are hard
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_built_in_clips_frames_are_called_ng_when_a_defect_is_in_view(name: str) -> None:
+    from cam_core.data.samples import SAMPLE_CLIP_FPS, SAMPLE_CLIP_SECONDS, SAMPLE_CLIP_SEED
+    from cam_core.synth.parts import conveyor_frames
+
+    frames, truth = [], []
+    for frame, info in conveyor_frames(seed=SAMPLE_CLIP_SEED, n_frames=round(SAMPLE_CLIP_SECONDS * SAMPLE_CLIP_FPS),
+                                       fps=SAMPLE_CLIP_FPS, masks=True):
+        frames.append(frame)
+        truth.append(bool(info["defect_mask"].any()))
+    assert any(truth) and not all(truth)
+    with Explainer(load_model(name, device="cpu")) as explainer:
+        called = [e.predicted_class == "ng" for e in explainer.explain(frames)]
+    right = sum(c == t for c, t in zip(called, truth)) / len(truth)
+    assert right >= FRAMES_RIGHT_MIN, ("".join("N" if c else "." for c in called), "".join("N" if t else "." for t in truth))
