@@ -1,7 +1,7 @@
 """CAM Inspector: Streamlit entry point. Run with ``streamlit run app.py``.
 
 The pages live in ``pages/`` and are registered explicitly with ``st.navigation`` (Streamlit does
-not auto-scan ``pages/`` when ``st.navigation`` is used). Shared helpers are in ``app_ui.py``;
+not auto-scan ``pages/`` when ``st.navigation`` is used). Shared Streamlit glue is the ``app_ui`` package;
 all computation is in the UI-free ``cam_core`` package.
 """
 

@@ -46,7 +46,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def one_megapixel_png(path: Path) -> bytes:
     """A 1024×1024 synthetic NG part as PNG (the same kind of picture the product targets)."""
-    from cam_core.synth.parts import render_part
+    from cam_core.synth import render_part
 
     image = render_part(np.random.default_rng(7), kind="plate", size=1024, defect="scratch").image
     buffer = io.BytesIO()
@@ -57,7 +57,7 @@ def one_megapixel_png(path: Path) -> bytes:
 
 def pick_model(name: str | None, scratch: Path) -> str:
     """The model to use; creates a random-weight SqueezeNet in ``scratch`` when nothing fits."""
-    from cam_core.checkpoints.bundle import list_models
+    from cam_core.checkpoints import list_models
 
     if name:
         return name
@@ -73,7 +73,8 @@ def pick_model(name: str | None, scratch: Path) -> str:
 def bench_warm_path(model: str, data: bytes, runs: int) -> None:
     import app_ui as ui
     from cam_core import Explainer, load_model
-    from cam_core.report.html import fit_within, shown_classes
+    from cam_core.explain.verdict import shown_classes
+    from cam_core.report import fit_within
 
     bundle = load_model(model)
     view = ui.ViewSettings()
@@ -204,7 +205,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
         scratch = Path(tmp)
         model = pick_model(args.model, scratch / "models")
-        from cam_core.checkpoints.bundle import user_models_dir
+        from cam_core.checkpoints import user_models_dir
 
         models_dir = user_models_dir()
         if args.screenshot:

@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cam_core import CAM  # noqa: E402
-from cam_core.checkpoints.bundle import pick_device  # noqa: E402
+from cam_core.checkpoints import pick_device  # noqa: E402
 from cam_core.engine.architectures import build_model  # noqa: E402
 
 

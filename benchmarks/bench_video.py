@@ -2,7 +2,7 @@
 
     python benchmarks/bench_video.py [--seconds 30] [--height 720] [--model PATH|name] [--out-dir DIR] [--long]
 
-1. Writes a synthetic clip: the conveyor of :func:`cam_core.synth.parts.conveyor_frames` (480×270, a 10 s
+1. Writes a synthetic clip: the conveyor of :func:`cam_core.synth.conveyor_frames` (480×270, a 10 s
    loop of unique frames) upscaled by swscale to ``--height`` (16:9), H.264.
 2. (a) end-to-end ``explain_video`` frames/s (decode → batch explain → overlay + verdict → H.264);
    (b) a bare batched forward: only ``bundle.model(batch)`` under inference_mode, same number of frames,
@@ -34,12 +34,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cam_core.checkpoints.bundle import ModelBundle, list_models, load_model, save_checkpoint  # noqa: E402
+from cam_core import video  # noqa: E402
+from cam_core.checkpoints import ModelBundle, list_models, load_model, save_checkpoint  # noqa: E402
 from cam_core.engine.architectures import build_model  # noqa: E402
 from cam_core.explain.pipeline import Explainer  # noqa: E402
 from cam_core.explain.render import normalize_maps, overlay  # noqa: E402
-from cam_core.synth.parts import conveyor_frames  # noqa: E402
-from cam_core.video import core as video  # noqa: E402
+from cam_core.synth import conveyor_frames  # noqa: E402
+from cam_core.video.encode import ENCODER_OPTIONS  # noqa: E402
 
 LOOP_FRAMES = 150  # unique synthetic frames, repeated to reach the clip length
 
@@ -157,7 +158,7 @@ def bench_naive(src: Path, dst: Path, explainer: Explainer, frames: int, max_sid
             if count == frames:
                 break
             if stream is None:
-                stream = container.add_stream("libx264", rate=15, options=video._ENCODER_OPTIONS["libx264"])
+                stream = container.add_stream("libx264", rate=15, options=ENCODER_OPTIONS["libx264"])
                 stream.height, stream.width = image.shape[:2]
                 stream.pix_fmt = "yuv420p"
             explanation = explainer.explain([image])[0]

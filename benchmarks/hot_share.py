@@ -15,7 +15,6 @@ DATA_DIR holds ``ok/``, ``ng/``, ``masks/`` and optionally ``manifest.csv`` (per
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -25,13 +24,31 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cam_core.checkpoints.bundle import DEFAULT_MODEL, load_model  # noqa: E402
+from cam_core.checkpoints import DEFAULT_MODEL, load_model  # noqa: E402
+from cam_core.data.dataset import folder_masks, list_images, read_manifest, relative_name  # noqa: E402
 from cam_core.data.imaging import load_image  # noqa: E402
-from cam_core.evaluation.core import load_mask  # noqa: E402
-from cam_core.explain.pipeline import Explainer  # noqa: E402
+from cam_core.evaluation import load_mask  # noqa: E402
+from cam_core.explain.pipeline import Explainer, Explanation  # noqa: E402
 from cam_core.explain.render import upsample_maps  # noqa: E402
 
 HOT = 0.75
+
+
+def hot_ng_map(explanation: Explanation, ng: int, mode: str, size: tuple[int, int]) -> np.ndarray:
+    """Where the NG map, scaled by ``mode`` and upsampled to ``size`` (w, h), is in the top quarter."""
+    scaled, _ = explanation.normalized(mode)
+    ng_map = scaled[explanation.class_indices.index(ng)]
+    return upsample_maps(ng_map, (size[1], size[0])) >= HOT
+
+
+def singles_out(hot: np.ndarray, mask_path: Path | None) -> bool | None:
+    """Whether the hot region touches the mask and is denser inside it; None without a usable mask."""
+    if mask_path is None or not mask_path.is_file():
+        return None
+    mask = load_mask(mask_path)
+    if mask.shape != hot.shape or not mask.any():
+        return None
+    return bool(hot[mask].any()) and float(hot[mask].mean()) > float(hot.mean())
 
 
 def main() -> int:
@@ -42,11 +59,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=0, help="at most this many images per class (0 = all)")
     args = parser.parse_args()
     root = Path(args.data_dir)
-    types: dict[str, str] = {}
-    if (root / "manifest.csv").is_file():
-        with open(root / "manifest.csv", newline="") as fh:
-            for row in csv.DictReader(fh):
-                types[Path(row["file"]).name] = row.get("defect_type", "") or ""
+    manifest = read_manifest(root)
     bundle = load_model(args.model, device="cpu")
     ng = bundle.positive_index
     assert ng is not None, "the model needs a defect class"
@@ -54,28 +67,18 @@ def main() -> int:
     singled: dict[str, list[bool]] = defaultdict(list)
     with Explainer(bundle) as explainer:
         for label in ("ok", "ng"):
-            files = sorted(p for p in (root / label).iterdir() if p.suffix.lower() in {".png", ".jpg", ".bmp"})
-            if args.limit:
-                files = files[:args.limit]
+            files = list_images(root / label)[:args.limit or None]
+            masks = folder_masks(root, files, manifest)
             for path in files:
                 image = load_image(path).image
-                explanation = explainer.explain_one(image)
-                scaled, _ = explanation.normalized(args.mode)
-                ng_map = scaled[explanation.class_indices.index(ng)]
-                w, h = image.size
-                hot = upsample_maps(ng_map, (h, w)) >= HOT
+                hot = hot_ng_map(explainer.explain_one(image), ng, args.mode, image.size)
                 if label == "ok":
                     ok_shares.append(float(hot.mean()))
                     continue
-                mask_path = root / "masks" / f"{path.stem}.png"
-                if not mask_path.is_file():
-                    continue
-                mask = load_mask(mask_path)
-                if mask.shape != hot.shape or not mask.any():
-                    continue
-                inside = float(hot[mask].mean())
-                ok = bool(hot[mask].any()) and inside > float(hot.mean())
-                singled[types.get(path.name, "all") or "all"].append(ok)
+                verdict = singles_out(hot, masks.get(path))
+                if verdict is not None:
+                    kind = manifest.get(relative_name(path, root), {}).get("defect_type", "") or "all"
+                    singled[kind].append(verdict)
     print(f"model {args.model}, mode {args.mode}, data {root}")
     if ok_shares:
         print(f"OK parts ({len(ok_shares)}): NG map hot on {100 * np.mean(ok_shares):.1f} % of the pixels "

@@ -1,4 +1,4 @@
-"""Command line: ``python -m cam_core {explain,synth,train,evaluate,video,models}``.
+"""Command line: ``python -m cam_core {explain,synth,train,evaluate,video,models,export-onnx}``.
 
 User errors (bad files, unknown models) print one clear line on stderr, never a traceback;
 the exit code is 0 when everything worked, 1 when some inputs failed, 2 when nothing could run.
@@ -7,19 +7,21 @@ the exit code is 0 when everything worked, 1 when some inputs failed, 2 when not
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from cam_core.checkpoints.bundle import DEFAULT_MODEL
+from cam_core.checkpoints import DEFAULT_MODEL
 from cam_core.errors import CamInspectorError
+
+if TYPE_CHECKING:
+    from cam_core.checkpoints import ModelBundle
+    from cam_core.data.imaging import LoadedImage
+    from cam_core.explain.pipeline import Explanation
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -31,122 +33,98 @@ def _err(message: str) -> None:
 # --------------------------------------------------------------------------------------------
 # explain
 # --------------------------------------------------------------------------------------------
-def _target_classes(spec: str, classes: Sequence[str], predicted: int) -> list[int]:
-    if spec == "predicted":
-        return [predicted]
-    if spec == "all":
-        return list(range(len(classes)))
-    return [classes.index(spec)]
-
-
-def _unique_stem(path: Path, used: set[str]) -> str:
-    stem, n = path.stem, 1
-    while stem in used:
-        n += 1
-        stem = f"{path.stem}-{n}"
-    used.add(stem)
-    return stem
-
-
 def _chunks(items: list[Path], size: int) -> Iterator[list[Path]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
 
+def _check_target(target: str, bundle: ModelBundle) -> None:
+    if target not in ("predicted", "all") and target not in bundle.classes:
+        raise CamInspectorError(f"--target {target!r} is not a class of {bundle.name}; its classes: "
+                                f"{', '.join(bundle.classes[:20])}{' …' if len(bundle.classes) > 20 else ''}")
+
+
+def _load_chunk(chunk: list[Path]) -> tuple[list[tuple[Path, LoadedImage]], int]:
+    """The images of ``chunk`` that load, and how many did not (each failure printed as one line)."""
+    from cam_core.data.imaging import load_image
+
+    loaded, failures = [], 0
+    for path in chunk:
+        try:
+            loaded.append((path, load_image(path)))
+        except CamInspectorError as exc:
+            failures += 1
+            _err(f"{path}: {exc}")
+    return loaded, failures
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
-    from cam_core.checkpoints.bundle import load_model
-    from cam_core.data.imaging import iter_image_files, load_image
+    from cam_core.checkpoints import load_model
+    from cam_core.data.imaging import iter_image_files
+    from cam_core.explain.export import FolderExport
     from cam_core.explain.pipeline import Explainer
 
     bundle = load_model(args.model, device=args.device)
-    if args.target not in ("predicted", "all") and args.target not in bundle.classes:
-        raise CamInspectorError(f"--target {args.target!r} is not a class of {bundle.name}; its classes: "
-                                f"{', '.join(bundle.classes[:20])}{' …' if len(bundle.classes) > 20 else ''}")
+    _check_target(args.target, bundle)
     files = iter_image_files(args.paths)
     if not files:
         raise CamInspectorError("no image files found in the given paths")
     out_dir = Path(args.out) if args.out else None
-    maps_dir = Path(args.save_maps) if args.save_maps else None
-    for folder in (out_dir, maps_dir):
-        if folder:
-            folder.mkdir(parents=True, exist_ok=True)
-    failures, used_stems = 0, set()
-    rows: list[list[object]] = []
+    export = FolderExport(out_dir, Path(args.save_maps) if args.save_maps else None, target=args.target,
+                          opacity=args.opacity, colormap=args.colormap)
     fixed_target = None if args.target in ("predicted", "all") else [bundle.classes.index(args.target)]
+    failures = 0
     with Explainer(bundle, method=args.method, batch_size=args.batch_size,
                    flip_average=args.flip_average) as explainer:
         for chunk in _chunks(files, explainer.batch_size):
-            loaded = []
-            for path in chunk:
-                try:
-                    loaded.append((path, load_image(path)))
-                except CamInspectorError as exc:
-                    failures += 1
-                    _err(f"{path}: {exc}")
-            if not loaded:
-                continue
-            results = explainer.explain([item.image for _, item in loaded], targets=fixed_target)
+            loaded, failed = _load_chunk(chunk)
+            failures += failed
+            results = explainer.explain([item.image for _, item in loaded], targets=fixed_target) if loaded else []
             for (path, item), result in zip(loaded, results):
-                stem = _unique_stem(path, used_stems)
-                rows.append([str(path), result.predicted_class, *(f"{p:.6f}" for p in result.probabilities)])
+                export.add(str(path), item.image, result)
                 _report_one(args, bundle.name, path, item.notes, result)
-                if out_dir:
-                    wanted = _target_classes(args.target, bundle.classes, result.predicted)
-                    overlays = result.overlays(item.image, opacity=args.opacity, colormap=args.colormap)
-                    for class_index in wanted:
-                        if result.has_map(class_index):
-                            name = bundle.classes[class_index]
-                            overlays[name].save(out_dir / f"{stem}_{_safe(name)}.png")
-                if maps_dir:
-                    np.save(maps_dir / f"{stem}.npy", result.upsampled().astype(np.float32))
-    if out_dir:
-        with open(out_dir / "results.csv", "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["file", "predicted", *(f"p_{c}" for c in bundle.classes)])
-            writer.writerows(rows)
+    export.finish()
+    explained = len(export.batch.names)
     if not args.json:
-        print(f"{len(rows)} explained, {failures} failed" + (f"; wrote {out_dir}" if out_dir else ""),
+        print(f"{explained} explained, {failures} failed" + (f"; wrote {out_dir}" if out_dir else ""),
               file=sys.stderr)
-    if not rows:
+    if not explained:
         return EXIT_ERROR
     return EXIT_SOME_FAILED if failures else EXIT_OK
 
 
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:60] or "class"
+def _report_one(args: argparse.Namespace, model_name: str, path: Path, notes: Sequence[str],
+                result: Explanation) -> None:
+    from cam_core.explain.export import image_record
+    from cam_core.explain.verdict import verdict_of
 
-
-def _report_one(args: argparse.Namespace, model_name: str, path: Path, notes: Sequence[str], result) -> None:
     if args.json:
-        record = {"file": str(path), "model": model_name, **result.as_record()}
-        if notes:
-            record["notes"] = list(notes)
-        print(json.dumps(record), flush=True)
+        print(json.dumps(image_record(str(path), result, notes, model=model_name)), flush=True)
         return
-    p = result.probabilities[result.predicted]
-    peaks = result.peaks()
-    peak = peaks.get(result.predicted_class)
+    verdict = verdict_of(result)
+    peak = result.peaks().get(verdict.class_name)
     where = f", peak at {tuple(peak)}" if peak else ""
     note = f"  [{'; '.join(notes)}]" if notes else ""
-    print(f"{path}: {result.predicted_class} {p:.3f} (map {result.map_size[0]}×{result.map_size[1]}{where}){note}",
-          flush=True)
+    print(f"{path}: {verdict.class_name} {verdict.probability:.3f} (map {result.map_size[0]}×{result.map_size[1]}"
+          f"{where}){note}", flush=True)
 
 
 # --------------------------------------------------------------------------------------------
 # synth / train / evaluate / video / models
 # --------------------------------------------------------------------------------------------
 def cmd_synth(args: argparse.Namespace) -> int:
-    from cam_core.synth.parts import generate_dataset
+    from cam_core.progress import Progress
+    from cam_core.synth import generate_dataset
 
     start = time.perf_counter()
 
-    def progress(done: int, total: int) -> None:
-        if done == total or done % 100 == 0:
-            print(f"\r{done}/{total} parts", end="", file=sys.stderr, flush=True)
+    def progress(event: Progress) -> None:
+        if event.done == event.total or event.done % 100 == 0:
+            print(f"\r{event.text()}", end="", file=sys.stderr, flush=True)
 
     try:
         if args.kind == "conveyor":
-            from cam_core.synth.parts import generate_conveyor_dataset
+            from cam_core.synth import generate_conveyor_dataset
 
             out = generate_conveyor_dataset(args.out_dir, count=args.count, seed=args.seed, progress=progress)
         else:
@@ -158,37 +136,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class _TextProgress:
-    """Turns training progress events into text on stderr: a live bar on a terminal, else one line per epoch."""
-
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.live = bool(getattr(stream, "isatty", lambda: False)())
-
-    def __call__(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind in ("message", "rejected"):
-            print(event["text"], file=self.stream, flush=True)
-        elif kind == "batch" and self.live:
-            steps = max(1, int(event["steps"]))
-            filled = int(24 * event["step"] / steps)
-            print(f"\repoch {event['epoch']} [{'#' * filled}{'.' * (24 - filled)}] {event['step']}/{steps} "
-                  f"loss {event['loss']:.4f} acc {event['acc']:.3f} {event['images_per_s']:.1f} img/s",
-                  end="", file=self.stream, flush=True)
-        elif kind == "epoch":
-            start = "\r" if self.live else ""
-            print(f"{start}epoch {event['epoch']}: train loss {event['train_loss']:.4f} acc {event['train_acc']:.3f} | "
-                  f"val loss {event['val_loss']:.4f} acc {event['val_acc']:.3f} AUROC {event['val_auroc']:.4f} "
-                  f"({event['seconds']:.0f} s, {event['images_per_s']:.1f} img/s)"
-                  + ("  best" if event.get("improved") else "") + (" " * 20 if self.live else ""),
-                  file=self.stream, flush=True)
-        elif kind == "done":
-            print(f"saved best model to {event['path']}", file=self.stream, flush=True)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from cam_core.checkpoints.bundle import user_models_dir
-    from cam_core.training.core import TrainConfig, train_model
+    from cam_core.checkpoints import user_models_dir
+    from cam_core.progress import TextProgress
+    from cam_core.training import TrainConfig, train_model
 
     config = TrainConfig(arch=args.arch, epochs=args.epochs, image_size=args.image_size,
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, pretrained=args.pretrained,
@@ -197,7 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          freeze=args.freeze, data_description=args.data_description, init_from=args.init_from)
     out = args.out or str(user_models_dir() / f"{Path(args.data_dir).resolve().name}-{args.arch}.safetensors")
     command = "python -m cam_core " + " ".join(shlex.quote(a) for a in args.argv)
-    result = train_model(args.data_dir, out, config, progress=_TextProgress(), command_line=command)
+    result = train_model(args.data_dir, out, config, progress=TextProgress(), command_line=command)
     if result.rejected is not None:
         return EXIT_ERROR
     if result.path is None:
@@ -209,8 +160,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cam_core.checkpoints.bundle import load_model
-    from cam_core.evaluation.core import evaluate, format_report
+    from cam_core.checkpoints import load_model
+    from cam_core.evaluation import evaluate, format_report
     from cam_core.explain.pipeline import Explainer
 
     bundle = load_model(args.model, device=args.device)
@@ -224,16 +175,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from cam_core.checkpoints.bundle import load_model
+    from cam_core.checkpoints import load_model
     from cam_core.explain.pipeline import Explainer
-    from cam_core.video.core import VideoProgress, explain_video
+    from cam_core.video import VideoProgress, explain_video
 
     bundle = load_model(args.model, device=args.device)
 
     def progress(p: VideoProgress) -> None:
-        total = f"/{p.frames_total}" if p.frames_total else ""
-        eta = f", ETA {p.eta_s:.0f} s" if p.eta_s is not None else ""
-        print(f"\rframe {p.frames_done}{total} at {p.fps:.1f} frames/s{eta}   ", end="", file=sys.stderr, flush=True)
+        print(f"\r{p.text()}   ", end="", file=sys.stderr, flush=True)
 
     with Explainer(bundle, method=args.method, batch_size=args.batch_size,
                    flip_average=args.flip_average) as explainer:
@@ -268,36 +217,84 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from cam_core.interop import export_onnx
+
+    result = export_onnx(args.model, args.out, opset=args.opset)
+    print(f"wrote {result.path} ({result.bytes / 1024**2:.1f} MB, opset {result.opset}, head {result.head.head}; "
+          f"ONNX vs PyTorch: maps {result.map_error:.1e}, logits {result.logit_error:.1e} relative)")
+    return EXIT_OK
+
+
+def _add_export_onnx(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export-onnx", help="export a model to ONNX with its model card inside (checked against PyTorch)")
+    p.add_argument("model", help="shipped/user model name, .safetensors path, or torchvision:ARCH")
+    p.add_argument("out", help="output .onnx file (explain it with --model OUT.onnx)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset, 13 to 20 (default 17)")
+    p.set_defaults(func=cmd_export_onnx)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from cam_core.interop import import_weights
+
+    result = import_weights(args.file, args.classes, arch=args.arch, name=args.name, defect_class=args.defect_class,
+                            input_size=args.input_size, mean=args.mean, std=args.std, overwrite=args.force)
+    card = result.card
+    print(result.arch_line)
+    for note in result.notes:
+        print(f"note: {note}")
+    defect = card["defect_class"] or "none (no class is named as a defect; pass --defect-class)"
+    print(f"head: {card['head_type']}; classes: {', '.join(card['classes'])}; defect class: {defect}")
+    print(f"wrote {result.path} and {result.card_path.name}; use it with --model {result.name}")
+    return EXIT_OK
+
+
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="import a PyTorch state dict (.pt/.pth/.ckpt or .safetensors) of a known "
+                       "architecture as a named model")
+    p.add_argument("file", help="torch.save(model.state_dict()) file, a checkpoint dict holding one "
+                   "('state_dict'/'model'), or a safetensors state dict; read with weights_only in a limited child")
+    p.add_argument("--classes", required=True, help="class names in the head's output order, e.g. ok,ng")
+    p.add_argument("--arch", default=None, help="architecture (default: detected from the key names and shapes)")
+    p.add_argument("--name", default=None, help="model name (default: the file's stem)")
+    p.add_argument("--defect-class", default=None, help="which class is the defect (default: ng/defect/bad/…); "
+                   "for a one-logit head, the class whose probability is sigmoid(z)")
+    p.add_argument("--input-size", type=int, default=224, help="square input size in px (default 224)")
+    p.add_argument("--mean", default=None, help="normalisation mean a,b,c (default ImageNet's); a torchvision "
+                   "GoogLeNet built with transform_input=True: --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5")
+    p.add_argument("--std", default=None, help="normalisation std a,b,c (default ImageNet's)")
+    p.add_argument("--force", action="store_true", help="replace a user model of the same name")
+    p.set_defaults(func=cmd_import)
+
+
 def cmd_models(args: argparse.Namespace) -> int:
-    from cam_core.checkpoints.bundle import list_models, read_card
+    from cam_core.checkpoints import list_models, read_model_card
 
     for name, path in list_models().items():
         try:
-            card = read_card(path)
+            card = read_model_card(path)
         except CamInspectorError as exc:
             print(f"{name}: unusable ({exc})")
             continue
-        val = card.get("validation", {})
-        print(f"{name}: {card['arch']} classes={','.join(card['classes'])} input={card['input_size']} "
+        val = card.validation
+        print(f"{name}: {card.arch} classes={','.join(card.classes)} input={list(card.input_size)} "
               f"val_acc={val.get('accuracy', 'n/a')} val_auroc={val.get('auroc', 'n/a')}  ({path})")
     return EXIT_OK
 
 
 # --------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cam_core", description="CAM Inspector: why did the CNN call "
-                                     "this part NG? Class activation maps for OK/NG inspection.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_model_args(p: argparse.ArgumentParser, method: bool = True) -> None:
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"shipped/user model name, .safetensors or .onnx path, or torchvision:ARCH "
+                        f"(default {DEFAULT_MODEL}; ONNX models: CAM only)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    if method:
+        p.add_argument("--method", default="cam", choices=["cam", "gradcam", "gradcam++"])
+        p.add_argument("--flip-average", action="store_true",
+                       help="CAM only: average maps and logits with the mirrored image (2 passes)")
 
-    def add_model_args(p: argparse.ArgumentParser, method: bool = True) -> None:
-        p.add_argument("--model", default=DEFAULT_MODEL,
-                       help=f"shipped/user model name, .safetensors path, or torchvision:ARCH (default {DEFAULT_MODEL})")
-        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-        if method:
-            p.add_argument("--method", default="cam", choices=["cam", "gradcam", "gradcam++"])
-            p.add_argument("--flip-average", action="store_true",
-                           help="CAM only: average maps and logits with the mirrored image (2 passes)")
 
+def _add_explain(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explain", help="explain images: verdicts, maps, overlays")
     p.add_argument("paths", nargs="+", help="image files or folders (recursive)")
     add_model_args(p)
@@ -310,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.set_defaults(func=cmd_explain)
 
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="generate synthetic OK/NG parts with defect masks")
     p.add_argument("out_dir")
     p.add_argument("--count", type=int, default=1000)
@@ -319,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256)
     p.set_defaults(func=cmd_synth)
 
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train an OK/NG model on class folders (ok/, ng/)")
     p.add_argument("data_dir")
     p.add_argument("--arch", default="efficientnet_lite0",
@@ -351,12 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help=r"regex; files whose names share its match stay on one side of the split (e.g. 'exp\d+')")
     p.set_defaults(func=cmd_train)
 
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="accuracy, AUROC and localization against defect masks")
     p.add_argument("data_dir")
     add_model_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
+
+def _add_video(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("video", help="CAM over every frame of a video, with verdicts burned in")
     p.add_argument("input")
     add_model_args(p)
@@ -369,14 +374,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8)
     p.set_defaults(func=cmd_video)
 
+
+def _add_weights(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("weights", help="ImageNet weights on this machine: list, download (online), import a file")
     p.add_argument("action", choices=["list", "download", "import"])
     p.add_argument("target", nargs="?", help="download: an architecture; import: a file carried over")
     p.add_argument("--arch", default=None, help="import: the architecture the file is for (default: from its name)")
     p.set_defaults(func=cmd_weights)
 
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list shipped and user models with their cards")
     p.set_defaults(func=cmd_models)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cam_core", description="CAM Inspector: why did the CNN call "
+                                     "this part NG? Class activation maps for OK/NG inspection.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_explain(sub)
+    _add_synth(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_video(sub)
+    _add_weights(sub)
+    _add_models(sub)
+    _add_export_onnx(sub)
+    _add_import(sub)
     return parser
 
 

@@ -8,9 +8,8 @@ import streamlit as st
 
 import app_ui as ui
 from cam_core import CamInspectorError
-from cam_core.report.html import shown_classes, verdict_of
+from cam_core.explain import shown_classes, verdict_of
 
-TIMINGS = "compare_timings"  # session: (model key, method, digest) → (explanation, latency ms)
 SCORES = "compare_scores"    # session: the last ui.NetworkScores
 
 
@@ -35,23 +34,12 @@ def pick_image() -> ui.InputImage | None:
     return None
 
 
-def explain_timed(model: str, method: str, item: ui.InputImage):
-    """Explanation and latency of one network (measured once per model file, method and image)."""
-    ref = ui.model_ref(model)
-    cache: dict = st.session_state.setdefault(TIMINGS, {})
-    key = (ref.key, method, item.digest)
-    if key not in cache:
-        explainer = ui.get_explainer(model, method)
-        cache[key] = ui.timed_explain(explainer, item.image)
-    return cache[key]
-
-
-def network_column(column, model: str, method: str, item: ui.InputImage, view: ui.ViewSettings,
+def network_column(column, model: str, method: ui.MapMethod, item: ui.InputImage, view: ui.ViewSettings,
                    narrow_ok: bool) -> None:
     """One network's name, verdict, architecture, grid, latency and OK/NG overlays."""
     explainer = ui.get_explainer(model, method)
     bundle = explainer.bundle
-    explanation, latency = explain_timed(model, method, item)
+    explanation, latency = ui.timed_explanation(model, method, item)
     verdict = verdict_of(explanation)
     h, w = explanation.map_size
     column.subheader(model)
@@ -69,7 +57,7 @@ def network_column(column, model: str, method: str, item: ui.InputImage, view: u
                    caption=ui.map_caption(explanation.classes[c].upper(), explanation.map_of(c), scale, view.mode))
 
 
-def one_image(models: list[str], method: str, view: ui.ViewSettings) -> None:
+def one_image(models: list[str], method: ui.MapMethod, view: ui.ViewSettings) -> None:
     """Every network on one image, side by side."""
     item = pick_image()
     if item is None:
@@ -117,7 +105,7 @@ def scores_table(result: ui.NetworkScores) -> None:
                   if where else "No masks matched (masks/<image stem>.png): pointing and energy are empty."))
 
 
-def labelled_set_scores(models: list[str], method: str) -> None:
+def labelled_set_scores(models: list[str], method: ui.MapMethod) -> None:
     """Upload a labelled ZIP, score every selected network on it, show one table."""
     st.write("Upload a ZIP with `ok/` and `ng/` image folders and, optionally, `masks/` (a defect mask per NG "
              "image, named like it: `masks/part7.png` for `ng/part7.jpg`), e.g. a folder written by "

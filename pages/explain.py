@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import app_ui as ui
-from cam_core.report.html import positive_index_of, shown_classes, verdict_of
+from cam_core.explain import positive_index_of, shown_classes, verdict_of
 
 THUMB_SIDE = 56
 DIFFUSE_NOTE = (
@@ -19,7 +19,7 @@ DIFFUSE_NOTE = (
     "design: a good part is good everywhere, while NG evidence concentrates on the defect.")
 
 
-def sidebar_controls() -> tuple[str | None, str, int | None, ui.ViewSettings, bool]:
+def sidebar_controls() -> tuple[str | None, ui.MapMethod, int | None, ui.ViewSettings, bool]:
     """Network, method, target class and view settings (all kept across pages)."""
     sidebar = st.sidebar
     model = ui.model_picker(sidebar)
@@ -72,7 +72,7 @@ def gallery(items: list[ui.InputImage], explanations: list) -> int:
     """Table of every image (worst first, with thumbnails) and the selector of the image shown large.
 
     The selection is kept by file name, so changing the network or the method keeps the image shown."""
-    from cam_core.report.html import image_data_uri
+    from cam_core.report import image_data_uri
 
     verdicts = [verdict_of(e) for e in explanations]
     positive = positive_index_of(explanations[0].classes)
@@ -97,14 +97,14 @@ def gallery(items: list[ui.InputImage], explanations: list) -> int:
 
 
 def show_one(item: ui.InputImage, explanation, target: int | None, view: ui.ViewSettings, raw_grid: bool,
-             model: str, method: str, trained_on: str | None = None) -> None:
+             model: str, method: ui.MapMethod, trained_on: str | None = None) -> None:
     """Verdict, then the class maps side by side, optional raw grids."""
     verdict = verdict_of(explanation)
     ui.show_verdict(st, verdict, trained_on=trained_on)
     probs = " · ".join(f"P({c}) = {p:.1%}" for c, p in zip(explanation.classes, explanation.probabilities)
                        if len(explanation.classes) <= 10 or p >= 0.01)
     st.caption(f"{item.name} · {item.image.size[0]}×{item.image.size[1]} px · {probs} · {model} · "
-               f"{ui.METHOD_LABELS.get(method, method)}")
+               f"{method.label}")
     for note in item.notes:
         st.caption(f"Note: {note}")
     maps_view(item, explanation, target, view, raw_grid, model, method)
@@ -112,7 +112,7 @@ def show_one(item: ui.InputImage, explanation, target: int | None, view: ui.View
 
 @st.fragment
 def maps_view(item: ui.InputImage, explanation, target: int | None, view: ui.ViewSettings, raw_grid: bool,
-              model: str, method: str) -> None:
+              model: str, method: ui.MapMethod) -> None:
     """The maps and their overlay controls: a fragment, so opacity and colormap redraw only this part."""
     left, right, _ = st.columns([2, 1, 2])
     opacity, colormap = ui.overlay_controls(left, right)
@@ -140,7 +140,7 @@ def maps_view(item: ui.InputImage, explanation, target: int | None, view: ui.Vie
 
 
 def downloads(items: list[ui.InputImage], explanations: list, view: ui.ViewSettings, model: str,
-              method: str) -> None:
+              method: ui.MapMethod) -> None:
     names = [i.name for i in items]
     cols = st.columns(3)
     cols[0].download_button("Overlay PNGs (ZIP)", data=lambda: ui.overlays_zip(items, explanations, view),

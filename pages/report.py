@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 import app_ui as ui
-from cam_core.report.html import build_html_report, make_report_items
 
 REPORT_HTML = "report_html"  # session: (key, html) of the last built report
 
@@ -36,7 +35,7 @@ def source_batch() -> ui.Batch | None:
                     "back to download the report.")
         return None
     st.caption(f"Last batch from the Explain page: {len(batch.items)} image(s), network {batch.model}, "
-               f"{ui.METHOD_LABELS.get(batch.method, batch.method)}.")
+               f"{batch.method.label}.")
     return batch
 
 
@@ -48,16 +47,8 @@ def build(batch: ui.Batch, title: str) -> str:
         return kept[1]
     bundle = ui.get_explainer(batch.model, batch.method).bundle
     ui.synthetic_model_hint(st, bundle, ui.own_input_names(batch.items))
-    view = batch.view
     with st.spinner("Building the report…"):
-        items = make_report_items([i.name for i in batch.items], [i.image for i in batch.items],
-                                  batch.explanations, mode=view.mode, opacity=view.opacity,  # type: ignore[arg-type]
-                                  colormap=view.colormap, value_range=view.value_range,
-                                  notes=[i.notes for i in batch.items],
-                                  masks=[ui.display_mask(i, i.image.size) for i in batch.items])
-        settings = {"network": batch.model, "method": ui.METHOD_LABELS.get(batch.method, batch.method),
-                    **view.as_dict()}
-        html = build_html_report(items, bundle, title=title, settings=settings, model_name=batch.model)
+        html = ui.report_html(batch, title, bundle)
     st.session_state[REPORT_HTML] = (key, html)
     return html
 

@@ -1,6 +1,6 @@
 """Video: every frame of a clip explained by the CLI's pipeline, a P(NG) timeline and any frame up close.
 
-The run happens in this page's script run (:func:`app_ui.run_video` → :func:`cam_core.video.core.explain_video`);
+The run happens in this page's script run (:func:`app_ui.run_video` → :func:`cam_core.video.explain_video`);
 its progress callback drives the progress bar. Cancel (or any widget change while it runs) makes
 Streamlit rerun the page, which interrupts the run at its next progress call; cam_core then deletes
 its partial files. The result stays in session state (files in a scratch folder), so moving the frame
@@ -13,8 +13,8 @@ import streamlit as st
 
 import app_ui as ui
 from cam_core import CamInspectorError
-from cam_core.report.html import shown_classes, verdict_of
-from cam_core.video.core import GIF_MAX_FPS, GIF_MAX_WIDTH
+from cam_core.explain import shown_classes, verdict_of
+from cam_core.video import GIF_MAX_FPS, GIF_MAX_WIDTH
 
 LAYOUTS = {"overlay": "Overlay (NG map)", "side-by-side": "Side by side (OK | NG)"}
 LAYOUT_SHORT = {"overlay": "NG overlay", "side-by-side": "OK | NG side by side"}
@@ -25,7 +25,7 @@ CANCELLED = "video_cancelled"
 JOB_ERROR = "video_job_error"
 
 
-def sidebar_controls() -> tuple[str | None, str, ui.VideoSettings]:
+def sidebar_controls() -> tuple[str | None, ui.MapMethod, ui.VideoSettings]:
     """Network, method and the video settings (kept across pages through ``cfg_*`` keys)."""
     sidebar = st.sidebar
     model = ui.model_picker(sidebar)
@@ -121,13 +121,14 @@ def _frame_explorer(run: ui.VideoRun) -> None:
 
     item = ui.video_frame(run.source, index, run.settings.max_side)
     explanation = ui.explain_inputs(run.model, run.method, [item])[0]
-    ui.show_verdict(st, verdict_of(explanation), small=True,
-                    trained_on=ui.get_explainer(run.model, run.method).bundle.trained_on)
+    bundle = ui.get_explainer(run.model, run.method).bundle
+    ui.show_verdict(st, verdict_of(explanation, ui.VIDEO_THRESHOLD, card=bundle.card), small=True,   # the video's rule
+                    trained_on=bundle.trained_on)
     in_video = f"{record.predicted.upper()} {record.probabilities.get(record.predicted, 0.0):.1%}"
     if not record.explained:
         in_video += f", reused from frame {index - index % run.settings.every}"
     st.caption(f"Frame {index} · {record.time_s:.2f} s · in the video: {in_video} · this frame explained "
-               f"now by {run.model} · {ui.METHOD_LABELS.get(run.method, run.method)}")
+               f"now by {run.model} · {run.method.label}")
     view = ui.ViewSettings(mode="evidence", opacity=float(st.session_state.get("cfg_opacity", run.settings.opacity)),
                            colormap=str(st.session_state.get("cfg_colormap", run.settings.colormap)),
                            value_range=run.result.value_range)
@@ -153,14 +154,14 @@ def downloads(run: ui.VideoRun) -> None:
                             help="One row per frame: time, verdict and the probability of every class.")
 
 
-def show_result(run: ui.VideoRun, source: ui.VideoSource | None, model: str, method: str,
+def show_result(run: ui.VideoRun, source: ui.VideoSource | None, model: str, method: ui.MapMethod,
                 settings: ui.VideoSettings) -> None:
     result = run.result
     st.divider()
     st.subheader(f"Result: {run.source.name}", anchor=False)
     rate = len(result.frames) / run.seconds if run.seconds > 0 else 0.0
     lo, hi = result.value_range
-    st.caption(f"{run.model} · {ui.METHOD_LABELS.get(run.method, run.method)} · "
+    st.caption(f"{run.model} · {run.method.label} · "
                f"{LAYOUT_SHORT[run.settings.layout]} · every {run.settings.every} · "
                f"max side {run.settings.max_side} px · {len(result.frames)} frames in {run.seconds:.1f} s "
                f"({rate:.1f} frames/s) · colour scale {lo:.3g} … {hi:.3g} ({result.scale_source})")
@@ -178,32 +179,51 @@ def show_result(run: ui.VideoRun, source: ui.VideoSource | None, model: str, met
     downloads(run)
 
 
-def page() -> None:
-    st.title("Video: the maps on every frame")
-    model, method, settings = sidebar_controls()
+def checked_source() -> ui.VideoSource | None:
+    """The chosen video with its info line; ``None`` (and an error line) when it cannot be read."""
     source = pick_source()
-    if source is not None:
-        try:
-            st.caption(ui.video_info_text(source, ui.probe_source(source)))
-        except CamInspectorError as exc:
-            ui.show_error(exc)
-            source = None
-    job = ui.video_job()
-    if job is None and st.session_state.get(CANCELLED):      # shown until the next run starts
+    if source is None:
+        return None
+    try:
+        st.caption(ui.video_info_text(source, ui.probe_source(source)))
+    except CamInspectorError as exc:
+        ui.show_error(exc)
+        return None
+    return source
+
+
+def last_outcome() -> None:
+    """What became of the last job when none is running: cancelled, or its error (shown until the next run)."""
+    if st.session_state.get(CANCELLED):
         st.info("Cancelled: nothing of that run was kept.")
-    if job is None and st.session_state.get(JOB_ERROR):
+    if st.session_state.get(JOB_ERROR):
         st.error(st.session_state[JOB_ERROR])
-    if model is None:
-        return
-    bundle = ui.get_explainer(model, method).bundle
-    if source is not None and not source.digest.startswith("sample:"):
-        ui.synthetic_model_hint(st, bundle, [source.name], what="footage")
+
+
+def explain_button(source: ui.VideoSource | None, model: str, method: ui.MapMethod, settings: ui.VideoSettings,
+                   job: ui.VideoJob | None) -> None:
+    """The Explain video button: starts a background job (one at a time) and reruns to show its progress."""
     go = st.button("Explain video", type="primary", key="video_go", disabled=source is None or job is not None)
     if go and source is not None and job is None:
         st.session_state.pop(CANCELLED, None)
         st.session_state.pop(JOB_ERROR, None)
         ui.start_video_job(source, model, method, settings)
         st.rerun()                     # redraw at once with the button disabled and the progress shown
+
+
+def page() -> None:
+    st.title("Video: the maps on every frame")
+    model, method, settings = sidebar_controls()
+    source = checked_source()
+    job = ui.video_job()
+    if job is None:
+        last_outcome()
+    if model is None:
+        return
+    bundle = ui.get_explainer(model, method).bundle
+    if source is not None and not source.digest.startswith("sample:"):
+        ui.synthetic_model_hint(st, bundle, [source.name], what="footage")
+    explain_button(source, model, method, settings, job)
     if job is not None:
         job_progress()
     run = ui.video_run()

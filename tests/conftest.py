@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cam_core.checkpoints.bundle import save_checkpoint
+from cam_core.checkpoints import save_checkpoint
 from cam_core.engine.architectures import build_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,57 @@
+"""Model files: safetensors weights with a typed model card, the named-model registry and the defect-class rule.
+
+- :mod:`~cam_core.checkpoints.bundle`: :class:`ModelBundle`, :func:`save_checkpoint`, :func:`load_checkpoint`;
+- :mod:`~cam_core.checkpoints.card`: :class:`ModelCard` (the card, typed, exact JSON round trip);
+- :mod:`~cam_core.checkpoints.registry`: shipped and user models by name, :func:`load_model`;
+- :mod:`~cam_core.checkpoints.classes`: which class is the defect class.
+"""
+
+from cam_core.checkpoints.bundle import (
+    MAX_CHECKPOINT_BYTES,
+    ModelBundle,
+    fitted_input_size,
+    load_checkpoint,
+    load_torchvision,
+    pick_device,
+    read_card,
+    read_model_card,
+    save_checkpoint,
+    torchvision_cache_file,
+)
+from cam_core.checkpoints.card import (
+    CARD_KEY,
+    FORMAT_VERSION,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    RESIZE_MODES,
+    ModelCard,
+    trained_on_of,
+    validate_card,
+)
+from cam_core.checkpoints.classes import (
+    DEFECT_CLASS_NAMES,
+    defect_class_index,
+    defect_names_text,
+    is_defect_name,
+    positive_class_index,
+)
+from cam_core.checkpoints.registry import (
+    DEFAULT_MODEL,
+    MODEL_SUFFIXES,
+    REPO_ROOT,
+    SHIPPED_MODELS_DIR,
+    list_models,
+    load_model,
+    resolve_model_path,
+    shipped_models_dir,
+    user_models_dir,
+)
+
+__all__ = [
+    "CARD_KEY", "DEFAULT_MODEL", "DEFECT_CLASS_NAMES", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD",
+    "MAX_CHECKPOINT_BYTES", "MODEL_SUFFIXES", "REPO_ROOT", "RESIZE_MODES", "SHIPPED_MODELS_DIR", "ModelBundle",
+    "ModelCard", "defect_class_index", "defect_names_text", "fitted_input_size", "is_defect_name", "list_models",
+    "load_checkpoint", "load_model", "load_torchvision", "pick_device", "positive_class_index", "read_card",
+    "read_model_card", "resolve_model_path", "save_checkpoint", "shipped_models_dir", "torchvision_cache_file", "trained_on_of",
+    "user_models_dir", "validate_card",
+]

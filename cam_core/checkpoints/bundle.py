@@ -1,22 +1,17 @@
-"""Model files: safetensors weights + a model card in the metadata. Loading never unpickles.
+"""Model files: safetensors weights with the model card in their metadata. Loading never unpickles.
 
-A model is named in one of three ways (:func:`load_model`):
-
-- a shipped or user-trained name: ``squeezenet1_1-parts`` → ``models/squeezenet1_1-parts.safetensors``
-  (user-trained models live in :func:`user_models_dir`);
-- a path to a ``.safetensors`` file;
-- ``torchvision:ARCH``: torchvision's ImageNet classifier, loaded **only** from the local torch
-  cache (``$TORCH_HOME/hub/checkpoints``), never downloaded; a clear message says what's missing.
-
-The card (JSON under the metadata key ``cam_inspector``) holds the architecture, class names in
-order, input size, normalisation, how the model was trained and how well it did. A copy is
-written beside the weights as ``<stem>.json`` for people to read.
+:func:`save_checkpoint` writes ``<name>.safetensors`` (card as JSON under the metadata key
+:data:`~cam_core.checkpoints.card.CARD_KEY`) and a copy of the card as ``<name>.json`` for people to read;
+:func:`load_checkpoint` reads one back into a :class:`ModelBundle` (the weights checked against the card's
+architecture); :func:`load_torchvision` loads torchvision's ImageNet classifiers from the local cache only.
+Names, folders and :func:`~cam_core.checkpoints.registry.load_model` live in :mod:`cam_core.checkpoints.registry`,
+the card in :mod:`cam_core.checkpoints.card`, the defect-class rule in :mod:`cam_core.checkpoints.classes`.
 """
 
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,27 +24,42 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from cam_core.engine.architectures import (
-    KNOWN_ARCHITECTURES,
-    MAP_STRIDE_RULE,
-    build_model,
-    map_stride_supported,
+from cam_core.checkpoints.card import (
+    CARD_KEY,
+    FORMAT_VERSION,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    RESIZE_MODES,
+    ModelCard,
+    trained_on_of,
+    validate_card,
 )
+from cam_core.checkpoints.classes import defect_class_index
+from cam_core.checkpoints.registry import (
+    DEFAULT_MODEL,
+    REPO_ROOT,
+    SHIPPED_MODELS_DIR,
+    list_models,
+    load_model,
+    resolve_model_path,
+    user_models_dir,
+)
+from cam_core.engine.architectures import KNOWN_ARCHITECTURES, build_model
 from cam_core.errors import ModelError
-from cam_core.synth.parts import DATA_DESCRIPTION
+from cam_core.files import atomic_path, atomic_write
+from cam_core.synth import DATA_DESCRIPTION
 
-CARD_KEY = "cam_inspector"
-FORMAT_VERSION = 1
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = [
+    "ASPECT_STEP", "MAX_ASPECT", "MAX_CHECKPOINT_BYTES", "SIZE_MULTIPLE", "ModelBundle", "fitted_input_size",
+    "load_checkpoint", "load_torchvision", "pick_device", "read_card", "read_model_card", "save_checkpoint",
+    "torchvision_cache_file",
+    # old import paths (the names live in card / registry / classes now)
+    "CARD_KEY", "DEFAULT_MODEL", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD", "REPO_ROOT", "RESIZE_MODES",
+    "SHIPPED_MODELS_DIR", "defect_class_index", "list_models", "load_model", "resolve_model_path", "trained_on_of",
+    "user_models_dir",
+]
+
 MAX_CHECKPOINT_BYTES = 600 * 1024**2
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHIPPED_MODELS_DIR = REPO_ROOT / "models"
-#: The model the app and the CLI use unless told otherwise: EfficientNet-Lite0 fine-tuned from ImageNet.
-DEFAULT_MODEL = "efficientnet_lite0-parts"
-
-
-RESIZE_MODES = ("square", "aspect")
 ASPECT_STEP = 2.0 ** 0.25        # aspect ratios are rounded to powers of this (≈ 1.19), so sizes repeat
 MAX_ASPECT = 3.0                 # wider or taller images are squashed to 3:1
 SIZE_MULTIPLE = 32               # every network here has stride 32 at most
@@ -75,28 +85,6 @@ def fitted_input_size(width: int, height: int, base: tuple[int, int], resize: st
         return max(SIZE_MULTIPLE, SIZE_MULTIPLE * round(value / SIZE_MULTIPLE))
 
     return snap(np.sqrt(area / aspect)), snap(np.sqrt(area * aspect))
-
-
-def user_models_dir() -> Path:
-    """Where models trained or uploaded by users are kept (``$CAM_INSPECTOR_MODELS`` or ``./user_models``)."""
-    return Path(os.environ.get("CAM_INSPECTOR_MODELS", REPO_ROOT / "user_models"))
-
-
-DEFECT_CLASS_NAMES = frozenset({"ng", "nok", "defect", "defective", "bad", "reject", "fail"})
-
-
-def trained_on_of(card: dict[str, Any] | Any) -> str:
-    """What a model card says the model was trained on (``trained_on``), in words for every verdict."""
-    said = card.get("trained_on") if hasattr(card, "get") else None
-    return said if isinstance(said, str) and said else "not recorded in its model card"
-
-
-def defect_class_index(classes: list[str] | tuple[str, ...]) -> int | None:
-    """Index of the defect class ("ng", "defect", "bad", …) among ``classes``, if there is one."""
-    for i, name in enumerate(classes):
-        if name.lower() in DEFECT_CLASS_NAMES:
-            return i
-    return None
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -127,16 +115,22 @@ class ModelBundle:
         return next(self.model.parameters()).device
 
     @property
+    def model_card(self) -> ModelCard:
+        """The card, typed (read from :attr:`card`; the bundle's own arch/classes/size fill what it lacks)."""
+        base = {"arch": self.arch, "classes": list(self.classes), "input_size": list(self.input_size)}
+        return ModelCard.from_dict({**base, **self.card})
+
+    @property
     def positive_index(self) -> int | None:
-        """Index of the defect class ("ng", "defect", "bad", …), if there is one."""
-        return defect_class_index(self.classes)
+        """Index of the defect class (the card's ``defect_class``, else "ng", "defect", "bad", …), if there is one."""
+        return defect_class_index(self.classes, self.card)
 
     @property
     def trained_on(self) -> str:
         """What the model was trained on, in words (the card's ``trained_on``), for every verdict shown."""
         if self.name.startswith("torchvision:"):
             return "ImageNet-1k photographs (1000 everyday object classes, no OK/NG parts)"
-        return trained_on_of(self.card)
+        return self.model_card.trained_on_text
 
     @property
     def synthetic_only(self) -> bool:
@@ -146,7 +140,7 @@ class ModelBundle:
     @property
     def resize(self) -> str:
         """How images are fitted to the network: ``square`` (squashed to ``input_size``) or ``aspect``."""
-        return str(self.card.get("resize", "square"))
+        return str(self.model_card.resize)
 
     def input_size_for(self, image: Image.Image | np.ndarray) -> tuple[int, int]:
         """The ``(height, width)`` this image is resized to (:func:`fitted_input_size`)."""
@@ -156,16 +150,14 @@ class ModelBundle:
     @property
     def value_range(self) -> tuple[float, float] | None:
         """Map value range calibrated at training time (for fixed colour scales), if recorded."""
-        rng = self.card.get("map_value_range")
-        return (float(rng[0]), float(rng[1])) if rng else None
+        return self.model_card.value_range
 
     @property
     def evidence_range(self) -> tuple[float, float] | None:
         """Symmetric evidence-map range ``(−A, A)`` calibrated at training time, if recorded."""
-        rng = self.card.get("evidence_range")
-        return (float(rng[0]), float(rng[1])) if rng else None
+        return self.model_card.evidence_limits
 
-    def preprocess(self, images: list[Image.Image] | list[np.ndarray],
+    def preprocess(self, images: Sequence[Image.Image | np.ndarray],
                    size: tuple[int, int] | None = None) -> torch.Tensor:
         """Resize (bilinear) to ``size`` (default: the input size) and normalise: RGB images → N×3×H×W floats.
 
@@ -212,19 +204,20 @@ def save_checkpoint(model: nn.Module, path: str | Path, card: dict[str, Any], *,
         if half and tensor.is_floating_point():
             tensor = tensor.half()
         tensors[name] = tensor
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    save_file(tensors, str(tmp), metadata={CARD_KEY: json.dumps(card)})
-    os.replace(tmp, path)
-    card_tmp = path.with_name(f".{path.stem}.json.partial")
-    card_tmp.write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(card_tmp, path.with_suffix(".json"))
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={CARD_KEY: json.dumps(card)})
+    with atomic_write(path.with_suffix(".json"), "w") as fh:
+        fh.write(json.dumps(card, indent=2) + "\n")
     return path
 
 
 def read_card(path: str | Path) -> dict[str, Any]:
-    """The model card of a safetensors file, validated; reads only the header."""
+    """The model card of a safetensors file, validated; reads only the header (an ``.onnx`` file: its card)."""
     path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        from cam_core.interop import read_onnx_card  # onnx/onnxruntime load only for ONNX files
+
+        return read_onnx_card(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     if path.suffix.lower() in {".pt", ".pth", ".ckpt", ".pkl", ".bin"}:
@@ -244,39 +237,26 @@ def read_card(path: str | Path) -> dict[str, Any]:
         card = json.loads(metadata[CARD_KEY])
     except json.JSONDecodeError:
         raise ModelError(f"{path.name}: its model card is not valid JSON") from None
-    _validate_card(card, path.name)
+    validate_card(card, path.name, KNOWN_ARCHITECTURES)
     return card
 
 
-def _validate_card(card: Any, label: str) -> None:
-    if not isinstance(card, dict):
-        raise ModelError(f"{label}: the model card must be a JSON object")
-    arch = card.get("arch")
-    if arch not in KNOWN_ARCHITECTURES:
-        raise ModelError(f"{label}: unknown architecture {arch!r}; known: {', '.join(KNOWN_ARCHITECTURES)}")
-    classes = card.get("classes")
-    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) and c for c in classes)
-            and len(set(classes)) == len(classes)):
-        raise ModelError(f"{label}: the card's 'classes' must list two or more distinct class names")
-    size = card.get("input_size")
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 16 <= v <= 2048 for v in size)):
-        raise ModelError(f"{label}: the card's 'input_size' must be [height, width] between 16 and 2048")
-    if not map_stride_supported(arch, card.get("map_stride", 32)):
-        raise ModelError(f"{label}: the card's 'map_stride' does not fit {arch} ({MAP_STRIDE_RULE})")
-    if card.get("resize", "square") not in RESIZE_MODES:
-        raise ModelError(f"{label}: the card's 'resize' must be one of {', '.join(RESIZE_MODES)}")
-    for key in ("mean", "std"):
-        values = card.get(key)
-        if not (isinstance(values, list) and len(values) == 3 and all(isinstance(v, int | float) for v in values)):
-            raise ModelError(f"{label}: the card's {key!r} must be three numbers")
+def read_model_card(path: str | Path) -> ModelCard:
+    """:func:`read_card`, typed."""
+    return ModelCard.from_dict(read_card(path))
 
 
 def load_checkpoint(path: str | Path, device: str = "auto", name: str | None = None) -> ModelBundle:
-    """Load a CAM Inspector safetensors file (weights are checked against the card's architecture)."""
+    """Load a CAM Inspector safetensors file (weights are checked against the card's architecture), or an
+    ``.onnx`` graph (:func:`cam_core.interop.load_onnx`: explained with CAM by onnxruntime)."""
     path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        from cam_core.interop import load_onnx
+
+        return load_onnx(path, device, name=name)
     card = read_card(path)
-    model = build_model(card["arch"], len(card["classes"]), head_relu=card.get("head_relu", True),
-                        map_stride=card.get("map_stride", 32))
+    typed = ModelCard.from_dict(card)
+    model = build_model(typed.arch, len(typed.classes), head_relu=typed.head_relu, map_stride=typed.map_stride)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -334,34 +314,3 @@ def load_torchvision(arch: str, device: str = "auto") -> ModelBundle:
             "std": list(IMAGENET_STD), "training": {"source": f"torchvision {weights} (ImageNet-1k)"}}
     return ModelBundle(name=f"torchvision:{arch}", arch=arch, model=_prepare(model, pick_device(device)),
                        classes=categories, input_size=(height, width), card=card, source=str(cache_file))
-
-
-def list_models() -> dict[str, Path]:
-    """Every named model: shipped ones, then user ones (a user model never hides a shipped one)."""
-    found: dict[str, Path] = {}
-    for folder in (SHIPPED_MODELS_DIR, user_models_dir()):
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.safetensors")):
-                if not path.name.startswith("."):   # hidden: a run in progress, or a killed one
-                    found.setdefault(path.stem, path)
-    return found
-
-
-def resolve_model_path(spec: str) -> Path:
-    """A model name or path → the file it names."""
-    named = list_models()
-    if spec in named:
-        return named[spec]
-    path = Path(spec)
-    if path.suffix or os.sep in spec or path.exists():
-        return path
-    choices = ", ".join(named) or "(none yet: run `python -m cam_core train`)"
-    raise ModelError(f"no model called {spec!r}. Available: {choices}; or give a .safetensors path or torchvision:ARCH")
-
-
-def load_model(spec: str, device: str = "auto") -> ModelBundle:
-    """Load a model by shipped/user name, by path, or as ``torchvision:ARCH``."""
-    if spec.startswith("torchvision:"):
-        return load_torchvision(spec.split(":", 1)[1], device)
-    path = resolve_model_path(spec)
-    return load_checkpoint(path, device, name=spec if spec in list_models() else path.stem)

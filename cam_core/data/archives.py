@@ -23,7 +23,8 @@ Every member is checked *before anything is written*; a refused archive leaves `
   ``dest``; files are created exclusively (never overwriting, never through a symlink);
 - if decompression fails midway, the files and folders created so far are removed again.
 
-:func:`find_class_folders` then locates the folder that holds one subfolder per class.
+:func:`cam_core.data.dataset.find_class_folders` then locates the folder that holds one subfolder per class
+(re-exported here under its old path).
 """
 
 from __future__ import annotations
@@ -36,11 +37,25 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from cam_core.data.imaging import IMAGE_EXTENSIONS, is_hidden_name, printable_text, sanitize_filename
+from cam_core.data.dataset import (  # the class-folder discovery lived here; old import path
+    MASKS_FOLDER,
+    NOTE_HIDDEN,
+    NOTE_LOOSE_IMAGE,
+    NOTE_MASKS,
+    NOTE_NON_IMAGE,
+    ClassFolderSummary,
+    SkipNote,
+    find_class_folders,
+)
+from cam_core.data.imaging import (
+    is_hidden_name,
+    printable_text,
+    sanitize_filename,
+)
 from cam_core.errors import InputError
 
 try:  # zipfile raises these for damaged LZMA / BZIP2 members
@@ -52,15 +67,14 @@ MAX_ZIP_MEMBERS: int = 20_000
 MAX_ZIP_TOTAL_BYTES: int = 2 * 1024**3
 MAX_COMPRESSION_RATIO: float = 200.0
 RATIO_CHECK_MIN_BYTES: int = 1024**2
-MASKS_FOLDER: str = "masks"
+__all__ = [
+    "MASKS_FOLDER", "MAX_COMPRESSION_RATIO", "MAX_ZIP_MEMBERS", "MAX_ZIP_TOTAL_BYTES", "NOTE_HIDDEN",
+    "NOTE_LOOSE_IMAGE", "NOTE_MASKS", "NOTE_NON_IMAGE", "RATIO_CHECK_MIN_BYTES", "ClassFolderSummary", "SkipNote",
+    "find_class_folders", "safe_extract_zip",
+]
 
 _CHUNK = 1024 * 1024
-_MAX_NESTING = 4
 _EXAMPLES = 3
-_NON_IMAGE = ("non-image file", "non-image files")
-_HIDDEN = ("hidden or system entry", "hidden or system entries")
-_MASKS = ("'masks' folder (masks are not a class)", "'masks' folders (masks are not a class)")
-_LOOSE_IMAGE = ("image outside the class folders", "images outside the class folders")
 _ZIP_ERRORS: tuple[type[BaseException], ...] = (
     zipfile.BadZipFile,
     zipfile.LargeZipFile,
@@ -71,16 +85,6 @@ _ZIP_ERRORS: tuple[type[BaseException], ...] = (
     zlib.error,
     _LZMAError,
 )
-
-
-@dataclass(frozen=True)
-class ClassFolderSummary:
-    """Where the class folders are and what they hold."""
-
-    root: Path  # the folder that holds one subfolder per class
-    classes: tuple[str, ...]  # sorted class folder names, "masks" ignored
-    counts: dict[str, int] = field(hash=False)  # images per class (recursive)
-    skipped: tuple[str, ...]  # user-facing notes on skipped entries
 
 
 @dataclass
@@ -414,166 +418,3 @@ def _cleanup(files: list[Path], dirs: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             pass
-
-
-# --------------------------------------------------------------------------- class folders
-
-
-@dataclass
-class _Scan:
-    dirs: list[Path]
-    images: list[str]
-    others: list[str]
-    hidden: list[str]
-    masks: list[str]
-
-
-def find_class_folders(
-    root: str | os.PathLike[str], *, min_classes: int = 2, min_images_per_class: int = 1
-) -> ClassFolderSummary:
-    """Find the folder holding one subfolder per class under ``root``.
-
-    That folder is ``root`` itself or, when ``root`` only wraps a single folder without images
-    (ZIPs often contain ``mydata/ok``, ``mydata/ng``), that nested folder (up to 4 levels).
-    A class folder's images are counted recursively (``ok/batch1/*.png`` counts as ``ok``);
-    ``masks`` folders, hidden entries and non-image files are skipped with a note. Raises
-    :class:`InputError` for a missing root, no images, a single class, or too-small classes.
-    """
-    base = Path(root)
-    shown = printable_text(str(base))
-    if not base.is_dir():
-        raise InputError(f"'{shown}' is not a folder. Give the folder that holds one subfolder per class.")
-    skipped: list[str] = []
-    top, scan = _descend(base, skipped)
-    counts: dict[str, int] = {}
-    for folder in scan.dirs:
-        counts[folder.name] = _count_class_images(folder, skipped)
-    _note_top_level(top, scan, skipped)
-    _validate_classes(base, top, scan, counts, min_classes, min_images_per_class)
-    classes = tuple(sorted(counts))
-    return ClassFolderSummary(
-        root=top,
-        classes=classes,
-        counts={name: counts[name] for name in classes},
-        skipped=tuple(skipped),
-    )
-
-
-def _scan(folder: Path) -> _Scan:
-    result = _Scan(dirs=[], images=[], others=[], hidden=[], masks=[])
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError as exc:
-        raise InputError(
-            f"Cannot read the folder '{printable_text(str(folder))}': {exc.strerror or exc}."
-        ) from exc
-    for entry in entries:
-        if is_hidden_name(entry.name):
-            result.hidden.append(entry.name)
-        elif entry.is_dir(follow_symlinks=False) and entry.name.lower() == MASKS_FOLDER:
-            result.masks.append(entry.name)
-        elif entry.is_dir(follow_symlinks=False):
-            result.dirs.append(Path(entry.path))
-        elif _is_image_name(entry.name):
-            result.images.append(entry.name)
-        else:
-            result.others.append(entry.name)
-    return result
-
-
-def _is_image_name(name: str) -> bool:
-    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
-
-
-def _descend(base: Path, skipped: list[str]) -> tuple[Path, _Scan]:
-    current, scan = base, _scan(base)
-    for _ in range(_MAX_NESTING):
-        if len(scan.dirs) != 1 or scan.images:
-            break
-        inner = _scan(scan.dirs[0])
-        if inner.images or not inner.dirs:
-            break
-        _note_top_level(current, scan, skipped)
-        current, scan = scan.dirs[0], inner
-    return current, scan
-
-
-def _count_class_images(folder: Path, skipped: list[str]) -> int:
-    count = 0
-    others: list[str] = []
-    hidden: list[str] = []
-    masks: list[str] = []
-    for current, dirnames, filenames in os.walk(folder, followlinks=False):
-        rel = Path(current).relative_to(folder)
-        keep = []
-        for name in sorted(dirnames):
-            if is_hidden_name(name):
-                hidden.append((rel / name).as_posix())
-            elif name.lower() == MASKS_FOLDER:
-                masks.append((rel / name).as_posix())
-            else:
-                keep.append(name)
-        dirnames[:] = keep
-        for name in sorted(filenames):
-            if is_hidden_name(name):
-                hidden.append((rel / name).as_posix())
-            elif _is_image_name(name):
-                count += 1
-            else:
-                others.append((rel / name).as_posix())
-    where = printable_text(folder.name, 60)
-    _add_note(skipped, where, _NON_IMAGE, others)
-    _add_note(skipped, where, _HIDDEN, hidden)
-    _add_note(skipped, where, _MASKS, masks)
-    return count
-
-
-def _note_top_level(folder: Path, scan: _Scan, skipped: list[str]) -> None:
-    where = printable_text(folder.name or str(folder), 60)
-    _add_note(skipped, where, _HIDDEN, scan.hidden)
-    _add_note(skipped, where, _MASKS, scan.masks)
-    _add_note(skipped, where, _NON_IMAGE, scan.others)
-    _add_note(skipped, where, _LOOSE_IMAGE, scan.images)
-
-
-def _add_note(skipped: list[str], where: str, what: tuple[str, str], names: list[str]) -> None:
-    if not names:
-        return
-    shown = [printable_text(name, 60) for name in names[:_EXAMPLES]]
-    examples = ", ".join(shown) + (", …" if len(names) > _EXAMPLES else "")
-    skipped.append(f"{where}: skipped {len(names)} {what[0] if len(names) == 1 else what[1]} ({examples})")
-
-
-def _validate_classes(
-    base: Path, top: Path, scan: _Scan, counts: dict[str, int], min_classes: int, min_images: int
-) -> None:
-    where = printable_text(str(top))
-    if not any(counts.values()) and not scan.images:
-        raise InputError(
-            f"No image files found in '{printable_text(str(base))}' (looked for {', '.join(IMAGE_EXTENSIONS)}). "
-            "Put the images in one subfolder per class, e.g. ok/ and ng/."
-        )
-    if not counts:
-        raise InputError(
-            f"'{where}' holds {len(scan.images)} images directly but no class folders. Put them in one "
-            "subfolder per class, e.g. ok/ and ng/."
-        )
-    small = [name for name in sorted(counts) if counts[name] < min_images]
-    if small:
-        listed = ", ".join(f"'{printable_text(name, 60)}' ({counts[name]})" for name in small)
-        need = "at least 1 image" if min_images == 1 else f"at least {min_images} images"
-        raise InputError(
-            f"Class folder(s) {listed} in '{where}' have too few images: every class needs {need}. "
-            "Add images, or remove folders that are not classes."
-        )
-    if len(counts) < min_classes:
-        found = ", ".join(f"'{printable_text(name, 60)}'" for name in sorted(counts))
-        raise InputError(
-            f"Found only {found} in '{where}'; need at least {_number(min_classes)} class folders "
-            "such as ok/ and ng/."
-        )
-
-
-def _number(value: int) -> str:
-    words = {2: "two", 3: "three", 4: "four", 5: "five"}
-    return words.get(value, str(value))

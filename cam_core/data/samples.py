@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from cam_core.synth.parts import DATA_DESCRIPTION, SynthSample, conveyor_frames, render_part
+from cam_core.synth import DATA_DESCRIPTION, SynthSample, conveyor_frames, render_part
 
 SAMPLE_SIZE = 384
 # label → (part kind, defect type or None, seed)

@@ -18,7 +18,7 @@ Two head conventions:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torchvision
 from torch import nn
@@ -118,7 +118,8 @@ def _halve_last_stride(model: nn.Module) -> None:
         model.maxpool4 = nn.Identity()
         return
     layer4 = model.layer4  # ResNet: as torchvision's replace_stride_with_dilation (first block undilated)
-    first = layer4[0]
+    assert isinstance(layer4, nn.Sequential)
+    first: Any = layer4[0]
     strided = first.conv2 if isinstance(first, torchvision.models.resnet.Bottleneck) else first.conv1
     strided.stride = first.downsample[0].stride = (1, 1)
     for block in list(layer4)[1:]:

@@ -20,7 +20,9 @@ convs after its first block by 2, so the CAM grid is 14×14 at 224 px and every 
 from __future__ import annotations
 
 import math
+from typing import cast
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -48,11 +50,27 @@ class SameConv2d(nn.Conv2d):
     def forward(self, x: Tensor) -> Tensor:
         if self.stride[0] == 1:
             return super().forward(x)
+        return super().forward(F.pad(x, self._traced_pads(x) if torch.jit.is_tracing() else self._pads(x)))
+
+    def _pads(self, x: Tensor) -> list[int]:
         pads: list[int] = []
         for size, k, s, d in zip(x.shape[-1:-3:-1], self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
             total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
             pads += [total // 2, total - total // 2]
-        return super().forward(F.pad(x, pads))
+        return pads
+
+    def _traced_pads(self, x: Tensor) -> list[int]:
+        """:meth:`_pads` as tensor arithmetic on the input's shape, for ONNX export (tracing), where Python ints
+        would be frozen at the traced size; ``⌈i/s⌉ = ⌊(i + s − 1)/s⌋``. The tensors stand in for the ints."""
+        shape = torch._shape_as_tensor(x)
+        pads = []
+        for dim, k, s, d in zip((-1, -2), self.kernel_size[::-1], self.stride[::-1], self.dilation[::-1]):
+            size = shape[dim]
+            total = torch.clamp((torch.div(size + s - 1, s, rounding_mode="floor") - 1) * s + (k - 1) * d + 1 - size,
+                                min=0)
+            half = torch.div(total, 2, rounding_mode="floor")
+            pads += [half, total - half]
+        return cast(list[int], pads)
 
 
 class ConvBN(nn.Module):

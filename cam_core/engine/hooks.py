@@ -19,6 +19,7 @@ from types import TracebackType
 
 import torch
 from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 
 from cam_core.errors import ModelError
 
@@ -71,7 +72,7 @@ class ActivationCapture:
         self._make_leaf = make_leaf
         self._keep_graph = keep_graph
         self._transform = transform
-        self._handle = module.register_forward_hook(self._hook)
+        self._handle: RemovableHandle | None = module.register_forward_hook(self._hook)
 
     # -- recording, per thread -------------------------------------------------------------
     def start(self) -> None:

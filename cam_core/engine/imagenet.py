@@ -35,10 +35,11 @@ from urllib.parse import urlparse
 import torch
 from torch import Tensor, nn
 
-from cam_core.checkpoints.bundle import torchvision_cache_file
+from cam_core.checkpoints import torchvision_cache_file
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, OWN_ARCHITECTURES
 from cam_core.engine.efficientnet_lite import translate_reference_keys
 from cam_core.errors import InputError, ModelError
+from cam_core.files import atomic_path
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -260,8 +261,6 @@ def import_file(path: str | Path, arch: str | None = None) -> Path:
         raise InputError(f"{path.name}: its SHA-256 starts with {actual[:len(prefix)]}, not {prefix} as its name "
                          "says: the file is damaged or not torchvision's; refusing it")
     target, _ = torchvision_cache_file(found)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.partial")
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(path, tmp)
     return target

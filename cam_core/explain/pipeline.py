@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 
 import numpy as np
 import torch
 from PIL import Image
 
-from cam_core.checkpoints.bundle import ModelBundle
-from cam_core.engine.methods import BaseCAM, make_extractor
+from cam_core.checkpoints import ModelBundle
+from cam_core.engine.methods import CAMResult, make_extractor
 from cam_core.errors import InputError
 from cam_core.explain.render import (
     DEFAULT_MODE,
@@ -28,6 +29,26 @@ from cam_core.explain.render import (
 )
 
 ImageLike = Image.Image | np.ndarray
+
+
+class Extractor(Protocol):
+    """What the pipeline calls: a PyTorch extractor (:mod:`cam_core.engine.methods`) or an ONNX one."""
+
+    @property
+    def name(self) -> str: ...
+
+    def __call__(self, batch: torch.Tensor, targets: Sequence[int] | None = None) -> CAMResult: ...
+
+    def close(self) -> None: ...
+
+
+def make_model_extractor(bundle: ModelBundle, method: str, layer: str | None = None) -> Extractor:
+    """The extractor for ``bundle``: a model that explains itself (an ONNX graph: ``cam_extractor``, CAM only)
+    gets its own, every PyTorch model the one :func:`~cam_core.engine.methods.make_extractor` builds."""
+    own = getattr(type(bundle.model), "cam_extractor", None)
+    if own is not None:
+        return own(bundle.model, method, layer)
+    return make_extractor(method, bundle.model, layer)
 
 
 @dataclass(frozen=True)
@@ -106,8 +127,19 @@ class Explanation:
     def overlays(self, image: ImageLike, *, mode: NormalizationMode = DEFAULT_MODE, opacity: float = 0.5,
                  colormap: str = "jet", value_range: tuple[float, float] | None = None) -> dict[str, Image.Image]:
         """Overlay of every class map on ``image``, keyed by class name, on the chosen scale."""
-        scaled, _ = self.normalized(mode, value_range)
-        return {self.classes[c]: overlay(image, m, opacity, colormap) for c, m in zip(self.class_indices, scaled)}
+        overlays, _ = self.class_overlays(image, mode=mode, opacity=opacity, colormap=colormap, value_range=value_range)
+        return {self.classes[c]: picture for c, picture in overlays.items()}
+
+    def class_overlays(self, image: ImageLike, classes: Sequence[int] | None = None, *,
+                       mode: NormalizationMode = DEFAULT_MODE, opacity: float = 0.5, colormap: str = "jet",
+                       value_range: tuple[float, float] | None = None,
+                       ) -> tuple[dict[int, Image.Image], tuple[float, float]]:
+        """Overlays of the maps of ``classes`` (default: every mapped class) on ``image``, on one scale fixed
+        from those maps (:meth:`display_maps`, :func:`~cam_core.explain.render.normalize_maps`): returns
+        ``{class index: overlay}`` and the ``(lo, hi)`` range that the colours span."""
+        chosen = list(self.class_indices) if classes is None else list(classes)
+        scaled, scale = normalize_maps(self.display_maps(chosen, mode), mode, value_range)
+        return {c: overlay(image, m, opacity, colormap) for c, m in zip(chosen, scaled)}, scale
 
     def as_record(self) -> dict[str, object]:
         """Plain-JSON summary: classes, probabilities, prediction, map size, peaks."""
@@ -141,7 +173,7 @@ class Explainer:
                  batch_size: int = 16, flip_average: bool = False) -> None:
         self.bundle = bundle
         self.batch_size = max(1, int(batch_size))
-        self.extractor: BaseCAM = make_extractor(method, bundle.model, layer)
+        self.extractor: Extractor = make_model_extractor(bundle, method, layer)
         if flip_average and self.extractor.name != "cam":
             self.extractor.close()
             raise InputError("flip averaging is available for CAM only (gradient methods map one class per pass)")

@@ -145,8 +145,9 @@ def heat_image(values01: np.ndarray, size: tuple[int, int], colormap: str = "jet
     if values.ndim != 2:
         raise ValueError(f"a map is h×w, not an array of shape {values.shape}")
     field = Image.fromarray(np.ascontiguousarray(np.nan_to_num(values, nan=0.0)), "F")
-    if field.size != tuple(size):
-        field = field.resize(tuple(size), Image.Resampling.BILINEAR)
+    width, height = size
+    if field.size != (width, height):
+        field = field.resize((width, height), Image.Resampling.BILINEAR)
     # F → L clips to [0, 255] and truncates, so "+ 0.5" rounds (same levels as colorize).
     index = field.point(lambda v: v * 255.0 + 0.5).convert("L")
     index.putpalette(palette, "RGB")

@@ -1,0 +1,15 @@
+"""Reports: the self-contained HTML inspection report and the model card in human rows."""
+
+from cam_core.report.cards import card_summary, format_value
+from cam_core.report.html import (
+    OVERLAY_SIDE,
+    THUMB_SIDE,
+    ReportItem,
+    build_html_report,
+    fit_within,
+    image_data_uri,
+    make_report_items,
+)
+
+__all__ = ["OVERLAY_SIDE", "THUMB_SIDE", "ReportItem", "build_html_report", "card_summary", "fit_within",
+           "format_value", "image_data_uri", "make_report_items"]

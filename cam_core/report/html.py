@@ -1,4 +1,4 @@
-"""Self-contained HTML inspection reports, and small text helpers shared by the app and CLI.
+"""Self-contained HTML inspection reports.
 
 A report is one HTML file that opens offline: every picture is embedded as a base64 ``data:`` URI,
 the CSS is inline, and there are no scripts, fonts or links to other sites. All text that comes
@@ -8,7 +8,8 @@ from users or files (image names, class names, card fields, title) is escaped wi
     items = make_report_items(names, images, explanations, opacity=0.5)
     html = build_html_report(items, bundle, title="Line 3, shift B", settings={"method": "CAM"})
 
-This module never imports Streamlit.
+Verdicts come from :mod:`cam_core.explain.verdict`, overlays from :meth:`Explanation.class_overlays`, the
+model card's rows from :mod:`cam_core.report.cards`. This module never imports Streamlit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,161 +25,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cam_core.checkpoints.bundle import ModelBundle, defect_class_index, trained_on_of
+from cam_core.checkpoints import ModelBundle, trained_on_of
 from cam_core.explain.pipeline import Explanation
-from cam_core.explain.render import (
-    DEFAULT_MODE,
-    NormalizationMode,
-    draw_mask_outline,
-    normalize_maps,
-    overlay,
-)
+from cam_core.explain.render import DEFAULT_MODE, NormalizationMode, draw_mask_outline
+from cam_core.explain.verdict import Verdict, positive_index_of, shown_classes, verdict_of
+from cam_core.report.cards import card_summary, format_value
 
 THUMB_SIDE = 160
 OVERLAY_SIDE = 480
-
-
-# --------------------------------------------------------------------------- verdicts
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What the network says about one image, ready to print."""
-
-    label: str                      # predicted class, e.g. "NG"
-    probability: float              # probability of the predicted class
-    positive_probability: float | None  # probability of the defect class (two-class models), else None
-    is_positive: bool | None        # predicted the defect class? None when the model has no such class
-
-    @property
-    def text(self) -> str:
-        """``"NG 97.3%"``."""
-        return f"{self.label} {self.probability:.1%}"
-
-
-def positive_index_of(classes: Sequence[str]) -> int | None:
-    """Index of the defect class ("ng", "defect", …) among ``classes``, if there is one."""
-    return defect_class_index(tuple(classes))
-
-
-def verdict_of(explanation: Explanation) -> Verdict:
-    """The verdict of one explanation (upper-cased class name + probability)."""
-    positive = positive_index_of(explanation.classes)
-    predicted = explanation.predicted
-    return Verdict(
-        label=explanation.classes[predicted].upper(),
-        probability=float(explanation.probabilities[predicted]),
-        positive_probability=None if positive is None else float(explanation.probabilities[positive]),
-        is_positive=None if positive is None else predicted == positive,
-    )
-
-
-def shown_classes(explanation: Explanation, target: int | None = None) -> list[int]:
-    """Which class maps to show side by side.
-
-    Two-class models: both maps, the defect class last (OK | NG). More classes: the target (default:
-    the predicted class) and the most probable other class that has a map.
-    """
-    available = list(explanation.class_indices)
-    if len(explanation.classes) <= 2:
-        positive = positive_index_of(explanation.classes)
-        return sorted(available, key=lambda c: (c == positive, c))
-    first = target if target is not None and target in available else explanation.predicted
-    if first not in available:
-        first = available[0]
-    order = np.argsort(-np.asarray(explanation.probabilities))
-    others = [int(c) for c in order if int(c) != first and int(c) in available]
-    return [first, *others[:1]]
-
-
-def class_overlays(explanation: Explanation, image: Image.Image, classes: Sequence[int], *,
-                   mode: NormalizationMode = DEFAULT_MODE, opacity: float = 0.5, colormap: str = "jet",
-                   value_range: tuple[float, float] | None = None,
-                   ) -> tuple[dict[int, Image.Image], tuple[float, float]]:
-    """Overlays of the maps of ``classes`` on ``image``: evidence maps (default) or raw ones, on one scale.
-
-    Returns ``{class index: overlay}`` and the ``(lo, hi)`` raw range that the colours span.
-    For two-class models this is exactly :meth:`Explanation.overlays`.
-    """
-    maps = explanation.display_maps(classes, mode)
-    scaled, scale = normalize_maps(maps, mode, value_range)
-    return {c: overlay(image, m, opacity, colormap) for c, m in zip(classes, scaled)}, scale
-
-
-# --------------------------------------------------------------------------- model cards
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list | tuple):
-        return ", ".join(_fmt(v) for v in value)
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
-    return str(value)
-
-
-def _counts(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k} {v}" for k, v in value.items())
-    return _fmt(value)
-
-
-def card_summary(card: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Human rows ``(field, value)`` for a model card: architecture, classes, input size, training
-    data, validation accuracy / AUROC and the training command (whatever of these the card holds)."""
-    rows: list[tuple[str, str]] = [
-        ("Trained on", trained_on_of(card)),
-        ("Architecture", str(card.get("arch", "?"))),
-        ("Classes", ", ".join(str(c) for c in card.get("classes", []))),
-    ]
-    size = card.get("input_size")
-    if isinstance(size, list | tuple) and len(size) == 2:
-        rows.append(("Input size", f"about {size[0]}×{size[1]} px at each image's own aspect ratio"
-                     if card.get("resize") == "aspect" else f"{size[0]}×{size[1]} px (height × width)"))
-    if card.get("map_stride") == 16:
-        rows.append(("Map stride", "16: last stage at half stride (twice the CAM grid per side)"))
-    training = card.get("training")
-    training = training if isinstance(training, Mapping) else ({"source": training} if training else {})
-    data = training.get("data")
-    if training.get("data_dir") or data:
-        text = f"{training.get('data_dir', '')}"
-        if isinstance(data, Mapping):
-            parts = [f"{part}: {_counts(data[part])}" for part in ("train", "val") if part in data]
-            if data.get("split"):
-                parts.append(f"split {data['split']}")
-            text = f"{text} ({'; '.join(parts)})" if text else "; ".join(parts)
-        rows.append(("Training data", text))
-    if training.get("source"):
-        rows.append(("Weights from", _fmt(training["source"])))
-    if training.get("epochs") is not None:
-        run = training.get("epochs_run", training["epochs"])
-        best = training.get("best_epoch")
-        stopped = " (stopped early)" if training.get("interrupted") else ""
-        rows.append(("Epochs", f"{run} of {training['epochs']}{stopped}" + (f", best {best}" if best else "")))
-    pretrained = training.get("pretrained")
-    if isinstance(pretrained, Mapping):
-        rows.append(("Pretrained", _fmt(pretrained.get("source")) if pretrained.get("used") else "no (from scratch)"))
-    details = [f"{k} {_fmt(training[k])}" for k in ("batch_size", "lr", "image_size", "seed", "device", "seconds")
-               if training.get(k) is not None]
-    if details:
-        rows.append(("Training settings", ", ".join(details)))
-    if card.get("created"):
-        rows.append(("Created", str(card["created"])))
-    validation = card.get("validation")
-    if isinstance(validation, Mapping):
-        for key, label in (("accuracy", "Validation accuracy"), ("auroc", "Validation AUROC")):
-            value = validation.get(key)
-            rows.append((label, "n/a" if value is None else _fmt(value)))
-        if validation.get("n_images") is not None:
-            rows.append(("Validation images", _fmt(validation["n_images"])))
-    else:
-        rows += [("Validation accuracy", "not recorded"), ("Validation AUROC", "not recorded")]
-    if card.get("map_value_range"):
-        rows.append(("Calibrated map range", _fmt(card["map_value_range"])))
-    command = card.get("command") or training.get("command_line") or training.get("command")
-    rows.append(("Training command", str(command) if command else "not recorded"))
-    return rows
 
 
 # --------------------------------------------------------------------------- images
@@ -241,20 +94,20 @@ def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
     outline is drawn over every overlay and the defect-class map is scored against it (pointing game,
     energy share: :func:`cam_core.evaluation.core.localization_scores`).
     """
-    from cam_core.evaluation.core import fit_mask, localization_scores
+    from cam_core.evaluation import fit_mask, localization_scores
 
     items = []
     for i, (name, image, explanation) in enumerate(zip(names, images, explanations)):
         small = fit_within(image.convert("RGB"), max_side)
         classes = shown_classes(explanation)
-        overlays, scale = class_overlays(explanation, small, classes, mode=mode, opacity=opacity,
-                                         colormap=colormap, value_range=value_range)
+        overlays, scale = explanation.class_overlays(small, classes, mode=mode, opacity=opacity,
+                                                     colormap=colormap, value_range=value_range)
         mask = masks[i] if masks is not None else None
         scores = None
         if mask is not None and mask.any():
             outline = fit_mask(mask, small.size)[0]
             overlays = {c: draw_mask_outline(im, outline) for c, im in overlays.items()}
-            positive = defect_class_index(list(explanation.classes))
+            positive = positive_index_of(explanation.classes)
             if positive is not None and explanation.has_map(positive):
                 scores = localization_scores(explanation.map_of(positive), mask)
         items.append(ReportItem(
@@ -283,20 +136,13 @@ code{background:#f6f8fa;padding:1px 4px;border-radius:4px;word-break:break-all}
 """
 
 
-def _verdict_class(verdict: Verdict) -> str:
-    if verdict.is_positive is None:
-        return "other"
-    return "ng" if verdict.is_positive else "ok"
-
-
 def _rows_table(rows: Iterable[tuple[str, str]]) -> str:
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
 
 
-def _item_html(index: int, item: ReportItem, trained_on: str = "") -> str:
+def _item_html(index: int, item: ReportItem, verdict: Verdict, trained_on: str = "") -> str:
     esc = html.escape
-    verdict = verdict_of(item.explanation)
     probs = ", ".join(f"{esc(c)} {p:.1%}" for c, p in zip(item.explanation.classes, item.explanation.probabilities)
                       if len(item.explanation.classes) <= 10 or float(p) >= 0.01)
     figures = [f'<figure><img src="{image_data_uri(item.image, max_side=THUMB_SIDE)}" alt="{esc(item.name)}" '
@@ -318,7 +164,7 @@ def _item_html(index: int, item: ReportItem, trained_on: str = "") -> str:
                  f"{s['energy']:.0%} of its positive evidence lies in the mask, which covers {s['mask_share']:.1%} "
                  f"of the image" + (f" ({ratio:.1f}× its area share)" if np.isfinite(ratio) else "") + "</div>")
     return (f"<section class='item' id='item-{index}'><h3>{index}. {esc(item.name)}</h3>"
-            f"<div class='verdict {_verdict_class(verdict)}'>{esc(verdict.text)}</div>"
+            f"<div class='verdict {verdict.kind}'>{esc(verdict.text)}</div>"
             + (f"<div class='meta'>model trained on: {esc(trained_on)}</div>" if trained_on else "")
             + f"<div class='meta'>{esc(' · '.join(details))}</div>{where}{notes}"
             f"<div class='row'>{''.join(figures)}</div></section>")
@@ -352,12 +198,12 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
     else:
         card = bundle_or_card
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
-    verdicts = [verdict_of(item.explanation) for item in items]
+    verdicts = [verdict_of(item.explanation, card=card) for item in items]
     summary_rows = "".join(
         f"<tr><td><a href='#item-{i}'>{i}</a></td><td>{esc(item.name)}</td><td>{esc(v.label)}</td>"
         f"<td class='num'>{'' if v.positive_probability is None else f'{v.positive_probability:.1%}'}</td></tr>"
         for i, (item, v) in enumerate(zip(items, verdicts), start=1))
-    settings_rows = [(str(k), _fmt(v)) for k, v in (settings or {}).items()]
+    settings_rows = [(str(k), format_value(v)) for k, v in (settings or {}).items()]
     glance = _at_a_glance(items, verdicts, trained_on_of(card))
     order = sorted(range(len(items)), key=lambda i: -(verdicts[i].positive_probability or 0.0))
     parts = [
@@ -372,7 +218,7 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         "<p class='meta'>Maps (evidence scale): red = evidence for that class, blue = evidence against it, the "
         "middle colour = neither. For an OK/NG model the two maps mirror each other. The OK (\"no defect\") "
         "map is broad by design: a good part is good everywhere, while NG evidence concentrates on the defect.</p>",
-        *(_item_html(i + 1, items[i], trained_on_of(card)) for i in order),
+        *(_item_html(i + 1, items[i], verdicts[i], trained_on_of(card)) for i in order),
         "<h2>All parts</h2>",
         "<table class='summary'><tr><th>#</th><th>image</th><th>verdict</th><th>defect probability</th></tr>"
         f"{summary_rows}</table>",
@@ -384,25 +230,3 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         parts += ["<h3>Settings</h3>", _rows_table(settings_rows)]
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-def scores_table(names: Sequence[str], explanations: Sequence[Explanation]) -> list[dict[str, Any]]:
-    """One flat row per image (file, verdict, probability per class, map size, method), for CSV."""
-    rows = []
-    for name, explanation in zip(names, explanations):
-        verdict = verdict_of(explanation)
-        row: dict[str, Any] = {"file": name, "verdict": verdict.label, "probability": round(verdict.probability, 6)}
-        if verdict.positive_probability is not None:
-            row["defect_probability"] = round(verdict.positive_probability, 6)
-        if len(explanation.classes) <= 20:
-            row.update({f"p_{c}": round(float(p), 6) for c, p in zip(explanation.classes, explanation.probabilities)})
-        row["method"] = explanation.method
-        row["map_size"] = "x".join(str(v) for v in explanation.map_size)
-        rows.append(row)
-    return rows
-
-
-def scores_json(names: Sequence[str], explanations: Sequence[Explanation], **context: Any) -> str:
-    """JSON document: ``context`` (model, settings…) and one :meth:`Explanation.as_record` per image."""
-    records = [{"file": name, **explanation.as_record()} for name, explanation in zip(names, explanations)]
-    return json.dumps({**context, "images": records}, indent=2)

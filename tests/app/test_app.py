@@ -20,6 +20,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import cam_core.checkpoints.bundle as checkpoint
+import cam_core.checkpoints.registry as registry
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -48,7 +49,7 @@ def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_files: dic
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     monkeypatch.setenv("CAM_INSPECTOR_MODELS", str(user))
-    monkeypatch.setattr(checkpoint, "SHIPPED_MODELS_DIR", shipped)
+    monkeypatch.setattr(registry, "SHIPPED_MODELS_DIR", shipped)
     return user
 
 
@@ -137,6 +138,7 @@ def test_controls_change_the_view(models_dir: Path) -> None:
 
 def test_flip_averaged_cam_reaches_the_core(models_dir: Path) -> None:
     """The 'CAM, flip-averaged' choice must give what Explainer(flip_average=True) gives, not plain CAM."""
+    import app_ui
     from cam_core import Explainer, load_model
 
     at = explained_app(("part.png", png_bytes(seed=3), "image/png"))
@@ -146,7 +148,7 @@ def test_flip_averaged_cam_reaches_the_core(models_dir: Path) -> None:
     assert not at.exception and not at.error
     assert len(image_captions(at)) == 2
     batch = at.session_state["last_batch"]
-    assert batch.method == "cam-flip"
+    assert batch.method == app_ui.MapMethod("cam", flip_average=True)    # the core's flag, no method string
     flipped = batch.explanations[0]
     image = Image.open(io.BytesIO(png_bytes(seed=3))).convert("RGB")
     with Explainer(load_model(str(models_dir / f"{model}.safetensors"), device="cpu"), flip_average=True) as direct:
@@ -289,7 +291,7 @@ def _blob_zip(n: int = 16, size: int = 64, seed: int = 0) -> bytes:
 
 
 def test_models_page_trains_a_small_model(models_dir: Path) -> None:
-    pytest.importorskip("cam_core.training.core")
+    pytest.importorskip("cam_core.training")
     at = run_app("pages/models.py")
     at.file_uploader(key="models_train_zip").set_value(("tiny parts.zip", _blob_zip(), "application/zip")).run()
     assert at.selectbox(key="train_arch").value == "efficientnet_lite0"        # the default: ImageNet transfer
@@ -335,7 +337,7 @@ def test_report_from_last_batch_is_self_contained(models_dir: Path) -> None:
 
 def test_html_report_escapes_text_and_embeds_everything(model_files: dict[str, Path]) -> None:
     from cam_core import Explainer, load_model
-    from cam_core.report.html import build_html_report, card_summary, make_report_items
+    from cam_core.report import build_html_report, card_summary, make_report_items
 
     bundle = load_model(str(model_files["squeezenet1_1-test"]))
     image = Image.open(io.BytesIO(png_bytes()))
@@ -364,7 +366,7 @@ def test_report_page_with_its_own_uploads(models_dir: Path) -> None:
 
 def test_no_models_gives_instructions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CAM_INSPECTOR_MODELS", str(tmp_path / "none"))
-    monkeypatch.setattr(checkpoint, "SHIPPED_MODELS_DIR", tmp_path / "none-shipped")
+    monkeypatch.setattr(registry, "SHIPPED_MODELS_DIR", tmp_path / "none-shipped")
     for page in (None, "pages/compare.py", "pages/models.py"):
         at = run_app(page)
         assert any("No model is available" in w.value and "Models" in w.value for w in at.warning), page
@@ -402,7 +404,7 @@ def test_pages_run_directly(models_dir: Path) -> None:
 
 
 def test_models_page_does_not_announce_a_model_that_learned_nothing(models_dir: Path) -> None:
-    pytest.importorskip("cam_core.training.core")
+    pytest.importorskip("cam_core.training")
     same = io.BytesIO()
     Image.fromarray(np.random.default_rng(3).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(same, "PNG")
     buffer = io.BytesIO()
@@ -449,7 +451,7 @@ def test_a_synthetic_parts_model_warns_on_the_users_own_images_only(tmp_path: Pa
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from cam_core.checkpoints.bundle import save_checkpoint
+    from cam_core.checkpoints import save_checkpoint
     from cam_core.data.samples import SYNTHETIC_DATA
     from cam_core.engine.architectures import build_model
 
@@ -461,7 +463,7 @@ def test_a_synthetic_parts_model_warns_on_the_users_own_images_only(tmp_path: Pa
                     {"arch": "squeezenet1_1", "classes": ["ok", "ng"], "input_size": [96, 96], "head_relu": False,
                      "trained_on": SYNTHETIC_DATA})
     monkeypatch.setenv("CAM_INSPECTOR_MODELS", str(user))
-    monkeypatch.setattr(checkpoint, "SHIPPED_MODELS_DIR", shipped)
+    monkeypatch.setattr(registry, "SHIPPED_MODELS_DIR", shipped)
     at = run_app()
     at.multiselect(key="cfg_samples").set_value(["OK plate"]).run()
     assert not at.warning

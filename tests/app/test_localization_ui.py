@@ -146,8 +146,8 @@ def test_built_in_ng_sample_brings_its_own_mask(outlines: list) -> None:
 
 
 def labelled_zip(per_class: int = 4, size: int = 64) -> bytes:
-    """``set/ok``, ``set/ng`` and ``set/masks`` from cam_core.synth.parts (exact masks)."""
-    from cam_core.synth.parts import render_part
+    """``set/ok``, ``set/ng`` and ``set/masks`` from cam_core.synth (exact masks)."""
+    from cam_core.synth import render_part
 
     rng = np.random.default_rng(0)
     buffer = io.BytesIO()
@@ -162,7 +162,7 @@ def labelled_zip(per_class: int = 4, size: int = 64) -> bytes:
 
 
 def test_compare_scores_each_network_on_a_labelled_zip(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app_ui, "SCORE_LIMIT", 6)
+    monkeypatch.setattr(app_ui.compare, "SCORE_LIMIT", 6)   # read where the scoring runs
     at = run_app("pages/compare.py")
     models = at.multiselect(key="cfg_compare_models").value
     assert len(models) == 2
@@ -206,13 +206,6 @@ def test_compare_bad_zip_gives_an_error_not_a_traceback() -> None:
     at.file_uploader(key="compare_set_zip").set_value(("one-class.zip", buffer.getvalue(), "application/zip")).run()
     assert not at.exception
     assert any("one-class.zip" in e.value and "class folders" in e.value for e in at.error)
-
-
-def test_mask_file_names_match_their_image_stem() -> None:
-    assert app_ui.mask_stems("part7.png") == ("part7",)
-    assert app_ui.mask_stems("Part7_MASK.png") == ("part7_mask", "part7")
-    assert app_ui.mask_stems("part7-mask.tif")[-1] == "part7"
-    assert app_ui.mask_stems("_mask.png") == ("_mask",)               # nothing left to match
 
 
 def test_overlay_zip_and_report_carry_the_outline_and_the_pointing_result() -> None:

@@ -20,7 +20,7 @@ from conftest import make_checkpoint
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import cam_core.checkpoints.bundle as checkpoint
+import cam_core.checkpoints.registry as registry
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -46,9 +46,9 @@ def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_file: Path
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     monkeypatch.setenv("CAM_INSPECTOR_MODELS", str(user))
-    monkeypatch.setattr(checkpoint, "SHIPPED_MODELS_DIR", shipped)
-    monkeypatch.setattr(app_ui, "SAMPLE_CLIP_SECONDS", 1.0)
-    monkeypatch.setattr(app_ui, "SAMPLE_CLIP_FPS", SAMPLE_FRAMES)
+    monkeypatch.setattr(registry, "SHIPPED_MODELS_DIR", shipped)
+    monkeypatch.setattr(app_ui.video_jobs, "SAMPLE_CLIP_SECONDS", 1.0)   # read by app_ui.video_jobs.sample_clip
+    monkeypatch.setattr(app_ui.video_jobs, "SAMPLE_CLIP_FPS", SAMPLE_FRAMES)
     return user
 
 
@@ -180,7 +180,7 @@ def test_bad_uploads_are_explained(name: str, make, message: str, models_dir: Pa
 
 
 def test_huge_resolution_is_refused(models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cam_core.video import core as video
+    from cam_core.video import probe as video
 
     monkeypatch.setattr(video, "MAX_VIDEO_PIXELS", 100 * 100)  # the 160×96 clip stands for an absurd size
     data = write_clip(tmp_path / "big.mp4", moving_frames(3, grey=77)).read_bytes()
@@ -210,7 +210,7 @@ def test_cancel_keeps_nothing_of_the_run(models_dir: Path, monkeypatch: pytest.M
     import threading
 
     import app_ui
-    from cam_core.video.core import VideoCancelled
+    from cam_core.video import VideoCancelled
 
     started = threading.Event()
 
@@ -220,7 +220,7 @@ def test_cancel_keeps_nothing_of_the_run(models_dir: Path, monkeypatch: pytest.M
             threading.Event().wait(0.02)
         raise VideoCancelled("stopped before the video was finished; nothing was written")
 
-    monkeypatch.setattr(app_ui, "run_video", slow_run)
+    monkeypatch.setattr(app_ui.video_jobs, "run_video", slow_run)   # called by the job thread there
     at = video_page()
     at.toggle(key="video_sample").set_value(True).run()
     at.button(key="video_go").click().run()

@@ -111,7 +111,7 @@ def write_part_png(path: Path) -> Path:
     from PIL import Image
 
     try:
-        from cam_core.synth.parts import render_part
+        from cam_core.synth import render_part
 
         image = render_part(np.random.default_rng(5), kind="plate", size=640, defect="scratch").image
     except ImportError:
@@ -185,7 +185,7 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
         with page.expect_download(timeout=120_000) as download_info:
             page.get_by_role("button", name="Scores (CSV)").click()
         header = Path(download_info.value.path()).read_text().splitlines()[0]
-        assert header.startswith("file,verdict,probability,defect_probability")
+        assert header.startswith("file,predicted,verdict,probability,defect_probability")   # the CLI's results.csv schema
 
         nav = page.locator(".st-key-app_menu")
         nav.get_by_text("Models", exact=True).click()

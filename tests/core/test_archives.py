@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cam_core.data import archives
-from cam_core.data.archives import ClassFolderSummary, find_class_folders, safe_extract_zip
+from cam_core.data import ClassFolderSummary, archives, find_class_folders, safe_extract_zip
 from cam_core.errors import InputError
 
 

@@ -10,14 +10,15 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from cam_core.checkpoints.bundle import ModelBundle, fitted_input_size, load_model, read_card, save_checkpoint
+import cam_core.training as training
+from cam_core.checkpoints import ModelBundle, fitted_input_size, load_model, read_card, save_checkpoint
 from cam_core.engine.architectures import build_model
 from cam_core.engine.hooks import registered_hook_count
 from cam_core.errors import InputError, ModelError
-from cam_core.evaluation.core import evaluate
+from cam_core.evaluation import evaluate
 from cam_core.explain.pipeline import Explainer
-from cam_core.training import core as training
-from cam_core.training.core import TrainConfig, train_model
+from cam_core.progress import Progress
+from cam_core.training import TrainConfig, train_model
 
 
 @pytest.fixture(autouse=True)
@@ -156,7 +157,7 @@ def _mixed_shape_blobs(root: Path, n: int = 48, seed: int = 0) -> Path:
 
 def test_aspect_training_learns_records_the_mode_and_evaluates(tmp_path: Path) -> None:
     data = _mixed_shape_blobs(tmp_path / "data")
-    events: list[dict] = []
+    events: list[Progress] = []
     result = train_model(data, tmp_path / "m.safetensors",
                          TrainConfig(arch="squeezenet1_1", epochs=6, image_size=96, batch_size=8, pretrained="none",
                                      resize="aspect"), progress=events.append)
@@ -164,10 +165,10 @@ def test_aspect_training_learns_records_the_mode_and_evaluates(tmp_path: Path) -
     card = read_card(result.path)
     assert card["resize"] == "aspect" and card["training"]["resize"].startswith("aspect")
     assert card["training"]["mask_loss"]["used"]
-    assert any("input sizes" in e.get("text", "") for e in events if e["event"] == "message")
-    steps = {e["steps"] for e in events if e["event"] == "batch"}
+    assert any("input sizes" in e.message for e in events if e.stage == "message")
+    steps = {e.fields["steps"] for e in events if e.stage == "batch"}
     assert len(steps) == 1
-    assert sum(1 for e in events if e["event"] == "batch" and e["epoch"] == 1) == steps.pop()
+    assert sum(1 for e in events if e.stage == "batch" and e.fields["epoch"] == 1) == steps.pop()
     assert result.history[-1].train_loss < result.history[0].train_loss
     assert result.card["validation"]["auroc"] >= 0.9, [h.val_auroc for h in result.history]
     bundle = load_model(str(result.path), device="cpu")

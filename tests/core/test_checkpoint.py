@@ -13,7 +13,7 @@ from conftest import make_checkpoint
 from safetensors.torch import save_file
 
 from cam_core import Explainer, ModelError, load_model
-from cam_core.checkpoints.bundle import list_models, read_card, save_checkpoint, torchvision_cache_file
+from cam_core.checkpoints import list_models, read_card, save_checkpoint, torchvision_cache_file
 from cam_core.engine.architectures import build_model
 
 
@@ -42,6 +42,7 @@ def test_interrupted_save_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Mon
         save_checkpoint(build_model("squeezenet1_1", 2), tmp_path / "x.safetensors",
                         {"arch": "squeezenet1_1", "classes": ["ok", "ng"], "input_size": [64, 64]})
     assert not (tmp_path / "x.safetensors").exists()
+    assert list(tmp_path.iterdir()) == []          # no temporary file left behind either
 
 
 class _Payload:

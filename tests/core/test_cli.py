@@ -58,7 +58,8 @@ def test_explain_writes_overlays_csv_maps_and_json(tmp_path: Path, image_folder:
     assert sum(abs(sum(r["probabilities"].values()) - 1) for r in records) < 1e-4
 
     rows = list(csv.DictReader(open(out / "results.csv")))
-    assert len(rows) == 3 and set(rows[0]) == {"file", "predicted", "p_ok", "p_ng"}
+    assert len(rows) == 3 and list(rows[0]) == ["file", "predicted", "verdict", "probability", "defect_probability",
+                                                 "p_ok", "p_ng", "method", "map_size"]
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert len(pngs) == 6 and "a_ng.png" in pngs and "a-2_ng.png" in pngs  # no overwrite on equal stems
     saved = np.load(maps / "a.npy")

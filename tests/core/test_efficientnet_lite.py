@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cam_core.checkpoints.bundle import IMAGENET_MEAN, IMAGENET_STD
+from cam_core.checkpoints import IMAGENET_MEAN, IMAGENET_STD
 from cam_core.engine.architectures import build_model, resolve_head
 from cam_core.engine.efficientnet_lite import SameConv2d, efficientnet_lite0
 from cam_core.engine.hooks import registered_hook_count

@@ -13,9 +13,9 @@ import pytest
 from conftest import make_checkpoint
 from PIL import Image, ImageDraw
 
-from cam_core.checkpoints.bundle import load_model
+from cam_core.checkpoints import load_model
 from cam_core.errors import InputError
-from cam_core.evaluation.core import (
+from cam_core.evaluation import (
     LOCALIZATION_KEYS,
     auroc,
     balanced_subset,
@@ -34,6 +34,7 @@ from cam_core.evaluation.core import (
 )
 from cam_core.explain.pipeline import Explainer
 from cam_core.explain.render import upsample_maps
+from cam_core.progress import Progress
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
@@ -237,7 +238,7 @@ def _check_ranges(report) -> None:
 
 
 def test_pointing_on_flagged_parts_counts_only_the_ng_calls() -> None:
-    from cam_core.evaluation.core import _summary
+    from cam_core.evaluation import localization_summary as _summary
 
     def row(predicted: str, hit: bool) -> dict:
         return {"label": "ng", "predicted": predicted, "pointing": float(hit), "energy": 0.5, "mask_share": 0.1,
@@ -252,7 +253,7 @@ def test_pointing_on_flagged_parts_counts_only_the_ng_calls() -> None:
 
 def test_evaluate_generated_folder(tmp_path: Path, explainer: Explainer) -> None:
     data = _dataset(tmp_path / "data")
-    events: list[dict] = []
+    events: list[Progress] = []
     report = evaluate(data, explainer, progress=events.append)
     assert report.n_images == 10 and report.classes == ["ok", "ng"] and report.positive_class == "ng"
     assert np.asarray(report.confusion).sum() == 10
@@ -265,8 +266,10 @@ def test_evaluate_generated_folder(tmp_path: Path, explainer: Explainer) -> None
     assert rows["ng/ng_0.png"]["pointing"] is None                 # all-zero mask: not localized
     assert rows["ng/ng_1.png"]["defect_type"] == "scratch" and isinstance(rows["ng/ng_1.png"]["pointing"], bool)
     assert rows["ok/ok_0.png"]["iou"] is None
-    assert any("all-zero" in e.get("text", "") for e in events)
-    assert events[-2]["event"] == "progress" and events[-2]["done"] == 10
+    assert any("all-zero" in e.text() for e in events if e.stage == "message")
+    counts = [(e.done, e.total) for e in events if e.stage == "image"]
+    assert counts[-1] == (10, 10) and all(total == 10 for _, total in counts)
+    assert [done for done, _ in counts] == sorted(done for done, _ in counts)
     json.dumps(report.to_json(), allow_nan=False)
     text = format_report(report)
     assert "Accuracy" in text and "pit" in text and "scratch" in text and "1 all-zero mask" in text
@@ -352,3 +355,19 @@ def test_evaluate_on_mpdd_metal_plate_subset(explainer: Explainer) -> None:
     assert 0 < report.overall["mask_share"] < 0.5
     assert all(r["file"].startswith(("ok/", "ng/")) for r in report.per_image)
     assert "all" in format_report(report)
+
+
+def test_evaluate_finds_masks_by_the_shared_rule_without_a_manifest(tmp_path: Path, explainer: Explainer) -> None:
+    """`Masks/` (any case) is not a class folder, and `<stem>_mask.png` names count, as in training and the app."""
+    data = _dataset(tmp_path / "data")
+    reference = evaluate(data, explainer)
+    (data / "manifest.csv").unlink()
+    (data / "masks").rename(data / "Masks")
+    for i in (1, 2):
+        (data / "Masks" / f"ng_{i}.png").rename(data / "Masks" / f"ng_{i}_mask.png")
+    report = evaluate(data, explainer)
+    assert report.classes == ["ok", "ng"] and report.n_images == reference.n_images
+    assert report.missing_masks == 0 and report.skipped_empty_masks == 1
+    assert report.overall["n"] == reference.overall["n"] == 5
+    same = {r["file"]: (r["pointing"], r["iou"]) for r in reference.per_image}
+    assert {r["file"]: (r["pointing"], r["iou"]) for r in report.per_image} == same

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cam_core.checkpoints.bundle import ModelBundle
+from cam_core.checkpoints import ModelBundle
 from cam_core.engine.architectures import build_model
 from cam_core.explain.pipeline import Explainer, Explanation
 from cam_core.explain.render import DEFAULT_MODE, colorbar, normalize_maps, scale_words, symmetric_range

@@ -10,7 +10,7 @@ import pytest
 from conftest import make_checkpoint
 from PIL import Image, ImageOps
 
-from cam_core.checkpoints.bundle import load_model
+from cam_core.checkpoints import load_model
 from cam_core.cli import main
 from cam_core.engine.hooks import registered_hook_count
 from cam_core.errors import InputError

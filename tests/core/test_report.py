@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from cam_core.explain.pipeline import Explanation
-from cam_core.report.html import build_html_report, make_report_items
+from cam_core.report import build_html_report, make_report_items
 
 
 def _explanation(p_ng: float, hot: tuple[int, int]) -> Explanation:
@@ -38,3 +38,35 @@ def test_report_opens_with_the_managers_figures_and_the_worst_part() -> None:
     shown = re.findall(r"<h3>\d+\. (\w)\.png</h3>", html)
     assert shown == ["b", "c", "a"]                                          # most likely defective first
     assert html.index("Architecture") > html.index("<h2>Details</h2>")
+
+
+def test_report_overlays_are_the_explanations_own() -> None:
+    """The report draws Explanation.class_overlays: for OK/NG exactly Explanation.overlays; a subset of classes
+    is scaled on its own maps (evidence: symmetric around 0 from their largest |value|)."""
+    image = Image.new("RGB", (70, 70), (120, 120, 120))
+    e = _explanation(0.9, (3, 3))
+    item = make_report_items(["a.png"], [image], [e])[0]
+    expected = e.overlays(image)
+    assert list(item.overlays) == ["ok", "ng"]
+    for name, picture in item.overlays.items():
+        np.testing.assert_array_equal(np.asarray(picture), np.asarray(expected[name]))
+    maps = np.stack([np.full((2, 2), v, dtype=np.float32) for v in (1.0, 2.0, 6.0)])
+    three = Explanation(classes=("a", "b", "c"), probabilities=np.array([0.2, 0.3, 0.5]), logits=np.zeros(3),
+                        maps=maps, class_indices=(0, 1, 2), image_size=(2, 2), method="gradcam", layer="f")
+    _, scale_two = three.class_overlays(Image.new("RGB", (2, 2)), [0, 1])
+    _, scale_all = three.class_overlays(Image.new("RGB", (2, 2)))
+    assert scale_two == (-2.0, 2.0) and scale_all == (-6.0, 6.0)
+
+
+def test_card_rows_name_the_defect_class_and_an_imported_models_origin() -> None:
+    from cam_core.report import card_summary
+
+    rows = dict(card_summary({"arch": "resnet18", "classes": ["good", "scratch"], "defect_class": "scratch",
+                              "origin": {"format": "onnx", "file": "line3.onnx", "architecture": "resnet18",
+                                         "head": "fc", "producer": "x"},
+                              "notes": ["class names assumed", "ImageNet mean/std"]}))
+    assert rows["Defect class"] == "scratch"
+    assert rows["Imported from"] == "format onnx, file line3.onnx, architecture resnet18, head fc"
+    assert rows["Notes"] == "class names assumed; ImageNet mean/std"
+    assert dict(card_summary({"classes": ["cat", "dog"]}))["Defect class"].startswith("none")
+    assert "Imported from" not in dict(card_summary({"classes": ["ok", "ng"]}))

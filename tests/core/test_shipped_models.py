@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from cam_core.checkpoints.bundle import DEFAULT_MODEL, SHIPPED_MODELS_DIR, list_models, load_model, read_card
+from cam_core.checkpoints import DEFAULT_MODEL, SHIPPED_MODELS_DIR, list_models, load_model, read_card
 from cam_core.data.samples import SAMPLES, SYNTHETIC_DATA, render_sample, sample_clip_parts
 from cam_core.explain.pipeline import Explainer
 
@@ -61,7 +61,7 @@ FRAMES_RIGHT_MIN = 0.9    # a frame is NG when a defect pixel is in view; the fr
 @pytest.mark.parametrize("name", SHIPPED)
 def test_the_built_in_clips_frames_are_called_ng_when_a_defect_is_in_view(name: str) -> None:
     from cam_core.data.samples import SAMPLE_CLIP_FPS, SAMPLE_CLIP_SECONDS, SAMPLE_CLIP_SEED
-    from cam_core.synth.parts import conveyor_frames
+    from cam_core.synth import conveyor_frames
 
     frames, truth = [], []
     for frame, info in conveyor_frames(seed=SAMPLE_CLIP_SEED, n_frames=round(SAMPLE_CLIP_SECONDS * SAMPLE_CLIP_FPS),

@@ -1,4 +1,4 @@
-"""Tests for ``cam_core.synth.parts``: determinism, dataset layout, honest masks, no trivial cue, conveyor video."""
+"""Tests for ``cam_core.synth``: determinism, dataset layout, honest masks, no trivial cue, conveyor video."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cam_core.synth.parts import (
+from cam_core.synth import (
     DEFECT_TYPES,
     KINDS,
     SynthSample,
@@ -118,7 +118,7 @@ def _read_manifest(root: Path) -> list[dict[str, str]]:
 def test_generate_dataset_layout_and_manifest(tmp_path: Path) -> None:
     calls: list[tuple[int, int]] = []
     root = generate_dataset(
-        tmp_path / "ds", count=14, seed=3, size=64, progress=lambda i, n: calls.append((i, n))
+        tmp_path / "ds", count=14, seed=3, size=64, progress=lambda p: calls.append((p.done, p.total))
     )
     assert root == tmp_path / "ds"
     assert calls == [(i, 14) for i in range(1, 15)]
@@ -217,7 +217,7 @@ def test_conveyor_frames() -> None:
 
 
 def test_conveyor_frames_can_report_the_defect_pixels_in_view() -> None:
-    from cam_core.synth.parts import conveyor_frames
+    from cam_core.synth import conveyor_frames
 
     seen_ng = seen_ok = False
     for frame, info in conveyor_frames(seed=0, n_frames=60, masks=True):
@@ -235,7 +235,7 @@ def test_conveyor_frames_can_report_the_defect_pixels_in_view() -> None:
 def test_conveyor_dataset_layout_and_labels(tmp_path) -> None:
     import csv
 
-    from cam_core.synth.parts import generate_conveyor_dataset
+    from cam_core.synth import generate_conveyor_dataset
 
     out = generate_conveyor_dataset(tmp_path / "c", count=12, seed=3, frames_per_clip=6)
     rows = list(csv.DictReader(open(out / "manifest.csv")))

@@ -16,19 +16,25 @@ import torch
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
-from cam_core.checkpoints.bundle import load_model, read_card
+import cam_core.training as training
+from cam_core.checkpoints import load_model, read_card
+from cam_core.engine.architectures import build_model
 from cam_core.errors import InputError, ModelError
 from cam_core.explain.pipeline import Explainer
-from cam_core.training import core as training
-from cam_core.training.core import (
+from cam_core.progress import Progress
+from cam_core.training import (
     DatasetIndex,
     EpochStats,
     TrainConfig,
     augment_batch,
+    calibration,
     group_by_pattern,
+    loop,
+    optim,
     scan_dataset,
     split_dataset,
     train_model,
+    validation,
 )
 
 
@@ -118,7 +124,7 @@ def test_augment_batch_shapes_range_and_seed() -> None:
 
 
 def test_lr_schedule_warms_up_then_decays() -> None:
-    factors = [training._lr_factor(s, 5, 100) for s in range(100)]
+    factors = [optim.lr_factor(s, 5, 100) for s in range(100)]
     assert factors[0] == pytest.approx(0.2) and factors[4] == pytest.approx(1.0)
     assert all(x >= y for x, y in zip(factors[4:], factors[5:])) and factors[-1] < 0.01
 
@@ -136,10 +142,10 @@ TINY = dict(arch="squeezenet1_1", epochs=2, image_size=64, batch_size=16, seed=0
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[training.TrainResult, list[dict], Path]]:
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[training.TrainResult, list[Progress], Path]]:
     root = tmp_path_factory.mktemp("tiny")
     data = make_blobs(root / "data", n=40)
-    events: list[dict] = []
+    events: list[Progress] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TORCH_HOME", str(root / "torch-home"))
         result = train_model(data, root / "out" / "tiny.safetensors", TrainConfig(**TINY, pretrained="auto"),
@@ -176,6 +182,20 @@ def test_tiny_run_writes_a_complete_card(tiny_run) -> None:
     assert [h.epoch for h in result.history] == [1, 2] and all(isinstance(h, EpochStats) for h in result.history)
 
 
+def test_tiny_run_card_reads_as_a_typed_model_card(tiny_run) -> None:
+    from cam_core.checkpoints import ModelCard
+
+    result, _, _ = tiny_run
+    card = read_card(result.path)
+    typed = ModelCard.from_dict(card)
+    # everything training writes is a typed field, except the words on where the map ranges come from
+    assert set(typed.extra) <= {"map_value_range_source", "evidence_range_source"}, set(typed.extra)
+    assert typed.to_dict() == card
+    assert typed.classes == ("ok", "ng") and typed.input_size == (64, 64) and typed.head_relu is False
+    assert typed.value_range == tuple(result.card["map_value_range"])
+    assert typed.decision_calibration == result.card["decision_calibration"]
+
+
 def test_tiny_run_loads_and_explains(tiny_run) -> None:
     result, _, data = tiny_run
     bundle = load_model(str(result.path), device="cpu")
@@ -189,27 +209,34 @@ def test_tiny_run_loads_and_explains(tiny_run) -> None:
 
 def test_tiny_run_progress_events_in_order(tiny_run) -> None:
     _, events, _ = tiny_run
-    kinds = [e["event"] for e in events]
+    assert all(isinstance(e, Progress) for e in events)
+    kinds = [e.stage for e in events]
     assert kinds[-1] == "done" and kinds.count("epoch") == 2
-    assert any("training from scratch" in e.get("text", "") for e in events if e["event"] == "message")
+    assert events[-1].fraction == 1.0 and events[-1].fields["interrupted"] == 0.0
+    assert any("training from scratch" in e.message for e in events if e.stage == "message")
     first_batch = kinds.index("batch")
     assert "message" in kinds[:first_batch] and "loading" in kinds[:first_batch]
-    epochs = [e for e in events if e["event"] == "epoch"]
-    assert [e["epoch"] for e in epochs] == [1, 2]
+    loading = [e for e in events if e.stage == "loading"]
+    assert loading[-1].done == loading[-1].total == 8 and loading[-1].text() == "Reading val images: 8/8"
+    epochs = [e for e in events if e.stage == "epoch"]
+    assert [e.fields["epoch"] for e in epochs] == [1, 2] and [e.fraction for e in epochs] == [0.5, 1.0]
     for epoch_event in epochs:
         before = events[:events.index(epoch_event)]
-        batches = [e for e in before if e["event"] == "batch" and e["epoch"] == epoch_event["epoch"]]
-        assert [b["step"] for b in batches] == [1, 2] and batches[-1]["steps"] == 2
-        assert {"loss", "acc", "images_per_s"} <= set(batches[-1])
-        assert set(EpochStats.__dataclass_fields__) <= set(epoch_event)
+        batches = [e for e in before if e.stage == "batch" and e.fields["epoch"] == epoch_event.fields["epoch"]]
+        assert [b.fields["step"] for b in batches] == [1, 2] and batches[-1].fields["steps"] == 2
+        assert {"loss", "acc", "images_per_s"} <= set(batches[-1].fields)
+        # fraction of the whole run: 2 epochs of 2 steps
+        assert [b.fraction for b in batches] == [(2 * (b.fields["epoch"] - 1) + k) / 4 for k, b in enumerate(batches, 1)]
+        assert set(EpochStats.__dataclass_fields__) <= set(epoch_event.fields)
+        assert epoch_event.text().startswith(f"epoch {int(epoch_event.fields['epoch'])}: train loss")
 
 
 def test_should_stop_keeps_best_model(tmp_path: Path, tiny_run) -> None:
     _, _, data = tiny_run
-    events: list[dict] = []
+    events: list[Progress] = []
 
     def stop_after_first_epoch() -> bool:
-        return any(e["event"] == "epoch" for e in events)
+        return any(e.stage == "epoch" for e in events)
 
     out = tmp_path / "stopped.safetensors"
     result = train_model(data, out, TrainConfig(**{**TINY, "epochs": 3}, pretrained="none"),
@@ -227,8 +254,8 @@ def test_should_stop_keeps_best_model(tmp_path: Path, tiny_run) -> None:
 def test_ctrl_c_keeps_best_model(tmp_path: Path, tiny_run) -> None:
     _, _, data = tiny_run
 
-    def progress(event: dict) -> None:
-        if event["event"] == "batch" and event["epoch"] == 2:
+    def progress(event: Progress) -> None:
+        if event.stage == "batch" and event.fields["epoch"] == 2:
             raise KeyboardInterrupt
 
     out = tmp_path / "ctrl-c.safetensors"
@@ -251,13 +278,13 @@ def test_dataset_index_input_and_pretrained_from_cache(tmp_path: Path, monkeypat
 
     cache = tmp_path / "torch-home" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
-    from cam_core.checkpoints.bundle import torchvision_cache_file
+    from cam_core.checkpoints import torchvision_cache_file
 
     cache_file, _ = torchvision_cache_file("squeezenet1_1")
     torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), cache / cache_file.name)
     index = scan_dataset(make_blobs(tmp_path / "d", n=12, size=48))
     assert isinstance(index, DatasetIndex)
-    events: list[dict] = []
+    events: list[Progress] = []
     result = train_model(index, tmp_path / "p.safetensors",
                          TrainConfig(arch="squeezenet1_1", epochs=1, image_size=48, batch_size=8, pretrained="auto",
                                      require_learning=False), progress=events.append)
@@ -363,7 +390,7 @@ def test_training_with_masks_records_the_pointing_loss(tiny_run) -> None:
     result, events, _ = tiny_run
     mask_loss = result.card["training"]["mask_loss"]
     assert mask_loss["used"] is True and mask_loss["weight"] == 1.0 and mask_loss["train_images_with_masks"] == 16
-    assert any("pointing loss" in e.get("text", "") for e in events if e["event"] == "message")
+    assert any("pointing loss" in e.message for e in events if e.stage == "message")
 
 
 def test_default_epochs_aim_at_about_1500_steps(tmp_path: Path) -> None:
@@ -372,24 +399,24 @@ def test_default_epochs_aim_at_about_1500_steps(tmp_path: Path) -> None:
     assert training.auto_epochs(2) == 100 and training.auto_epochs(1000) == 10
     assert TrainConfig(arch="squeezenet1_1").epochs is None
     data = make_blobs(tmp_path / "d", n=20)
-    events: list[dict] = []
-    epochs_seen: list[int] = []
+    events: list[Progress] = []
+    epochs_seen: list[float] = []
 
     def stop_after_first_epoch() -> bool:
         return bool(epochs_seen)
 
-    def record(event: dict) -> None:
+    def record(event: Progress) -> None:
         events.append(event)
-        if event["event"] == "epoch":
-            epochs_seen.append(event["epoch"])
+        if event.stage == "epoch":
+            epochs_seen.append(event.fields["epoch"])
 
     result = train_model(data, tmp_path / "auto.safetensors",
                          TrainConfig(arch="squeezenet1_1", image_size=64, batch_size=8, pretrained="none"),
                          progress=record, should_stop=stop_after_first_epoch)
-    steps = {e["steps"] for e in events if e["event"] == "batch"}.pop()
+    steps = int({e.fields["steps"] for e in events if e.stage == "batch"}.pop())
     assert result.card["training"]["epochs"] == training.auto_epochs(steps)
     assert result.interrupted and result.card["training"]["epochs_run"] == 1
-    assert any(f"{training.auto_epochs(steps)} epochs of {steps} steps" in e.get("text", "") for e in events)
+    assert any(f"{training.auto_epochs(steps)} epochs of {steps} steps" in e.message for e in events)
 
 
 # --------------------------------------------------------------------------- what is saved, and when
@@ -404,22 +431,22 @@ def test_learned_something_needs_auroc_and_beating_the_majority() -> None:
 def test_a_finished_run_that_learned_nothing_is_not_saved(tmp_path: Path, tiny_run,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     _, _, data = tiny_run
-    real = training._validate
+    real = validation.validate
 
     def at_chance(*args, **kwargs):
         val = real(*args, **kwargs)
-        return training._ValResult(loss=val.loss, acc=0.5, auroc=0.5, confusion=val.confusion,
-                                   map_range=val.map_range)
+        return validation.ValResult(loss=val.loss, acc=0.5, auroc=0.5, confusion=val.confusion,
+                                    map_range=val.map_range)
 
-    monkeypatch.setattr(training, "_validate", at_chance)
-    events: list[dict] = []
+    monkeypatch.setattr(loop, "validate", at_chance)
+    events: list[Progress] = []
     out = tmp_path / "chance.safetensors"
     result = train_model(data, out, TrainConfig(**{**TINY, "require_learning": True}, pretrained="none"),
                          progress=events.append)
     assert result.path is None and result.rejected and "learned nothing" in result.rejected
     assert not any(tmp_path.iterdir()), "nothing, not even a hidden working file, is left behind"
-    assert not any(e["event"] == "done" for e in events)
-    assert any(e["event"] == "rejected" for e in events)
+    assert not any(e.stage == "done" for e in events)
+    assert any(e.stage == "rejected" and "learned nothing" in e.text() for e in events)
 
 
 class _HostRerun(BaseException):
@@ -428,12 +455,12 @@ class _HostRerun(BaseException):
 
 def test_a_host_signal_during_training_saves_the_best_epoch_marked_interrupted(tmp_path: Path, tiny_run) -> None:
     _, _, data = tiny_run
-    events: list[dict] = []
+    events: list[Progress] = []
     out = tmp_path / "left.safetensors"
 
-    def progress(event: dict) -> None:
+    def progress(event: Progress) -> None:
         events.append(event)
-        if event["event"] == "batch" and event["epoch"] == 2:
+        if event.stage == "batch" and event.fields["epoch"] == 2:
             raise _HostRerun
 
     with pytest.raises(_HostRerun):
@@ -445,15 +472,15 @@ def test_a_host_signal_during_training_saves_the_best_epoch_marked_interrupted(t
 
 def test_while_training_the_best_epoch_is_hidden_from_the_model_list(tmp_path: Path, tiny_run,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from cam_core.checkpoints.bundle import list_models
+    from cam_core.checkpoints import list_models
 
     _, _, data = tiny_run
     monkeypatch.setenv("CAM_INSPECTOR_MODELS", str(tmp_path))
     out = tmp_path / "busy.safetensors"
     seen: list[tuple[bool, bool, bool]] = []
 
-    def progress(event: dict) -> None:
-        if event["event"] == "epoch":
+    def progress(event: Progress) -> None:
+        if event.stage == "epoch":
             seen.append((out.exists(), training.working_path(out).exists(), "busy" in list_models()))
 
     train_model(data, out, TrainConfig(**TINY, pretrained="none"), progress=progress)
@@ -487,21 +514,23 @@ def test_pretrained_fine_tuning_freezes_the_early_stages(tmp_path: Path) -> None
 def test_cli_writes_one_line_per_epoch_to_a_log_file(tmp_path: Path) -> None:
     import io
 
-    from cam_core.cli import _TextProgress
+    from cam_core.progress import TextProgress
+    from cam_core.training.events import batch_event, epoch_event
 
     stream = io.StringIO()
-    log = _TextProgress(stream)
-    log({"event": "batch", "epoch": 1, "step": 1, "steps": 2, "loss": 1.0, "acc": 0.5, "images_per_s": 3.0})
-    log({"event": "epoch", "epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 0.9, "val_acc": 0.6,
-         "val_auroc": 0.7, "seconds": 3.0, "images_per_s": 3.0, "improved": True})
+    log = TextProgress(stream)
+    log(batch_event(1, 3, 1, 2, loss=1.0, acc=0.5, images_per_s=3.0, lr=1e-3))
+    log(epoch_event(EpochStats(epoch=1, train_loss=1.0, train_acc=0.5, val_loss=0.9, val_acc=0.6, val_auroc=0.7,
+                               seconds=3.0, images_per_s=3.0), 3, improved=True, best_epoch=1))
     text = stream.getvalue()
     assert "\r" not in text and text.count("\n") == 1 and text.startswith("epoch 1: train loss")
+    assert text.rstrip().endswith("AUROC 0.7000 (3 s, 3.0 img/s)  best")
 
 
 def test_init_from_continues_a_model_of_ours_and_refuses_a_mismatch(tmp_path: Path, tiny_run) -> None:
     first, _, data = tiny_run
     config = TrainConfig(**{**TINY, "epochs": 1}, pretrained="none", init_from=str(first.path))
-    events: list[dict] = []
+    events: list[Progress] = []
     result = train_model(data, tmp_path / "more.safetensors", config, progress=events.append)
     pretrained = result.card["training"]["pretrained"]
     assert pretrained["used"] and pretrained["source"].startswith(f"continued from {first.path.name}")
@@ -514,11 +543,11 @@ def test_init_from_continues_a_model_of_ours_and_refuses_a_mismatch(tmp_path: Pa
 def test_calibration_on_enough_validation_images_is_applied_to_the_head() -> None:
     import torch
 
-    model = training.build_model("resnet18", 2)
+    model = build_model("resnet18", 2)
     before = model.fc.bias.detach().clone()
     margins = np.r_[np.linspace(-1.5, 0.5, 20), np.linspace(-3, -1.6, 20)]       # NG (first 20) shy by ~1
     is_pos = np.r_[np.ones(20, bool), np.zeros(20, bool)]
-    record = training._calibrate(model, ["ok", "ng"], margins, is_pos)
+    record = calibration.calibrate(model, ["ok", "ng"], margins, is_pos)
     assert record["defect_logit_offset"] > 0 and record["balanced_accuracy_after"] > record["balanced_accuracy_before"]
     assert torch.allclose(model.fc.bias[1] - before[1], torch.tensor(record["defect_logit_offset"]))
     assert torch.equal(model.fc.bias[0], before[0])

@@ -20,20 +20,26 @@ import pytest
 from clips import audio_only, moving_frames, truncated_without_moov, write_clip
 from PIL import Image
 
-from cam_core.checkpoints.bundle import load_model
+from cam_core.checkpoints import load_model
 from cam_core.errors import InputError
 from cam_core.explain.pipeline import Explainer, Explanation
-from cam_core.video import core as video
-from cam_core.video.core import (
+from cam_core.video import (
     FrameRecord,
     VideoCancelled,
     VideoProgress,
     convert_video,
+    decode,
+    encode,
     explain_video,
+    frames,
     make_sample_clip,
+    pipeline,
+    probe,
     probe_video,
     read_frame,
     read_frames,
+    records,
+    scale,
     write_frames_csv,
 )
 
@@ -144,7 +150,7 @@ def _with_audio(path: Path, frames: Sequence[np.ndarray], codec: str) -> Path:
                                              ("in.webm", "libvpx-vp9")])
 def test_input_containers_and_audio_is_dropped(name: str, codec: str, explainer: Explainer,
                                                tmp_path: Path) -> None:
-    if not (video._encoder_available(codec) and (not name.endswith(".webm") or video._encoder_available("libopus"))):
+    if not (encode._encoder_available(codec) and (not name.endswith(".webm") or encode._encoder_available("libopus"))):
         pytest.skip(f"no {codec} encoder to make the input")
     src = _with_audio(tmp_path / name, moving_frames(8), codec)
     result = explain_video(src, tmp_path / "out.mp4", explainer, value_range=(-1.0, 1.0))
@@ -165,7 +171,7 @@ def test_gif_output_is_animated_small_and_capped(explainer: Explainer, tmp_path:
     assert result.output.stat().st_size < 1_000_000
 
 
-@pytest.mark.skipif(not (video._encoder_available("libvpx-vp9") or video._encoder_available("libvpx")),
+@pytest.mark.skipif(not (encode._encoder_available("libvpx-vp9") or encode._encoder_available("libvpx")),
                     reason="this PyAV build has no VP9/VP8 encoder")
 def test_webm_output(explainer: Explainer, clip: Path, tmp_path: Path) -> None:
     result = explain_video(clip, tmp_path / "out.webm", explainer, value_range=(-1.0, 1.0))
@@ -265,9 +271,9 @@ def test_display_matrix_rotation_is_applied(explainer: Explainer, tmp_path: Path
 
 def test_legacy_rotate_tag_is_clockwise() -> None:
     stream = SimpleNamespace(metadata={"ROTATE": "90"})
-    assert video._stream_rotation(stream, SimpleNamespace(rotation=0)) == 270
-    assert video._stream_rotation(stream, SimpleNamespace(rotation=90)) == 90   # display matrix wins
-    assert video._stream_rotation(SimpleNamespace(metadata={}), SimpleNamespace(rotation=-180)) == 180
+    assert probe._stream_rotation(stream, SimpleNamespace(rotation=0)) == 270
+    assert probe._stream_rotation(stream, SimpleNamespace(rotation=90)) == 90   # display matrix wins
+    assert probe._stream_rotation(SimpleNamespace(metadata={}), SimpleNamespace(rotation=-180)) == 180
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,14 +281,14 @@ def test_legacy_rotate_tag_is_clockwise() -> None:
 # ---------------------------------------------------------------------------------------------
 def _record_ranges(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
     seen: list[tuple[float, float]] = []
-    original = video.normalize_maps
+    original = frames.normalize_maps
 
     def spy(maps: np.ndarray, mode: str = "evidence", value_range: tuple[float, float] | None = None):
         assert mode == "evidence"
         seen.append(value_range)
         return original(maps, mode, value_range)
 
-    monkeypatch.setattr(video, "normalize_maps", spy)
+    monkeypatch.setattr(frames, "normalize_maps", spy)
     return seen
 
 
@@ -290,7 +296,7 @@ def test_scale_is_fixed_from_first_frames(explainer: Explainer, clip: Path, tmp_
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _record_ranges(monkeypatch)
     result = explain_video(clip, tmp_path / "out.mp4", explainer)
-    assert result.scale_source == f"first {video.CALIBRATION_FRAMES} frames of the video"
+    assert result.scale_source == f"first {pipeline.CALIBRATION_FRAMES} frames of the video"
     assert len(seen) == 30 and set(seen) == {result.value_range}
     lo, hi = result.value_range
     assert lo == -hi and hi > 0            # evidence maps: symmetric around zero
@@ -311,9 +317,9 @@ def test_given_and_model_card_scales_are_used(explainer: Explainer, clip: Path, 
 def test_auto_value_range_is_robust_with_headroom() -> None:
     maps = [np.linspace(0.0, 1.0, 10_000).reshape(100, 100)]
     maps[0][0, 0] = 1e6                                   # one stray hot value does not set the scale
-    lo, hi = video.auto_value_range(maps)
+    lo, hi = scale.auto_value_range(maps)
     assert -0.2 < lo < 0.0 and 1.0 < hi < 1.5
-    assert video.auto_value_range([np.full((4, 4), 2.0)]) == (0.0, 4.0)
+    assert scale.auto_value_range([np.full((4, 4), 2.0)]) == (0.0, 4.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,7 +369,7 @@ def test_keyboard_interrupt_cleans_up(explainer: Explainer, clip: Path, tmp_path
 
 def test_decoder_thread_error_reaches_caller(explainer: Explainer, clip: Path, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    original, count = video._to_rgb, [0]
+    original, count = decode._to_rgb, [0]
 
     def flaky(frame: av.VideoFrame, plan: object) -> np.ndarray:
         count[0] += 1
@@ -371,7 +377,7 @@ def test_decoder_thread_error_reaches_caller(explainer: Explainer, clip: Path, t
             raise MemoryError("decoder ran out of memory")
         return original(frame, plan)
 
-    monkeypatch.setattr(video, "_to_rgb", flaky)
+    monkeypatch.setattr(decode, "_to_rgb", flaky)
     with pytest.raises(MemoryError, match="decoder ran out"):
         explain_video(clip, tmp_path / "out.mp4", explainer, batch_size=4, value_range=(-1.0, 1.0))
     assert leftovers(tmp_path, {"in.mp4"}) == []
@@ -380,14 +386,14 @@ def test_decoder_thread_error_reaches_caller(explainer: Explainer, clip: Path, t
 
 def test_encoder_thread_error_reaches_caller(explainer: Explainer, clip: Path, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    original = video._Writer.write
+    original = encode.Writer.write
 
-    def flaky(self: video._Writer, image: Image.Image, frame: object) -> None:
+    def flaky(self: encode.Writer, image: Image.Image, frame: object) -> None:
         if self.written == 5:
             raise OSError("disk full")
         original(self, image, frame)
 
-    monkeypatch.setattr(video._Writer, "write", flaky)
+    monkeypatch.setattr(encode.Writer, "write", flaky)
     with pytest.raises(OSError, match="disk full"):
         explain_video(clip, tmp_path / "out.mp4", explainer, batch_size=4, value_range=(-1.0, 1.0))
     assert leftovers(tmp_path, {"in.mp4"}) == []
@@ -399,7 +405,7 @@ def test_many_class_models_record_top_classes_only() -> None:
     probabilities = np.full(100, 0.5 / 95, dtype=np.float32)
     probabilities[[3, 50, 7, 99, 20]] = 0.1
     explanation = SimpleNamespace(classes=classes, probabilities=probabilities)
-    assert list(video._recorded_probabilities(explanation)) == ["c3", "c7", "c20", "c50", "c99"]
+    assert list(records.recorded_probabilities(explanation)) == ["c3", "c7", "c20", "c50", "c99"]
 
 
 def test_write_frames_csv_columns(tmp_path: Path) -> None:
@@ -464,11 +470,11 @@ def test_bad_inputs_raise_input_error(make, message: str, explainer: Explainer, 
 
 def test_absurd_resolution_and_missing_decoder(clip: Path, explainer: Explainer, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(video, "MAX_VIDEO_PIXELS", 100 * 100)
+    monkeypatch.setattr(probe, "MAX_VIDEO_PIXELS", 100 * 100)
     with pytest.raises(InputError, match="160×96 frames are too large"):
         probe_video(clip)
     monkeypatch.undo()
-    monkeypatch.setattr(video, "_decoder_available", lambda name: False)
+    monkeypatch.setattr(probe, "_decoder_available", lambda name: False)
     with pytest.raises(InputError, match="codec 'h264' cannot be decoded"):
         explain_video(clip, tmp_path / "out.mp4", explainer)
     assert leftovers(tmp_path, {"in.mp4"}) == []
@@ -482,7 +488,7 @@ def test_output_name_and_missing_encoder(clip: Path, explainer: Explainer, tmp_p
         explain_video(clip, clip, explainer)
     with pytest.raises(InputError, match="every must be 1 or more"):
         explain_video(clip, tmp_path / "out.mp4", explainer, every=0)
-    monkeypatch.setattr(video, "_encoder_available", lambda name: False)
+    monkeypatch.setattr(encode, "_encoder_available", lambda name: False)
     with pytest.raises(InputError, match="no libx264 encoder"):
         explain_video(clip, tmp_path / "out.mp4", explainer)
     assert leftovers(tmp_path, {"in.mp4"}) == []
@@ -508,14 +514,14 @@ def test_frames_are_streamed_not_accumulated(explainer: Explainer, tmp_path: Pat
     """Count decoded frame arrays alive at once (weakref finalizers): bounded by the queues + one batch."""
     n_frames, batch = 100, 4
     src = write_clip(tmp_path / "long.mp4", moving_frames(n_frames, width=64, height=48))
-    monkeypatch.setattr(video, "QUEUE_SIZE", 4)
+    monkeypatch.setattr(pipeline, "QUEUE_SIZE", 4)
     lock, live, peak = threading.Lock(), [0], [0]
 
     def released() -> None:
         with lock:
             live[0] -= 1
 
-    original = video._to_rgb
+    original = decode._to_rgb
 
     def counted(frame: av.VideoFrame, plan: object) -> np.ndarray:
         array = original(frame, plan)
@@ -525,7 +531,7 @@ def test_frames_are_streamed_not_accumulated(explainer: Explainer, tmp_path: Pat
         weakref.finalize(array, released)
         return array
 
-    monkeypatch.setattr(video, "_to_rgb", counted)
+    monkeypatch.setattr(decode, "_to_rgb", counted)
     result = explain_video(src, tmp_path / "out.mp4", explainer, batch_size=batch, value_range=(-1.0, 1.0))
     assert len(result.frames) == n_frames
     # two queues of 4 + one pending batch + one frame held by each thread's local variables

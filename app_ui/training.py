@@ -1,0 +1,180 @@
+"""The Models page's glue: checkpoint uploads into the user models folder, training ZIPs, a training run.
+
+Training runs inside the page's script run (blocking this session only): the progress events of
+:func:`cam_core.training.train_model` drive a progress bar, a status line and two charts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app_ui.errors import error_line
+from app_ui.inputs import digest_of
+from cam_core import CamInspectorError, InputError, ModelError, list_models
+from cam_core.checkpoints import load_checkpoint, read_card, user_models_dir
+from cam_core.files import atomic_path
+from cam_core.progress import Progress
+from cam_core.scratch import make_scratch_root
+
+TRAIN_DATA = "models_train_data"      # session: extracted ZIP (digest, folder, summary, notes)
+TRAIN_RESULT = "models_train_result"  # session: last training run (history, path, best epoch)
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_auroc")
+
+
+def target_path(name: str) -> Path:
+    """``user_models_dir()/<safe name>.safetensors`` (path separators become ``_``, never a sub-folder)."""
+    from cam_core.data import sanitize_filename
+
+    name = name.strip().replace("/", " ").replace("\\", " ")
+    if name.lower().endswith(".safetensors"):
+        name = name[: -len(".safetensors")]
+    stem = sanitize_filename(name.replace(".", "_"), default="model").strip("_") or "model"
+    return user_models_dir() / f"{stem}.safetensors"
+
+
+def add_checkpoint(data: bytes, upload_name: str, wanted_name: str) -> Path:
+    """Validate an uploaded checkpoint (card + weights, no pickle) and move it into the user models dir."""
+    target = target_path(wanted_name or Path(upload_name).stem)
+    if target.stem in list_models():
+        raise InputError(f"a model called '{target.stem}' already exists; choose another name")
+    folder = user_models_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot create the models folder {folder} ({exc}); set CAM_INSPECTOR_MODELS") from None
+    with atomic_path(target) as tmp:               # the model appears only once it is known to load
+        tmp.write_bytes(data)
+        card = read_card(tmp)                      # header only: card present and valid
+        load_checkpoint(tmp, device="cpu")         # weights fit the card's architecture
+    target.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return target
+
+
+@st.cache_resource
+def _scratch_root() -> Path:
+    """One folder per server process for extracted training ZIPs, removed when the process exits."""
+    return make_scratch_root("train")
+
+
+def forget_train_data() -> None:
+    old = st.session_state.pop(TRAIN_DATA, None)
+    if old:
+        shutil.rmtree(old["folder"], ignore_errors=True)
+
+
+def prepare_data(upload: Any) -> dict[str, Any] | None:
+    """Extract the uploaded ZIP once (by content) and summarise its class folders; ``None`` (and an error
+    line) for a bad ZIP."""
+    from cam_core.data import find_class_folders, safe_extract_zip
+
+    data = upload.getvalue()
+    digest = digest_of(data)
+    kept = st.session_state.get(TRAIN_DATA)
+    if kept and kept["digest"] == digest and Path(kept["folder"]).is_dir():
+        return kept
+    forget_train_data()
+    scratch = _scratch_root()
+    scratch.mkdir(parents=True, exist_ok=True)  # in case a temp cleaner removed it
+    folder = Path(tempfile.mkdtemp(prefix="zip-", dir=scratch))
+    notes: list[str] = []
+    try:
+        root = safe_extract_zip(data, folder / "data", notes=notes)
+        summary = find_class_folders(root)
+    except CamInspectorError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        st.error(error_line(upload.name, exc))
+        return None
+    kept = {"digest": digest, "folder": str(folder), "summary": summary, "notes": notes + list(summary.skipped)}
+    st.session_state[TRAIN_DATA] = kept
+    return kept
+
+
+def history_charts(history: list[dict[str, Any]], loss_slot: Any, acc_slot: Any) -> None:
+    """Loss and accuracy/AUROC per epoch, as two line charts."""
+    if not history:
+        return
+    frame = pd.DataFrame(history).set_index("epoch")
+    loss_slot.line_chart(frame[[c for c in ("train_loss", "val_loss") if c in frame]], x_label="epoch",
+                         y_label="loss")
+    acc_slot.line_chart(frame[[c for c in ("train_acc", "val_acc", "val_auroc") if c in frame]], x_label="epoch",
+                        y_label="accuracy / AUROC")
+
+
+@dataclass
+class TrainingView:
+    """Where a running training shows itself: progress bar, status line, loss and accuracy charts."""
+
+    bar: Any
+    status: Any
+    loss_chart: Any
+    acc_chart: Any
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def draw(cls, where: Any) -> TrainingView:
+        bar = where.progress(0.0, text="Starting…")
+        status = where.empty()
+        loss_slot, acc_slot = where.columns(2)
+        return cls(bar, status, loss_slot.empty(), acc_slot.empty())
+
+    def __call__(self, event: Progress) -> None:
+        """One :mod:`cam_core.training.events` event: a status line, the bar (steps done of the whole run), a chart
+        point per epoch."""
+        if event.stage == "message":
+            self.status.caption(event.message)
+        elif event.stage == "loading":
+            self.bar.progress(0.0, text=event.text())
+        elif event.stage == "batch":
+            self.bar.progress(event.fraction or 0.0, text=event.text())
+        elif event.stage == "epoch":
+            self.history.append({k: event.fields[k] for k in HISTORY_KEYS if k in event.fields})
+            history_charts(self.history, self.loss_chart, self.acc_chart)
+        elif event.stage == "done":
+            self.bar.progress(1.0, text="Done")
+
+
+def default_resize() -> str:
+    """The image shape training uses unless told otherwise (:class:`~cam_core.training.TrainConfig`'s)."""
+    from cam_core.training import TrainConfig
+
+    return str(TrainConfig.__dataclass_fields__["resize"].default)
+
+
+def _command_line(options: Mapping[str, Any]) -> str:
+    return (f"CAM Inspector app, Models page: arch={options['arch']} epochs={options['epochs']} "
+            f"image_size={options['image_size']} batch_size={options['batch_size']} "
+            f"pretrained={options['pretrained']} seed={options['seed']} resize={options['resize']} "
+            f"map_stride={options['map_stride']}")
+
+
+def run_training(data_root: Path, out_path: Path, options: dict[str, Any], where: Any = None) -> None:
+    """Train in this script run; progress events drive the progress bar, the status line and the charts
+    (drawn in ``where``, the top of the Train tab). The outcome is kept in session state (:data:`TRAIN_RESULT`)."""
+    from cam_core.training import TrainConfig, scan_dataset, train_model
+
+    config = TrainConfig(arch=options["arch"], epochs=options["epochs"], image_size=options["image_size"],
+                         batch_size=options["batch_size"], pretrained=options["pretrained"],
+                         seed=options["seed"], resize=options["resize"], map_stride=options["map_stride"])
+    where = where if where is not None else st.container()
+    where.info(f"Training **{out_path.stem}** ({options['arch']}, {options['epochs']} epochs). Leaving this page or "
+               "changing a setting stops the run; the best epoch so far is then kept, marked interrupted.")
+    view = TrainingView.draw(where)
+    deadline = time.monotonic() + options["minutes"] * 60
+    data = dataclasses.replace(scan_dataset(data_root), source=f"{options['zip_name']} (uploaded on the Models page)")
+    result = train_model(data, out_path, config, progress=view, should_stop=lambda: time.monotonic() > deadline,
+                         command_line=_command_line(options))
+    st.session_state[TRAIN_RESULT] = {"history": view.history,
+                                      "path": None if result.path is None else str(result.path),
+                                      "best_epoch": result.best_epoch, "interrupted": result.interrupted,
+                                      "rejected": result.rejected, "name": out_path.stem}

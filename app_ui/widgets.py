@@ -1,0 +1,117 @@
+"""Widgets and display pieces shared by the pages: view controls, verdicts, hints and captions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from app_ui.state import DEFAULTS, KEPT_OVERLAY
+from cam_core.checkpoints import ModelBundle
+from cam_core.explain import COLORMAPS, Verdict
+
+NORM_LABELS: dict[str, str] = {"evidence": "Evidence (for / against)", "shared": "Raw, shared", "per-map": "Raw, per map",
+                                "raw": "Raw, calibrated"}
+TRAIN_OWN_HINT = ("Train on your own OK/NG folders on the **Models** page (a ZIP with `ok/`, `ng/` and optional "
+                  "`masks/`), or run `python -m cam_core train DATA_DIR`: EfficientNet-Lite0 from its ImageNet "
+                  "weights, about 8 minutes for 700 images on a 2-core CPU.")
+COLOUR_SCALE_HELP = (
+    "Evidence (default): each class's map minus the mean of all class maps, on a scale symmetric "
+    "around 0. Red = evidence for the class, blue = against, green = neither; a clean part's NG "
+    "map stays cold. The other three show the raw maps, which also carry a part common to every "
+    "class that decides nothing: Raw, shared = one scale for all maps; Raw, per map = each map "
+    "stretched on its own (shape only); Raw, calibrated = the range recorded at training.")
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """How maps are drawn (never affects the network's verdict)."""
+
+    mode: str = "evidence"
+    opacity: float = 0.5
+    colormap: str = "jet"
+    value_range: tuple[float, float] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"normalization": self.mode, "opacity": self.opacity, "colormap": self.colormap}
+        if self.mode == "raw" and self.value_range:
+            out["value_range"] = list(self.value_range)
+        return out
+
+
+def view_controls(container: Any = None, value_range: tuple[float, float] | None = None,
+                  overlay: bool = True) -> ViewSettings:
+    """Normalisation, opacity and colormap widgets (shared by every page through ``cfg_*`` keys).
+
+    ``overlay=False`` leaves opacity and colormap to the caller (Explain draws them inside a fragment, so
+    moving the slider redraws only the maps), and returns their current values."""
+    container = container or st.sidebar
+    modes = ["evidence", "shared", "per-map"] + (["raw"] if value_range else [])
+    if st.session_state.get("cfg_norm") not in modes:
+        st.session_state["cfg_norm"] = "evidence"
+    mode = container.radio("Colour scale", modes, format_func=NORM_LABELS.get, key="cfg_norm",
+                           help=COLOUR_SCALE_HELP)
+    if overlay:
+        opacity, colormap = overlay_controls(container)
+    else:
+        opacity = float(st.session_state.get("cfg_opacity", DEFAULTS["cfg_opacity"]))
+        colormap = str(st.session_state.get("cfg_colormap", DEFAULTS["cfg_colormap"]))
+    return ViewSettings(mode=mode, opacity=opacity, colormap=colormap,
+                        value_range=value_range if mode == "raw" else None)
+
+
+def _keep_overlay() -> None:
+    """A copy outside the widget keys (callbacks run before the script): a change made in a fragment rerun
+    (Explain's maps) must survive page switches, which Streamlit's widget cleanup would otherwise undo."""
+    state = st.session_state
+    state[KEPT_OVERLAY] = (float(state["cfg_opacity"]), str(state["cfg_colormap"]))
+
+
+def overlay_controls(container: Any = None, colormap_container: Any = None) -> tuple[float, str]:
+    """Opacity and colormap widgets (``cfg_opacity``, ``cfg_colormap``: the same values on every page)."""
+    container = container or st.sidebar
+    opacity = container.slider("Opacity", 0.0, 1.0, step=0.05, key="cfg_opacity", on_change=_keep_overlay,
+                               help="0 = image only, 1 = heatmap only")
+    colormap = (colormap_container or container).selectbox("Colormap", list(COLORMAPS), key="cfg_colormap",
+                                                           on_change=_keep_overlay)
+    return float(opacity), colormap
+
+
+def verdict_text(verdict: Verdict) -> str:
+    """``:red[**NG 97.3%**]`` (red = defect, green = OK, blue = other classes), for ``st.header``."""
+    colour = "blue" if verdict.is_positive is None else ("red" if verdict.is_positive else "green")
+    return f":{colour}[**{verdict.text}**]"
+
+
+def show_verdict(container: Any, verdict: Verdict, small: bool = False, trained_on: str | None = None) -> None:
+    """The verdict as a coloured heading (no anchor link), with what the model was trained on below it."""
+    (container.subheader if small else container.header)(verdict_text(verdict), anchor=False)
+    if trained_on:
+        container.caption(f"Model trained on: {trained_on}")
+
+
+def synthetic_model_hint(container: Any, bundle: ModelBundle, own: Sequence[str], what: str = "photographs") -> None:
+    """A visible warning when a model that only knows synthetic parts is shown the user's own inputs ``own``."""
+    if bundle.synthetic_only and own:
+        container.warning(
+            f"**{bundle.name} has only seen synthetic parts** (plates and hex nuts drawn by this product), not "
+            f"{what} like {own[0]}{' and the others' if len(own) > 1 else ''}. Its verdicts and maps on them "
+            "say little about your parts. " + TRAIN_OWN_HINT, icon=":material/warning:")
+
+
+def map_caption(class_name: str, raw: np.ndarray, scale: tuple[float, float], mode: str,
+                scale_text: str | None = None) -> str:
+    """Caption under a map: what a colour means, in words, then the numbers of the scale."""
+    from cam_core.explain.render import scale_words
+
+    if mode == "per-map":
+        lo, hi = float(raw.min()), float(raw.max())
+        numbers = f"own scale {lo:.3g} … {hi:.3g}"
+    else:
+        label = scale_text or {"evidence": "evidence scale", "shared": "shared scale", "raw": "calibrated scale"}[mode]
+        numbers = f"{label} {scale[0]:.3g} … {scale[1]:.3g}"
+    return f"{class_name} map: {scale_words(mode, class_name)} · {numbers} · raw map {float(raw.min()):.3g} … " \
+           f"{float(raw.max()):.3g}"

@@ -1,0 +1,96 @@
+"""What every CAM method shares: :class:`CAMResult` and :class:`BaseCAM` (one hook, input placement, lifetime).
+
+A method subclasses :class:`BaseCAM` and implements only :meth:`BaseCAM._explain` (one forward pass and its
+maps); the gradient family shares that too and a variant overrides only its channel weights
+(:meth:`~cam_core.engine.methods.gradient.GradCAM.channel_weights`). Hook capture is
+:class:`~cam_core.engine.hooks.ActivationCapture`: per thread, removed on ``close()``/``__exit__``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from cam_core.engine.hooks import ActivationCapture
+from cam_core.errors import ModelError
+
+__all__ = ["BaseCAM", "CAMResult"]
+
+
+@dataclass(frozen=True)
+class CAMResult:
+    """Output of one explained batch.
+
+    ``maps[n, j]`` is the raw map of class ``class_indices[n, j]`` at feature resolution.
+    For CAM, ``class_indices[n] = 0..C-1`` and ``logits = maps.mean((2, 3)) + bias``.
+    """
+
+    logits: Tensor          # N×C
+    maps: Tensor            # N×K×h×w, float32
+    class_indices: Tensor   # N×K, long
+    method: str
+    layer: str
+    bias: Tensor | None = None  # C, CAM only
+
+    @property
+    def probabilities(self) -> Tensor:
+        """Softmax over classes (N×C)."""
+        return torch.softmax(self.logits.float(), dim=1)
+
+    @property
+    def map_size(self) -> tuple[int, int]:
+        return int(self.maps.shape[-2]), int(self.maps.shape[-1])
+
+
+class BaseCAM(ABC):
+    """Shared plumbing: layer resolution, one hook, input placement, hook removal on exit."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+
+    def __init__(self, model: nn.Module, target_layer: str) -> None:
+        self.model = model
+        self.target_layer = target_layer
+        self._capture: ActivationCapture | None = None
+
+    # -- lifetime --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Remove the hook; the extractor can no longer be called."""
+        if self._capture is not None:
+            self._capture.close()
+            self._capture = None
+
+    def __enter__(self) -> BaseCAM:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- call ------------------------------------------------------------------------------
+    def __call__(self, batch: Tensor, targets: Sequence[int] | None = None) -> CAMResult:
+        """Explain ``batch`` (N×3×H×W, already normalised). ``targets``: class indices to map."""
+        if self._capture is None:
+            raise ModelError(f"this {self.label} extractor was closed; create a new one")
+        if batch.ndim != 4:
+            raise ValueError(f"expected an N×3×H×W batch, got shape {tuple(batch.shape)}")
+        return self._explain(self._place(batch), targets)
+
+    def _place(self, batch: Tensor) -> Tensor:
+        param = next(self.model.parameters(), None)
+        if param is None:
+            return batch
+        batch = batch.to(device=param.device, dtype=param.dtype)
+        if param.ndim == 4 and param.is_contiguous(memory_format=torch.channels_last):
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+
+    @abstractmethod
+    def _explain(self, batch: Tensor, targets: Sequence[int] | None) -> CAMResult:
+        """Run the model once and build the maps."""

@@ -1,0 +1,152 @@
+"""Export a model of ours to ONNX with its model card inside, checked against PyTorch before it is written.
+
+``torch.onnx.export(..., dynamo=False)``: the TorchScript-based exporter, which needs nothing beyond torch
+(the dynamo exporter needs ``onnxscript``, not a dependency here). Opset 17; the batch size is dynamic. The
+tracer freezes Python arithmetic on shapes to the traced size (EfficientNet-Lite0 computes its TensorFlow-
+``SAME`` padding with tensor ops while tracing for that reason), so a ``square`` model is exported at its one
+input size, and a ``resize: aspect`` model with dynamic height and width is checked at every size the aspect
+rule can give (:func:`~cam_core.checkpoints.fitted_input_size`) and refused when one disagrees with PyTorch. The card (classes, defect class, input size,
+mean/std, trained_on, …) is stored as ``metadata_props["cam_inspector"]`` (the same JSON as in our
+safetensors files) plus ``exported_from``.
+
+Before the file is written, a random batch runs through both: the ONNX CAM maps must equal the PyTorch CAM
+maps within ``1e-4`` relative, ``max|M_onnx − M_torch| ≤ 1e-4 · max|M_torch|``, and the logits likewise;
+otherwise nothing is written. The file appears atomically (:func:`cam_core.files.atomic_write`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+import torch
+
+from cam_core.checkpoints import CARD_KEY, ModelBundle, fitted_input_size, load_model
+from cam_core.checkpoints.bundle import ASPECT_STEP
+from cam_core.engine.methods import make_extractor
+from cam_core.errors import InputError, ModelError
+from cam_core.files import atomic_write
+from cam_core.interop.onnx_cam import OnnxCamRuntime, is_onnx_model
+from cam_core.interop.onnx_graph import CamHead
+
+__all__ = ["DEFAULT_OPSET", "EXPORT_RTOL", "OPSET_RANGE", "OnnxExport", "check_sizes", "export_onnx"]
+
+DEFAULT_OPSET = 17
+OPSET_RANGE = (13, 20)   # what the TorchScript exporter writes and the CAM reader has been checked on
+EXPORT_RTOL = 1e-4
+INPUT_NAME, OUTPUT_NAME = "image", "logits"
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """What :func:`export_onnx` wrote and how closely the file reproduces PyTorch."""
+
+    path: Path
+    head: CamHead
+    opset: int
+    map_error: float     # max|M_onnx − M_torch| / max|M_torch|, worst over the sizes checked
+    logit_error: float   # max|z_onnx − z_torch| / (1 + max|z_torch|), likewise
+    bytes: int
+    sizes: tuple[tuple[int, int], ...]   # input sizes (height, width) the check ran at
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor, floor: float = 0.0) -> float:
+    return float((a - b).abs().max()) / max(float(b.abs().max()) + floor, 1e-12)
+
+
+def _traced(bundle: ModelBundle, sample: torch.Tensor, opset: int) -> onnx.ModelProto:
+    spatial = {2: "height", 3: "width"} if bundle.resize == "aspect" else {}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # tracer and deprecation chatter; the result is checked below
+        torch.onnx.export(bundle.model, (sample,), buffer,  # type: ignore[arg-type]  # file-like is accepted
+                          dynamo=False, opset_version=opset,
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: {0: "batch", **spatial}, OUTPUT_NAME: {0: "batch"}})
+    return onnx.load_model_from_string(buffer.getvalue())
+
+
+def _with_card(model: onnx.ModelProto, bundle: ModelBundle, opset: int) -> None:
+    card = {k: v for k, v in bundle.card.items() if k not in ("origin",)}
+    card["exported_from"] = {"model": bundle.name, "file": Path(bundle.source).name if bundle.source else "",
+                             "torch": torch.__version__, "opset": opset}
+    if isinstance(bundle.card.get("origin"), dict):   # an imported model: keep where it came from first
+        card["exported_from"]["origin"] = bundle.card["origin"]
+    props = {p.key: p.value for p in model.metadata_props}
+    props[CARD_KEY] = json.dumps(card)
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+    model.doc_string = f"CAM Inspector model {bundle.name}: classes {', '.join(bundle.classes)}"
+
+
+def check_sizes(bundle: ModelBundle) -> list[tuple[int, int]]:
+    """The input sizes ``bundle`` is ever run at: its input size, and every aspect-rule size for ``aspect``."""
+    sizes = [bundle.input_size]
+    if bundle.resize == "aspect":
+        for k in range(-8, 9):   # every ASPECT_STEP^k ratio inside [1/3, 3] (and a little beyond: clamped)
+            size = fitted_input_size(round(1000 * ASPECT_STEP ** k), 1000, bundle.input_size, "aspect")
+            if size not in sizes:
+                sizes.append(size)
+    return sizes
+
+
+def _compare(bundle: ModelBundle, runtime: OnnxCamRuntime, samples: list[torch.Tensor]) -> tuple[float, float]:
+    """Worst relative map and logit differences, ONNX vs PyTorch CAM, over ``samples``; a size the graph gets
+    wrong (another map size, or a run that fails) is refused at once with that size."""
+    map_error = logit_error = 0.0
+    with make_extractor("cam", bundle.model) as cam:
+        for sample in samples:
+            size = "×".join(str(v) for v in sample.shape[-2:])
+            reference = cam(sample)
+            try:
+                logits, maps = runtime.explain(sample.cpu())
+            except ModelError as exc:
+                raise ModelError(f"the ONNX export of {bundle.name} fails at input {size}: {exc}") from None
+            if maps.shape != reference.maps.shape:
+                raise ModelError(f"the ONNX export of {bundle.name} gives {tuple(maps.shape[-2:])} maps at input {size} "
+                                 f"where PyTorch gives {tuple(reference.maps.shape[-2:])} (the tracer froze a "
+                                 "size-dependent step to the traced size); nothing was written")
+            map_error = max(map_error, _relative(maps, reference.maps.cpu()))
+            logit_error = max(logit_error, _relative(logits, reference.logits.cpu(), floor=1.0))
+    return map_error, logit_error
+
+
+def export_onnx(spec: str | ModelBundle, out: str | Path, *, opset: int = DEFAULT_OPSET, seed: int = 0) -> OnnxExport:
+    """Export model ``spec`` (a name, a path or a loaded bundle) to ``out`` (``.onnx``), checked, card inside."""
+    out = Path(out)
+    if out.suffix.lower() != ".onnx":
+        raise InputError(f"{out.name}: the output file must end in .onnx")
+    if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
+        raise InputError(f"opset {opset} is not available: choose {OPSET_RANGE[0]} to {OPSET_RANGE[1]}")
+    bundle = spec if isinstance(spec, ModelBundle) else load_model(spec, device="cpu")
+    if is_onnx_model(bundle.model):
+        raise InputError(f"{bundle.name} is already an ONNX model; copy the file instead")
+    generator = torch.Generator().manual_seed(seed)
+    sizes = check_sizes(bundle)
+    samples = [torch.randn(2 if i == 0 else 1, 3, h, w, generator=generator).to(bundle.device)
+               for i, (h, w) in enumerate(sizes)]
+    sample = samples[0]
+    try:
+        model = _traced(bundle, sample, opset)
+    except Exception as exc:  # noqa: BLE001 - the exporter raises many types; the user gets one line
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"torch.onnx could not export {bundle.name} at opset {opset} ({text})") from None
+    try:
+        runtime = OnnxCamRuntime(model, label=out.name)
+    except ModelError as exc:
+        raise ModelError(f"the ONNX export of {bundle.name} cannot be explained with CAM: {exc}") from None
+    map_error, logit_error = _compare(bundle, runtime, samples)
+    if not (map_error <= EXPORT_RTOL and logit_error <= EXPORT_RTOL):
+        raise ModelError(f"the ONNX export of {bundle.name} does not reproduce PyTorch: maps differ by "
+                         f"{map_error:.2g}, logits by {logit_error:.2g} relative (limit {EXPORT_RTOL:g}, over "
+                         f"{len(sizes)} input size(s)); nothing was written")
+    _with_card(model, bundle, opset)
+    data = model.SerializeToString()
+    with atomic_write(out) as handle:
+        handle.write(data)
+    return OnnxExport(path=out, head=runtime.head, opset=opset, map_error=map_error, logit_error=logit_error,
+                      bytes=len(data), sizes=tuple(sizes))

@@ -1,0 +1,139 @@
+"""A model card in human rows ``(field, value)``, for the report's details, the Models page and the CLI.
+
+Each row group has its own small function; :func:`card_summary` puts them in reading order: what the
+model is (with its defect class and, for an imported model, where it came from), what it was trained on and
+how, how well it validated, how to train it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cam_core.checkpoints import defect_class_index, trained_on_of
+
+__all__ = ["card_summary", "format_value"]
+
+Rows = list[tuple[str, str]]
+_TRAINING_SETTINGS = ("batch_size", "lr", "image_size", "seed", "device", "seconds")
+_ORIGIN_FIELDS = ("format", "file", "architecture", "head")
+
+
+def format_value(value: Any) -> str:
+    """A card value as text: floats to 4 significant digits, lists joined by commas, mappings as ``k: v``."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(format_value(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {format_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _counts(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return format_value(value)
+
+
+def _model_rows(card: Mapping[str, Any]) -> Rows:
+    rows: Rows = [
+        ("Trained on", trained_on_of(card)),
+        ("Architecture", str(card.get("arch", "?"))),
+        ("Classes", ", ".join(str(c) for c in card.get("classes", []))),
+    ]
+    size = card.get("input_size")
+    if isinstance(size, list | tuple) and len(size) == 2:
+        rows.append(("Input size", f"about {size[0]}×{size[1]} px at each image's own aspect ratio"
+                     if card.get("resize") == "aspect" else f"{size[0]}×{size[1]} px (height × width)"))
+    if card.get("map_stride") == 16:
+        rows.append(("Map stride", "16: last stage at half stride (twice the CAM grid per side)"))
+    return rows + _provenance_rows(card)
+
+
+def _provenance_rows(card: Mapping[str, Any]) -> Rows:
+    """The defect class (:func:`cam_core.checkpoints.defect_class_index`), where an imported model came from
+    (``origin``: format, file, architecture, head) and the card's ``notes``."""
+    classes = [str(c) for c in card.get("classes", [])]
+    rows: Rows = []
+    if classes:
+        positive = defect_class_index(classes, card)
+        rows.append(("Defect class", classes[positive] if positive is not None
+                     else "none (each verdict names the most probable class)"))
+    origin = card.get("origin")
+    if isinstance(origin, Mapping):
+        parts = [f"{key} {format_value(origin[key])}" for key in _ORIGIN_FIELDS if origin.get(key)]
+        if parts:
+            rows.append(("Imported from", ", ".join(parts)))
+    notes = card.get("notes")
+    if isinstance(notes, list | tuple) and notes:
+        rows.append(("Notes", "; ".join(str(n) for n in notes)))
+    return rows
+
+
+def _training_of(card: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The card's ``training`` section as a mapping (an old card's plain string becomes its ``source``)."""
+    training = card.get("training")
+    if isinstance(training, Mapping):
+        return training
+    return {"source": training} if training else {}
+
+
+def _data_rows(training: Mapping[str, Any]) -> Rows:
+    data = training.get("data")
+    if not (training.get("data_dir") or data):
+        return []
+    text = f"{training.get('data_dir', '')}"
+    if isinstance(data, Mapping):
+        parts = [f"{part}: {_counts(data[part])}" for part in ("train", "val") if part in data]
+        if data.get("split"):
+            parts.append(f"split {data['split']}")
+        text = f"{text} ({'; '.join(parts)})" if text else "; ".join(parts)
+    return [("Training data", text)]
+
+
+def _run_rows(training: Mapping[str, Any]) -> Rows:
+    rows: Rows = []
+    if training.get("source"):
+        rows.append(("Weights from", format_value(training["source"])))
+    if training.get("epochs") is not None:
+        run = training.get("epochs_run", training["epochs"])
+        best = training.get("best_epoch")
+        stopped = " (stopped early)" if training.get("interrupted") else ""
+        rows.append(("Epochs", f"{run} of {training['epochs']}{stopped}" + (f", best {best}" if best else "")))
+    pretrained = training.get("pretrained")
+    if isinstance(pretrained, Mapping):
+        rows.append(("Pretrained", format_value(pretrained.get("source")) if pretrained.get("used")
+                     else "no (from scratch)"))
+    details = [f"{k} {format_value(training[k])}" for k in _TRAINING_SETTINGS if training.get(k) is not None]
+    if details:
+        rows.append(("Training settings", ", ".join(details)))
+    return rows
+
+
+def _validation_rows(card: Mapping[str, Any]) -> Rows:
+    validation = card.get("validation")
+    if not isinstance(validation, Mapping):
+        return [("Validation accuracy", "not recorded"), ("Validation AUROC", "not recorded")]
+    rows: Rows = []
+    for key, label in (("accuracy", "Validation accuracy"), ("auroc", "Validation AUROC")):
+        value = validation.get(key)
+        rows.append((label, "n/a" if value is None else format_value(value)))
+    if validation.get("n_images") is not None:
+        rows.append(("Validation images", format_value(validation["n_images"])))
+    return rows
+
+
+def card_summary(card: Mapping[str, Any]) -> Rows:
+    """Human rows ``(field, value)`` for a model card: architecture, classes, input size, training
+    data, validation accuracy / AUROC and the training command (whatever of these the card holds)."""
+    training = _training_of(card)
+    rows = _model_rows(card) + _data_rows(training) + _run_rows(training)
+    if card.get("created"):
+        rows.append(("Created", str(card["created"])))
+    rows += _validation_rows(card)
+    if card.get("map_value_range"):
+        rows.append(("Calibrated map range", format_value(card["map_value_range"])))
+    command = card.get("command") or training.get("command_line") or training.get("command")
+    rows.append(("Training command", str(command) if command else "not recorded"))
+    return rows

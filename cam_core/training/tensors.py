@@ -1,0 +1,177 @@
+"""Reading the data set into memory: decoded, resized uint8 tensors in buckets of one input size.
+
+Every image is decoded once (:func:`cam_core.data.imaging.load_image`, so grayscale becomes RGB) and kept
+in memory as uint8 at 1.15× its network input size (training) or at exactly that size (validation,
+resized as :meth:`ModelBundle.preprocess` does at inference time). The input size is ``image_size²`` with
+``resize="square"``, or :func:`~cam_core.checkpoints.bundle.fitted_input_size` with ``resize="aspect"``:
+about ``image_size²`` pixels at the image's own aspect ratio. Images of one input size form a bucket, and
+each batch comes from one bucket.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from cam_core.checkpoints import fitted_input_size
+from cam_core.errors import InputError
+from cam_core.progress import ProgressCallback
+from cam_core.training.augment import WORKING_SCALE
+from cam_core.training.config import TrainConfig
+from cam_core.training.data import DatasetIndex, ImageRecord
+from cam_core.training.events import loading_event, note
+
+__all__ = ["Bucket", "LoadedData", "batches", "bucketize", "decode_images", "decode_mask", "load_data",
+           "steps_per_epoch"]
+
+SizeFor = Callable[[int, int], tuple[int, int]]      # (width, height) of an image → (height, width) to store
+
+
+def decode_images(records: Sequence[ImageRecord], size_for: SizeFor, workers: int, emit: ProgressCallback,
+                  what: str) -> tuple[list[np.ndarray], list[int]]:
+    """Decode each image and resize it (bilinear) to ``size_for(W, H)`` → (H×W×3 uint8 arrays, kept indices)."""
+    from cam_core.data.imaging import load_image
+
+    def one(i: int) -> np.ndarray | None:
+        try:
+            image = load_image(records[i].path).image
+        except InputError as exc:
+            emit(note(f"skipped {records[i].path.name}: {exc}"))
+            return None
+        height, width = size_for(*image.size)
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.uint8)
+
+    arrays: list[np.ndarray] = []
+    kept: list[int] = []
+    step = max(1, len(records) // 20)
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
+    results = pool.map(one, range(len(records))) if pool is not None else map(one, range(len(records)))
+    try:
+        for i, array in enumerate(results):
+            if array is not None:
+                arrays.append(array)
+                kept.append(i)
+            if (i + 1) % step == 0 or i + 1 == len(records):
+                emit(loading_event(what, i + 1, len(records)))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return arrays, kept
+
+
+def decode_mask(record: ImageRecord, shape: tuple[int, int], emit: ProgressCallback) -> np.ndarray:
+    """The defect mask of ``record`` at ``shape = (H, W)`` as uint8 0/255 (zeros without a readable mask)."""
+    out = np.zeros(shape, dtype=np.uint8)
+    if record.mask is None:
+        return out
+    try:
+        with Image.open(record.mask) as opened:
+            mask = opened.convert("L").resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+            out[...] = (np.asarray(mask) >= 128).astype(np.uint8) * 255
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        emit(note(f"ignored the mask of {record.path.name}: {exc}"))
+    return out
+
+
+@dataclass
+class Bucket:
+    """Images that share one stored size (and so one network input size ``out_size``)."""
+
+    out_size: tuple[int, int]
+    images: Tensor                   # N×3×h×w uint8
+    labels: Tensor                   # N
+    masks: Tensor | None = None      # N×1×h×w uint8 0/255
+
+
+def bucketize(arrays: list[np.ndarray], labels: list[int], out_sizes: list[tuple[int, int]],
+              masks: list[np.ndarray] | None = None) -> list[Bucket]:
+    """Stack the images of each network input size (in order of first appearance)."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, size in enumerate(out_sizes):
+        groups.setdefault(size, []).append(i)
+    buckets = []
+    for size, members in groups.items():
+        images = torch.from_numpy(np.stack([arrays[i] for i in members])).permute(0, 3, 1, 2).contiguous()
+        bucket_masks = None if masks is None else torch.from_numpy(np.stack([masks[i] for i in members]))[:, None]
+        buckets.append(Bucket(size, images, torch.tensor([labels[i] for i in members], dtype=torch.long),
+                              bucket_masks))
+    return buckets
+
+
+def batches(buckets: Sequence[Bucket], batch_size: int, generator: torch.Generator) -> list[tuple[int, Tensor]]:
+    """One epoch of ``(bucket, row indices)`` batches: each bucket shuffled and cut into ``batch_size`` pieces
+    (a last piece of 1 image is dropped when the bucket has more, as BatchNorm cannot train on it); with
+    several buckets the batch order is shuffled too."""
+    out = []
+    for b, bucket in enumerate(buckets):
+        n = bucket.labels.numel()
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, batch_size):
+            if n - start == 1 and n > 1:
+                break
+            out.append((b, order[start:start + batch_size]))
+    if len(buckets) > 1:
+        out = [out[i] for i in torch.randperm(len(out), generator=generator).tolist()]
+    return out
+
+
+def steps_per_epoch(buckets: Sequence[Bucket], batch_size: int) -> int:
+    """The number of batches :func:`batches` cuts."""
+    n = [b.labels.numel() for b in buckets]
+    return sum(math.ceil(k / batch_size) - (1 if k > 1 and k % batch_size == 1 else 0) for k in n)
+
+
+@dataclass
+class LoadedData:
+    """Both sides of the split in memory."""
+
+    train: list[Bucket]
+    val: list[Bucket]
+    train_labels: Tensor
+    val_labels: Tensor
+    masked_train_images: int         # training images with a non-empty mask (0 when masks are not used)
+    skipped: int                     # unreadable images left out
+
+
+def load_data(train_index: DatasetIndex, val_index: DatasetIndex, config: TrainConfig,
+              emit: ProgressCallback) -> LoadedData:
+    """Decode both sides at their stored sizes; :class:`InputError` when a side lacks a class afterwards."""
+    base = (config.image_size, config.image_size)
+    out_size: dict[tuple[int, int], tuple[int, int]] = {}     # stored train size → network input size
+
+    def net_size(width: int, height: int) -> tuple[int, int]:
+        return fitted_input_size(width, height, base, config.resize)
+
+    def work_size(width: int, height: int) -> tuple[int, int]:
+        size = net_size(width, height)
+        work = (round(size[0] * WORKING_SCALE), round(size[1] * WORKING_SCALE))
+        out_size[work] = size
+        return work
+
+    train_arrays, kept_train = decode_images(train_index.records, work_size, config.num_workers, emit, "train")
+    val_arrays, kept_val = decode_images(val_index.records, net_size, config.num_workers, emit, "val")
+    train_labels = [train_index.records[i].label for i in kept_train]
+    train_masks = ([decode_mask(train_index.records[i], a.shape[:2], emit) for i, a in zip(kept_train, train_arrays)]
+                   if config.mask_loss_weight > 0 else None)
+    masked = 0 if train_masks is None else sum(int(m.any()) for m in train_masks)
+    train = bucketize(train_arrays, train_labels, [out_size[a.shape[:2]] for a in train_arrays],
+                      train_masks if masked else None)
+    val = bucketize(val_arrays, [val_index.records[i].label for i in kept_val], [a.shape[:2] for a in val_arrays])
+    loaded = LoadedData(train=train, val=val, train_labels=torch.tensor(train_labels, dtype=torch.long),
+                        val_labels=torch.cat([b.labels for b in val]) if val else torch.zeros(0, dtype=torch.long),
+                        masked_train_images=masked,
+                        skipped=len(train_index) + len(val_index) - len(kept_train) - len(kept_val))
+    n_classes = len(train_index.classes)
+    for name, labels in (("training", loaded.train_labels), ("validation", loaded.val_labels)):
+        if labels.numel() == 0 or torch.bincount(labels, minlength=n_classes).min() == 0:
+            raise InputError(f"after skipping unreadable files the {name} set lacks a class")
+    return loaded

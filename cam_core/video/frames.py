@@ -1,0 +1,114 @@
+"""Rendering: one explained frame as it appears in the output video (map overlay(s) and the verdict box).
+
+:func:`frame_view` turns an :class:`~cam_core.explain.pipeline.Explanation` into what a frame shows: the
+verdict (:func:`cam_core.explain.verdict.verdict_of` with the video's threshold) and the map panels on the
+video's fixed colour scale. :func:`render_frame` draws it: ``layout="overlay"`` one panel (the defect map,
+:func:`~cam_core.explain.verdict.overlay_class`), ``"side-by-side"`` OK | NG
+(:func:`~cam_core.explain.verdict.shown_classes`) with captions; the verdict box top-left, red for NG,
+green for OK, grey for models without a defect class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from cam_core.explain.pipeline import Explanation
+from cam_core.explain.render import normalize_maps, overlay
+from cam_core.explain.verdict import Verdict, VerdictKind, overlay_class, shown_classes, verdict_of
+from cam_core.video.decode import Frame
+
+Layout = Literal["overlay", "side-by-side"]
+LAYOUTS: tuple[Layout, ...] = ("overlay", "side-by-side")
+VERDICT_COLOURS: dict[VerdictKind, tuple[int, int, int]] = {
+    "ng": (205, 30, 30), "ok": (25, 140, 60), "other": (45, 45, 45)}
+CAPTION_COLOUR = (30, 30, 30)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One map drawn over the frame."""
+
+    values01: np.ndarray   # h×w in [0, 1], feature resolution
+    caption: str
+
+
+@dataclass(frozen=True)
+class FrameView:
+    """What an explained frame shows: its verdict and its map panel(s), left to right."""
+
+    verdict: Verdict
+    panels: tuple[Panel, ...]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A decoded frame and the view it gets (its own, or the last explained frame's)."""
+
+    frame: Frame
+    view: FrameView
+
+
+def panel_classes(explanation: Explanation, layout: Layout, card: Any = None) -> list[int]:
+    """Classes shown: overlay → :func:`overlay_class`; side-by-side → :func:`shown_classes` (OK | NG).
+    ``card``: the model card, for the defect-class rule."""
+    if layout == "overlay":
+        return [overlay_class(explanation, card=card)]
+    return shown_classes(explanation, card=card)
+
+
+def frame_view(explanation: Explanation, layout: Layout, threshold: float, value_range: tuple[float, float],
+               card: Any = None) -> FrameView:
+    """The verdict (NG when ``p(ng) ≥ threshold``) and the evidence maps of :func:`panel_classes`, scaled to
+    [0, 1] on the video's one fixed ``value_range``."""
+    shown = panel_classes(explanation, layout, card)
+    scaled, _ = normalize_maps(explanation.display_maps(shown, "evidence"), "evidence", value_range)
+    panels = tuple(Panel(values01=scaled[i], caption=f"{explanation.classes[c]} map") for i, c in enumerate(shown))
+    return FrameView(verdict=verdict_of(explanation, threshold, card=card), panels=panels)
+
+
+@lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _text_box(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: int,
+              fill: tuple[int, int, int], anchor_bottom: bool = False) -> None:
+    """White ``text`` on a ``fill`` box at ``xy`` (its top-left corner, or bottom-left with ``anchor_bottom``)."""
+    font = _font(size)
+    pad = max(2, size // 4)
+    left, top, right, bottom = (round(v) for v in draw.textbbox((0, 0), text, font=font))
+    width, height = right - left + 2 * pad, bottom - top + 2 * pad
+    x, y = xy
+    if anchor_bottom:
+        y -= height
+    draw.rectangle((x, y, x + width, y + height), fill=fill)
+    draw.text((x + pad - left, y + pad - top), text, fill=(255, 255, 255), font=font)
+
+
+def render_frame(job: Job, opacity: float, colormap: str) -> Image.Image:
+    """One output frame: overlay panel(s) side by side, captions when there are several, verdict box
+    (top-left, red for NG, green for OK) on the first."""
+    base = Image.fromarray(job.frame.image)
+    width, height = base.size
+    pictures = [overlay(base, p.values01, opacity, colormap) for p in job.view.panels]
+    if len(pictures) == 1:
+        out = pictures[0]
+    else:
+        out = Image.new("RGB", (width * len(pictures), height))
+        for i, picture in enumerate(pictures):
+            out.paste(picture, (i * width, 0))
+    draw = ImageDraw.Draw(out)
+    size = max(10, round(0.06 * height))
+    margin = max(2, size // 3)
+    if len(pictures) > 1:
+        for i, panel in enumerate(job.view.panels):
+            _text_box(draw, (i * width + margin, height - margin), panel.caption, max(8, size * 3 // 4),
+                      CAPTION_COLOUR, anchor_bottom=True)
+    verdict = job.view.verdict
+    _text_box(draw, (margin, margin), f"{verdict.label} {verdict.probability:.2f}", size, VERDICT_COLOURS[verdict.kind])
+    return out
