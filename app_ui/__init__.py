@@ -100,6 +100,7 @@ from app_ui.state import (
     tab_icon,
 )
 from app_ui.training import (
+    MODEL_FILE_TYPES,
     TRAIN_DATA,
     TRAIN_RESULT,
     TrainingView,
@@ -149,7 +150,7 @@ __all__ = [
     "APP_PAGES", "CAM", "DEFAULTS", "DISPLAY_MAX_SIDE", "HOME_PAGE", "IMAGE_TYPES", "LABELLED_SET", "LAST_BATCH",
     "METHODS", "NORM_LABELS", "NO_MODELS_MESSAGE", "OUTLINE_WIDTH", "SAMPLE_CLIP_NAME", "SAMPLE_MASK_SOURCE",
     "SCORE_COLUMNS", "SCORE_LIMIT", "STALE_UPLOAD_HINT", "TRAIN_OWN_HINT", "VIDEO_JOB", "VIDEO_RUN",
-    "VIDEO_THRESHOLD", "VIDEO_TYPES", "TRAIN_DATA", "TRAIN_RESULT", "TrainingView", "add_checkpoint",
+    "VIDEO_THRESHOLD", "VIDEO_TYPES", "TRAIN_DATA", "TRAIN_RESULT", "TrainingView", "add_checkpoint", "MODEL_FILE_TYPES",
     "default_resize", "forget_train_data", "history_charts", "prepare_data", "run_training", "target_path", "Batch", "DefectMask", "InputImage", "LabelledSet", "MapMethod", "ModelRef",
     "NetworkScores", "VideoJob", "VideoRun", "VideoSettings", "VideoSource", "ViewSettings", "attach_masks",
     "available_pages", "decode_image", "defect_class", "digest_of", "display_copy", "display_mask", "draw_menu",

@@ -2,7 +2,7 @@
 
 The naming rule (which mask belongs to which image) is the data set's own,
 :func:`cam_core.data.dataset.match_masks`; decoding, fitting and scoring are
-:mod:`cam_core.evaluation` functions (the ones :func:`~cam_core.evaluation.core.evaluate` uses too). This
+:mod:`cam_core.evaluation` functions (the ones :func:`~cam_core.evaluation.evaluate` uses too). This
 module only caches them and draws the result.
 """
 
@@ -24,7 +24,7 @@ from cam_core.explain import positive_index_of
 
 
 def _decoded_mask(data: bytes, name: str) -> np.ndarray:
-    """:func:`cam_core.evaluation.core.decode_mask` of uploaded bytes, cached by content (raises ``InputError``)."""
+    """:func:`cam_core.evaluation.decode_mask` of uploaded bytes, cached by content (raises ``InputError``)."""
     from cam_core.evaluation import decode_mask
 
     return cached("masks", ("mask", digest_of(data)), lambda: decode_mask(data, name))
@@ -105,7 +105,7 @@ def defect_class(explanation: Explanation, target: int | None = None) -> int:
 
 def mask_scores(model: str, method: MapMethod, item: InputImage, explanation: Explanation,
                 class_index: int) -> dict[str, Any] | None:
-    """:func:`cam_core.evaluation.core.localization_scores` of one class map against the item's mask (cached);
+    """:func:`cam_core.evaluation.localization_scores` of one class map against the item's mask (cached);
     ``None`` without a mask or with an empty one."""
     from cam_core.evaluation import localization_scores
 

@@ -32,20 +32,28 @@ TRAIN_RESULT = "models_train_result"  # session: last training run (history, pat
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_auroc")
 
 
-def target_path(name: str) -> Path:
-    """``user_models_dir()/<safe name>.safetensors`` (path separators become ``_``, never a sub-folder)."""
+MODEL_FILE_TYPES = (".safetensors", ".onnx")   # what the Models page accepts as a ready model
+
+
+def target_path(name: str, suffix: str = ".safetensors") -> Path:
+    """``user_models_dir()/<safe name><suffix>`` (path separators become ``_``, never a sub-folder)."""
     from cam_core.data import sanitize_filename
 
     name = name.strip().replace("/", " ").replace("\\", " ")
-    if name.lower().endswith(".safetensors"):
-        name = name[: -len(".safetensors")]
+    for known in MODEL_FILE_TYPES:
+        if name.lower().endswith(known):
+            name = name[: -len(known)]
     stem = sanitize_filename(name.replace(".", "_"), default="model").strip("_") or "model"
-    return user_models_dir() / f"{stem}.safetensors"
+    return user_models_dir() / f"{stem}{suffix}"
 
 
 def add_checkpoint(data: bytes, upload_name: str, wanted_name: str) -> Path:
-    """Validate an uploaded checkpoint (card + weights, no pickle) and move it into the user models dir."""
-    target = target_path(wanted_name or Path(upload_name).stem)
+    """Validate an uploaded model (safetensors with its card, or ONNX; no pickle) and move it into the user
+    models dir. An ONNX file is accepted only when its graph passes the CAM checks (cam_core.interop)."""
+    suffix = Path(upload_name).suffix.lower()
+    if suffix not in MODEL_FILE_TYPES:
+        raise InputError(f"only {' and '.join(MODEL_FILE_TYPES)} files are accepted here")
+    target = target_path(wanted_name or Path(upload_name).stem, suffix)
     if target.stem in list_models():
         raise InputError(f"a model called '{target.stem}' already exists; choose another name")
     folder = user_models_dir()
@@ -56,8 +64,9 @@ def add_checkpoint(data: bytes, upload_name: str, wanted_name: str) -> Path:
     with atomic_path(target) as tmp:               # the model appears only once it is known to load
         tmp.write_bytes(data)
         card = read_card(tmp)                      # header only: card present and valid
-        load_checkpoint(tmp, device="cpu")         # weights fit the card's architecture
-    target.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+        load_checkpoint(tmp, device="cpu")         # weights fit the card's architecture / the graph is a CAM net
+    if suffix == ".safetensors":                   # an ONNX file carries its card in its metadata
+        target.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return target
 
 

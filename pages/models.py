@@ -59,7 +59,8 @@ def model_cards() -> None:
 
 
 def upload_section() -> None:
-    st.write("Upload a `.safetensors` checkpoint written by CAM Inspector (it carries its model card). "
+    st.write("Upload a `.safetensors` checkpoint written by CAM Inspector (it carries its model card), or an "
+             "`.onnx` classifier that ends in global average pooling and a linear layer (explained with CAM). "
              "Pickle-based files (`.pt`, `.pth`, `.ckpt`, `.bin`) are refused here: loading them can run code. "
              "Import those on the **Import a PyTorch model** tab (read by a limited separate process).")
     message = st.session_state.pop(ADDED, None)
@@ -68,9 +69,9 @@ def upload_section() -> None:
     upload = st.file_uploader("Checkpoint file", key="models_upload")
     if upload is None:
         return
-    if Path(upload.name).suffix.lower() != ".safetensors":
-        st.error(f"{upload.name}: only .safetensors checkpoints are accepted. Re-export the weights with "
-                 "safetensors (or train the model here / with `python -m cam_core train`).")
+    if Path(upload.name).suffix.lower() not in ui.MODEL_FILE_TYPES:
+        st.error(f"{upload.name}: only .safetensors checkpoints and .onnx models are accepted here. Import "
+                 "PyTorch files on the Import tab (or train a model here / with `python -m cam_core train`).")
         return
     name = st.text_input("Save as (model name)", value=Path(upload.name).stem, key="models_upload_name")
     if st.button("Add model", key="models_add", type="primary"):

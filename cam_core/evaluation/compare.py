@@ -2,8 +2,8 @@
 
 A labelled set is a data-set folder (:mod:`cam_core.data.dataset`: class folders ``ok/``, ``ng/`` and
 optionally ``masks/``). :func:`labelled_folder` summarises it; :func:`compare_networks` runs
-:func:`~cam_core.evaluation.core.evaluate` for each network on at most ``limit`` of its images (classes taken
-in turn, :func:`~cam_core.evaluation.core.balanced_subset`) and gives one :func:`score_row` per network:
+:func:`~cam_core.evaluation.evaluate` for each network on at most ``limit`` of its images (classes taken
+in turn, :func:`~cam_core.evaluation.balanced_subset`) and gives one :func:`score_row` per network:
 
 - ``accuracy``: share of argmax verdicts equal to the folder label; ``AUROC`` of P(NG);
 - ``pointing game``: share of NG maps whose peak lies within ``15·max(W, H)/224`` px of the defect
@@ -69,7 +69,7 @@ def _finite(value: Any) -> float | None:
 
 
 def score_row(model: str, report: EvaluationReport) -> dict[str, Any]:
-    """One row of :data:`SCORE_COLUMNS` from an :class:`~cam_core.evaluation.core.EvaluationReport`.
+    """One row of :data:`SCORE_COLUMNS` from an :class:`~cam_core.evaluation.EvaluationReport`.
 
     Metrics that are NaN (e.g. AUROC with one class) are ``None``; the localization columns are ``None``
     when no NG image had a mask (``overall["n"] == 0``)."""

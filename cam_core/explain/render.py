@@ -222,7 +222,7 @@ def draw_mask_outline(
 
     The contour is :func:`mask_outline` (``width`` px just outside the mask), so the defect itself and
     the map over it stay visible. A mask of another size raises ``ValueError`` (resize it with
-    nearest-neighbour first, e.g. :func:`cam_core.evaluation.core.fit_mask`).
+    nearest-neighbour first, e.g. :func:`cam_core.evaluation.fit_mask`).
     """
     base = _rgb_image(image).copy()
     mask = np.asarray(mask_bool, dtype=bool)

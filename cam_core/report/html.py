@@ -92,7 +92,7 @@ def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
 
     ``masks``: per image, a boolean defect mask at the image's size, or ``None``. With one, the defect
     outline is drawn over every overlay and the defect-class map is scored against it (pointing game,
-    energy share: :func:`cam_core.evaluation.core.localization_scores`).
+    energy share: :func:`cam_core.evaluation.localization_scores`).
     """
     from cam_core.evaluation import fit_mask, localization_scores
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cam_core.data.dataset import MANIFEST_FILE, MASKS_FOLDER
 from cam_core.progress import Progress, ProgressCallback
 from cam_core.synth.conveyor import conveyor_frames
 from cam_core.synth.render import KINDS, MIN_SIZE, PART_KINDS, check_kind, render_part
@@ -25,7 +26,7 @@ def _written(done: int, total: int) -> Progress:
 
 
 def _write_manifest(out: Path, rows: list[list[str | int]]) -> None:
-    with open(out / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
+    with open(out / MANIFEST_FILE, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(list(MANIFEST_COLUMNS))
         writer.writerows(rows)
@@ -57,7 +58,7 @@ def generate_dataset(
     if size < MIN_SIZE:
         raise ValueError(f"size must be at least {MIN_SIZE} px; got {size}")
     out = Path(out_dir)
-    dirs = {name: out / name for name in ("ok", "ng", "masks")}
+    dirs = {name: out / name for name in ("ok", "ng", MASKS_FOLDER)}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
         for old in d.iterdir():
@@ -73,7 +74,7 @@ def generate_dataset(
         name = f"{s.label}_{i:0{digits}d}.png"
         s.image.save(dirs[s.label] / name, compress_level=1)
         if is_ng:
-            Image.fromarray(s.mask, "L").save(dirs["masks"] / name, compress_level=1)
+            Image.fromarray(s.mask, "L").save(dirs[MASKS_FOLDER] / name, compress_level=1)
             area = int(np.count_nonzero(s.mask))
             rows.append([f"ng/{name}", "ng", s.defect_type, s.kind, f"masks/{name}", area])
         else:
@@ -94,7 +95,7 @@ def generate_conveyor_dataset(out_dir: str | Path, *, count: int, seed: int, fra
     video frames show and single-part images do not.
     """
     out = Path(out_dir)
-    dirs = {name: out / name for name in ("ok", "ng", "masks")}
+    dirs = {name: out / name for name in ("ok", "ng", MASKS_FOLDER)}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
     rows: list[list[str | int]] = []
@@ -112,7 +113,7 @@ def generate_conveyor_dataset(out_dir: str | Path, *, count: int, seed: int, fra
             name = f"{label}_{done:0{digits}d}.png"
             Image.fromarray(frame).save(dirs[label] / name, compress_level=1)
             if label == "ng":
-                Image.fromarray(mask, "L").save(dirs["masks"] / name, compress_level=1)
+                Image.fromarray(mask, "L").save(dirs[MASKS_FOLDER] / name, compress_level=1)
                 types = sorted({p["defect_type"] for p in info["parts"] if p["label"] == "ng"})
                 rows.append([f"ng/{name}", "ng", "+".join(types), "conveyor", f"masks/{name}",
                              int(np.count_nonzero(mask))])

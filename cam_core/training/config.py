@@ -20,8 +20,8 @@ class TrainConfig:
     """How to train. ``lr=None`` picks :func:`~cam_core.training.optim.default_lr` for the architecture and
     weights used.
 
-    ``pretrained``: ``"auto"`` uses torchvision's ImageNet weights from the local torch cache, else
-    downloads them when the internet is reachable, else trains from scratch (and says so);
+    ``pretrained``: ``"auto"`` uses the ImageNet weights present on this machine (the Lite0 package, or
+    torchvision's files in the torch cache; nothing is downloaded), else trains from scratch (and says so);
     ``"imagenet"`` insists on them (:class:`ModelError` when unavailable); ``"none"`` trains from scratch.
     ``group_pattern``: a regex; images whose file names share its first match (e.g. ``r"exp\\d+"``
     for acquisition runs) stay on the same side of the train/val split.

@@ -44,6 +44,9 @@ def init_from_model(model: nn.Module, config: TrainConfig, classes: Sequence[str
 
     assert config.init_from is not None
     path = resolve_model_path(config.init_from)
+    if path.suffix.lower() == ".onnx":
+        raise InputError(f"--init-from {config.init_from}: an ONNX model cannot be trained further here; "
+                         "continue from the PyTorch model it was exported from, or import its state dict")
     card = read_model_card(path)
     if card.arch != config.arch or list(card.classes) != list(classes) or card.map_stride != config.map_stride:
         raise InputError(f"--init-from {config.init_from}: it is a {card.arch} with classes "

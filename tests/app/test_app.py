@@ -228,7 +228,7 @@ def test_models_page_lists_cards_and_refuses_pickles(models_dir: Path) -> None:
     assert any("Architecture" in list(t["field"]) and "Training command" in list(t["field"]) for t in tables)
     at.file_uploader(key="models_upload").set_value(("weights.pt", b"\x80\x04pickle", "application/octet-stream"))
     at.run()
-    assert any("only .safetensors" in e.value for e in at.error)
+    assert any("only .safetensors checkpoints and .onnx models" in e.value for e in at.error)
     assert not list(models_dir.glob("weights*"))
 
 
@@ -471,3 +471,33 @@ def test_a_synthetic_parts_model_warns_on_the_users_own_images_only(tmp_path: Pa
     at.file_uploader(key="explain_uploads").set_value([("my tile.png", png_bytes(), "image/png")]).run()
     warnings = [w.value for w in at.warning]
     assert any("only seen synthetic parts" in w and "tile.png" in w and "minutes" in w for w in warnings), warnings
+
+
+def test_models_page_adds_an_onnx_model_and_refuses_one_without_cam(models_dir: Path, model_files: dict[str, Path],
+                                                                      tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    from cam_core.interop import export_onnx
+
+    exported = tmp_path / "line4.onnx"
+    export_onnx(str(model_files["squeezenet1_1-test"]), exported)
+    at = run_app("pages/models.py")
+    at.file_uploader(key="models_upload").set_value(("line4.onnx", exported.read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button(key="models_add").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert (models_dir / "line4.onnx").is_file()
+    at.switch_page("pages/explain.py").run()
+    assert "line4" in at.selectbox(key="cfg_model").options
+
+    # a classifier without global average pooling cannot be explained with CAM: refused, nothing added
+    flat = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=8), torch.nn.Flatten(), torch.nn.Linear(4 * 28 * 28, 2))
+    no_gap = tmp_path / "nogap.onnx"
+    torch.onnx.export(flat.eval(), (torch.zeros(1, 3, 224, 224),), str(no_gap), dynamo=False)
+    at.switch_page("pages/models.py").run()
+    at.file_uploader(key="models_upload").set_value(("nogap.onnx", no_gap.read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button(key="models_add").click().run()
+    assert any("nogap" in e.value and "global average pool" in e.value for e in at.error), [e.value for e in at.error]
+    assert not (models_dir / "nogap.onnx").exists()

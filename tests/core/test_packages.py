@@ -23,8 +23,6 @@ def test_all_names_exist(name: str) -> None:
     ("cam_core.checkpoints.bundle", "cam_core.checkpoints",
      ["DEFAULT_MODEL", "SHIPPED_MODELS_DIR", "list_models", "load_model", "resolve_model_path", "user_models_dir",
       "defect_class_index", "trained_on_of", "CARD_KEY", "IMAGENET_MEAN", "RESIZE_MODES"]),
-    ("cam_core.evaluation.core", "cam_core.evaluation",
-     ["auroc", "confusion", "evaluate", "format_report", "fit_mask", "localization_scores", "positive_class_index"]),
     ("cam_core.data.archives", "cam_core.data", ["find_class_folders", "ClassFolderSummary", "NOTE_MASKS"]),
 ])
 def test_old_paths_give_the_same_objects(old: str, new: str, names: list[str]) -> None:

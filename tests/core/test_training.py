@@ -578,3 +578,14 @@ def test_calibration_is_recorded_and_keeps_the_cam_identity(tiny_run) -> None:
         out = cam(x)
     torch.testing.assert_close(out.maps.mean(dim=(2, 3)), out.logits, atol=1e-3, rtol=1e-3)  # 1×1-conv head
     assert head.bias is not None
+
+
+def test_init_from_an_onnx_model_is_refused_with_a_reason(tmp_path: Path) -> None:
+    from cam_core.training import TrainConfig
+    from cam_core.training.weights import init_from_model
+
+    onnx_file = tmp_path / "line4.onnx"
+    onnx_file.write_bytes(b"not read: refused by its kind")
+    config = TrainConfig(arch="squeezenet1_1", init_from=str(onnx_file))
+    with pytest.raises(InputError, match="ONNX model cannot be trained further"):
+        init_from_model(build_model("squeezenet1_1", 2), config, ["ok", "ng"])
