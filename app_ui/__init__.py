@@ -139,6 +139,7 @@ from app_ui.widgets import (
     TRAIN_OWN_HINT,
     ViewSettings,
     map_caption,
+    model_card_label,
     overlay_controls,
     show_verdict,
     synthetic_model_hint,
@@ -159,7 +160,7 @@ __all__ = [
     "model_names", "model_picker", "model_ref", "overlay_controls", "overlays_zip", "own_input_names", "page_menu",
     "pointing_lines", "probe_source", "raw_grid_figure", "render_maps", "report_html", "render_overlays", "run_guarded",
     "run_video", "sample_clip", "sample_image", "sample_picker", "score_networks", "scores_csv", "scores_json_bytes",
-    "scores_key", "show_error", "show_mask_panel", "show_verdict", "stage_video", "start_video_job",
+    "scores_key", "show_error", "show_mask_panel", "show_verdict", "model_card_label", "stage_video", "start_video_job",
     "synthetic_model_hint", "tab_icon", "timed_explain", "timed_explanation", "timeline_figure", "verdict_text", "verdicts",
     "video_frame", "video_gif", "video_info_text", "video_job", "video_progress", "video_run", "view_controls",
 ]

@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from app_ui.state import DEFAULTS, KEPT_OVERLAY
-from cam_core.checkpoints import ModelBundle
+from cam_core.checkpoints import ModelBundle, ModelCard, defect_class_index
 from cam_core.explain import COLORMAPS, Verdict
 
 NORM_LABELS: dict[str, str] = {"evidence": "Evidence (for / against)", "shared": "Raw, shared", "per-map": "Raw, per map",
@@ -115,3 +115,13 @@ def map_caption(class_name: str, raw: np.ndarray, scale: tuple[float, float], mo
         numbers = f"{label} {scale[0]:.3g} … {scale[1]:.3g}"
     return f"{class_name} map: {scale_words(mode, class_name)} · {numbers} · raw map {float(raw.min()):.3g} … " \
            f"{float(raw.max()):.3g}"
+
+
+def model_card_label(name: str, card: ModelCard, where: str) -> str:
+    """``**name** · arch · ok, NG* · imported from line7.pt · user``: what it is, its defect class (marked
+    ``*``), and where it came from when it was imported or converted (the card's ``origin``)."""
+    defect = defect_class_index(card.classes, card)
+    classes = ", ".join(f"{c}*" if i == defect else c for i, c in enumerate(card.classes))
+    origin = card.origin or {}
+    came = f"{origin.get('format', 'imported').replace('_', ' ')} from {origin['file']}" if origin.get("file") else ""
+    return " · ".join(part for part in (f"**{name}**", card.arch, classes, came, where) if part)

@@ -49,7 +49,7 @@ def model_cards() -> None:
         except CamInspectorError as exc:
             st.error(f"{name} ({origin}) cannot be used: {exc}")
             continue
-        with st.expander(f"**{name}** · {card.arch} · {', '.join(card.classes)} · {origin}"):
+        with st.expander(ui.model_card_label(name, card, origin)):
             table = pd.DataFrame(card_summary(card.to_dict()), columns=["field", "value"])
             st.dataframe(table, hide_index=True, width="stretch")
             st.caption(f"File: `{path}` · {path.stat().st_size / 1024**2:.1f} MB")
