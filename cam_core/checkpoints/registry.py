@@ -66,10 +66,11 @@ def resolve_model_path(spec: str) -> Path:
     raise ModelError(f"no model called {spec!r}. Available: {choices}; or give a .safetensors or .onnx path, or torchvision:ARCH")
 
 
-def load_model(spec: str, device: str = "auto") -> ModelBundle:
+def load_model(spec: str | os.PathLike[str], device: str = "auto") -> ModelBundle:
     """Load a model by shipped/user name, by path, or as ``torchvision:ARCH``."""
     from cam_core.checkpoints.bundle import load_checkpoint, load_torchvision
 
+    spec = os.fspath(spec)
     if spec.startswith(TORCHVISION_PREFIX):
         return load_torchvision(spec.split(":", 1)[1], device)
     path = resolve_model_path(spec)
