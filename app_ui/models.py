@@ -123,16 +123,28 @@ def model_picker(container: Any = None, *, key: str = "cfg_model", label: str = 
                                help="Shipped models (models/) and the ones trained or uploaded on the Models page.")
 
 
-def method_picker(container: Any = None) -> MapMethod:
-    """The Method select box (``cfg_method``): CAM, flip-averaged CAM, Grad-CAM, Grad-CAM++."""
+def is_onnx_model(model_name: str | None) -> bool:
+    """Whether the picked model is an ONNX file (explained with CAM only: no gradients)."""
+    return bool(model_name) and model_ref(str(model_name)).path.lower().endswith(".onnx")
+
+
+def method_picker(container: Any = None, model_name: str | None = None) -> MapMethod:
+    """The Method select box (``cfg_method``): CAM, flip-averaged CAM, Grad-CAM, Grad-CAM++; CAM only (and
+    why) when ``model_name`` is an ONNX model."""
     container = container or st.sidebar
-    if st.session_state.get("cfg_method") not in METHODS:
+    onnx_model = is_onnx_model(model_name)
+    choices = [k for k in METHODS if not onnx_model or METHODS[k].name == "cam"]
+    if st.session_state.get("cfg_method") not in choices:
         st.session_state["cfg_method"] = "cam"
-    choice = container.selectbox("Method", list(METHODS), format_func=lambda k: METHODS[k].label, key="cfg_method",
+    choice = container.selectbox("Method", choices, format_func=lambda k: METHODS[k].label, key="cfg_method",
                                  help="CAM: the network's own class weights, no gradients (exact). "
                                       "Flip-averaged CAM also runs the mirrored image and averages both (twice the "
                                       "cost; on real magnetic tiles +0.01–0.03 AUROC). "
                                       "Grad-CAM / Grad-CAM++: gradient-weighted, work for any conv layer.")
+    if onnx_model:
+        from cam_core.interop import GRADCAM_REFUSAL
+
+        container.caption(f"{GRADCAM_REFUSAL}.")
     return METHODS[choice]
 
 

@@ -23,7 +23,7 @@ def sidebar_controls() -> tuple[str | None, ui.MapMethod, int | None, ui.ViewSet
     """Network, method, target class and view settings (all kept across pages)."""
     sidebar = st.sidebar
     model = ui.model_picker(sidebar)
-    method = ui.method_picker(sidebar)
+    method = ui.method_picker(sidebar, model)
     target: int | None = None
     value_range = None
     if model is not None:

@@ -18,7 +18,7 @@ def source_batch() -> ui.Batch | None:
         for line in errors:
             st.error(line)
         model = ui.model_picker(st.sidebar)
-        method = ui.method_picker(st.sidebar)
+        method = ui.method_picker(st.sidebar, model)
         if model is None or not items:
             return None
         bundle = ui.get_explainer(model, method).bundle

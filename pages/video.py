@@ -29,7 +29,7 @@ def sidebar_controls() -> tuple[str | None, ui.MapMethod, ui.VideoSettings]:
     """Network, method and the video settings (kept across pages through ``cfg_*`` keys)."""
     sidebar = st.sidebar
     model = ui.model_picker(sidebar)
-    method = ui.method_picker(sidebar)
+    method = ui.method_picker(sidebar, model)
     opacity, colormap = ui.overlay_controls(sidebar)
     if st.session_state.get("cfg_video_layout") not in LAYOUTS:
         st.session_state["cfg_video_layout"] = "overlay"

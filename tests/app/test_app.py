@@ -490,6 +490,12 @@ def test_models_page_adds_an_onnx_model_and_refuses_one_without_cam(models_dir: 
     assert (models_dir / "line4.onnx").is_file()
     at.switch_page("pages/explain.py").run()
     assert "line4" in at.selectbox(key="cfg_model").options
+    assert len(at.selectbox(key="cfg_method").options) == 4          # a PyTorch model: CAM, flip, Grad-CAM, ++
+    at.selectbox(key="cfg_model").set_value("line4").run()
+    assert not at.exception
+    methods = at.selectbox(key="cfg_method").options
+    assert len(methods) == 2 and not any("Grad" in m for m in methods)   # ONNX: CAM and flip-averaged CAM
+    assert any("ONNX models are explained with CAM only" in c.value for c in at.caption)
 
     # a classifier without global average pooling cannot be explained with CAM: refused, nothing added
     flat = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=8), torch.nn.Flatten(), torch.nn.Linear(4 * 28 * 28, 2))
