@@ -131,7 +131,12 @@ class ModelCard:
 def trained_on_of(card: Mapping[str, Any] | ModelCard | Any) -> str:
     """What a model card says the model was trained on (``trained_on``), in words for every verdict."""
     said = card.trained_on if isinstance(card, ModelCard) else card.get("trained_on") if hasattr(card, "get") else None
-    return said if isinstance(said, str) and said else NOT_RECORDED
+    if isinstance(said, str) and said:
+        return said
+    origin = card.origin if isinstance(card, ModelCard) else card.get("origin") if hasattr(card, "get") else None
+    if isinstance(origin, Mapping) and origin.get("file"):       # an imported model: say where it came from
+        return f"{NOT_RECORDED} (imported from {origin['file']})"
+    return NOT_RECORDED
 
 
 def validate_card(card: Any, label: str, known_architectures: tuple[str, ...] | None = None) -> None:

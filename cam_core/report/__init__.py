@@ -1,6 +1,6 @@
 """Reports: the self-contained HTML inspection report and the model card in human rows."""
 
-from cam_core.report.cards import card_summary, format_value
+from cam_core.report.cards import card_summary, format_value, model_line
 from cam_core.report.html import (
     OVERLAY_SIDE,
     THUMB_SIDE,
@@ -12,4 +12,4 @@ from cam_core.report.html import (
 )
 
 __all__ = ["OVERLAY_SIDE", "THUMB_SIDE", "ReportItem", "build_html_report", "card_summary", "fit_within",
-           "format_value", "image_data_uri", "make_report_items"]
+           "format_value", "image_data_uri", "make_report_items", "model_line"]

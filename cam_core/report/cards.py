@@ -12,7 +12,7 @@ from typing import Any
 
 from cam_core.checkpoints import defect_class_index, trained_on_of
 
-__all__ = ["card_summary", "format_value"]
+__all__ = ["card_summary", "format_value", "model_line"]
 
 Rows = list[tuple[str, str]]
 _TRAINING_SETTINGS = ("batch_size", "lr", "image_size", "seed", "device", "seconds")
@@ -137,3 +137,19 @@ def card_summary(card: Mapping[str, Any]) -> Rows:
     command = card.get("command") or training.get("command_line") or training.get("command")
     rows.append(("Training command", str(command) if command else "not recorded"))
     return rows
+
+
+def model_line(card: Mapping[str, Any], name: str | None = None) -> str:
+    """One line for the report's first rows: ``line7 (resnet18) · defect class: scratch · imported from
+    line7.pt: state dict, resnet18 (detected from the weights), head linear (fc: 2 outputs)``; a model of
+    ours says only its name, network and defect class."""
+    classes = [str(c) for c in card.get("classes", [])]
+    positive = defect_class_index(classes, card) if classes else None
+    parts = [f"{name or '?'} ({card.get('arch', '?')})",
+             f"defect class: {classes[positive]}" if positive is not None else "no defect class"]
+    origin = card.get("origin")
+    if isinstance(origin, Mapping) and origin.get("file"):
+        how = [str(origin.get("format", "")).replace("_", " "), str(origin.get("architecture", "")),
+               f"head {origin['head']}" if origin.get("head") else ""]
+        parts.append(f"imported from {origin['file']}: " + ", ".join(h for h in how if h))
+    return " · ".join(parts)

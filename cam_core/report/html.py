@@ -29,7 +29,7 @@ from cam_core.checkpoints import ModelBundle, trained_on_of
 from cam_core.explain.pipeline import Explanation
 from cam_core.explain.render import DEFAULT_MODE, NormalizationMode, draw_mask_outline
 from cam_core.explain.verdict import Verdict, positive_index_of, shown_classes, verdict_of
-from cam_core.report.cards import card_summary, format_value
+from cam_core.report.cards import card_summary, format_value, model_line
 
 THUMB_SIDE = 160
 OVERLAY_SIDE = 480
@@ -170,8 +170,10 @@ def _item_html(index: int, item: ReportItem, verdict: Verdict, trained_on: str =
             f"<div class='row'>{''.join(figures)}</div></section>")
 
 
-def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], trained_on: str) -> list[tuple[str, str]]:
-    """The manager's first rows: how many parts, how many NG, how often the map pointed at a marked defect."""
+def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], card: Mapping[str, Any],
+                 model_name: str | None) -> list[tuple[str, str]]:
+    """The manager's first rows: how many parts, how many NG, how often the map pointed at a marked defect,
+    which model (its defect class, and where it came from when imported) and what it was trained on."""
     n = len(items)
     flagged = sum(1 for v in verdicts if v.is_positive)
     rows = [("Parts inspected", str(n)),
@@ -183,7 +185,8 @@ def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], train
                      f"{hits} of {len(localized)} parts with a defect mask ({hits / len(localized):.0%})"))
     else:
         rows.append(("Map pointed at the marked defect", "no defect masks were given"))
-    rows.append(("Model trained on", trained_on))
+    rows.append(("Model", model_line(card, model_name)))
+    rows.append(("Model trained on", trained_on_of(card)))
     return rows
 
 
@@ -204,7 +207,7 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         f"<td class='num'>{'' if v.positive_probability is None else f'{v.positive_probability:.1%}'}</td></tr>"
         for i, (item, v) in enumerate(zip(items, verdicts), start=1))
     settings_rows = [(str(k), format_value(v)) for k, v in (settings or {}).items()]
-    glance = _at_a_glance(items, verdicts, trained_on_of(card))
+    glance = _at_a_glance(items, verdicts, card, model_name)
     order = sorted(range(len(items)), key=lambda i: -(verdicts[i].positive_probability or 0.0))
     parts = [
         "<!DOCTYPE html>",

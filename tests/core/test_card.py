@@ -67,6 +67,10 @@ def test_trained_on_of_dicts_and_cards() -> None:
     assert trained_on_of({"trained_on": "tiles"}) == "tiles"
     assert trained_on_of({}) == "not recorded in its model card"
     assert trained_on_of(ModelCard(arch="a", classes=("x", "y"), input_size=(1, 1), trained_on="parts")) == "parts"
+    imported = {"origin": {"format": "state_dict", "file": "line7.pt"}}
+    assert trained_on_of(imported) == "not recorded in its model card (imported from line7.pt)"
+    assert trained_on_of(ModelCard.from_dict({"arch": "a", "classes": ["x", "y"], "input_size": [1, 1], **imported})) \
+        == "not recorded in its model card (imported from line7.pt)"
     assert trained_on_of(None) == "not recorded in its model card"
 
 

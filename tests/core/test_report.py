@@ -70,3 +70,17 @@ def test_card_rows_name_the_defect_class_and_an_imported_models_origin() -> None
     assert rows["Notes"] == "class names assumed; ImageNet mean/std"
     assert dict(card_summary({"classes": ["cat", "dog"]}))["Defect class"].startswith("none")
     assert "Imported from" not in dict(card_summary({"classes": ["ok", "ng"]}))
+
+
+def test_the_first_rows_name_the_model_its_defect_class_and_where_an_import_came_from() -> None:
+    image = Image.new("RGB", (70, 70), (120, 120, 120))
+    items = make_report_items(["a.png"], [image], [_explanation(0.9, (3, 3))])
+    imported = {"arch": "resnet18", "classes": ["good", "scratch"], "input_size": [224, 224], "defect_class": "scratch",
+                "origin": {"format": "state_dict", "file": "line7.pt", "architecture": "resnet18 (detected from the weights)",
+                           "head": "linear (fc: 2 outputs)"}}
+    glance = build_html_report(items, imported, model_name="line7").split("Parts, most likely")[0]
+    assert ("<th>Model</th><td>line7 (resnet18) · defect class: scratch · imported from line7.pt: state dict, "
+            "resnet18 (detected from the weights), head linear (fc: 2 outputs)</td>") in glance
+    ours = build_html_report(items, {"arch": "efficientnet_lite0", "classes": ["ok", "ng"], "input_size": [224, 224]},
+                             model_name="parts").split("Parts, most likely")[0]
+    assert "<th>Model</th><td>parts (efficientnet_lite0) · defect class: ng</td>" in ours
