@@ -18,8 +18,8 @@ from PIL import Image
 from app_ui.cache import cached
 from app_ui.errors import error_line, log
 from cam_core import CamInspectorError
-from cam_core.data.samples import SAMPLE_SIZE, SAMPLES, render_sample, sample_file_name
 from cam_core.explain import unique_name
+from cam_core.synth.samples import SAMPLE_SIZE, SAMPLES, render_sample, sample_file_name
 
 IMAGE_TYPES: list[str] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif"]
 SAMPLE_MASK_SOURCE = "the sample's own mask"
@@ -94,7 +94,7 @@ def load_uploads(files: Iterable[Any] | None) -> tuple[list[InputImage], list[st
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def sample_image(label: str) -> InputImage:
-    """One built-in sample part (cam_core.data.samples; generated once per process)."""
+    """One built-in sample part (cam_core.synth.samples; generated once per process)."""
     part = render_sample(label)
     key = f"sample:{label}:{SAMPLES[label][2]}:{SAMPLE_SIZE}"
     mask: DefectMask | None = None

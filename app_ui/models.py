@@ -18,7 +18,8 @@ from PIL import Image
 
 from app_ui.cache import stores
 from cam_core import Explainer, Explanation, ModelError, list_models
-from cam_core.checkpoints import DEFAULT_MODEL, ModelBundle, load_checkpoint, user_models_dir
+from cam_core.checkpoints import DEFAULT_MODEL, ModelBundle, user_models_dir
+from cam_core.models import open_model
 
 PREFERRED_MODELS = (DEFAULT_MODEL,)
 
@@ -89,7 +90,7 @@ def model_ref(name: str) -> ModelRef:
 @st.cache_resource(max_entries=8, show_spinner="Loading the network…")
 def _load_bundle(name: str, path: str, mtime_ns: int, size: int) -> ModelBundle:
     del mtime_ns, size  # cache key only: a replaced file reloads
-    return load_checkpoint(path, name=name)
+    return open_model(path, name=name)
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)

@@ -22,8 +22,9 @@ import streamlit as st
 from app_ui.errors import error_line
 from app_ui.inputs import digest_of
 from cam_core import CamInspectorError, InputError, ModelError, list_models
-from cam_core.checkpoints import load_checkpoint, read_card, user_models_dir
+from cam_core.checkpoints import user_models_dir
 from cam_core.files import atomic_path
+from cam_core.models import open_card, open_model
 from cam_core.progress import Progress
 from cam_core.scratch import make_scratch_root
 
@@ -63,8 +64,8 @@ def add_checkpoint(data: bytes, upload_name: str, wanted_name: str) -> Path:
         raise ModelError(f"cannot create the models folder {folder} ({exc}); set CAM_INSPECTOR_MODELS") from None
     with atomic_path(target) as tmp:               # the model appears only once it is known to load
         tmp.write_bytes(data)
-        card = read_card(tmp)                      # header only: card present and valid
-        load_checkpoint(tmp, device="cpu")         # weights fit the card's architecture / the graph is a CAM net
+        card = open_card(tmp)                      # header only: card present and valid
+        open_model(tmp, device="cpu")              # weights fit the card's architecture / the graph is a CAM net
     if suffix == ".safetensors":                   # an ONNX file carries its card in its metadata
         target.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return target

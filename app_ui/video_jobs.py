@@ -24,8 +24,8 @@ from app_ui.errors import error_line, log
 from app_ui.inputs import InputImage, digest_of
 from app_ui.models import MapMethod, get_explainer
 from cam_core import CamInspectorError, Explainer, InputError
-from cam_core.data.samples import SAMPLE_CLIP_FPS, SAMPLE_CLIP_SECONDS, SAMPLE_CLIP_SEED
 from cam_core.scratch import make_scratch_root, new_run_folder, stage_bytes, subfolder, touch
+from cam_core.synth.samples import SAMPLE_CLIP_FPS, SAMPLE_CLIP_SECONDS, SAMPLE_CLIP_SEED
 from cam_core.video import VideoInfo, VideoProgress, VideoResult
 
 VIDEO_TYPES: list[str] = ["mp4", "mov", "avi", "mkv", "webm", "gif"]

@@ -35,10 +35,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cam_core import video  # noqa: E402
-from cam_core.checkpoints import ModelBundle, list_models, load_model, save_checkpoint  # noqa: E402
+from cam_core.checkpoints import ModelBundle, list_models, save_checkpoint  # noqa: E402
 from cam_core.engine.architectures import build_model  # noqa: E402
 from cam_core.explain.pipeline import Explainer  # noqa: E402
 from cam_core.explain.render import normalize_maps, overlay  # noqa: E402
+from cam_core.models import load_model
 from cam_core.synth import conveyor_frames  # noqa: E402
 from cam_core.video.encode import ENCODER_OPTIONS  # noqa: E402
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cam_core.checkpoints import DEFAULT_MODEL
-from cam_core.errors import CamInspectorError
+from cam_core.errors import CamInspectorError, InputError
 
 if TYPE_CHECKING:
     from cam_core.checkpoints import ModelBundle
@@ -59,10 +59,10 @@ def _load_chunk(chunk: list[Path]) -> tuple[list[tuple[Path, LoadedImage]], int]
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from cam_core.checkpoints import load_model
     from cam_core.data.imaging import iter_image_files
     from cam_core.explain.export import FolderExport
     from cam_core.explain.pipeline import Explainer
+    from cam_core.models import load_model
 
     bundle = load_model(args.model, device=args.device)
     _check_target(args.target, bundle)
@@ -160,9 +160,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from cam_core.checkpoints import load_model
     from cam_core.evaluation import evaluate, format_report
     from cam_core.explain.pipeline import Explainer
+    from cam_core.models import load_model
 
     bundle = load_model(args.model, device=args.device)
     with Explainer(bundle, method=args.method, flip_average=args.flip_average) as explainer:
@@ -175,8 +175,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from cam_core.checkpoints import load_model
     from cam_core.explain.pipeline import Explainer
+    from cam_core.models import load_model
     from cam_core.video import VideoProgress, explain_video
 
     bundle = load_model(args.model, device=args.device)
@@ -219,8 +219,11 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 def cmd_export_onnx(args: argparse.Namespace) -> int:
     from cam_core.interop import export_onnx
+    from cam_core.models import is_onnx_file, load_model
 
-    result = export_onnx(args.model, args.out, opset=args.opset)
+    if is_onnx_file(args.model):
+        raise InputError(f"{args.model} is already an ONNX model; copy the file instead")
+    result = export_onnx(load_model(args.model, device="cpu"), args.out, opset=args.opset)
     print(f"wrote {result.path} ({result.bytes / 1024**2:.1f} MB, opset {result.opset}, head {result.head.head}; "
           f"ONNX vs PyTorch: maps {result.map_error:.1e}, logits {result.logit_error:.1e} relative)")
     return EXIT_OK
@@ -268,11 +271,12 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from cam_core.checkpoints import list_models, read_model_card
+    from cam_core.checkpoints import list_models
+    from cam_core.models import open_model_card
 
     for name, path in list_models().items():
         try:
-            card = read_model_card(path)
+            card = open_model_card(path)
         except CamInspectorError as exc:
             print(f"{name}: unusable ({exc})")
             continue

@@ -20,11 +20,11 @@ from cam_core import CamInspectorError, list_models
 from cam_core.checkpoints import (
     defect_class_index,
     defect_names_text,
-    read_model_card,
     shipped_models_dir,
     user_models_dir,
 )
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, map_stride_supported
+from cam_core.models import open_model_card
 from cam_core.report import card_summary
 
 TRAIN_PENDING = "models_train_pending"  # session: the run to start in this script run (set by the Train button)
@@ -45,7 +45,7 @@ def model_cards() -> None:
     for name, path in models.items():
         origin = "shipped" if path.parent.resolve() == shipped_models_dir().resolve() else "user"
         try:
-            card = read_model_card(path)
+            card = open_model_card(path)
         except CamInspectorError as exc:
             st.error(f"{name} ({origin}) cannot be used: {exc}")
             continue

@@ -2,7 +2,7 @@
 
 - :mod:`~cam_core.checkpoints.bundle`: :class:`ModelBundle`, :func:`save_checkpoint`, :func:`load_checkpoint`;
 - :mod:`~cam_core.checkpoints.card`: :class:`ModelCard` (the card, typed, exact JSON round trip);
-- :mod:`~cam_core.checkpoints.registry`: shipped and user models by name, :func:`load_model`;
+- :mod:`~cam_core.checkpoints.registry`: shipped and user models by name (opened by :mod:`cam_core.models`);
 - :mod:`~cam_core.checkpoints.classes`: which class is the defect class.
 """
 
@@ -16,7 +16,6 @@ from cam_core.checkpoints.bundle import (
     read_card,
     read_model_card,
     save_checkpoint,
-    torchvision_cache_file,
 )
 from cam_core.checkpoints.card import (
     CARD_KEY,
@@ -40,8 +39,8 @@ from cam_core.checkpoints.registry import (
     MODEL_SUFFIXES,
     REPO_ROOT,
     SHIPPED_MODELS_DIR,
+    TORCHVISION_PREFIX,
     list_models,
-    load_model,
     resolve_model_path,
     shipped_models_dir,
     user_models_dir,
@@ -51,7 +50,7 @@ __all__ = [
     "CARD_KEY", "DEFAULT_MODEL", "DEFECT_CLASS_NAMES", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD",
     "MAX_CHECKPOINT_BYTES", "MODEL_SUFFIXES", "REPO_ROOT", "RESIZE_MODES", "SHIPPED_MODELS_DIR", "ModelBundle",
     "ModelCard", "defect_class_index", "defect_names_text", "fitted_input_size", "is_defect_name", "list_models",
-    "load_checkpoint", "load_model", "load_torchvision", "pick_device", "positive_class_index", "read_card",
-    "read_model_card", "resolve_model_path", "save_checkpoint", "shipped_models_dir", "torchvision_cache_file", "trained_on_of",
+    "TORCHVISION_PREFIX", "load_checkpoint", "load_torchvision", "pick_device", "positive_class_index", "read_card",
+    "read_model_card", "resolve_model_path", "save_checkpoint", "shipped_models_dir", "trained_on_of",
     "user_models_dir", "validate_card",
 ]

@@ -4,7 +4,7 @@
 :data:`~cam_core.checkpoints.card.CARD_KEY`) and a copy of the card as ``<name>.json`` for people to read;
 :func:`load_checkpoint` reads one back into a :class:`ModelBundle` (the weights checked against the card's
 architecture); :func:`load_torchvision` loads torchvision's ImageNet classifiers from the local cache only.
-Names, folders and :func:`~cam_core.checkpoints.registry.load_model` live in :mod:`cam_core.checkpoints.registry`,
+Names and folders live in :mod:`cam_core.checkpoints.registry` (opening any model file: :mod:`cam_core.models`),
 the card in :mod:`cam_core.checkpoints.card`, the defect-class rule in :mod:`cam_core.checkpoints.classes`.
 """
 
@@ -31,20 +31,11 @@ from cam_core.checkpoints.card import (
     IMAGENET_STD,
     RESIZE_MODES,
     ModelCard,
-    trained_on_of,
     validate_card,
 )
 from cam_core.checkpoints.classes import defect_class_index
-from cam_core.checkpoints.registry import (
-    DEFAULT_MODEL,
-    REPO_ROOT,
-    SHIPPED_MODELS_DIR,
-    list_models,
-    load_model,
-    resolve_model_path,
-    user_models_dir,
-)
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, build_model
+from cam_core.engine.imagenet import torchvision_cache_file
 from cam_core.errors import ModelError
 from cam_core.files import atomic_path, atomic_write
 from cam_core.synth import DATA_DESCRIPTION
@@ -52,11 +43,6 @@ from cam_core.synth import DATA_DESCRIPTION
 __all__ = [
     "ASPECT_STEP", "MAX_ASPECT", "MAX_CHECKPOINT_BYTES", "SIZE_MULTIPLE", "ModelBundle", "fitted_input_size",
     "load_checkpoint", "load_torchvision", "pick_device", "read_card", "read_model_card", "save_checkpoint",
-    "torchvision_cache_file",
-    # old import paths (the names live in card / registry / classes now)
-    "CARD_KEY", "DEFAULT_MODEL", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD", "REPO_ROOT", "RESIZE_MODES",
-    "SHIPPED_MODELS_DIR", "defect_class_index", "list_models", "load_model", "resolve_model_path", "trained_on_of",
-    "user_models_dir",
 ]
 
 MAX_CHECKPOINT_BYTES = 600 * 1024**2
@@ -212,12 +198,12 @@ def save_checkpoint(model: nn.Module, path: str | Path, card: dict[str, Any], *,
 
 
 def read_card(path: str | Path) -> dict[str, Any]:
-    """The model card of a safetensors file, validated; reads only the header (an ``.onnx`` file: its card)."""
+    """The model card of a safetensors file, validated; reads only the header (any format:
+    :func:`cam_core.models.open_card`)."""
     path = Path(path)
     if path.suffix.lower() == ".onnx":
-        from cam_core.interop import read_onnx_card  # onnx/onnxruntime load only for ONNX files
-
-        return read_onnx_card(path)
+        raise ModelError(f"{path.name} is an ONNX graph, not a safetensors checkpoint (cam_core.models.open_model "
+                         "reads both)")
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     if path.suffix.lower() in {".pt", ".pth", ".ckpt", ".pkl", ".bin"}:
@@ -247,13 +233,9 @@ def read_model_card(path: str | Path) -> ModelCard:
 
 
 def load_checkpoint(path: str | Path, device: str = "auto", name: str | None = None) -> ModelBundle:
-    """Load a CAM Inspector safetensors file (weights are checked against the card's architecture), or an
-    ``.onnx`` graph (:func:`cam_core.interop.load_onnx`: explained with CAM by onnxruntime)."""
+    """Load a CAM Inspector safetensors file; its weights are checked against the card's architecture (any
+    format: :func:`cam_core.models.open_model`)."""
     path = Path(path)
-    if path.suffix.lower() == ".onnx":
-        from cam_core.interop import load_onnx
-
-        return load_onnx(path, device, name=name)
     card = read_card(path)
     typed = ModelCard.from_dict(card)
     model = build_model(typed.arch, len(typed.classes), head_relu=typed.head_relu, map_stride=typed.map_stride)
@@ -275,16 +257,6 @@ def load_checkpoint(path: str | Path, device: str = "auto", name: str | None = N
     return ModelBundle(name=name or path.stem, arch=card["arch"], model=_prepare(model, pick_device(device)),
                        classes=tuple(card["classes"]), input_size=(card["input_size"][0], card["input_size"][1]),
                        mean=tuple(card["mean"]), std=tuple(card["std"]), card=card, source=str(path))
-
-
-def torchvision_cache_file(arch: str) -> tuple[Path, Any]:
-    """The exact file torchvision's ImageNet weights for ``arch`` are cached under, and the weights enum."""
-    try:
-        weights = torchvision.models.get_model_weights(arch).DEFAULT
-    except (ValueError, KeyError):
-        raise ModelError(f"torchvision has no architecture called {arch!r}") from None
-    filename = weights.url.rsplit("/", 1)[-1]
-    return Path(torch.hub.get_dir()) / "checkpoints" / filename, weights
 
 
 def load_torchvision(arch: str, device: str = "auto") -> ModelBundle:

@@ -1,6 +1,6 @@
 """Named models: the shipped ones in ``models/``, the user's in :func:`user_models_dir`, and name resolution.
 
-A model is named in one of three ways (:func:`load_model`):
+A model is named in one of three ways (:func:`cam_core.models.load_model` opens it):
 
 - a shipped or user-trained name: ``efficientnet_lite0-parts`` → ``models/efficientnet_lite0-parts.safetensors``
   (user-trained models live in :func:`user_models_dir`; a user model never hides a shipped one);
@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cam_core.errors import ModelError
 
-if TYPE_CHECKING:
-    from cam_core.checkpoints.bundle import ModelBundle
-
 __all__ = ["DEFAULT_MODEL", "MODEL_SUFFIXES", "REPO_ROOT", "SHIPPED_MODELS_DIR", "TORCHVISION_PREFIX", "list_models",
-           "load_model", "resolve_model_path", "shipped_models_dir", "user_models_dir"]
+           "resolve_model_path", "shipped_models_dir", "user_models_dir"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_MODELS_DIR = REPO_ROOT / "models"
@@ -64,14 +60,3 @@ def resolve_model_path(spec: str) -> Path:
         return path
     choices = ", ".join(named) or "(none yet: run `python -m cam_core train`)"
     raise ModelError(f"no model called {spec!r}. Available: {choices}; or give a .safetensors or .onnx path, or torchvision:ARCH")
-
-
-def load_model(spec: str | os.PathLike[str], device: str = "auto") -> ModelBundle:
-    """Load a model by shipped/user name, by path, or as ``torchvision:ARCH``."""
-    from cam_core.checkpoints.bundle import load_checkpoint, load_torchvision
-
-    spec = os.fspath(spec)
-    if spec.startswith(TORCHVISION_PREFIX):
-        return load_torchvision(spec.split(":", 1)[1], device)
-    path = resolve_model_path(spec)
-    return load_checkpoint(path, device, name=spec if spec in list_models() else path.stem)

@@ -1,4 +1,4 @@
-"""Input data: image decoding (imaging), safe ZIP extraction (archives), the data-set layout (dataset), samples."""
+"""Input data: image decoding (imaging), safe ZIP extraction (archives), the data-set layout (dataset)."""
 
 from cam_core.data.archives import safe_extract_zip
 from cam_core.data.dataset import (

@@ -33,9 +33,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
+import torchvision
 from torch import Tensor, nn
 
-from cam_core.checkpoints import torchvision_cache_file
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, OWN_ARCHITECTURES
 from cam_core.engine.efficientnet_lite import translate_reference_keys
 from cam_core.errors import InputError, ModelError
@@ -51,6 +51,16 @@ DOWNLOAD_TIMEOUT_S = 30.0
 OFFLINE_ENV = "CAM_INSPECTOR_OFFLINE"
 _DENSENET_KEY = re.compile(
     r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+
+
+def torchvision_cache_file(arch: str) -> tuple[Path, Any]:
+    """The exact file torchvision's ImageNet weights for ``arch`` are cached under, and the weights enum."""
+    try:
+        weights = torchvision.models.get_model_weights(arch).DEFAULT
+    except (ValueError, KeyError):
+        raise ModelError(f"torchvision has no architecture called {arch!r}") from None
+    filename = weights.url.rsplit("/", 1)[-1]
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename, weights
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,12 @@ from pathlib import Path
 import onnx
 import torch
 
-from cam_core.checkpoints import CARD_KEY, ModelBundle, fitted_input_size, load_model
+from cam_core.checkpoints import (
+    CARD_KEY,
+    ModelBundle,
+    fitted_input_size,
+    load_checkpoint,
+)
 from cam_core.checkpoints.bundle import ASPECT_STEP
 from cam_core.engine.methods import make_extractor
 from cam_core.errors import InputError, ModelError
@@ -116,13 +121,16 @@ def _compare(bundle: ModelBundle, runtime: OnnxCamRuntime, samples: list[torch.T
 
 
 def export_onnx(spec: str | ModelBundle, out: str | Path, *, opset: int = DEFAULT_OPSET, seed: int = 0) -> OnnxExport:
-    """Export model ``spec`` (a name, a path or a loaded bundle) to ``out`` (``.onnx``), checked, card inside."""
+    """Export ``spec`` (a loaded bundle, or the path of one of our ``.safetensors`` models; names are resolved by
+    the caller: :func:`cam_core.models.load_model`) to ``out`` (``.onnx``), checked against PyTorch, card inside."""
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise InputError(f"{out.name}: the output file must end in .onnx")
     if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
         raise InputError(f"opset {opset} is not available: choose {OPSET_RANGE[0]} to {OPSET_RANGE[1]}")
-    bundle = spec if isinstance(spec, ModelBundle) else load_model(spec, device="cpu")
+    if not isinstance(spec, ModelBundle) and Path(str(spec)).suffix.lower() == ".onnx":
+        raise InputError(f"{Path(str(spec)).name} is already an ONNX model; copy the file instead")
+    bundle = spec if isinstance(spec, ModelBundle) else load_checkpoint(spec, "cpu")
     if is_onnx_model(bundle.model):
         raise InputError(f"{bundle.name} is already an ONNX model; copy the file instead")
     generator = torch.Generator().manual_seed(seed)

@@ -452,8 +452,8 @@ def test_a_synthetic_parts_model_warns_on_the_users_own_images_only(tmp_path: Pa
     import torch
 
     from cam_core.checkpoints import save_checkpoint
-    from cam_core.data.samples import SYNTHETIC_DATA
     from cam_core.engine.architectures import build_model
+    from cam_core.synth.samples import SYNTHETIC_DATA
 
     user, shipped = tmp_path / "user", tmp_path / "shipped"
     user.mkdir()

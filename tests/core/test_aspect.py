@@ -11,12 +11,13 @@ import torch
 from PIL import Image, ImageDraw
 
 import cam_core.training as training
-from cam_core.checkpoints import ModelBundle, fitted_input_size, load_model, read_card, save_checkpoint
+from cam_core.checkpoints import ModelBundle, fitted_input_size, read_card, save_checkpoint
 from cam_core.engine.architectures import build_model
 from cam_core.engine.hooks import registered_hook_count
 from cam_core.errors import InputError, ModelError
 from cam_core.evaluation import evaluate
 from cam_core.explain.pipeline import Explainer
+from cam_core.models import load_model
 from cam_core.progress import Progress
 from cam_core.training import TrainConfig, train_model
 

@@ -113,4 +113,7 @@ def test_registry_names_and_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert resolve_model_path("elsewhere/x.safetensors") == Path("elsewhere/x.safetensors")
     with pytest.raises(ModelError, match="no model called 'zzz'. Available: a, b"):
         resolve_model_path("zzz")
-    assert registry.load_model("b", "cpu").name == "b"
+    from cam_core.models import load_model
+
+    assert load_model("b", "cpu").name == "b"
+    assert load_model(user / "b.safetensors", "cpu").name == "b"

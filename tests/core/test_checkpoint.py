@@ -13,8 +13,9 @@ from conftest import make_checkpoint
 from safetensors.torch import save_file
 
 from cam_core import Explainer, ModelError, load_model
-from cam_core.checkpoints import list_models, read_card, save_checkpoint, torchvision_cache_file
+from cam_core.checkpoints import list_models, read_card, save_checkpoint
 from cam_core.engine.architectures import build_model
+from cam_core.engine.imagenet import torchvision_cache_file
 
 
 def test_round_trip_keeps_weights_card_and_outputs(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ import pytest
 from conftest import make_checkpoint
 from PIL import Image, ImageDraw
 
-from cam_core.checkpoints import load_model
 from cam_core.errors import InputError
 from cam_core.evaluation import (
     LOCALIZATION_KEYS,
@@ -34,6 +33,7 @@ from cam_core.evaluation import (
 )
 from cam_core.explain.pipeline import Explainer
 from cam_core.explain.render import upsample_maps
+from cam_core.models import load_model
 from cam_core.progress import Progress
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"

@@ -10,11 +10,11 @@ import pytest
 from conftest import make_checkpoint
 from PIL import Image, ImageOps
 
-from cam_core.checkpoints import load_model
 from cam_core.cli import main
 from cam_core.engine.hooks import registered_hook_count
 from cam_core.errors import InputError
 from cam_core.explain.pipeline import Explainer
+from cam_core.models import load_model
 
 
 @pytest.mark.parametrize("arch", ["squeezenet1_1", "resnet18"])

@@ -19,13 +19,14 @@ import torchvision
 from PIL import Image
 from safetensors.torch import save_file
 
-from cam_core.checkpoints import defect_class_index, load_model
+from cam_core.checkpoints import defect_class_index
 from cam_core.cli import main
 from cam_core.engine import KNOWN_ARCHITECTURES, build_model
 from cam_core.errors import InputError
 from cam_core.explain import Explainer
 from cam_core.interop import LoadLimits, fit_architecture, import_weights, read_weights
 from cam_core.interop.safe_load import torch_is_recent
+from cam_core.models import load_model
 from cam_core.report import card_summary
 
 IMAGE = Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8))

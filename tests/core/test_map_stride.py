@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from cam_core.checkpoints import load_model, read_card, save_checkpoint
+from cam_core.checkpoints import read_card, save_checkpoint
 from cam_core.engine.architectures import build_model
 from cam_core.engine.hooks import registered_hook_count
 from cam_core.engine.methods import CAM, GradCAM
 from cam_core.errors import InputError, ModelError
 from cam_core.explain.pipeline import Explainer
+from cam_core.models import load_model
 from cam_core.training import TrainConfig, train_model
 
 

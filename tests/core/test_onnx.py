@@ -13,12 +13,13 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 from torch import nn
 
-from cam_core.checkpoints import CARD_KEY, load_checkpoint, load_model, save_checkpoint
+from cam_core.checkpoints import CARD_KEY, save_checkpoint
 from cam_core.cli import main
 from cam_core.engine.architectures import build_model, resolve_head
 from cam_core.errors import InputError, ModelError
 from cam_core.explain.pipeline import Explainer
 from cam_core.interop import GRADCAM_REFUSAL, export_onnx, load_onnx, read_onnx_card
+from cam_core.models import load_model, open_model
 
 ARCHS = ("squeezenet1_1", "resnet18", "googlenet", "efficientnet_lite0")
 SIZE = 64
@@ -60,7 +61,7 @@ def _identity_error(bundle, explanation) -> float:
 @pytest.mark.parametrize("arch", ARCHS)
 def test_onnx_maps_equal_pytorch_maps(exported, part_images, arch) -> None:
     source, onnx_path = exported[arch]
-    torch_bundle, onnx_bundle = load_checkpoint(source), load_checkpoint(onnx_path)
+    torch_bundle, onnx_bundle = open_model(source), open_model(onnx_path)
     with Explainer(torch_bundle) as reference, Explainer(onnx_bundle) as explainer:
         expected, got = reference.explain(part_images), explainer.explain(part_images)
     assert onnx_bundle.card["origin"]["format"] == "onnx"
@@ -74,8 +75,8 @@ def test_onnx_maps_equal_pytorch_maps(exported, part_images, arch) -> None:
 
 def test_flip_average_runs_twice_and_matches_pytorch(exported, part_images) -> None:
     source, onnx_path = exported["resnet18"]
-    with Explainer(load_checkpoint(source), flip_average=True) as reference, \
-            Explainer(load_checkpoint(onnx_path), flip_average=True) as explainer:
+    with Explainer(open_model(source), flip_average=True) as reference, \
+            Explainer(open_model(onnx_path), flip_average=True) as explainer:
         want, have = reference.explain_one(part_images[0]), explainer.explain_one(part_images[0])
         plain = Explainer(explainer.bundle).explain_one(part_images[0])
     assert _relative(have.maps, want.maps) < RTOL
@@ -102,7 +103,7 @@ def test_the_shipped_model_exports_exactly(tmp_path) -> None:
     result = export_onnx(torch_bundle, tmp_path / "lite0.onnx")
     assert result.map_error < RTOL and result.logit_error < RTOL
     image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (180, 240, 3), dtype=np.uint8))
-    with Explainer(torch_bundle) as reference, Explainer(load_checkpoint(result.path)) as explainer:
+    with Explainer(torch_bundle) as reference, Explainer(open_model(result.path)) as explainer:
         want, have = reference.explain_one(image), explainer.explain_one(image)
     assert _relative(have.maps, want.maps) < RTOL and have.map_size == want.map_size
 
@@ -118,7 +119,7 @@ def test_aspect_models_export_with_dynamic_sizes(tmp_path, arch) -> None:
     result = export_onnx(str(source), tmp_path / f"{arch}.onnx")
     assert len(result.sizes) > 3 and result.map_error < RTOL
     wide = Image.fromarray(np.random.default_rng(4).integers(0, 255, (70, 200, 3), dtype=np.uint8))
-    with Explainer(load_checkpoint(source)) as reference, Explainer(load_checkpoint(result.path)) as explainer:
+    with Explainer(open_model(source)) as reference, Explainer(open_model(result.path)) as explainer:
         want, have = reference.explain_one(wide), explainer.explain_one(wide)
     assert have.map_size == want.map_size and have.map_size[1] > 2 * have.map_size[0]
     assert _relative(have.maps, want.maps) < RTOL
@@ -138,7 +139,7 @@ def test_squeezenet_with_its_head_relu_exports_exactly(tmp_path, part_images) ->
                              {"arch": "squeezenet1_0", "classes": ["ok", "ng", "other"], "input_size": [SIZE, SIZE]})
     result = export_onnx(str(source), tmp_path / "sq.onnx")
     assert result.head.head == "Conv 1×1 + Relu before GlobalAveragePool"
-    with Explainer(load_checkpoint(source)) as reference, Explainer(load_checkpoint(result.path)) as explainer:
+    with Explainer(open_model(source)) as reference, Explainer(open_model(result.path)) as explainer:
         want, have = reference.explain_one(part_images[0]), explainer.explain_one(part_images[0])
     assert (have.maps >= 0).all() and _relative(have.maps, want.maps) < RTOL
     assert have.classes == ("ok", "ng", "other")
@@ -147,7 +148,7 @@ def test_squeezenet_with_its_head_relu_exports_exactly(tmp_path, part_images) ->
 def test_one_onnx_explainer_is_shared_by_threads(exported, part_images) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    explainer = Explainer(load_checkpoint(exported["googlenet"][1]))
+    explainer = Explainer(open_model(exported["googlenet"][1]))
     alone = [explainer.explain_one(image).maps for image in part_images]
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda i: explainer.explain_one(part_images[i % 3]).maps, range(12)))
@@ -155,7 +156,7 @@ def test_one_onnx_explainer_is_shared_by_threads(exported, part_images) -> None:
 
 
 def test_gradcam_is_refused_with_a_reason(exported) -> None:
-    bundle = load_checkpoint(exported["squeezenet1_1"][1])
+    bundle = open_model(exported["squeezenet1_1"][1])
     for method in ("gradcam", "gradcam++"):
         with pytest.raises(InputError, match="^Grad-CAM needs the model's gradients; ONNX models are explained "
                                               "with CAM only$"):
@@ -164,7 +165,7 @@ def test_gradcam_is_refused_with_a_reason(exported) -> None:
 
 
 def test_identity_is_checked_on_every_call(exported, part_images) -> None:
-    bundle = load_checkpoint(exported["resnet18"][1])
+    bundle = open_model(exported["resnet18"][1])
     explainer = Explainer(bundle)
     explainer.explain_one(part_images[0])
     bundle.model.runtime.bias = bundle.model.runtime.bias + 0.1   # the head no longer explains the logits
@@ -183,7 +184,7 @@ def test_graph_without_global_average_pool_is_refused(tmp_path, part_images) -> 
     model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
     path = _export_plain(model, tmp_path / "flat.onnx")
     with pytest.raises(ModelError, match="no global average pool before the classifier") as info:
-        load_checkpoint(path)
+        open_model(path)
     assert "\n" not in str(info.value)
     image = tmp_path / "part.png"
     part_images[0].save(image)
@@ -197,13 +198,13 @@ def test_graph_without_global_average_pool_is_refused(tmp_path, part_images) -> 
 def test_nonlinear_heads_are_refused(tmp_path, tail, reason) -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), tail)
     with pytest.raises(ModelError, match=reason):
-        load_checkpoint(_export_plain(model, tmp_path / "mlp.onnx"))
+        open_model(_export_plain(model, tmp_path / "mlp.onnx"))
 
 
 def test_max_pool_is_not_a_cam_pool(tmp_path) -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(4, 2))
     with pytest.raises(ModelError, match="no global average pool"):
-        load_checkpoint(_export_plain(model, tmp_path / "max.onnx"))
+        open_model(_export_plain(model, tmp_path / "max.onnx"))
 
 
 def test_foreign_graph_gets_a_minimal_card_and_fixed_batch_works(tmp_path, part_images) -> None:
@@ -211,7 +212,7 @@ def test_foreign_graph_gets_a_minimal_card_and_fixed_batch_works(tmp_path, part_
     model = nn.Sequential(nn.Conv2d(3, 6, 3, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                           nn.Linear(6, 2))
     path = _export_plain(model, tmp_path / "theirs.onnx", size=48, dynamic=False, batch=2)   # batch fixed at 2
-    bundle = load_checkpoint(path)
+    bundle = open_model(path)
     assert bundle.classes == ("ok", "ng") and bundle.positive_index == 1 and bundle.input_size == (48, 48)
     assert bundle.arch == "onnx" and bundle.card["origin"]["file"] == "theirs.onnx"
     assert any("class names are not in the file" in note for note in bundle.card["notes"])
@@ -236,7 +237,7 @@ def test_single_logit_graph_reads_as_two_classes(tmp_path, part_images, sigmoid)
     nn.init.uniform_(head.bias, 0.2, 0.5)
     tail = [nn.Sigmoid()] if sigmoid else []
     model = nn.Sequential(body, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head, *tail)
-    bundle = load_checkpoint(_export_plain(model, tmp_path / "one.onnx", size=48))
+    bundle = open_model(_export_plain(model, tmp_path / "one.onnx", size=48))
     assert bundle.classes == ("ok", "ng") and bundle.positive_index == 1
     assert bundle.card["head_type"] == "single-logit"
     explanation = Explainer(bundle).explain_one(part_images[1])
@@ -253,7 +254,7 @@ def test_single_logit_graph_reads_as_two_classes(tmp_path, part_images, sigmoid)
 def test_multi_label_sigmoid_is_refused(tmp_path) -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3), nn.Sigmoid())
     with pytest.raises(ModelError, match="multi-label"):
-        load_checkpoint(_export_plain(model, tmp_path / "multi.onnx"))
+        open_model(_export_plain(model, tmp_path / "multi.onnx"))
 
 
 def _hand_graph(head: str, rng: np.random.Generator) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray, np.ndarray]:
@@ -306,7 +307,7 @@ def test_unreadable_and_external_data_files_are_refused(tmp_path) -> None:
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00not a protobuf\xff" * 10)
     with pytest.raises(ModelError, match="not a readable ONNX file"):
-        load_checkpoint(junk)
+        open_model(junk)
     model, *_ = _hand_graph("gemm", np.random.default_rng(0))
     init = model.graph.initializer[0]
     onnx.external_data_helper.set_external_data(init, location="/etc/passwd")
@@ -315,7 +316,7 @@ def test_unreadable_and_external_data_files_are_refused(tmp_path) -> None:
     path = tmp_path / "external.onnx"
     path.write_bytes(model.SerializeToString())
     with pytest.raises(ModelError, match="external data"):
-        load_checkpoint(path)
+        open_model(path)
 
 
 def test_cli_export_then_explain(tmp_path, exported, part_images, capsys) -> None:
@@ -328,7 +329,7 @@ def test_cli_export_then_explain(tmp_path, exported, part_images, capsys) -> Non
     part_images[2].save(image)
     assert main(["explain", str(image), "--model", str(out), "--json"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    want = Explainer(load_checkpoint(source)).explain_one(part_images[2])
+    want = Explainer(open_model(source)).explain_one(part_images[2])
     assert record["method"] == "cam" and record["classes"] == ["ok", "ng"]
     assert abs(record["probabilities"]["ng"] - float(want.probabilities[1])) < 1e-5
     assert main(["explain", str(image), "--model", str(out), "--method", "gradcam"]) == 2

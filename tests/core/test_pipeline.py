@@ -11,8 +11,8 @@ import torch
 from conftest import make_checkpoint
 from PIL import Image
 
-from cam_core.checkpoints import load_model
 from cam_core.explain.pipeline import Explainer
+from cam_core.models import load_model
 
 
 @pytest.fixture(scope="module")

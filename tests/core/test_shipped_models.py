@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from cam_core.checkpoints import DEFAULT_MODEL, SHIPPED_MODELS_DIR, list_models, load_model, read_card
-from cam_core.data.samples import SAMPLES, SYNTHETIC_DATA, render_sample, sample_clip_parts
+from cam_core.checkpoints import DEFAULT_MODEL, SHIPPED_MODELS_DIR, list_models, read_card
 from cam_core.explain.pipeline import Explainer
+from cam_core.models import load_model
+from cam_core.synth.samples import SAMPLES, SYNTHETIC_DATA, render_sample, sample_clip_parts
 
 SHIPPED = sorted(p.stem for p in SHIPPED_MODELS_DIR.glob("*.safetensors") if not p.name.startswith("."))
 
@@ -60,8 +61,8 @@ FRAMES_RIGHT_MIN = 0.9    # a frame is NG when a defect pixel is in view; the fr
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED)
 def test_the_built_in_clips_frames_are_called_ng_when_a_defect_is_in_view(name: str) -> None:
-    from cam_core.data.samples import SAMPLE_CLIP_FPS, SAMPLE_CLIP_SECONDS, SAMPLE_CLIP_SEED
     from cam_core.synth import conveyor_frames
+    from cam_core.synth.samples import SAMPLE_CLIP_FPS, SAMPLE_CLIP_SECONDS, SAMPLE_CLIP_SEED
 
     frames, truth = [], []
     for frame, info in conveyor_frames(seed=SAMPLE_CLIP_SEED, n_frames=round(SAMPLE_CLIP_SECONDS * SAMPLE_CLIP_FPS),

@@ -14,11 +14,11 @@ import torchvision
 from PIL import Image
 from safetensors.torch import save_file
 
-from cam_core.checkpoints import load_model
 from cam_core.engine import build_model, single_logit_as_two_class
 from cam_core.errors import InputError
 from cam_core.explain import Explainer, Explanation
 from cam_core.interop import import_weights
+from cam_core.models import load_model
 
 IMAGE = Image.fromarray(np.random.default_rng(3).integers(0, 255, (100, 140, 3), dtype=np.uint8))
 

@@ -17,10 +17,11 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 import cam_core.training as training
-from cam_core.checkpoints import load_model, read_card
+from cam_core.checkpoints import read_card
 from cam_core.engine.architectures import build_model
 from cam_core.errors import InputError, ModelError
 from cam_core.explain.pipeline import Explainer
+from cam_core.models import load_model
 from cam_core.progress import Progress
 from cam_core.training import (
     DatasetIndex,
@@ -278,7 +279,7 @@ def test_dataset_index_input_and_pretrained_from_cache(tmp_path: Path, monkeypat
 
     cache = tmp_path / "torch-home" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
-    from cam_core.checkpoints import torchvision_cache_file
+    from cam_core.engine.imagenet import torchvision_cache_file
 
     cache_file, _ = torchvision_cache_file("squeezenet1_1")
     torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), cache / cache_file.name)

@@ -20,9 +20,9 @@ import pytest
 from clips import audio_only, moving_frames, truncated_without_moov, write_clip
 from PIL import Image
 
-from cam_core.checkpoints import load_model
 from cam_core.errors import InputError
 from cam_core.explain.pipeline import Explainer, Explanation
+from cam_core.models import load_model
 from cam_core.video import (
     FrameRecord,
     VideoCancelled,
