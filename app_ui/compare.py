@@ -18,7 +18,7 @@ import streamlit as st
 from app_ui.inputs import InputImage, digest_of
 from app_ui.models import MapMethod, get_explainer, model_ref, timed_explain
 from cam_core import Explanation
-from cam_core.evaluation import SCORE_COLUMNS, compare_networks, labelled_folder
+from cam_core.evaluation import SCORE_COLUMNS, NetworkComparison, compare_networks, labelled_folder
 from cam_core.scratch import make_scratch_root
 
 __all__ = ["LABELLED_SET", "SCORE_COLUMNS", "SCORE_LIMIT", "LabelledSet", "NetworkScores", "labelled_set",
@@ -102,16 +102,11 @@ def labelled_set(upload: Any) -> LabelledSet:
 
 
 @dataclass
-class NetworkScores:
-    """The Compare page's scores of some networks on one labelled set (kept in session state)."""
+class NetworkScores(NetworkComparison):
+    """The Compare page's scores (:class:`~cam_core.evaluation.NetworkComparison`) and what they depend on
+    (:func:`scores_key`), kept in session state."""
 
-    key: tuple[Any, ...]
-    rows: list[dict[str, Any]]
-    errors: list[str]
-    scored: int                   # images per network (after the cap)
-    total: int                    # images in the set
-    localized: dict[str, int]     # network → NG images scored against a mask
-    missing_masks: int = 0
+    key: tuple[Any, ...] = ()
 
 
 def scores_key(labelled: LabelledSet, models: Sequence[str], method: MapMethod) -> tuple[Any, ...]:
@@ -125,6 +120,4 @@ def score_networks(labelled: LabelledSet, models: Sequence[str], method: MapMeth
     ``labelled``, with each network's shared explainer."""
     result = compare_networks(labelled.root, models, lambda name: get_explainer(name, method), SCORE_LIMIT,
                               progress=progress)
-    return NetworkScores(key=scores_key(labelled, models, method), rows=result.rows, errors=result.errors,
-                         scored=result.scored, total=result.total, localized=result.localized,
-                         missing_masks=result.missing_masks)
+    return NetworkScores(**vars(result), key=scores_key(labelled, models, method))

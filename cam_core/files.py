@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["PARTIAL_MARK", "atomic_path", "atomic_write", "commit_partial", "partial_beside", "partial_files",
+__all__ = ["PARTIAL_MARK", "sha256_of", "atomic_path", "atomic_write", "commit_partial", "partial_beside", "partial_files",
            "remove_partials"]
 
 #: Part of every temporary name: ``.<stem>.<random>.partial<ext>``.
@@ -130,3 +131,12 @@ def remove_partials(path: str | os.PathLike[str]) -> int:
             tmp.unlink()
             removed += 1
     return removed
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes, hex, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -41,16 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from cam_core.data.dataset import (  # the class-folder discovery lived here; old import path
-    MASKS_FOLDER,
-    NOTE_HIDDEN,
-    NOTE_LOOSE_IMAGE,
-    NOTE_MASKS,
-    NOTE_NON_IMAGE,
-    ClassFolderSummary,
-    SkipNote,
-    find_class_folders,
-)
 from cam_core.data.imaging import (
     is_hidden_name,
     printable_text,
@@ -67,11 +57,8 @@ MAX_ZIP_MEMBERS: int = 20_000
 MAX_ZIP_TOTAL_BYTES: int = 2 * 1024**3
 MAX_COMPRESSION_RATIO: float = 200.0
 RATIO_CHECK_MIN_BYTES: int = 1024**2
-__all__ = [
-    "MASKS_FOLDER", "MAX_COMPRESSION_RATIO", "MAX_ZIP_MEMBERS", "MAX_ZIP_TOTAL_BYTES", "NOTE_HIDDEN",
-    "NOTE_LOOSE_IMAGE", "NOTE_MASKS", "NOTE_NON_IMAGE", "RATIO_CHECK_MIN_BYTES", "ClassFolderSummary", "SkipNote",
-    "find_class_folders", "safe_extract_zip",
-]
+__all__ = ["MAX_COMPRESSION_RATIO", "MAX_ZIP_MEMBERS", "MAX_ZIP_TOTAL_BYTES", "RATIO_CHECK_MIN_BYTES",
+           "safe_extract_zip"]
 
 _CHUNK = 1024 * 1024
 _EXAMPLES = 3

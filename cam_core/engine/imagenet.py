@@ -15,7 +15,6 @@ training time:
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import importlib.metadata
 import importlib.util
@@ -39,7 +38,7 @@ from torch import Tensor, nn
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, OWN_ARCHITECTURES
 from cam_core.engine.efficientnet_lite import translate_reference_keys
 from cam_core.errors import InputError, ModelError
-from cam_core.files import atomic_path
+from cam_core.files import atomic_path, sha256_of
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -237,14 +236,6 @@ def _arch_for_file(filename: str) -> str | None:
         if torchvision_cache_file(arch)[0].name == filename:
             return arch
     return None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def import_file(path: str | Path, arch: str | None = None) -> Path:

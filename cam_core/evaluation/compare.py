@@ -55,7 +55,7 @@ class LabelledFolder:
 
 
 def labelled_folder(folder: str | Path) -> LabelledFolder:
-    """Find the class folders under ``folder`` (:func:`cam_core.data.archives.find_class_folders`, as for
+    """Find the class folders under ``folder`` (:func:`cam_core.data.dataset.find_class_folders`, as for
     training data) and count the masks. Raises ``InputError`` when there are no two class folders."""
     from cam_core.data import NOTE_MASKS, find_class_folders
 

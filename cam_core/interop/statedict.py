@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from cam_core.checkpoints import (
 )
 from cam_core.engine import CAM, KNOWN_ARCHITECTURES, SINGLE_LOGIT, build_model, single_logit_as_two_class
 from cam_core.errors import InputError
+from cam_core.files import sha256_of
 from cam_core.interop.statedict_detect import ArchFit, Signature, fit_architecture, signature
 from cam_core.interop.statedict_read import LoadLimits, WeightsFile, read_weights
 
@@ -243,14 +243,6 @@ def _card(found: _Found, classes: list[str], defect: str | None, head_type: str,
     }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def import_weights(path: str | Path, classes: str | Sequence[str], *, arch: str | None = None,
                    name: str | None = None, defect_class: str | None = None, input_size: int = 224,
                    mean: str | Sequence[float] | None = None, std: str | Sequence[float] | None = None,
@@ -270,7 +262,7 @@ def import_weights(path: str | Path, classes: str | Sequence[str], *, arch: str 
     folder = user_models_dir()
     model_name = _model_name(name, label, overwrite, folder)
     weights = read_weights(path, limits, label)
-    found = _Found(weights, _fit(weights, arch, label), arch is None, label, _sha256(path))
+    found = _Found(weights, _fit(weights, arch, label), arch is None, label, sha256_of(path))
     fit, sig = found.fit, signature(found.fit.arch)
     single = fit.num_outputs == 1
     if len(names) != (2 if single else fit.num_outputs):

@@ -96,3 +96,16 @@ def test_long_names_still_get_a_temporary_file(tmp_path: Path) -> None:
         fh.write("{}")
         assert len(Path(fh.name).name) < 255 and partial_files(target) == [Path(fh.name)]
     assert target.read_text() == "{}" and partial_files(target) == []
+
+
+def test_sha256_of_a_file_is_the_digest_of_its_bytes(tmp_path: Path) -> None:
+    import hashlib
+
+    from cam_core.files import sha256_of
+
+    data = bytes(range(256)) * 5000            # over one 1 MiB block
+    path = tmp_path / "w.bin"
+    path.write_bytes(data)
+    assert sha256_of(path) == hashlib.sha256(data).hexdigest()
+    path.write_bytes(data[:-1])
+    assert sha256_of(path) != hashlib.sha256(data).hexdigest()

@@ -24,7 +24,6 @@ def test_all_names_exist(name: str) -> None:
     ("cam_core", "cam_core.models", ["load_model"]),
     ("cam_core", "cam_core.checkpoints", ["ModelBundle", "list_models", "load_checkpoint", "save_checkpoint"]),
     ("cam_core", "cam_core.explain", ["Explainer", "Explanation"]),
-    ("cam_core.data.archives", "cam_core.data", ["find_class_folders", "ClassFolderSummary", "NOTE_MASKS"]),
 ])
 def test_old_paths_give_the_same_objects(old: str, new: str, names: list[str]) -> None:
     before, after = importlib.import_module(old), importlib.import_module(new)
