@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -62,6 +63,15 @@ def stores() -> dict[str, LRU]:
         "masks": LRU(256 * 1024**2, lambda m: m.nbytes + 256),
         "scores": LRU(4 * 1024**2, lambda _: 1024),
     }
+
+
+@st.cache_resource
+def scratch_root(kind: str) -> Path:
+    """One scratch folder per server process and ``kind`` (``train``, ``sets``, ``video``), removed when the
+    process exits (:func:`cam_core.scratch.make_scratch_root`)."""
+    from cam_core.scratch import make_scratch_root
+
+    return make_scratch_root(kind)
 
 
 def cached(store: str, key: Any, make: Callable[[], Any]) -> Any:

@@ -7,7 +7,6 @@ module only keeps the extracted set and the last table in session state.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +14,10 @@ from typing import Any
 
 import streamlit as st
 
-from app_ui.inputs import InputImage, digest_of
+from app_ui.inputs import InputImage, digest_of, unpack_zip
 from app_ui.models import MapMethod, get_explainer, model_ref, timed_explain
 from cam_core import Explanation
 from cam_core.evaluation import SCORE_COLUMNS, NetworkComparison, compare_networks, labelled_folder
-from cam_core.scratch import make_scratch_root
 
 __all__ = ["LABELLED_SET", "SCORE_COLUMNS", "SCORE_LIMIT", "LabelledSet", "NetworkScores", "labelled_set",
            "score_networks", "scores_key", "timed_explanation"]
@@ -56,12 +54,6 @@ class LabelledSet:
         return sum(self.counts.values())
 
 
-@st.cache_resource
-def _labelled_root() -> Path:
-    """One scratch folder per server process for extracted labelled sets (removed when the process exits)."""
-    return make_scratch_root("sets")
-
-
 def _kept_set(digest: str) -> LabelledSet | None:
     """The session's set when it is this content and still on disk; an older one is deleted."""
     kept = st.session_state.get(LABELLED_SET)
@@ -77,23 +69,14 @@ def labelled_set(upload: Any) -> LabelledSet:
     """Extract an uploaded labelled ZIP once per content (:func:`cam_core.data.archives.safe_extract_zip`, then
     :func:`cam_core.evaluation.compare.labelled_folder`, as for training ZIPs). Raises ``InputError`` for a bad
     ZIP."""
-    from cam_core.data import safe_extract_zip, sanitize_filename
+    from cam_core.data import sanitize_filename
 
     data = upload.getvalue()
     digest = digest_of(data)
     kept = _kept_set(digest)
     if kept is not None:
         return kept
-    scratch = _labelled_root()
-    scratch.mkdir(parents=True, exist_ok=True)  # in case a temp cleaner removed it
-    folder = Path(tempfile.mkdtemp(prefix="zip-", dir=scratch))
-    notes: list[str] = []
-    try:
-        safe_extract_zip(data, folder / "data", notes=notes)
-        found = labelled_folder(folder / "data")
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    folder, found, notes = unpack_zip(data, "sets", labelled_folder)
     labelled = LabelledSet(name=sanitize_filename(getattr(upload, "name", "set.zip"), "set.zip"), digest=digest,
                            folder=folder, root=found.root, counts=dict(found.counts), masks=found.masks,
                            notes=tuple(notes) + found.notes)

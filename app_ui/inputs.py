@@ -7,19 +7,24 @@ mask; uploads get one from :func:`app_ui.masks.attach_masks`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app_ui.cache import cached
+from app_ui.cache import cached, scratch_root
 from app_ui.errors import error_line, log
 from cam_core import CamInspectorError
 from cam_core.explain import unique_name
 from cam_core.synth.samples import SAMPLE_SIZE, SAMPLES, render_sample, sample_file_name
+
+T = TypeVar("T")
 
 IMAGE_TYPES: list[str] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif"]
 SAMPLE_MASK_SOURCE = "the sample's own mask"
@@ -63,6 +68,24 @@ def decode_image(data: bytes, name: str) -> InputImage:
     loaded = load_image(data, name=name)
     # The sanitized name ([A-Za-z0-9._-]) is safe in captions (markdown), file names and HTML.
     return InputImage(name=loaded.name, digest=digest_of(data), image=loaded.image, notes=tuple(loaded.notes))
+
+
+def unpack_zip(data: bytes, kind: str, scan: Callable[[Path], T]) -> tuple[Path, T, list[str]]:
+    """Extract an uploaded ZIP into a fresh folder of the ``kind`` scratch root
+    (:func:`cam_core.data.archives.safe_extract_zip`) and ``scan`` what it holds; returns the folder, the scan
+    and the notes on skipped entries. The folder is removed when either step fails (``InputError`` for a bad ZIP)."""
+    from cam_core.data import safe_extract_zip
+
+    scratch = scratch_root(kind)
+    scratch.mkdir(parents=True, exist_ok=True)  # in case a temp cleaner removed it
+    folder = Path(tempfile.mkdtemp(prefix="zip-", dir=scratch))
+    notes: list[str] = []
+    try:
+        found = scan(safe_extract_zip(data, folder / "data", notes=notes))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder, found, notes
 
 
 def _decode_upload(upload: Any, name: str) -> InputImage:

@@ -20,7 +20,6 @@ from app_ui.inputs import SAMPLE_MASK_SOURCE, DefectMask, InputImage, digest_of
 from app_ui.models import MapMethod, model_ref
 from cam_core import CamInspectorError, Explanation
 from cam_core.data import MaskMatch, match_masks
-from cam_core.explain import positive_index_of
 
 
 def _decoded_mask(data: bytes, name: str) -> np.ndarray:
@@ -97,7 +96,7 @@ def defect_class(explanation: Explanation, target: int | None = None) -> int:
 
     if target is not None and explanation.has_map(target):
         return target
-    positive = positive_index_of(explanation.classes)
+    positive = explanation.defect_index
     if positive is not None and explanation.has_map(positive):
         return positive
     return shown_classes(explanation, target)[0]

@@ -18,8 +18,8 @@ from PIL import Image
 
 from app_ui.cache import stores
 from cam_core import Explainer, Explanation, ModelError, list_models
-from cam_core.checkpoints import DEFAULT_MODEL, ModelBundle, user_models_dir
-from cam_core.models import open_model
+from cam_core.checkpoints import DEFAULT_MODEL, ModelBundle, ModelCard, user_models_dir
+from cam_core.models import is_onnx_file, open_model, open_model_card
 
 PREFERRED_MODELS = (DEFAULT_MODEL,)
 
@@ -93,6 +93,17 @@ def _load_bundle(name: str, path: str, mtime_ns: int, size: int) -> ModelBundle:
     return open_model(path, name=name)
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def _read_card(path: str, mtime_ns: int, size: int) -> ModelCard:
+    del mtime_ns, size  # cache key only: a replaced file is read again
+    return open_model_card(path)
+
+
+def model_card(ref: ModelRef) -> ModelCard:
+    """The card of ``ref``'s file, read once per file version (an ONNX card means parsing the whole graph)."""
+    return _read_card(ref.path, ref.mtime_ns, ref.size)
+
+
 @st.cache_resource(max_entries=12, show_spinner=False)
 def _load_explainer(name: str, path: str, mtime_ns: int, size: int, method: str, flip_average: bool) -> Explainer:
     bundle = _load_bundle(name, path, mtime_ns, size)
@@ -126,7 +137,7 @@ def model_picker(container: Any = None, *, key: str = "cfg_model", label: str = 
 
 def is_onnx_model(model_name: str | None) -> bool:
     """Whether the picked model is an ONNX file (explained with CAM only: no gradients)."""
-    return bool(model_name) and model_ref(str(model_name)).path.lower().endswith(".onnx")
+    return bool(model_name) and is_onnx_file(model_ref(str(model_name)).path)
 
 
 def method_picker(container: Any = None, model_name: str | None = None) -> MapMethod:

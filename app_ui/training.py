@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,20 +19,19 @@ import pandas as pd
 import streamlit as st
 
 from app_ui.errors import error_line
-from app_ui.inputs import digest_of
+from app_ui.inputs import digest_of, unpack_zip
 from cam_core import CamInspectorError, InputError, ModelError, list_models
-from cam_core.checkpoints import user_models_dir
+from cam_core.checkpoints import MODEL_SUFFIXES, user_models_dir
 from cam_core.files import atomic_path
-from cam_core.models import open_card, open_model
+from cam_core.models import open_model
 from cam_core.progress import Progress
-from cam_core.scratch import make_scratch_root
 
 TRAIN_DATA = "models_train_data"      # session: extracted ZIP (digest, folder, summary, notes)
 TRAIN_RESULT = "models_train_result"  # session: last training run (history, path, best epoch)
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_auroc")
 
 
-MODEL_FILE_TYPES = (".safetensors", ".onnx")   # what the Models page accepts as a ready model
+MODEL_FILE_TYPES = MODEL_SUFFIXES   # what the Models page accepts as a ready model: what the registry lists
 
 
 def target_path(name: str, suffix: str = ".safetensors") -> Path:
@@ -64,17 +62,10 @@ def add_checkpoint(data: bytes, upload_name: str, wanted_name: str) -> Path:
         raise ModelError(f"cannot create the models folder {folder} ({exc}); set CAM_INSPECTOR_MODELS") from None
     with atomic_path(target) as tmp:               # the model appears only once it is known to load
         tmp.write_bytes(data)
-        card = open_card(tmp)                      # header only: card present and valid
-        open_model(tmp, device="cpu")              # weights fit the card's architecture / the graph is a CAM net
+        card = open_model(tmp, device="cpu").card  # card first, then weights fit its architecture / a CAM graph
     if suffix == ".safetensors":                   # an ONNX file carries its card in its metadata
         target.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return target
-
-
-@st.cache_resource
-def _scratch_root() -> Path:
-    """One folder per server process for extracted training ZIPs, removed when the process exits."""
-    return make_scratch_root("train")
 
 
 def forget_train_data() -> None:
@@ -86,7 +77,7 @@ def forget_train_data() -> None:
 def prepare_data(upload: Any) -> dict[str, Any] | None:
     """Extract the uploaded ZIP once (by content) and summarise its class folders; ``None`` (and an error
     line) for a bad ZIP."""
-    from cam_core.data import find_class_folders, safe_extract_zip
+    from cam_core.data import find_class_folders
 
     data = upload.getvalue()
     digest = digest_of(data)
@@ -94,15 +85,9 @@ def prepare_data(upload: Any) -> dict[str, Any] | None:
     if kept and kept["digest"] == digest and Path(kept["folder"]).is_dir():
         return kept
     forget_train_data()
-    scratch = _scratch_root()
-    scratch.mkdir(parents=True, exist_ok=True)  # in case a temp cleaner removed it
-    folder = Path(tempfile.mkdtemp(prefix="zip-", dir=scratch))
-    notes: list[str] = []
     try:
-        root = safe_extract_zip(data, folder / "data", notes=notes)
-        summary = find_class_folders(root)
+        folder, summary, notes = unpack_zip(data, "train", find_class_folders)
     except CamInspectorError as exc:
-        shutil.rmtree(folder, ignore_errors=True)
         st.error(error_line(upload.name, exc))
         return None
     kept = {"digest": digest, "folder": str(folder), "summary": summary, "notes": notes + list(summary.skipped)}

@@ -19,12 +19,12 @@ from typing import Any
 import streamlit as st
 from PIL import Image
 
-from app_ui.cache import cached
+from app_ui.cache import cached, scratch_root
 from app_ui.errors import error_line, log
 from app_ui.inputs import InputImage, digest_of
 from app_ui.models import MapMethod, get_explainer
 from cam_core import CamInspectorError, Explainer, InputError
-from cam_core.scratch import make_scratch_root, new_run_folder, stage_bytes, subfolder, touch
+from cam_core.scratch import new_run_folder, stage_bytes, subfolder, touch
 from cam_core.synth.samples import SAMPLE_CLIP_FPS, SAMPLE_CLIP_SECONDS, SAMPLE_CLIP_SEED
 from cam_core.video import VideoInfo, VideoProgress, VideoResult
 
@@ -77,18 +77,12 @@ class VideoRun:
         return self.result.output.is_file() and self.result.csv is not None and self.result.csv.is_file()
 
 
-@st.cache_resource
-def _video_root() -> Path:
-    """One scratch folder per server process for videos (removed when the process exits)."""
-    return make_scratch_root("video")
-
-
 def sample_clip() -> VideoSource:
     """The built-in conveyor clip (synthetic hex nuts, every third one NG), made once per process."""
     from cam_core.video import make_sample_clip
 
     seconds, fps = float(SAMPLE_CLIP_SECONDS), int(SAMPLE_CLIP_FPS)
-    path = subfolder(_video_root(), "sample", f"{seconds:g}s-{fps}fps") / SAMPLE_CLIP_NAME
+    path = subfolder(scratch_root("video"), "sample", f"{seconds:g}s-{fps}fps") / SAMPLE_CLIP_NAME
     with _SAMPLE_LOCK:
         if not path.is_file():
             make_sample_clip(path, seed=SAMPLE_CLIP_SEED, seconds=seconds, fps=fps)
@@ -111,7 +105,7 @@ def stage_video(upload: Any) -> VideoSource:
     data = upload.getvalue()
     digest = digest_of(data)
     name = sanitize_filename(getattr(upload, "name", "video"), "video")
-    path = stage_bytes(data, subfolder(_video_root(), "uploads"), digest, name, VIDEO_FILES_MAX_AGE_S)
+    path = stage_bytes(data, subfolder(scratch_root("video"), "uploads"), digest, name, VIDEO_FILES_MAX_AGE_S)
     source = VideoSource(name=name, path=path, digest=digest)
     staged.clear()  # one staged upload per session is enough
     staged[key] = source
@@ -140,7 +134,7 @@ def run_video(source: VideoSource, model: str, method: MapMethod, settings: Vide
     from cam_core.video import explain_video
 
     explainer = explainer or get_explainer(model, method)
-    folder = new_run_folder(subfolder(_video_root(), "runs"), VIDEO_FILES_MAX_AGE_S)
+    folder = new_run_folder(subfolder(scratch_root("video"), "runs"), VIDEO_FILES_MAX_AGE_S)
     start = time.perf_counter()
     try:
         result = explain_video(source.path, folder / "explained.mp4", explainer, layout=settings.layout,  # type: ignore[arg-type]

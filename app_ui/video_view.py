@@ -52,12 +52,13 @@ def _shown_classes(frames: Sequence[FrameRecord], classes: Sequence[str], positi
 
 
 def timeline_figure(frames: Sequence[FrameRecord], classes: Sequence[str], threshold: float = VIDEO_THRESHOLD,
-                    selected: int | None = None) -> Any:
-    """Plotly timeline: P(NG) per frame with the decision threshold (every class's probability for models
-    without a defect class); a vertical line marks the selected frame. Points carry their frame index."""
+                    selected: int | None = None, card: Any = None) -> Any:
+    """Plotly timeline: P(defect class) per frame with the decision threshold (every class's probability for
+    models without a defect class; ``card``: the model's, for its defect class); a vertical line marks the
+    selected frame. Points carry their frame index."""
     import plotly.graph_objects as go
 
-    positive = positive_index_of(classes)
+    positive = positive_index_of(classes, card)
     times = [record.time_s for record in frames]
     indices = [record.index for record in frames]
     figure = go.Figure()

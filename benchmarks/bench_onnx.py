@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cam_core.checkpoints import load_checkpoint, load_model  # noqa: E402
 from cam_core.engine.methods import make_extractor  # noqa: E402
 from cam_core.interop import export_onnx, onnx_extractor  # noqa: E402
+from cam_core.models import load_model, open_model  # noqa: E402
 
 
 def time_pair(torch_cam, onnx_cam, x: torch.Tensor, reps: int) -> tuple[float, float, float]:
@@ -57,7 +57,7 @@ def main() -> None:
     bundle = load_model(args.model, device="cpu")
     with tempfile.TemporaryDirectory() as folder:
         exported = export_onnx(bundle, Path(folder) / "model.onnx")
-        onnx_bundle = load_checkpoint(exported.path)   # its session is made with torch's thread count
+        onnx_bundle = open_model(exported.path)   # its session is made with torch's thread count
     height, width = bundle.input_size
     import onnxruntime
 

@@ -39,7 +39,7 @@ from cam_core.checkpoints import ModelBundle, list_models, save_checkpoint  # no
 from cam_core.engine.architectures import build_model  # noqa: E402
 from cam_core.explain.pipeline import Explainer  # noqa: E402
 from cam_core.explain.render import normalize_maps, overlay  # noqa: E402
-from cam_core.models import load_model
+from cam_core.models import load_model  # noqa: E402
 from cam_core.synth import conveyor_frames  # noqa: E402
 from cam_core.video.encode import ENCODER_OPTIONS  # noqa: E402
 

@@ -24,12 +24,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cam_core.checkpoints import DEFAULT_MODEL, load_model  # noqa: E402
+from cam_core.checkpoints import DEFAULT_MODEL  # noqa: E402
 from cam_core.data.dataset import folder_masks, list_images, read_manifest, relative_name  # noqa: E402
 from cam_core.data.imaging import load_image  # noqa: E402
 from cam_core.evaluation import load_mask  # noqa: E402
 from cam_core.explain.pipeline import Explainer, Explanation  # noqa: E402
 from cam_core.explain.render import upsample_maps  # noqa: E402
+from cam_core.models import load_model  # noqa: E402
 
 HOT = 0.75
 

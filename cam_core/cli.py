@@ -188,8 +188,8 @@ def cmd_video(args: argparse.Namespace) -> int:
                    flip_average=args.flip_average) as explainer:
         result = explain_video(args.input, args.out, explainer, layout=args.layout, opacity=args.opacity,
                                every=args.every, max_side=args.max_side, csv_path=args.csv, progress=progress)
-    ng = sum(1 for f in result.frames if bundle.positive_index is not None
-             and f.predicted == bundle.classes[bundle.positive_index])
+    positive = bundle.positive_index
+    ng = 0 if positive is None else sum(1 for f in result.frames if f.predicted == bundle.classes[positive])
     print(f"\nwrote {result.output} ({len(result.frames)} frames, {ng} NG; colour scale from {result.scale_source})",
           file=sys.stderr)
     return EXIT_OK

@@ -23,15 +23,9 @@ from cam_core.checkpoints import (
     read_card,
     resolve_model_path,
 )
+from cam_core.interop.formats import ONNX_SUFFIX, is_onnx_file
 
 __all__ = ["ONNX_SUFFIX", "is_onnx_file", "load_model", "open_card", "open_model", "open_model_card"]
-
-ONNX_SUFFIX = ".onnx"
-
-
-def is_onnx_file(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` names an ONNX graph (by its suffix, as everywhere in the product)."""
-    return Path(path).suffix.lower() == ONNX_SUFFIX
 
 
 def open_card(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -64,5 +58,8 @@ def load_model(spec: str | os.PathLike[str], device: str = "auto") -> ModelBundl
     spec = os.fspath(spec)
     if spec.startswith(TORCHVISION_PREFIX):
         return load_torchvision(spec.split(":", 1)[1], device)
+    named = list_models()
+    if spec in named:
+        return open_model(named[spec], device, name=spec)
     path = resolve_model_path(spec)
-    return open_model(path, device, name=spec if spec in list_models() else path.stem)
+    return open_model(path, device, name=path.stem)

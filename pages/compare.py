@@ -64,9 +64,9 @@ def one_image(models: list[str], method: ui.MapMethod, view: ui.ViewSettings) ->
         st.info("Upload an image or pick a built-in sample to compare the networks on it.")
         return
     st.image(ui.display_copy(item), caption=item.name, width=240)
-    synthetic = [m for m in models if ui.get_explainer(m, method).bundle.synthetic_only]
+    synthetic = [b for b in (ui.get_explainer(m, method).bundle for m in models) if b.synthetic_only]
     if synthetic:
-        ui.synthetic_model_hint(st, ui.get_explainer(synthetic[0], method).bundle, ui.own_input_names([item]))
+        ui.synthetic_model_hint(st, synthetic[0], ui.own_input_names([item]))
     columns = st.columns(len(models))
     for column, model in zip(columns, models):
         with column:
@@ -114,7 +114,6 @@ def labelled_set_scores(models: list[str], method: ui.MapMethod) -> None:
     upload = st.file_uploader("Labelled set (ZIP)", type=["zip"], key="compare_set_zip")
     if upload is None:
         st.caption(ui.STALE_UPLOAD_HINT)
-    if upload is None:
         return
     try:
         labelled = ui.labelled_set(upload)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import app_ui as ui
-from cam_core.explain import positive_index_of, shown_classes, verdict_of
+from cam_core.explain import shown_classes, verdict_of
 
 THUMB_SIDE = 56
 DIFFUSE_NOTE = (
@@ -74,8 +74,8 @@ def gallery(items: list[ui.InputImage], explanations: list) -> int:
     The selection is kept by file name, so changing the network or the method keeps the image shown."""
     from cam_core.report import image_data_uri
 
-    verdicts = [verdict_of(e) for e in explanations]
-    positive = positive_index_of(explanations[0].classes)
+    verdicts = ui.verdicts(explanations)
+    positive = explanations[0].defect_index
     score = "probability" if positive is None else f"{explanations[0].classes[positive].upper()} probability"
     frame = pd.DataFrame({
         "part": [image_data_uri(i.image, max_side=THUMB_SIDE) for i in items],

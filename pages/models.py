@@ -24,7 +24,6 @@ from cam_core.checkpoints import (
     user_models_dir,
 )
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, map_stride_supported
-from cam_core.models import open_model_card
 from cam_core.report import card_summary
 
 TRAIN_PENDING = "models_train_pending"  # session: the run to start in this script run (set by the Train button)
@@ -45,14 +44,15 @@ def model_cards() -> None:
     for name, path in models.items():
         origin = "shipped" if path.parent.resolve() == shipped_models_dir().resolve() else "user"
         try:
-            card = open_model_card(path)
+            ref = ui.model_ref(name)
+            card = ui.model_card(ref)     # read once per file version, not on every rerun of this page
         except CamInspectorError as exc:
             st.error(f"{name} ({origin}) cannot be used: {exc}")
             continue
         with st.expander(ui.model_card_label(name, card, origin)):
             table = pd.DataFrame(card_summary(card.to_dict()), columns=["field", "value"])
             st.dataframe(table, hide_index=True, width="stretch")
-            st.caption(f"File: `{path}` · {path.stat().st_size / 1024**2:.1f} MB")
+            st.caption(f"File: `{path}` · {ref.size / 1024**2:.1f} MB")
 
 
 # --------------------------------------------------------------------------- add a checkpoint
@@ -89,7 +89,7 @@ def upload_section() -> None:
 
 def show_last_run(last: dict[str, Any]) -> None:
     """The outcome of the last run: saved (green) only when it finished and learned something."""
-    name = last.get("name") or (Path(last["path"]).stem if last.get("path") else "?")
+    name = last["name"]
     if last.get("rejected"):
         st.error(f"Last training run: **{name}** {last['rejected']}.")
     elif last.get("path") is None:

@@ -113,7 +113,8 @@ def _frame_explorer(run: ui.VideoRun) -> None:
     chosen = st.session_state.get(FRAME)
     if not isinstance(chosen, int) or not 0 <= chosen <= last:
         st.session_state[FRAME] = min(max(run.selected, 0), last)
-    figure = ui.timeline_figure(frames, run.classes, selected=st.session_state[FRAME])
+    bundle = ui.get_explainer(run.model, run.method).bundle
+    figure = ui.timeline_figure(frames, run.classes, selected=st.session_state[FRAME], card=bundle.card)
     st.plotly_chart(figure, width="stretch", key=TIMELINE, on_select=_pick_from_timeline, selection_mode="points")
     index = st.slider("Frame", 0, last, key=FRAME, help="Or click a point of the timeline.") if last > 0 else 0
     run.selected = index
@@ -121,8 +122,7 @@ def _frame_explorer(run: ui.VideoRun) -> None:
 
     item = ui.video_frame(run.source, index, run.settings.max_side)
     explanation = ui.explain_inputs(run.model, run.method, [item])[0]
-    bundle = ui.get_explainer(run.model, run.method).bundle
-    ui.show_verdict(st, verdict_of(explanation, ui.VIDEO_THRESHOLD, card=bundle.card), small=True,   # the video's rule
+    ui.show_verdict(st, verdict_of(explanation, ui.VIDEO_THRESHOLD), small=True,   # the video's rule
                     trained_on=bundle.trained_on)
     in_video = f"{record.predicted.upper()} {record.probabilities.get(record.predicted, 0.0):.1%}"
     if not record.explained:

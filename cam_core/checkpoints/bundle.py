@@ -35,7 +35,7 @@ from cam_core.checkpoints.card import (
 )
 from cam_core.checkpoints.classes import defect_class_index
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, build_model
-from cam_core.engine.imagenet import torchvision_cache_file
+from cam_core.engine.imagenet import read_state_dict, torchvision_cache_file
 from cam_core.errors import ModelError
 from cam_core.files import atomic_path, atomic_write
 from cam_core.synth import DATA_DESCRIPTION
@@ -267,10 +267,7 @@ def load_torchvision(arch: str, device: str = "auto") -> ModelBundle:
             f"ImageNet weights for {arch} are not in the local torch cache ({cache_file}). This product never "
             f"downloads at run time: copy {cache_file.name} there from a machine with internet access, or use a "
             "shipped model.")
-    try:
-        state = torch.load(cache_file, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, ValueError, EOFError) as exc:
-        raise ModelError(f"{cache_file.name} in the torch cache cannot be read ({exc})") from None
+    state = read_state_dict(cache_file)
     model = getattr(torchvision.models, arch)(weights=None, **({"aux_logits": False, "init_weights": False}
                                                             if arch in {"googlenet", "inception_v3"} else {}))
     state = {k: v for k, v in state.items() if not k.startswith("aux")}

@@ -11,13 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["DEFECT_CLASS_NAMES", "OK_CLASS_NAMES", "defect_class_index", "defect_names_text", "is_defect_name",
+__all__ = ["DEFECT_CLASS_NAMES", "defect_class_index", "defect_names_text", "is_defect_name",
            "positive_class_index"]
 
 #: Class names that mean "defective" (compared in lower case).
 DEFECT_CLASS_NAMES: tuple[str, ...] = ("ng", "nok", "defect", "defective", "bad", "reject", "fail")
-#: Class names that mean "good": the class put first (label 0) when a data set is indexed.
-OK_CLASS_NAMES: tuple[str, ...] = ("ok",)
 
 
 def is_defect_name(name: str) -> bool:

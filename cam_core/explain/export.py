@@ -14,7 +14,7 @@ The rules, in one place:
 - JSON: one record per image, ``{"file": name, **context, **Explanation.as_record(), "notes": [...]}``
   (:func:`image_record`); a batch document is ``{**context, "images": [records]}`` (:func:`scores_json`).
 
-:class:`ExportBatch` collects the images of one export (stems, rows, records); :class:`FolderExport` writes
+:class:`ExportBatch` collects the images of one export (names, unique stems, rows); :class:`FolderExport` writes
 them to folders (the CLI's ``--out`` and ``--save-maps``); :func:`overlays_zip` packs overlay PNGs into a ZIP
 (the app's download). Each output file is written completely or not at all (temporary file + rename).
 """
@@ -144,27 +144,21 @@ def png_bytes(image: Image.Image) -> bytes:
 
 
 class ExportBatch:
-    """The images of one export, in order: their names, unique stems and explanations."""
+    """The images of one export, in order: their names and explanations, each name given a unique file stem."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
-        self.stems: list[str] = []
         self.explanations: list[Explanation] = []
         self._used: set[str] = set()
 
     def add(self, name: str, explanation: Explanation) -> str:
         """Record one image; returns its unique file stem."""
-        stem = unique_stem(Path(name).stem or "image", self._used)
         self.names.append(name)
-        self.stems.append(stem)
         self.explanations.append(explanation)
-        return stem
+        return unique_stem(Path(name).stem or "image", self._used)
 
     def scores_csv(self) -> str:
         return scores_csv(self.names, self.explanations)
-
-    def scores_json(self, **context: Any) -> str:
-        return scores_json(self.names, self.explanations, **context)
 
 
 def overlays_zip(entries: Iterable[tuple[str, Explanation, Mapping[str, Image.Image]]]) -> bytes:

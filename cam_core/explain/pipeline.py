@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cam_core.checkpoints import ModelBundle
+from cam_core.checkpoints import ModelBundle, defect_class_index
 from cam_core.engine.methods import CAMResult, make_extractor
 from cam_core.errors import InputError
 from cam_core.explain.render import (
@@ -51,6 +51,9 @@ def make_model_extractor(bundle: ModelBundle, method: str, layer: str | None = N
     return make_extractor(method, bundle.model, layer)
 
 
+BY_CLASS_NAMES = -1   # Explanation.defect_index not given: decided by the class names
+
+
 @dataclass(frozen=True)
 class Explanation:
     """Verdict and raw maps for one image."""
@@ -63,6 +66,13 @@ class Explanation:
     image_size: tuple[int, int]  # (width, height) of the original image
     method: str
     layer: str
+    defect_index: int | None = BY_CLASS_NAMES
+    """Index of the model's defect class (its card's rule, :attr:`ModelBundle.positive_index`), ``None`` when it
+    has none; left out, the class names decide (:func:`cam_core.checkpoints.defect_class_index`)."""
+
+    def __post_init__(self) -> None:
+        if self.defect_index == BY_CLASS_NAMES:
+            object.__setattr__(self, "defect_index", defect_class_index(self.classes))
 
     @property
     def predicted(self) -> int:
@@ -220,7 +230,7 @@ class Explainer:
             explanations.append(Explanation(
                 classes=self.bundle.classes, probabilities=probabilities[i], logits=logits[i], maps=maps[i],
                 class_indices=tuple(int(c) for c in indices[i]), image_size=(int(width), int(height)),
-                method=out.method, layer=out.layer))
+                method=out.method, layer=out.layer, defect_index=self.bundle.positive_index))
         return explanations
 
     def explain_one(self, image: ImageLike, targets: Sequence[int] | None = None) -> Explanation:

@@ -154,6 +154,11 @@ def heat_image(values01: np.ndarray, size: tuple[int, int], colormap: str = "jet
     return index.convert("RGB")
 
 
+def _alpha(opacity: float) -> float:
+    """The blend weight of the map: ``opacity`` clipped to [0, 1] (NaN → 0)."""
+    return float(np.clip(np.nan_to_num(float(opacity)), 0.0, 1.0))
+
+
 def overlay(
     image: Image.Image | np.ndarray,
     values01: np.ndarray,
@@ -167,12 +172,21 @@ def overlay(
     a new RGB image the size of ``image``.
     """
     base = _rgb_image(image)
-    alpha = float(np.clip(np.nan_to_num(float(opacity)), 0.0, 1.0))
+    alpha = _alpha(opacity)
     if alpha <= 0.0:
         _palette(colormap)  # still refuse an unknown colormap
         return base.copy()
     heat = heat_image(values01, base.size, colormap)
     return heat if alpha >= 1.0 else Image.blend(base, heat, alpha)
+
+
+def blend_heat(image: Image.Image, heat: Image.Image, opacity: float = 0.5) -> Image.Image:
+    """:func:`overlay` with the coloured map already made (``heat``: a :func:`heat_image` at ``image``'s size),
+    for a map drawn over many frames; always a new image, ``heat`` is left as it is."""
+    alpha = _alpha(opacity)
+    if alpha <= 0.0:
+        return _rgb_image(image).copy()
+    return heat.copy() if alpha >= 1.0 else Image.blend(_rgb_image(image), heat, alpha)
 
 
 def peak_location(map_hw: np.ndarray, image_size: tuple[int, int]) -> tuple[int, int]:

@@ -3,8 +3,9 @@
 The one rule for the report, the video, the CLI and the app:
 
 - The defect class is the class the defect-class rule names (:func:`cam_core.checkpoints.defect_class_index`:
-  the model card's ``defect_class`` when given, else "ng", "defect", "bad", …); a model may have none. Every
-  function takes the optional ``card`` for that rule.
+  the model card's ``defect_class`` when given, else "ng", "defect", "bad", …); a model may have none. The
+  explanation carries it (:attr:`Explanation.defect_index`, set by the Explainer from the model's card); a
+  ``card`` given to a function here overrides it.
 - Without a threshold the verdict is the most probable class, ``argmax_c p_c``. With a threshold ``t``
   (the video's decision line) it is the defect class ``d`` when ``p_d ≥ t``, else ``argmax_{c≠d} p_c``.
   For an OK/NG model and ``t = 0.5`` both give the same class.
@@ -75,9 +76,14 @@ def predicted_index(probabilities: np.ndarray, positive: int | None, threshold: 
     return int(np.argmax(others))
 
 
+def _defect(explanation: Explanation, card: Any) -> int | None:
+    """The defect class of ``explanation``: its own, or the one ``card`` names when a card is given."""
+    return explanation.defect_index if card is None else positive_index_of(explanation.classes, card)
+
+
 def verdict_of(explanation: Explanation, threshold: float | None = None, *, card: Any = None) -> Verdict:
     """The verdict of one explanation (see the module docstring for the rule and ``threshold``)."""
-    positive = positive_index_of(explanation.classes, card)
+    positive = _defect(explanation, card)
     probabilities = explanation.probabilities
     called = predicted_index(probabilities, positive, threshold)
     return Verdict(
@@ -104,7 +110,7 @@ def shown_classes(explanation: Explanation, target: int | None = None, *, card: 
     """
     available = list(explanation.class_indices)
     if len(explanation.classes) <= 2:
-        positive = positive_index_of(explanation.classes, card)
+        positive = _defect(explanation, card)
         return sorted(available, key=lambda c: (c == positive, c))
     ranked = _by_probability(explanation)
     first = target if target is not None and target in available else explanation.predicted
@@ -116,6 +122,6 @@ def shown_classes(explanation: Explanation, target: int | None = None, *, card: 
 def overlay_class(explanation: Explanation, *, card: Any = None) -> int:
     """The one map a single overlay shows: the defect class, else the predicted class, else the most
     probable class that has a map."""
-    positive = positive_index_of(explanation.classes, card)
+    positive = _defect(explanation, card)
     wanted = positive if positive is not None and explanation.has_map(positive) else explanation.predicted
     return wanted if explanation.has_map(wanted) else _by_probability(explanation)[0]

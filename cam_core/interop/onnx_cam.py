@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from cam_core.engine.heads import single_logit_as_two_class
+from cam_core.engine.hooks import linear_weight_product
 from cam_core.engine.methods import CAMResult
 from cam_core.errors import InputError, ModelError
 from cam_core.interop.onnx_graph import CamHead, find_cam_head
@@ -165,7 +166,7 @@ class OnnxCamRuntime:
             raise ModelError(f"{self.label}: the pooled tensor has {features.shape[1]} channels but the head takes "
                              f"{self.weight.shape[1]}: the head does not read this pool")
         else:
-            maps = torch.einsum("nkhw,ck->nchw", features, self.weight).contiguous()
+            maps = linear_weight_product(features, self.weight).contiguous()
         self._check_identity(maps, logits)
         return logits, maps
 

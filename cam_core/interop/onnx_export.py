@@ -35,7 +35,8 @@ from cam_core.checkpoints.bundle import ASPECT_STEP
 from cam_core.engine.methods import make_extractor
 from cam_core.errors import InputError, ModelError
 from cam_core.files import atomic_write
-from cam_core.interop.onnx_cam import OnnxCamRuntime, is_onnx_model
+from cam_core.interop.formats import is_onnx_file
+from cam_core.interop.onnx_cam import OnnxCamRuntime, _first_line, is_onnx_model
 from cam_core.interop.onnx_graph import CamHead
 
 __all__ = ["DEFAULT_OPSET", "EXPORT_RTOL", "OPSET_RANGE", "OnnxExport", "check_sizes", "export_onnx"]
@@ -124,11 +125,11 @@ def export_onnx(spec: str | ModelBundle, out: str | Path, *, opset: int = DEFAUL
     """Export ``spec`` (a loaded bundle, or the path of one of our ``.safetensors`` models; names are resolved by
     the caller: :func:`cam_core.models.load_model`) to ``out`` (``.onnx``), checked against PyTorch, card inside."""
     out = Path(out)
-    if out.suffix.lower() != ".onnx":
+    if not is_onnx_file(out):
         raise InputError(f"{out.name}: the output file must end in .onnx")
     if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
         raise InputError(f"opset {opset} is not available: choose {OPSET_RANGE[0]} to {OPSET_RANGE[1]}")
-    if not isinstance(spec, ModelBundle) and Path(str(spec)).suffix.lower() == ".onnx":
+    if not isinstance(spec, ModelBundle) and is_onnx_file(str(spec)):
         raise InputError(f"{Path(str(spec)).name} is already an ONNX model; copy the file instead")
     bundle = spec if isinstance(spec, ModelBundle) else load_checkpoint(spec, "cpu")
     if is_onnx_model(bundle.model):
@@ -141,8 +142,7 @@ def export_onnx(spec: str | ModelBundle, out: str | Path, *, opset: int = DEFAUL
     try:
         model = _traced(bundle, sample, opset)
     except Exception as exc:  # noqa: BLE001 - the exporter raises many types; the user gets one line
-        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"torch.onnx could not export {bundle.name} at opset {opset} ({text})") from None
+        raise ModelError(f"torch.onnx could not export {bundle.name} at opset {opset} ({_first_line(exc)})") from None
     try:
         runtime = OnnxCamRuntime(model, label=out.name)
     except ModelError as exc:

@@ -25,17 +25,16 @@ from cam_core.checkpoints import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     MAX_CHECKPOINT_BYTES,
-    RESIZE_MODES,
     ModelBundle,
+    validate_card,
 )
 from cam_core.engine.heads import SINGLE_LOGIT
 from cam_core.errors import ModelError
 from cam_core.interop.onnx_cam import OnnxCamRuntime, OnnxModule, _image_input
 from cam_core.interop.onnx_graph import CamHead, find_cam_head
 
-__all__ = ["ONNX_SUFFIX", "default_classes", "load_onnx", "read_onnx", "read_onnx_card"]
+__all__ = ["default_classes", "load_onnx", "read_onnx", "read_onnx_card"]
 
-ONNX_SUFFIX = ".onnx"
 DEFAULT_INPUT_SIZE = 224
 
 
@@ -85,18 +84,9 @@ def _stored_card(model: onnx.ModelProto, label: str) -> dict[str, Any] | None:
 def _check_card(card: dict[str, Any], head: CamHead, label: str) -> None:
     classes = card.get("classes")
     count = 2 if head.single_logit else head.num_classes
-    if not (isinstance(classes, list) and len(classes) == count and len(set(classes)) == len(classes)
-            and all(isinstance(c, str) and c for c in classes)):
+    if not (isinstance(classes, list) and len(classes) == count):
         raise ModelError(f"{label}: its model card's classes do not match the graph's {head.num_classes} outputs")
-    size = card.get("input_size")
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 16 <= v <= 2048 for v in size)):
-        raise ModelError(f"{label}: its model card's 'input_size' must be [height, width] between 16 and 2048")
-    for key in ("mean", "std"):
-        values = card.get(key)
-        if not (isinstance(values, list) and len(values) == 3 and all(isinstance(v, int | float) for v in values)):
-            raise ModelError(f"{label}: its model card's {key!r} must be three numbers")
-    if card.get("resize", "square") not in RESIZE_MODES:
-        raise ModelError(f"{label}: its model card's 'resize' must be one of {', '.join(RESIZE_MODES)}")
+    validate_card(card, label)   # names, input size, mean/std, resize: as for our safetensors files
 
 
 def _minimal_card(model: onnx.ModelProto, head: CamHead) -> dict[str, Any]:

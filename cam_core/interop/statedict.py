@@ -30,6 +30,8 @@ import torch
 from torch import nn
 
 from cam_core.checkpoints import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     defect_class_index,
     list_models,
     save_checkpoint,
@@ -43,8 +45,6 @@ from cam_core.interop.statedict_read import LoadLimits, WeightsFile, read_weight
 
 __all__ = ["ImportResult", "import_weights", "parse_classes", "parse_triple"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 CHECK_TOLERANCE = 1e-4
 

@@ -18,7 +18,7 @@ import base64
 import html
 import io
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,7 +28,7 @@ from PIL import Image
 from cam_core.checkpoints import ModelBundle, trained_on_of
 from cam_core.explain.pipeline import Explanation
 from cam_core.explain.render import DEFAULT_MODE, NormalizationMode, draw_mask_outline
-from cam_core.explain.verdict import Verdict, positive_index_of, shown_classes, verdict_of
+from cam_core.explain.verdict import Verdict, shown_classes, verdict_of
 from cam_core.report.cards import card_summary, format_value, model_line
 
 THUMB_SIDE = 160
@@ -77,7 +77,6 @@ class ReportItem:
     overlays: Mapping[str, Image.Image]          # class name → overlay, in display order
     notes: tuple[str, ...] = ()
     scale: tuple[float, float] | None = None      # raw map range the colours span
-    extra: Mapping[str, Any] = field(default_factory=dict)
     localization: Mapping[str, Any] | None = None   # localization_scores of the defect map, when a mask was given
 
 
@@ -107,7 +106,7 @@ def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
         if mask is not None and mask.any():
             outline = fit_mask(mask, small.size)[0]
             overlays = {c: draw_mask_outline(im, outline) for c, im in overlays.items()}
-            positive = positive_index_of(explanation.classes)
+            positive = explanation.defect_index
             if positive is not None and explanation.has_map(positive):
                 scores = localization_scores(explanation.map_of(positive), mask)
         items.append(ReportItem(
@@ -208,6 +207,7 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         for i, (item, v) in enumerate(zip(items, verdicts), start=1))
     settings_rows = [(str(k), format_value(v)) for k, v in (settings or {}).items()]
     glance = _at_a_glance(items, verdicts, card, model_name)
+    trained_on = trained_on_of(card)
     order = sorted(range(len(items)), key=lambda i: -(verdicts[i].positive_probability or 0.0))
     parts = [
         "<!DOCTYPE html>",
@@ -221,7 +221,7 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         "<p class='meta'>Maps (evidence scale): red = evidence for that class, blue = evidence against it, the "
         "middle colour = neither. For an OK/NG model the two maps mirror each other. The OK (\"no defect\") "
         "map is broad by design: a good part is good everywhere, while NG evidence concentrates on the defect.</p>",
-        *(_item_html(i + 1, items[i], verdicts[i], trained_on_of(card)) for i in order),
+        *(_item_html(i + 1, items[i], verdicts[i], trained_on) for i in order),
         "<h2>All parts</h2>",
         "<table class='summary'><tr><th>#</th><th>image</th><th>verdict</th><th>defect probability</th></tr>"
         f"{summary_rows}</table>",

@@ -160,15 +160,23 @@ def _draw_pit(drng: np.random.Generator, scene: Scene) -> tuple[np.ndarray, np.n
     return alpha, mul, add
 
 
+def _ellipse_coords(size: int, c: np.ndarray, ang: float, semi_major: float, semi_minor: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates in the frame of an ellipse centred at ``c``, major axis at ``ang``, scaled by its
+    semi-axes: ``u² + v² < 1`` inside."""
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    u = ((xx - c[0]) * math.cos(ang) + (yy - c[1]) * math.sin(ang)) / semi_major
+    v = (-(xx - c[0]) * math.sin(ang) + (yy - c[1]) * math.cos(ang)) / semi_minor
+    return u, v
+
+
 def _draw_dent(drng: np.random.Generator, scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     size, sc = scene.size, scene.sc
     sig = drng.uniform(5.0, 13.0) * sc
     c = _pick_center(drng, scene, 1.5 * sig)
     aspect = drng.uniform(1.0, 1.8)
     ang = drng.uniform(0, math.pi)
-    yy, xx = np.mgrid[0:size, 0:size] + 0.5
-    u = ((xx - c[0]) * math.cos(ang) + (yy - c[1]) * math.sin(ang)) / (sig * aspect)
-    v = (-(xx - c[0]) * math.sin(ang) + (yy - c[1]) * math.cos(ang)) / sig
+    u, v = _ellipse_coords(size, c, ang, sig * aspect, sig)
     h = np.exp(-0.5 * (u * u + v * v))
     gy, gx = np.gradient(h)
     sign = -1.0 if drng.random() < 0.75 else 1.0  # mostly dents (concave), sometimes bumps
@@ -189,9 +197,7 @@ def _draw_stain(drng: np.random.Generator, scene: Scene) -> tuple[np.ndarray, np
     c = _pick_center(drng, scene, 0.6 * rad)
     aspect = drng.uniform(1.0, 1.7)
     ang = drng.uniform(0, math.pi)
-    yy, xx = np.mgrid[0:size, 0:size] + 0.5
-    u = ((xx - c[0]) * math.cos(ang) + (yy - c[1]) * math.sin(ang)) / (rad * aspect)
-    v = (-(xx - c[0]) * math.sin(ang) + (yy - c[1]) * math.cos(ang)) / rad
+    u, v = _ellipse_coords(size, c, ang, rad * aspect, rad)
     cells = max(4, int(size / (rad * 0.6)))
     f = 1.0 - (u * u + v * v) + 0.55 * lowres_noise(drng, shape, cells)
     alpha = smoothstep(0.0, drng.uniform(0.25, 0.6), f)

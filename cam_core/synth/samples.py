@@ -43,11 +43,6 @@ def sample_file_name(label: str) -> str:
     return label.lower().replace(" (", "-").replace(")", "").replace(" ", "-") + ".png"
 
 
-def is_sample_name(name: str) -> bool:
-    """Whether an input's name is one of the built-in samples' file names."""
-    return name in {sample_file_name(label) for label in SAMPLES}
-
-
 @dataclass(frozen=True)
 class ClipPart:
     """One part of the built-in conveyor clip, cropped from the frame where it is most centred."""

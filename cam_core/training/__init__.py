@@ -7,28 +7,19 @@ Progress comes as :class:`cam_core.progress.Progress` events (:mod:`cam_core.tra
 """
 
 from cam_core.training.api import train_model
-from cam_core.training.augment import AUGMENTATION, augment_batch, augment_with_masks
-from cam_core.training.calibration import apply_decision_offset, balanced_accuracy, decision_offset
-from cam_core.training.card import describe_data
+from cam_core.training.augment import augment_batch, augment_with_masks
+from cam_core.training.calibration import balanced_accuracy, decision_offset
 from cam_core.training.config import EpochStats, TrainConfig, TrainResult
 from cam_core.training.data import DatasetIndex, ImageRecord, group_by_pattern, scan_dataset, split_dataset
-from cam_core.training.freezing import FREEZE_MODES, FROZEN_PREFIXES, frozen_prefixes
-from cam_core.training.optim import (
-    AUTO_STEPS,
-    AUTO_STEPS_PRETRAINED,
-    DEFAULT_LR,
-    auto_epochs,
-    default_lr,
-    head_lr_mult,
-)
+from cam_core.training.freezing import FROZEN_PREFIXES
+from cam_core.training.optim import DEFAULT_LR, auto_epochs, default_lr
 from cam_core.training.pointing import PointingLoss
 from cam_core.training.saving import working_path
-from cam_core.training.validation import defect_margins, learned_something
+from cam_core.training.validation import learned_something
 
 __all__ = [
-    "AUGMENTATION", "AUTO_STEPS", "AUTO_STEPS_PRETRAINED", "DEFAULT_LR", "FREEZE_MODES", "FROZEN_PREFIXES",
-    "DatasetIndex", "EpochStats", "ImageRecord", "PointingLoss", "TrainConfig", "TrainResult",
-    "apply_decision_offset", "augment_batch", "augment_with_masks", "auto_epochs", "balanced_accuracy",
-    "decision_offset", "default_lr", "defect_margins", "describe_data", "frozen_prefixes", "group_by_pattern",
-    "head_lr_mult", "learned_something", "scan_dataset", "split_dataset", "train_model", "working_path",
+    "DEFAULT_LR", "FROZEN_PREFIXES", "DatasetIndex", "EpochStats", "ImageRecord", "PointingLoss", "TrainConfig",
+    "TrainResult", "augment_batch", "augment_with_masks", "auto_epochs", "balanced_accuracy", "decision_offset",
+    "default_lr", "group_by_pattern", "learned_something", "scan_dataset", "split_dataset", "train_model",
+    "working_path",
 ]

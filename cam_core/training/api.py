@@ -98,7 +98,7 @@ def _build(config: TrainConfig, index: DatasetIndex, device: torch.device, emit:
            ) -> tuple[nn.Module, int, list[str], str, tuple[str, ...], int]:
     """The network with its starting weights, early stages frozen, on ``device``:
     (model, tensors loaded, tensors not loaded, source words, frozen prefixes, frozen tensors)."""
-    model = build_model(config.arch, len(index.classes), head_relu=not config.arch.startswith("squeezenet"),
+    model = build_model(config.arch, len(index.classes), head_relu=config.head_relu,
                         map_stride=config.map_stride)
     loaded, not_loaded, source = starting_weights(model, config, index.classes, emit)
     frozen = frozen_prefixes(config.arch, config.freeze, loaded > 0)

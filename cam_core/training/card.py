@@ -89,7 +89,7 @@ class RunRecord:
             "map_stride": c.map_stride,
             "mean": list(IMAGENET_MEAN),
             "std": list(IMAGENET_STD),
-            "head_relu": not c.arch.startswith("squeezenet"),
+            "head_relu": c.head_relu,
             "trained_on": c.data_description or describe_data(self.index),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "training": self._training(),

@@ -69,6 +69,11 @@ class TrainConfig:
     init_from: str | None = None
     calibrate: bool = True
 
+    @property
+    def head_relu(self) -> bool:
+        """Whether the network keeps the ReLU after its head: not for SqueezeNet (:mod:`cam_core.training.api`)."""
+        return not self.arch.startswith("squeezenet")
+
     def validate(self) -> None:
         """Raise :class:`InputError` / :class:`ModelError` for values that cannot work."""
         if self.arch not in KNOWN_ARCHITECTURES:

@@ -7,7 +7,6 @@ The classifier head starts at zero (:func:`zero_head`) unless a model of ours is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -18,7 +17,6 @@ from cam_core.engine.imagenet import imagenet_state, load_backbone
 from cam_core.errors import InputError
 from cam_core.progress import ProgressCallback
 from cam_core.training.config import TrainConfig
-from cam_core.training.events import note
 
 __all__ = ["init_from_model", "starting_weights", "zero_head"]
 
@@ -28,11 +26,7 @@ def starting_weights(model: nn.Module, config: TrainConfig, classes: Sequence[st
     """Load the starting weights into ``model``: (tensors loaded, names not loaded, where they came from)."""
     if config.init_from:
         return init_from_model(model, config, classes)
-
-    def relay(event: dict[str, Any]) -> None:         # imagenet_state reports in its own dict events
-        emit(note(str(event.get("text", ""))))
-
-    state, source = imagenet_state(config.arch, config.pretrained, relay)
+    state, source = imagenet_state(config.arch, config.pretrained, emit)
     loaded, not_loaded = load_backbone(model, state, config.arch) if state is not None else (0, [])
     zero_head(model)
     return loaded, not_loaded, source

@@ -2,7 +2,7 @@
 
 :func:`frame_view` turns an :class:`~cam_core.explain.pipeline.Explanation` into what a frame shows: the
 verdict (:func:`cam_core.explain.verdict.verdict_of` with the video's threshold) and the map panels on the
-video's fixed colour scale. :func:`render_frame` draws it: ``layout="overlay"`` one panel (the defect map,
+video's fixed colour scale. :class:`FrameRenderer` draws it: ``layout="overlay"`` one panel (the defect map,
 :func:`~cam_core.explain.verdict.overlay_class`), ``"side-by-side"`` OK | NG
 (:func:`~cam_core.explain.verdict.shown_classes`) with captions; the verdict box top-left, red for NG,
 green for OK, grey for models without a defect class.
@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cam_core.explain.pipeline import Explanation
-from cam_core.explain.render import normalize_maps, overlay
+from cam_core.explain.render import blend_heat, heat_image, normalize_maps, overlay
 from cam_core.explain.verdict import Verdict, VerdictKind, overlay_class, shown_classes, verdict_of
 from cam_core.video.decode import Frame
 
@@ -90,25 +90,48 @@ def _text_box(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: i
     draw.text((x + pad - left, y + pad - top), text, fill=(255, 255, 255), font=font)
 
 
-def render_frame(job: Job, opacity: float, colormap: str) -> Image.Image:
-    """One output frame: overlay panel(s) side by side, captions when there are several, verdict box
-    (top-left, red for NG, green for OK) on the first."""
-    base = Image.fromarray(job.frame.image)
-    width, height = base.size
-    pictures = [overlay(base, p.values01, opacity, colormap) for p in job.view.panels]
-    if len(pictures) == 1:
-        out = pictures[0]
-    else:
-        out = Image.new("RGB", (width * len(pictures), height))
-        for i, picture in enumerate(pictures):
-            out.paste(picture, (i * width, 0))
-    draw = ImageDraw.Draw(out)
-    size = max(10, round(0.06 * height))
-    margin = max(2, size // 3)
-    if len(pictures) > 1:
-        for i, panel in enumerate(job.view.panels):
-            _text_box(draw, (i * width + margin, height - margin), panel.caption, max(8, size * 3 // 4),
-                      CAPTION_COLOUR, anchor_bottom=True)
-    verdict = job.view.verdict
-    _text_box(draw, (margin, margin), f"{verdict.label} {verdict.probability:.2f}", size, VERDICT_COLOURS[verdict.kind])
-    return out
+class FrameRenderer:
+    """Draws the output frames of one run: overlay panel(s) side by side, captions when there are several,
+    verdict box (top-left, red for NG, green for OK) on the first.
+
+    A view's coloured maps (:func:`~cam_core.explain.render.heat_image` at the frame size) are made once and
+    reused by every frame that shows that view (the frames between two explained ones, ``every > 1``).
+    """
+
+    def __init__(self, opacity: float, colormap: str) -> None:
+        self.opacity, self.colormap = opacity, colormap
+        self._view: FrameView | None = None
+        self._size = (0, 0)
+        self._heats: tuple[Image.Image, ...] = ()
+
+    def _heats_of(self, view: FrameView, size: tuple[int, int]) -> tuple[Image.Image, ...]:
+        if view is not self._view or size != self._size:
+            self._view, self._size = view, size
+            self._heats = tuple(heat_image(p.values01, size, self.colormap) for p in view.panels)
+        return self._heats
+
+    def render(self, job: Job) -> Image.Image:
+        """One output frame for ``job``."""
+        base = Image.fromarray(job.frame.image)
+        width, height = base.size
+        if self.opacity > 0.0:
+            pictures = [blend_heat(base, heat, self.opacity) for heat in self._heats_of(job.view, base.size)]
+        else:
+            pictures = [overlay(base, p.values01, self.opacity, self.colormap) for p in job.view.panels]
+        if len(pictures) == 1:
+            out = pictures[0]
+        else:
+            out = Image.new("RGB", (width * len(pictures), height))
+            for i, picture in enumerate(pictures):
+                out.paste(picture, (i * width, 0))
+        draw = ImageDraw.Draw(out)
+        size = max(10, round(0.06 * height))
+        margin = max(2, size // 3)
+        if len(pictures) > 1:
+            for i, panel in enumerate(job.view.panels):
+                _text_box(draw, (i * width + margin, height - margin), panel.caption, max(8, size * 3 // 4),
+                          CAPTION_COLOUR, anchor_bottom=True)
+        verdict = job.view.verdict
+        _text_box(draw, (margin, margin), f"{verdict.label} {verdict.probability:.2f}", size,
+                  VERDICT_COLOURS[verdict.kind])
+        return out

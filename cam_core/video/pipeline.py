@@ -46,16 +46,16 @@ from PIL import Image
 from cam_core.errors import InputError
 from cam_core.explain.pipeline import Explainer, Explanation
 from cam_core.explain.render import COLORMAPS
-from cam_core.files import commit_partial
 from cam_core.video.decode import EndOfStream, Frame, Plan, iter_decoded, make_plan
 from cam_core.video.encode import GIF_MAX_WIDTH, Writer, encoder_for
 from cam_core.video.frames import LAYOUTS, FrameView, Job, Layout, frame_view, panel_classes
-from cam_core.video.outputs import atomic_output, discard, temp_beside
+from cam_core.video.outputs import atomic_output
 from cam_core.video.probe import VideoInfo, probe_video
 from cam_core.video.records import FrameRecord, recorded_probabilities, write_frames_csv
 from cam_core.video.results import VideoCancelled, VideoProgress, VideoResult
 from cam_core.video.scale import auto_evidence_range
 from cam_core.video.workers import (
+    CANCELLED,
     END_JOBS,
     JOIN_TIMEOUT_S,
     POLL_S,
@@ -70,7 +70,6 @@ from cam_core.video.workers import (
 QUEUE_SIZE = 8                 # frames per queue (decoder→caller, caller→encoder)
 MAX_PENDING_FRAMES = 64        # frames the caller's thread holds while it fills a batch
 CALIBRATION_FRAMES = 16        # explained frames used to fix the colour scale when none is given
-_CANCELLED = "stopped before the video was finished; nothing was written"
 
 
 class _RunState:
@@ -149,7 +148,7 @@ def _explain_stream(in_q: queue.Queue[object], out_q: queue.Queue[object], stop:
     while True:
         item = take(in_q, decoder, should_stop)
         if should_stop is not None and should_stop():
-            raise VideoCancelled(_CANCELLED)
+            raise VideoCancelled(CANCELLED)
         if isinstance(item, Failure):
             raise item.error
         if isinstance(item, EndOfStream):
@@ -291,19 +290,15 @@ def convert_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, m
         raise InputError(f"the output {dst.name} must not overwrite the input")
     info = probe_video(src)
     plan = make_plan(info, max_side, GIF_MAX_WIDTH if encoder == "gif" else None)
-    tmp = temp_beside(dst)
-    writer: Writer | None = None
-    try:
+    with atomic_output(dst) as tmp:
         writer = Writer(tmp, encoder, plan.size, info.fps)
-        with closing(iter_decoded(src, plan, info.fps)) as frames:
-            for item in frames:
-                if isinstance(item, Frame) and writer.wants(item):
-                    writer.write(Image.fromarray(item.image), item)
-        writer.finish()
-        commit_partial(tmp, dst)
-    except BaseException:
-        if writer is not None:
+        try:
+            with closing(iter_decoded(src, plan, info.fps)) as frames:
+                for item in frames:
+                    if isinstance(item, Frame) and writer.wants(item):
+                        writer.write(Image.fromarray(item.image), item)
+            writer.finish()
+        except BaseException:
             writer.abort()
-        discard(tmp)
-        raise
+            raise
     return dst

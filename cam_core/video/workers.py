@@ -17,12 +17,13 @@ from pathlib import Path
 
 from cam_core.video.decode import Plan, iter_decoded
 from cam_core.video.encode import Writer
-from cam_core.video.frames import Job, render_frame
+from cam_core.video.frames import FrameRenderer, Job
 from cam_core.video.results import VideoCancelled
 
 POLL_S = 0.1                  # how often blocked threads look at the stop flag
 JOIN_TIMEOUT_S = 30.0
 END_JOBS = object()           # the caller's last item for the encoder
+CANCELLED = "stopped before the video was finished; nothing was written"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def encode_worker(writer_factory: Callable[[], Writer], q: queue.Queue[object], 
     """Render and encode jobs until :data:`END_JOBS` (then finish the file and append the frame count to
     ``result``) or until ``stop`` is set (then abort the file)."""
     writer = writer_factory()
+    renderer = FrameRenderer(opacity, colormap)
     try:
         while True:
             try:
@@ -89,7 +91,7 @@ def encode_worker(writer_factory: Callable[[], Writer], q: queue.Queue[object], 
                 return
             assert isinstance(job, Job)
             if writer.wants(job.frame):
-                writer.write(render_frame(job, opacity, colormap), job.frame)
+                writer.write(renderer.render(job), job.frame)
     except BaseException:
         writer.abort()
         raise
@@ -123,7 +125,7 @@ def take(q: queue.Queue[object], producer: Worker, should_stop: Callable[[], boo
             return q.get(timeout=POLL_S)
         except queue.Empty:
             if should_stop is not None and should_stop():
-                raise VideoCancelled("stopped before the video was finished; nothing was written") from None
+                raise VideoCancelled(CANCELLED) from None
             if producer.error is not None or not producer.is_alive():
                 with suppress(queue.Empty):
                     return q.get_nowait()

@@ -12,6 +12,7 @@ from cam_core.cli import main
 from cam_core.engine import imagenet
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES
 from cam_core.errors import InputError, ModelError
+from cam_core.progress import Progress
 
 
 @pytest.fixture(autouse=True)
@@ -29,10 +30,10 @@ def test_every_known_architecture_is_listed_and_lite0_comes_from_its_package() -
 
 
 def test_auto_without_weights_trains_from_scratch_and_says_how_to_get_them() -> None:
-    events: list[dict] = []
+    events: list[Progress] = []
     state, source = imagenet.imagenet_state("resnet18", "auto", events.append)
     assert state is None and "from scratch" in source
-    assert any("weights download resnet18" in e["text"] for e in events)
+    assert any("weights download resnet18" in e.message for e in events)
 
 
 def test_imagenet_mode_refuses_when_missing() -> None:

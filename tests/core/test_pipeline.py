@@ -3,6 +3,7 @@ evidence maps, overlays, records, and that its hook is gone when it is closed.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from conftest import make_checkpoint
 from PIL import Image
 
-from cam_core.explain.pipeline import Explainer
+from cam_core.explain.pipeline import BY_CLASS_NAMES, Explainer
 from cam_core.models import load_model
 
 
@@ -101,3 +102,27 @@ def test_grey_arrays_and_rgba_pictures_are_explained_as_their_rgb_picture(resnet
     np.testing.assert_allclose(from_grey.logits, from_grey_rgb.logits, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(from_rgba.logits, from_rgb.logits, rtol=1e-4, atol=1e-4)
     assert from_grey.image_size == (grey.shape[1], grey.shape[0])
+
+
+def test_the_model_cards_defect_class_travels_with_every_explanation(tmp_path, part_images) -> None:
+    """A card that names its own defect class ("scratch" is not one of the names the rule knows) decides the
+    verdict, the map order, the scores and the report's localization, not the class names."""
+    from cam_core.checkpoints import save_checkpoint
+    from cam_core.engine.architectures import build_model
+    from cam_core.explain import score_row, shown_classes, verdict_of
+
+    torch.manual_seed(1)
+    model = build_model("resnet18", 2, head_relu=False)
+    path = save_checkpoint(model, tmp_path / "line9.safetensors",
+                           {"arch": "resnet18", "classes": ["scratch", "good"], "input_size": [96, 96],
+                            "head_relu": False, "defect_class": "scratch"})
+    bundle = load_model(path, device="cpu")
+    with Explainer(bundle) as explainer:
+        explanation = explainer.explain_one(part_images[0])
+    assert explanation.defect_index == 0 == bundle.positive_index
+    verdict = verdict_of(explanation)
+    assert verdict.positive_probability == pytest.approx(float(explanation.probabilities[0]))
+    assert shown_classes(explanation) == [1, 0]                   # the defect class last: good | scratch
+    assert score_row("a.png", explanation)["defect_probability"] == f"{explanation.probabilities[0]:.6f}"
+    unnamed = dataclasses.replace(explanation, defect_index=BY_CLASS_NAMES)   # by the names alone: none
+    assert unnamed.defect_index is None and verdict_of(unnamed).positive_probability is None

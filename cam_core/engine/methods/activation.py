@@ -55,17 +55,8 @@ class CAM(BaseCAM):
         self._capture = ActivationCapture(hooked, transform=transform)
 
     def _explain(self, batch: Tensor, targets: Sequence[int] | None) -> CAMResult:
-        capture = self._capture
-        assert capture is not None
         with torch.inference_mode():
-            capture.start()
-            try:
-                logits = self.model(batch)
-            finally:
-                captured = capture.stop()
-            captured = capture.require(captured)
-            if not isinstance(logits, Tensor):
-                logits = logits[0]  # e.g. GoogLeNet/Inception namedtuples in training mode
+            logits, captured = self._forward(batch)
             if self.head.kind == "conv1x1":
                 maps = captured
             elif captured.ndim != 4 or captured.shape[1] != self._weight.shape[1]:

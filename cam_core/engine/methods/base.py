@@ -91,6 +91,19 @@ class BaseCAM(ABC):
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch
 
+    def _forward(self, batch: Tensor) -> tuple[Tensor, Tensor]:
+        """One forward pass with the hook armed: ``(logits, what the hooked layer gave)``, under the caller's
+        grad mode. Namedtuple outputs (GoogLeNet/Inception in training mode) give their first field."""
+        capture = self._capture
+        assert capture is not None
+        capture.start()
+        try:
+            output = self.model(batch)
+        finally:
+            captured = capture.stop()
+        captured = capture.require(captured)
+        return (output if isinstance(output, Tensor) else output[0]), captured
+
     @abstractmethod
     def _explain(self, batch: Tensor, targets: Sequence[int] | None) -> CAMResult:
-        """Run the model once and build the maps."""
+        """Run the model once (:meth:`_forward`) and build the maps."""

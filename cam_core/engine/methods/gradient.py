@@ -47,20 +47,11 @@ class GradCAM(BaseCAM):
         return gradients.mean(dim=(2, 3), keepdim=True)
 
     def _explain(self, batch: Tensor, targets: Sequence[int] | None) -> CAMResult:
-        capture = self._capture
-        assert capture is not None
         grad_mode = torch.is_grad_enabled()
         try:
             with torch.inference_mode(False):
                 torch.set_grad_enabled(False)  # the hook switches it on from the target layer onwards
-                capture.start()
-                try:
-                    logits = self.model(batch)
-                finally:
-                    activations = capture.stop()
-                activations = capture.require(activations)
-                if not isinstance(logits, Tensor):
-                    logits = logits[0]
+                logits, activations = self._forward(batch)
                 if not logits.requires_grad:
                     raise ModelError(f"layer {self.target_layer!r} does not lead to the network's output")
                 index = self._target_indices(logits.detach(), targets)
