@@ -22,11 +22,12 @@ from app_ui.cache import cached, scratch_root
 from app_ui.errors import error_line, log
 from cam_core import CamInspectorError
 from cam_core.explain import unique_name
+from cam_core.options import IMAGE_EXTENSIONS, upload_types
 from cam_core.synth.samples import SAMPLE_SIZE, SAMPLES, render_sample, sample_file_name
 
 T = TypeVar("T")
 
-IMAGE_TYPES: list[str] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif"]
+IMAGE_TYPES: list[str] = upload_types(IMAGE_EXTENSIONS)
 SAMPLE_MASK_SOURCE = "the sample's own mask"
 STALE_UPLOAD_HINT = ("A file still listed in an upload box after the server restarted is no longer on the server: "
                      "remove it (×) and upload it again.")

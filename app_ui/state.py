@@ -15,19 +15,21 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from cam_core.options import Method, VideoSettings, ViewSettings
+
 KEPT_OVERLAY = "kept_overlay"      # (opacity, colormap) as last set by a widget (see widgets.overlay_controls)
 # Settings shared by every page; widgets use these keys and read their defaults from here.
 DEFAULTS: dict[str, Any] = {
-    "cfg_method": "cam",
-    "cfg_norm": "evidence",
-    "cfg_opacity": 0.5,
-    "cfg_colormap": "jet",
+    "cfg_method": Method.CAM.value,
+    "cfg_norm": ViewSettings.mode.value,
+    "cfg_opacity": ViewSettings.opacity,
+    "cfg_colormap": ViewSettings.colormap.value,
     "cfg_raw_grid": False,
     "cfg_samples": [],
     "cfg_target": "predicted",
     "cfg_report_title": "CAM Inspector report",
-    "cfg_video_layout": "overlay",
-    "cfg_video_every": 1,
+    "cfg_video_layout": VideoSettings.layout.value,
+    "cfg_video_every": VideoSettings.every,
     "cfg_video_max_side": 640,
 }
 

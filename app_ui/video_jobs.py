@@ -24,11 +24,12 @@ from app_ui.errors import error_line, log
 from app_ui.inputs import InputImage, digest_of
 from app_ui.models import MapMethod, get_explainer
 from cam_core import CamInspectorError, Explainer, InputError
+from cam_core.options import VIDEO_EXTENSIONS, VideoSettings, upload_types
 from cam_core.scratch import new_run_folder, stage_bytes, subfolder, touch
 from cam_core.synth.samples import SAMPLE_CLIP_FPS, SAMPLE_CLIP_SECONDS, SAMPLE_CLIP_SEED
 from cam_core.video import VideoInfo, VideoProgress, VideoResult
 
-VIDEO_TYPES: list[str] = ["mp4", "mov", "avi", "mkv", "webm", "gif"]
+VIDEO_TYPES: list[str] = upload_types(VIDEO_EXTENSIONS)
 VIDEO_RUN = "video_run"
 VIDEO_JOB = "video_job"
 VIDEO_THRESHOLD = 0.5            # the verdict is NG when p(ng) ≥ this (as in the CLI)
@@ -44,17 +45,6 @@ class VideoSource:
     name: str
     path: Path
     digest: str
-
-
-@dataclass(frozen=True)
-class VideoSettings:
-    """What shapes an explained video (compared with the widgets to tell when a result is stale)."""
-
-    layout: str = "overlay"
-    opacity: float = 0.5
-    colormap: str = "jet"
-    every: int = 1
-    max_side: int = 640
 
 
 @dataclass
@@ -137,10 +127,8 @@ def run_video(source: VideoSource, model: str, method: MapMethod, settings: Vide
     folder = new_run_folder(subfolder(scratch_root("video"), "runs"), VIDEO_FILES_MAX_AGE_S)
     start = time.perf_counter()
     try:
-        result = explain_video(source.path, folder / "explained.mp4", explainer, layout=settings.layout,  # type: ignore[arg-type]
-                               opacity=settings.opacity, colormap=settings.colormap, every=settings.every,
-                               max_side=settings.max_side, csv_path=folder / "frames.csv", progress=progress,
-                               should_stop=should_stop, threshold=VIDEO_THRESHOLD)
+        result = explain_video(source.path, folder / "explained.mp4", explainer, settings,
+                               csv_path=folder / "frames.csv", progress=progress, should_stop=should_stop)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

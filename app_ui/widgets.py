@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,8 @@ import streamlit as st
 
 from app_ui.state import DEFAULTS, KEPT_OVERLAY
 from cam_core.checkpoints import ModelBundle, ModelCard, defect_class_index
-from cam_core.explain import COLORMAPS, Verdict
+from cam_core.explain import Verdict
+from cam_core.options import Colormap, ScaleMode, ViewSettings, choices
 
 NORM_LABELS: dict[str, str] = {"evidence": "Evidence (for / against)", "shared": "Raw, shared", "per-map": "Raw, per map",
                                 "raw": "Raw, calibrated"}
@@ -26,22 +26,6 @@ COLOUR_SCALE_HELP = (
     "stretched on its own (shape only); Raw, calibrated = the range recorded at training.")
 
 
-@dataclass(frozen=True)
-class ViewSettings:
-    """How maps are drawn (never affects the network's verdict)."""
-
-    mode: str = "evidence"
-    opacity: float = 0.5
-    colormap: str = "jet"
-    value_range: tuple[float, float] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"normalization": self.mode, "opacity": self.opacity, "colormap": self.colormap}
-        if self.mode == "raw" and self.value_range:
-            out["value_range"] = list(self.value_range)
-        return out
-
-
 def view_controls(container: Any = None, value_range: tuple[float, float] | None = None,
                   overlay: bool = True) -> ViewSettings:
     """Normalisation, opacity and colormap widgets (shared by every page through ``cfg_*`` keys).
@@ -49,7 +33,7 @@ def view_controls(container: Any = None, value_range: tuple[float, float] | None
     ``overlay=False`` leaves opacity and colormap to the caller (Explain draws them inside a fragment, so
     moving the slider redraws only the maps), and returns their current values."""
     container = container or st.sidebar
-    modes = ["evidence", "shared", "per-map"] + (["raw"] if value_range else [])
+    modes = [m for m in choices(ScaleMode) if m != ScaleMode.RAW or value_range]
     if st.session_state.get("cfg_norm") not in modes:
         st.session_state["cfg_norm"] = "evidence"
     mode = container.radio("Colour scale", modes, format_func=NORM_LABELS.get, key="cfg_norm",
@@ -59,8 +43,8 @@ def view_controls(container: Any = None, value_range: tuple[float, float] | None
     else:
         opacity = float(st.session_state.get("cfg_opacity", DEFAULTS["cfg_opacity"]))
         colormap = str(st.session_state.get("cfg_colormap", DEFAULTS["cfg_colormap"]))
-    return ViewSettings(mode=mode, opacity=opacity, colormap=colormap,
-                        value_range=value_range if mode == "raw" else None)
+    return ViewSettings(mode=ScaleMode(mode), opacity=opacity, colormap=Colormap(colormap),
+                        value_range=value_range if mode == ScaleMode.RAW else None)
 
 
 def _keep_overlay() -> None:
@@ -75,7 +59,7 @@ def overlay_controls(container: Any = None, colormap_container: Any = None) -> t
     container = container or st.sidebar
     opacity = container.slider("Opacity", 0.0, 1.0, step=0.05, key="cfg_opacity", on_change=_keep_overlay,
                                help="0 = image only, 1 = heatmap only")
-    colormap = (colormap_container or container).selectbox("Colormap", list(COLORMAPS), key="cfg_colormap",
+    colormap = (colormap_container or container).selectbox("Colormap", choices(Colormap), key="cfg_colormap",
                                                            on_change=_keep_overlay)
     return float(opacity), colormap
 

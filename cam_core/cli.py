@@ -1,7 +1,10 @@
 """Command line: ``python -m cam_core {explain,synth,train,evaluate,video,models,export-onnx}``.
 
-User errors (bad files, unknown models) print one clear line on stderr, never a traceback;
-the exit code is 0 when everything worked, 1 when some inputs failed, 2 when nothing could run.
+User errors (bad files, unknown models, bad options, outputs that cannot be written) print one clear line on
+stderr, never a traceback; the exit code is 0 when everything worked, 1 when some inputs failed (the rest
+were processed), 2 when nothing could run. :func:`main` is the one error path: every command raises, and
+``main`` turns a :class:`CamInspectorError`, an ``OSError`` (naming the file) or an argument error into
+that line.
 """
 
 from __future__ import annotations
@@ -13,10 +16,22 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from cam_core.checkpoints import DEFAULT_MODEL
 from cam_core.errors import CamInspectorError, InputError
+from cam_core.options import (
+    Colormap,
+    Device,
+    Freeze,
+    Layout,
+    Method,
+    Pretrained,
+    Resize,
+    VideoSettings,
+    ViewSettings,
+    choices,
+)
 
 if TYPE_CHECKING:
     from cam_core.checkpoints import ModelBundle
@@ -28,6 +43,30 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
 
 def _err(message: str) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``error: argument --opacity: …``), raised, not exited."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ArgumentError(f"{self.prog.removeprefix('python -m cam_core ')}: {message}")
+
+
+class _ArgumentError(Exception):
+    """A command line argparse refuses (unknown option, bad choice, missing argument)."""
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an ``OSError``: the path it names and why (``out/a.png: No space left on device``).
+
+    Atomic writes (:mod:`cam_core.files`) name the file asked for, not their temporary file."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        reason = f"{reason} (a file is in the way where a folder is needed)"
+    if exc.filename is None:
+        return f"input/output error: {reason}"
+    where = exc.filename if exc.filename2 is None else f"{exc.filename} → {exc.filename2}"
+    return f"{where}: {reason}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,16 +103,25 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from cam_core.explain.pipeline import Explainer
     from cam_core.models import load_model
 
-    bundle = load_model(args.model, device=args.device)
-    _check_target(args.target, bundle)
-    files = iter_image_files(args.paths)
+    view = ViewSettings(opacity=args.opacity, colormap=args.colormap)   # options checked before any work
+    missing: list[InputError] = []
+
+    def report_missing(exc: InputError) -> None:
+        missing.append(exc)
+        _err(str(exc))
+
+    files = iter_image_files(args.paths, on_missing=report_missing)
     if not files:
+        if missing:
+            return EXIT_ERROR
         raise CamInspectorError("no image files found in the given paths")
     out_dir = Path(args.out) if args.out else None
     export = FolderExport(out_dir, Path(args.save_maps) if args.save_maps else None, target=args.target,
-                          opacity=args.opacity, colormap=args.colormap)
+                          opacity=view.opacity, colormap=view.colormap)
+    bundle = load_model(args.model, device=args.device)
+    _check_target(args.target, bundle)
     fixed_target = None if args.target in ("predicted", "all") else [bundle.classes.index(args.target)]
-    failures = 0
+    failures = len(missing)
     with Explainer(bundle, method=args.method, batch_size=args.batch_size,
                    flip_average=args.flip_average) as explainer:
         for chunk in _chunks(files, explainer.batch_size):
@@ -163,15 +211,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from cam_core.evaluation import evaluate, format_report
     from cam_core.explain.pipeline import Explainer
     from cam_core.models import load_model
+    from cam_core.progress import Progress
+
+    def progress(event: Progress) -> None:
+        if event.stage == "message":     # a skipped image or mask: one line, the run goes on
+            print(f"warning: {event.message}", file=sys.stderr, flush=True)
 
     bundle = load_model(args.model, device=args.device)
     with Explainer(bundle, method=args.method, flip_average=args.flip_average) as explainer:
-        report = evaluate(args.data_dir, explainer)
+        report = evaluate(args.data_dir, explainer, progress=progress)
     if args.json:
         print(json.dumps(report.to_json()))
     else:
         print(format_report(report))
-    return EXIT_OK
+    return EXIT_SOME_FAILED if report.skipped_files else EXIT_OK
 
 
 def cmd_video(args: argparse.Namespace) -> int:
@@ -179,6 +232,8 @@ def cmd_video(args: argparse.Namespace) -> int:
     from cam_core.models import load_model
     from cam_core.video import VideoProgress, explain_video
 
+    settings = VideoSettings(layout=args.layout, opacity=args.opacity, colormap=args.colormap, every=args.every,
+                             max_side=args.max_side, batch_size=args.batch_size)   # checked before the model loads
     bundle = load_model(args.model, device=args.device)
 
     def progress(p: VideoProgress) -> None:
@@ -186,13 +241,14 @@ def cmd_video(args: argparse.Namespace) -> int:
 
     with Explainer(bundle, method=args.method, batch_size=args.batch_size,
                    flip_average=args.flip_average) as explainer:
-        result = explain_video(args.input, args.out, explainer, layout=args.layout, opacity=args.opacity,
-                               every=args.every, max_side=args.max_side, csv_path=args.csv, progress=progress)
+        result = explain_video(args.input, args.out, explainer, settings, csv_path=args.csv, progress=progress)
     positive = bundle.positive_index
     ng = 0 if positive is None else sum(1 for f in result.frames if f.predicted == bundle.classes[positive])
-    print(f"\nwrote {result.output} ({len(result.frames)} frames, {ng} NG; colour scale from {result.scale_source})",
+    print(f"\nwrote {result.output} ({result.frames_text}, {ng} NG; colour scale from {result.scale_source})",
           file=sys.stderr)
-    return EXIT_OK
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return EXIT_SOME_FAILED if result.ended_early else EXIT_OK
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
@@ -291,11 +347,17 @@ def add_model_args(p: argparse.ArgumentParser, method: bool = True) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"shipped/user model name, .safetensors or .onnx path, or torchvision:ARCH "
                         f"(default {DEFAULT_MODEL}; ONNX models: CAM only)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default=Device.AUTO.value, choices=choices(Device))
     if method:
-        p.add_argument("--method", default="cam", choices=["cam", "gradcam", "gradcam++"])
+        p.add_argument("--method", default=Method.CAM.value, choices=choices(Method))
         p.add_argument("--flip-average", action="store_true",
                        help="CAM only: average maps and logits with the mirrored image (2 passes)")
+
+
+def _add_view_args(p: argparse.ArgumentParser) -> None:
+    """``--opacity`` and ``--colormap`` (their ranges are checked by :class:`~cam_core.options.ViewSettings`)."""
+    p.add_argument("--opacity", type=float, default=ViewSettings.opacity, help="0 (image only) to 1 (map only)")
+    p.add_argument("--colormap", default=ViewSettings.colormap.value, choices=choices(Colormap))
 
 
 def _add_explain(sub: argparse._SubParsersAction) -> None:
@@ -303,8 +365,7 @@ def _add_explain(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", help="image files or folders (recursive)")
     add_model_args(p)
     p.add_argument("--target", default="predicted", help="predicted | all | a class name (which overlays to write)")
-    p.add_argument("--opacity", type=float, default=0.5)
-    p.add_argument("--colormap", default="jet")
+    _add_view_args(p)
     p.add_argument("--out", help="folder for overlay PNGs and results.csv")
     p.add_argument("--save-maps", help="folder for <stem>.npy: float32 C×H×W raw maps at the image size")
     p.add_argument("--json", action="store_true", help="one JSON object per line per image on stdout")
@@ -330,7 +391,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="network (default efficientnet_lite0: fine-tuned from its ImageNet weights)")
     p.add_argument("--out", default=None, help="output .safetensors path (a JSON card is written beside it); "
                    "default: the user models folder, <data folder>-<arch>.safetensors")
-    p.add_argument("--freeze", choices=["auto", "none"], default="auto",
+    p.add_argument("--freeze", choices=choices(Freeze), default=Freeze.AUTO.value,
                    help="auto: with ImageNet weights, keep the stages up to stride 8 frozen (faster on CPU)")
     p.add_argument("--init-from", default=None,
                    help="continue from one of this product's models of the same architecture and classes")
@@ -342,12 +403,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--val-fraction", type=float, default=0.2)
-    p.add_argument("--pretrained", default="auto", choices=["auto", "imagenet", "none"])
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--pretrained", default=Pretrained.AUTO.value, choices=choices(Pretrained))
+    p.add_argument("--device", default=Device.AUTO.value, choices=choices(Device))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mask-loss", type=float, default=1.0,
                    help="weight of the pointing loss on NG images with a mask in masks/ (0 = off; default 1)")
-    p.add_argument("--resize", choices=["square", "aspect"], default="square",
+    p.add_argument("--resize", choices=choices(Resize), default=Resize.SQUARE.value,
                    help="square: squash every image to image-size²; aspect: keep each image's aspect ratio "
                         "at about image-size² pixels (recorded in the card; explain/evaluate follow it)")
     p.add_argument("--map-stride", type=int, choices=[16, 32], default=32,
@@ -370,8 +431,8 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input")
     add_model_args(p)
     p.add_argument("--out", required=True, help="output .mp4 (H.264), .webm or .gif")
-    p.add_argument("--opacity", type=float, default=0.5)
-    p.add_argument("--layout", default="overlay", choices=["overlay", "side-by-side"])
+    _add_view_args(p)
+    p.add_argument("--layout", default=Layout.OVERLAY.value, choices=choices(Layout))
     p.add_argument("--every", type=int, default=1, help="explain every N-th frame (others reuse its maps)")
     p.add_argument("--max-side", type=int, default=1280)
     p.add_argument("--csv", help="per-frame CSV: time, verdict, probability per class")
@@ -393,7 +454,7 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cam_core", description="CAM Inspector: why did the CNN call "
+    parser = _Parser(prog="python -m cam_core", description="CAM Inspector: why did the CNN call "
                                      "this part NG? Class activation maps for OK/NG inspection.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_explain(sub)
@@ -410,12 +471,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except _ArgumentError as exc:
+        _err(f"{exc} (see --help)")
+        return EXIT_ERROR
+    except SystemExit as exc:     # --help
+        return int(exc.code or 0) if isinstance(exc.code, int | None) else EXIT_ERROR
     args.argv = argv
     try:
         return int(args.func(args))
     except CamInspectorError as exc:
         _err(str(exc))
+        return EXIT_ERROR
+    except OSError as exc:        # an output that cannot be written (or an input that cannot be read)
+        _err(os_error_line(exc))
         return EXIT_ERROR
     except KeyboardInterrupt:
         _err("interrupted")

@@ -4,7 +4,8 @@ Everything is first written to a hidden temporary file beside the target, ``.<st
 (same folder, so the same filesystem and ``os.replace`` is atomic; hidden, so no listing shows it; the real
 extension last, so tools that pick a format from the name, such as FFmpeg, still do), flushed to disk
 (``fsync``) and moved over the target with :func:`os.replace`. If writing fails, the temporary file is
-removed and an existing target is left exactly as it was.
+removed and an existing target is left exactly as it was; an ``OSError`` about the temporary file (or about
+no file: a full disk) is raised naming the target instead (:func:`naming_target`).
 
 - :func:`atomic_write`: a context manager giving an open file to write to;
 - :func:`atomic_path`: a context manager giving the temporary *path*, for writers that take a file name
@@ -26,8 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["PARTIAL_MARK", "sha256_of", "atomic_path", "atomic_write", "commit_partial", "partial_beside", "partial_files",
-           "remove_partials"]
+__all__ = ["PARTIAL_MARK", "sha256_of", "atomic_path", "atomic_write", "commit_partial", "naming_target",
+           "partial_beside", "partial_files", "remove_partials"]
 
 #: Part of every temporary name: ``.<stem>.<random>.partial<ext>``.
 PARTIAL_MARK = ".partial"
@@ -47,6 +48,8 @@ def partial_beside(path: str | os.PathLike[str]) -> Path:
             fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise naming_target(exc, candidate, path) from exc
         os.close(fd)
         return candidate
     raise FileExistsError(f"cannot create a temporary file beside {path}")  # pragma: no cover
@@ -63,6 +66,15 @@ def _fsync(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def naming_target(exc: OSError, tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> OSError:
+    """``exc`` as the error of writing ``target``: the same errno and reason, with ``filename`` the target
+    when the error named the temporary file or no file (a full disk), so a message names the file the
+    user asked for. Other errors (about another file) are returned unchanged."""
+    if exc.filename not in (None, str(tmp), os.fspath(tmp)) or exc.errno is None:
+        return exc
+    return OSError(exc.errno, exc.strerror or str(exc), os.fspath(target))
 
 
 def commit_partial(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
@@ -88,6 +100,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         commit_partial(tmp, target)
+    except OSError as exc:
+        _discard(tmp)
+        relabelled = naming_target(exc, tmp, target)
+        if relabelled is exc:
+            raise
+        raise relabelled from exc
     except BaseException:
         _discard(tmp)
         raise

@@ -3,6 +3,9 @@ table of scores (accuracy, AUROC, pointing game, energy in the mask) on an uploa
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -34,7 +37,7 @@ def pick_image() -> ui.InputImage | None:
     return None
 
 
-def network_column(column, model: str, method: ui.MapMethod, item: ui.InputImage, view: ui.ViewSettings,
+def network_column(column: Any, model: str, method: ui.MapMethod, item: ui.InputImage, view: ui.ViewSettings,
                    narrow_ok: bool) -> None:
     """One network's name, verdict, architecture, grid, latency and OK/NG overlays."""
     explainer = ui.get_explainer(model, method)
@@ -70,8 +73,7 @@ def one_image(models: list[str], method: ui.MapMethod, view: ui.ViewSettings) ->
     columns = st.columns(len(models))
     for column, model in zip(columns, models):
         with column:
-            ui.run_guarded(lambda column=column, model=model: network_column(column, model, method, item, view,
-                                                                              len(models) <= 2))
+            ui.run_guarded(functools.partial(network_column, column, model, method, item, view, len(models) <= 2))
     st.caption("Latency: one explain call on this server (preprocessing, forward pass and maps; measured the "
                "first time each network sees this image, after the network was loaded and warmed up).")
 
@@ -82,13 +84,12 @@ def scores_table(result: ui.NetworkScores) -> None:
     if not result.rows:
         return
     frame = pd.DataFrame(result.rows, columns=list(ui.SCORE_COLUMNS))
-    percent = {"format": "percent"}
     st.dataframe(frame, hide_index=True, width="stretch", column_config={
         "ms/image": st.column_config.NumberColumn(format="%.1f ms"),
-        "accuracy": st.column_config.NumberColumn(**percent),
+        "accuracy": st.column_config.NumberColumn(format="percent"),
         "AUROC": st.column_config.NumberColumn(format="%.3f"),
-        "pointing game": st.column_config.NumberColumn(**percent),
-        "pointing on NG calls": st.column_config.NumberColumn(**percent),
+        "pointing game": st.column_config.NumberColumn(format="percent"),
+        "pointing on NG calls": st.column_config.NumberColumn(format="percent"),
         "energy in mask ÷ mask share": st.column_config.NumberColumn(format="%.2f×"),
     })
     capped = (f"the first {result.scored} of {result.total} images (classes taken in turn; at most "
@@ -128,14 +129,14 @@ def labelled_set_scores(models: list[str], method: ui.MapMethod) -> None:
     key = ui.scores_key(labelled, models, method)
     if st.button("Score networks on this set", key="compare_score_go", type="primary"):
         bar = st.progress(0.0, text="Starting…")
-        result = ui.score_networks(labelled, models, method,
-                                   progress=lambda fraction, text: bar.progress(min(max(fraction, 0.0), 1.0),
-                                                                                text=text))
+        def progress(fraction: float, text: str) -> None:
+            bar.progress(min(max(fraction, 0.0), 1.0), text=text)
+
+        st.session_state[SCORES] = ui.score_networks(labelled, models, method, progress=progress)
         bar.empty()
-        st.session_state[SCORES] = result
-    result = st.session_state.get(SCORES)
-    if isinstance(result, ui.NetworkScores) and result.key == key:
-        scores_table(result)
+    scores = st.session_state.get(SCORES)
+    if isinstance(scores, ui.NetworkScores) and scores.key == key:
+        scores_table(scores)
 
 
 def page() -> None:

@@ -9,6 +9,7 @@ import streamlit as st
 
 import app_ui as ui
 from cam_core.explain import shown_classes, verdict_of
+from cam_core.options import Colormap
 
 THUMB_SIDE = 56
 DIFFUSE_NOTE = (
@@ -116,7 +117,7 @@ def maps_view(item: ui.InputImage, explanation, target: int | None, view: ui.Vie
     """The maps and their overlay controls: a fragment, so opacity and colormap redraw only this part."""
     left, right, _ = st.columns([2, 1, 2])
     opacity, colormap = ui.overlay_controls(left, right)
-    view = dataclasses.replace(view, opacity=opacity, colormap=colormap)
+    view = dataclasses.replace(view, opacity=opacity, colormap=Colormap(colormap))
     classes = shown_classes(explanation, target)
     display = ui.display_copy(item)
     jpegs, scale = ui.render_maps(explanation, display, classes, view, outline=ui.display_mask(item, display.size))

@@ -120,7 +120,7 @@ def train_section() -> None:
         loss_slot, acc_slot = st.columns(2)
         ui.history_charts(last["history"], loss_slot, acc_slot)
     prepared = ui.prepare_data(upload) if upload is not None else None
-    if prepared is not None:
+    if prepared is not None and upload is not None:
         data_summary(prepared)
         train_form(prepared["summary"].root, upload.name, disabled=pending is not None)
     if pending is not None:

@@ -14,10 +14,11 @@ import streamlit as st
 import app_ui as ui
 from cam_core import CamInspectorError
 from cam_core.explain import shown_classes, verdict_of
+from cam_core.options import Colormap, Layout, ScaleMode
 from cam_core.video import GIF_MAX_FPS, GIF_MAX_WIDTH
 
-LAYOUTS = {"overlay": "Overlay (NG map)", "side-by-side": "Side by side (OK | NG)"}
-LAYOUT_SHORT = {"overlay": "NG overlay", "side-by-side": "OK | NG side by side"}
+LAYOUTS = {Layout.OVERLAY.value: "Overlay (NG map)", Layout.SIDE_BY_SIDE.value: "Side by side (OK | NG)"}
+LAYOUT_SHORT = {Layout.OVERLAY.value: "NG overlay", Layout.SIDE_BY_SIDE.value: "OK | NG side by side"}
 MAX_SIDES = [160, 240, 320, 480, 640, 960, 1280]
 FRAME = "video_frame"            # the frame slider
 TIMELINE = "video_timeline"      # the timeline chart (its point selection)
@@ -32,9 +33,9 @@ def sidebar_controls() -> tuple[str | None, ui.MapMethod, ui.VideoSettings]:
     method = ui.method_picker(sidebar, model)
     opacity, colormap = ui.overlay_controls(sidebar)
     if st.session_state.get("cfg_video_layout") not in LAYOUTS:
-        st.session_state["cfg_video_layout"] = "overlay"
+        st.session_state["cfg_video_layout"] = ui.DEFAULTS["cfg_video_layout"]
     if st.session_state.get("cfg_video_max_side") not in MAX_SIDES:
-        st.session_state["cfg_video_max_side"] = 640
+        st.session_state["cfg_video_max_side"] = ui.DEFAULTS["cfg_video_max_side"]
     layout = sidebar.radio("Layout", list(LAYOUTS), format_func=LAYOUTS.get, key="cfg_video_layout",
                            help="Overlay: the NG map over the frame. Side by side: OK map | NG map (twice as wide).")
     every = sidebar.number_input("Explain every N-th frame", min_value=1, max_value=60, step=1,
@@ -43,8 +44,8 @@ def sidebar_controls() -> tuple[str | None, ui.MapMethod, ui.VideoSettings]:
                                       "frame's map and verdict (the video keeps every frame).")
     max_side = sidebar.select_slider("Max side (px)", MAX_SIDES, key="cfg_video_max_side",
                                      help="Frames are downscaled so their longer side is at most this.")
-    return model, method, ui.VideoSettings(layout=layout, opacity=opacity, colormap=colormap, every=int(every),
-                                           max_side=int(max_side))
+    return model, method, ui.VideoSettings(layout=Layout(layout), opacity=opacity, colormap=Colormap(colormap),
+                                           every=int(every), max_side=int(max_side))
 
 
 def pick_source() -> ui.VideoSource | None:
@@ -129,8 +130,9 @@ def _frame_explorer(run: ui.VideoRun) -> None:
         in_video += f", reused from frame {index - index % run.settings.every}"
     st.caption(f"Frame {index} · {record.time_s:.2f} s · in the video: {in_video} · this frame explained "
                f"now by {run.model} · {run.method.label}")
-    view = ui.ViewSettings(mode="evidence", opacity=float(st.session_state.get("cfg_opacity", run.settings.opacity)),
-                           colormap=str(st.session_state.get("cfg_colormap", run.settings.colormap)),
+    view = ui.ViewSettings(mode=ScaleMode.EVIDENCE,
+                           opacity=float(st.session_state.get("cfg_opacity", run.settings.opacity)),
+                           colormap=Colormap(str(st.session_state.get("cfg_colormap", run.settings.colormap))),
                            value_range=run.result.value_range)
     classes = shown_classes(explanation)
     jpegs, scale = ui.render_maps(explanation, ui.display_copy(item), classes, view)
@@ -163,7 +165,7 @@ def show_result(run: ui.VideoRun, source: ui.VideoSource | None, model: str, met
     lo, hi = result.value_range
     st.caption(f"{run.model} · {run.method.label} · "
                f"{LAYOUT_SHORT[run.settings.layout]} · every {run.settings.every} · "
-               f"max side {run.settings.max_side} px · {len(result.frames)} frames in {run.seconds:.1f} s "
+               f"max side {run.settings.max_side} px · {result.frames_text} in {run.seconds:.1f} s "
                f"({rate:.1f} frames/s) · colour scale {lo:.3g} … {hi:.3g} ({result.scale_source})")
     for warning in result.warnings:
         st.warning(warning)

@@ -53,7 +53,7 @@ import struct
 import unicodedata
 import warnings
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -62,11 +62,11 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from cam_core.errors import InputError
+from cam_core.options import IMAGE_EXTENSIONS
 
 MAX_IMAGE_PIXELS: int = 50_000_000
 MAX_ASPECT: float = 100.0
 MAX_FILE_BYTES: int = 200 * 1024 * 1024
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "MPO", "BMP", "DIB", "TIFF", "WEBP", "GIF", "PPM")
 BACKGROUND: tuple[int, int, int] = (255, 255, 255)
 MAX_NAME_LENGTH: int = 120
@@ -162,14 +162,16 @@ def _split_ext(name: str) -> tuple[str, str]:
 
 
 def iter_image_files(
-    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str], recursive: bool = True
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str], recursive: bool = True,
+    on_missing: Callable[[InputError], None] | None = None,
 ) -> list[Path]:
     """Expand ``paths`` into image files.
 
     Folders are expanded (recursively unless ``recursive=False``) into the files whose extension is
     in :data:`IMAGE_EXTENSIONS`, sorted by relative path; hidden files and folders (``.name``) and
     ``__MACOSX`` are skipped. Files named explicitly are kept whatever their extension (they are
-    checked when loaded). Duplicates are dropped, order is kept. A missing path → ``InputError``.
+    checked when loaded). Duplicates are dropped, order is kept. A missing path → ``InputError``, or, with
+    ``on_missing``, its error passed to ``on_missing`` and the other paths still listed (a batch goes on).
     A single path may be passed instead of a list. An empty folder gives an empty list.
     """
     if isinstance(paths, (str, os.PathLike)):
@@ -183,9 +185,13 @@ def iter_image_files(
         elif path.exists():
             found = [path]
         else:
-            raise InputError(
+            missing = InputError(
                 f"'{printable_text(str(path))}' does not exist. Check the path (and its spelling) and try again."
             )
+            if on_missing is None:
+                raise missing
+            on_missing(missing)
+            continue
         for file in found:
             key = os.path.normcase(os.path.abspath(file))
             if key not in seen:

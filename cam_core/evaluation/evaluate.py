@@ -147,8 +147,15 @@ class _Run:
             "pointing": None, "energy": None, "mask_share": None, "iou": None, "note": None,
         }
         if label == self.positive:
-            status = _localize(row, self.masks.get(path), explanation.map_of(self.positive), image.size,
-                               self.tolerance_px)
+            mask = self.masks.get(path)
+            try:
+                status = _localize(row, mask, explanation.map_of(self.positive), image.size, self.tolerance_px)
+            except InputError as exc:         # an unreadable mask: the image still counts, unlocalized
+                assert mask is not None
+                self.skipped.append({"file": relative_name(mask, self.root), "reason": str(exc)})
+                self.emit(Progress("message", message=f"skipped {relative_name(mask, self.root)}: {exc}"))
+                row["note"] = "mask unreadable: not localized"
+                return row
             self.empty_masks += status == "empty"
             self.missing_masks += status == "missing"
             if status != "ok":
@@ -162,8 +169,8 @@ def evaluate(data_dir: str | Path, explainer: Explainer, *, tolerance_px: float 
     """Classify every image under ``data_dir``'s class folders and score the NG maps against the masks.
 
     ``files`` restricts to a subset (paths relative to ``data_dir`` like ``"ng/x.jpg"``, or absolute).
-    ``tolerance_px=None`` uses ``15·max(W, H)/224`` per image. Unreadable images are skipped (listed in
-    ``skipped_files``). ``progress`` gets :class:`~cam_core.progress.Progress` events: stage ``"image"``
+    ``tolerance_px=None`` uses ``15·max(W, H)/224`` per image. Unreadable images are skipped, and so are
+    unreadable masks (their image is still classified, not localized); both are listed in ``skipped_files``. ``progress`` gets :class:`~cam_core.progress.Progress` events: stage ``"image"``
     (``done`` of ``total`` images) after each batch and ``"message"`` for skipped files and masks.
     """
     root = Path(data_dir)

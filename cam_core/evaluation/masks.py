@@ -31,14 +31,25 @@ def load_mask(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as opened:
+            _check_mask_size(opened.size, path.name)      # from the header, before the pixels are decoded
             opened.load()
             picture = opened if opened.mode in ("1", "L", "P", "I", "I;16") else opened.convert("L")
             values = np.asarray(picture)
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"mask {path.name} cannot be read ({exc})") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InputError(f"mask {path.name} cannot be read ({str(exc)[:200]})") from None
     if values.ndim != 2:
         raise InputError(f"mask {path.name} is not a single-channel image")
     return binarize_mask(values)
+
+
+def _check_mask_size(size: tuple[int, int], name: str) -> None:
+    """A mask's declared size, bounded like an image's (:data:`cam_core.data.imaging.MAX_IMAGE_PIXELS`)."""
+    from cam_core.data.imaging import MAX_IMAGE_PIXELS
+
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputError(f"mask {name} declares {width}×{height} pixels; masks above "
+                         f"{MAX_IMAGE_PIXELS / 1e6:.0f} million pixels are refused")
 
 
 def decode_mask(data: bytes, name: str = "mask") -> np.ndarray:

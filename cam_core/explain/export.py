@@ -193,14 +193,20 @@ class FolderExport:
                 folder.mkdir(parents=True, exist_ok=True)
 
     def add(self, name: str, image: Image.Image, explanation: Explanation) -> str:
-        """Write the image's overlays (the ``target`` classes, on the explanation's shared scale) and maps;
-        returns its stem."""
+        """Write the image's overlays (the ``target`` classes, on the scale of all its maps) and maps;
+        returns its stem.
+
+        Only the overlays written are drawn (one for ``predicted`` even for a 1000-class network); the
+        colour scale is still fixed from every map (:meth:`Explanation.normalized`, at the map's own low
+        resolution), so a file looks the same whichever ``target`` wrote it."""
         stem = self.batch.add(name, explanation)
         if self.out_dir is not None:
-            overlays = explanation.overlays(image, opacity=self.opacity, colormap=self.colormap)
-            for c in target_classes(self.target, explanation):
-                class_name = explanation.classes[c]
-                _write_atomic(self.out_dir / overlay_file_name(stem, class_name), png_bytes(overlays[class_name]))
+            wanted = target_classes(self.target, explanation)
+            _, scale = explanation.normalized()
+            overlays, _ = explanation.class_overlays(image, wanted, opacity=self.opacity, colormap=self.colormap,
+                                                     value_range=scale)
+            for c in wanted:
+                _write_atomic(self.out_dir / overlay_file_name(stem, explanation.classes[c]), png_bytes(overlays[c]))
         if self.maps_dir is not None:
             buffer = io.BytesIO()
             np.save(buffer, explanation.upsampled().astype(np.float32))

@@ -27,10 +27,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from cam_core.options import Colormap, ScaleMode
+
 NormalizationMode = Literal["evidence", "shared", "per-map", "raw"]
-NORMALIZATION_MODES: tuple[str, ...] = ("evidence", "shared", "per-map", "raw")
+NORMALIZATION_MODES: tuple[str, ...] = tuple(m.value for m in ScaleMode)
 DEFAULT_MODE: NormalizationMode = "evidence"
-COLORMAPS: tuple[str, ...] = ("jet", "inferno", "viridis", "turbo", "gray")
+COLORMAPS: tuple[str, ...] = tuple(c.value for c in Colormap)
 
 _EPS = 1e-12
 

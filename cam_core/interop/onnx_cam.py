@@ -37,6 +37,7 @@ from cam_core.interop.onnx_graph import CamHead, find_cam_head
 
 __all__ = ["GRADCAM_REFUSAL", "OnnxCAM", "OnnxCamRuntime", "OnnxModule", "is_onnx_model", "onnx_extractor"]
 
+MAX_FIXED_BATCH = 256         # a graph with a fixed batch size N gets every batch padded to N images
 IDENTITY_RTOL = 1e-4
 IDENTITY_RTOL_FLOAT16 = 1e-2
 GRADCAM_REFUSAL = "Grad-CAM needs the model's gradients; ONNX models are explained with CAM only"
@@ -58,6 +59,9 @@ def _image_input(model: onnx.ModelProto) -> tuple[str, list[int | None], int]:
     if len(dims) != 4 or dims[1] not in (3, None):
         raise ModelError(f"the graph's input {inputs[0].name!r} has shape {dims}; CAM Inspector feeds N×3×H×W "
                          "(channels-first RGB) batches")
+    if dims[0] is not None and dims[0] > MAX_FIXED_BATCH:   # every run is padded to it: bound it first
+        raise ModelError(f"the graph's input {inputs[0].name!r} has a fixed batch of {dims[0]} images; at most "
+                         f"{MAX_FIXED_BATCH} are accepted (export it with a dynamic or smaller batch)")
     return inputs[0].name, dims, tensor.elem_type
 
 

@@ -82,7 +82,7 @@ class GraphIndex:
     def constant(self, name: str) -> np.ndarray | None:
         """The value of ``name`` when it is an initializer, a Constant node or an Identity of one; else None."""
         if name in self._initializers:
-            return np.asarray(numpy_helper.to_array(self._initializers[name]))
+            return _tensor_value(self._initializers[name])
         node = self.producer.get(name)
         if node is None:
             return None
@@ -91,7 +91,7 @@ class GraphIndex:
         if node.op_type == "Constant":
             for attr in node.attribute:
                 if attr.name == "value":
-                    return np.asarray(numpy_helper.to_array(attr.t))
+                    return _tensor_value(attr.t)
         return None
 
     def skip_back(self, name: str, ops: frozenset[str] = PASSTHROUGH_OPS) -> tuple[str, onnx.NodeProto | None]:
@@ -104,6 +104,17 @@ class GraphIndex:
 
     def has_pool(self) -> bool:
         return any(_is_pool(node, self) for node in self.graph.node)
+
+
+def _tensor_value(tensor: onnx.TensorProto) -> np.ndarray:
+    """A stored tensor's values; its declared ``dims`` must match the data the file holds (a tensor that
+    claims more values than it stores is refused, not trusted)."""
+    try:
+        return np.asarray(numpy_helper.to_array(tensor))
+    except (ValueError, TypeError, RuntimeError, OverflowError) as exc:
+        dims = "×".join(str(d) for d in tensor.dims) or "scalar"
+        raise ModelError(f"the stored tensor {tensor.name!r} ({dims}) does not hold the values its shape declares "
+                         f"({str(exc)[:100] or type(exc).__name__}): the file is damaged") from None
 
 
 def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:

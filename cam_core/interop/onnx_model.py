@@ -6,7 +6,8 @@ it (:func:`~cam_core.interop.onnx_export.export_onnx` stores it as ``metadata_pr
 a graph from elsewhere gets a minimal card with its assumptions written in ``card["notes"]``: classes
 ``ok, ng`` for two outputs (output 1, ``ng``, is the defect class) or for one (a single logit, ``P(ng) = σ(z)``,
 ``head_type: single-logit``), else ``class0 … class{C−1}``, ImageNet
-mean/std, and the graph's own input size (224×224 when it is not fixed). ``card["origin"]`` says where the
+mean/std, and the graph's own input size (224×224 when it is not fixed); that card passes the same checks as
+ours (sides of 16 to 2048 px), so a graph that declares a huge input is refused before anything is allocated. ``card["origin"]`` says where the
 model came from: the file, ``format: onnx``, the architecture when known, and the head that CAM reads.
 """
 
@@ -103,6 +104,17 @@ def _minimal_card(model: onnx.ModelProto, head: CamHead) -> dict[str, Any]:
             "notes": notes}
 
 
+def _check_foreign_card(card: dict[str, Any], label: str) -> None:
+    """A card made from a foreign graph passes the same checks as ours (:func:`validate_card`), so a declared
+    input size outside the cards' bounds is refused here, before any session exists or any input is made."""
+    try:
+        validate_card(card, label)
+    except ModelError as exc:
+        height, width = card["input_size"]
+        raise ModelError(f"{exc} (the graph declares a {height}×{width} input); re-export it with a smaller fixed "
+                         "input size") from None
+
+
 def _head_type(head: CamHead) -> str:
     return SINGLE_LOGIT if head.single_logit else head.kind
 
@@ -127,6 +139,7 @@ def card_of(path: Path, model: onnx.ModelProto, head: CamHead) -> dict[str, Any]
         arch = card.get("arch") if isinstance(card.get("arch"), str) else None
     else:
         card, arch = _minimal_card(model, head), None
+        _check_foreign_card(card, path.name)
         card["training"] = {"source": f"ONNX file {path.name}; not trained here"}
     card.setdefault("head_type", _head_type(head))
     card["origin"] = _origin(path, model, head, arch)

@@ -43,7 +43,11 @@ class Frame:
 
 @dataclass(frozen=True)
 class EndOfStream:
+    """The end of the frames: ``warning`` when the stream broke off or ended short, and then
+    ``frames_declared``, the count the file's index lists (None when it lists none or all were decoded)."""
+
     warning: str | None = None
+    frames_declared: int | None = None
 
 
 
@@ -103,13 +107,16 @@ def iter_decoded(path: Path, plan: Plan, fps: float, start: int = 0) -> Generato
             if index == 0:
                 raise InputError(f"{path.name}: no frame could be decoded; the video is damaged "
                                  f"({getattr(exc, 'strerror', None) or exc})") from None
+            listed = int(stream.frames or 0)
             yield EndOfStream(f"{path.name} is damaged or truncated: decoding stopped after {index} frames "
-                               f"({getattr(exc, 'strerror', None) or exc}); the output holds those frames")
+                              f"({getattr(exc, 'strerror', None) or exc}); the output holds those frames",
+                              listed if listed > index else None)
             return
         if index == 0:
             raise InputError(f"{path.name} has a video stream but no frames")
         listed = int(stream.frames or 0)
-    yield EndOfStream(_shortfall_warning(path.name, index, listed))
+    warning = _shortfall_warning(path.name, index, listed)
+    yield EndOfStream(warning, listed if warning else None)
 
 
 def _shortfall_warning(name: str, decoded: int, listed: int) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -20,10 +20,10 @@ from PIL import Image, ImageDraw, ImageFont
 from cam_core.explain.pipeline import Explanation
 from cam_core.explain.render import blend_heat, heat_image, normalize_maps, overlay
 from cam_core.explain.verdict import Verdict, VerdictKind, overlay_class, shown_classes, verdict_of
+from cam_core.options import Layout
 from cam_core.video.decode import Frame
 
-Layout = Literal["overlay", "side-by-side"]
-LAYOUTS: tuple[Layout, ...] = ("overlay", "side-by-side")
+LAYOUTS: tuple[Layout, ...] = tuple(Layout)
 VERDICT_COLOURS: dict[VerdictKind, tuple[int, int, int]] = {
     "ng": (205, 30, 30), "ok": (25, 140, 60), "other": (45, 45, 45)}
 CAPTION_COLOUR = (30, 30, 30)

@@ -12,7 +12,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cam_core.errors import InputError
-from cam_core.files import commit_partial, partial_beside
+from cam_core.files import commit_partial, naming_target, partial_beside
 
 
 def temp_beside(path: Path) -> Path:
@@ -38,6 +38,12 @@ def atomic_output(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         commit_partial(tmp, path)
+    except OSError as exc:
+        discard(tmp)
+        relabelled = naming_target(exc, tmp, path)
+        if relabelled is exc:
+            raise
+        raise relabelled from exc
     except BaseException:
         discard(tmp)
         raise

@@ -32,7 +32,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import os
 import queue
 import threading
@@ -40,15 +40,16 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
 from cam_core.errors import InputError
 from cam_core.explain.pipeline import Explainer, Explanation
-from cam_core.explain.render import COLORMAPS
+from cam_core.options import VideoSettings
 from cam_core.video.decode import EndOfStream, Frame, Plan, iter_decoded, make_plan
 from cam_core.video.encode import GIF_MAX_WIDTH, Writer, encoder_for
-from cam_core.video.frames import LAYOUTS, FrameView, Job, Layout, frame_view, panel_classes
+from cam_core.video.frames import FrameView, Job, Layout, frame_view, panel_classes
 from cam_core.video.outputs import atomic_output
 from cam_core.video.probe import VideoInfo, probe_video
 from cam_core.video.records import FrameRecord, recorded_probabilities, write_frames_csv
@@ -140,9 +141,9 @@ class _RunState:
 
 def _explain_stream(in_q: queue.Queue[object], out_q: queue.Queue[object], stop: threading.Event,
                     decoder: Worker, encoder: Worker, state: _RunState,
-                    should_stop: Callable[[], bool] | None) -> str | None:
+                    should_stop: Callable[[], bool] | None) -> EndOfStream:
     """The caller's stage: take decoded frames, explain them in batches, queue them for the encoder.
-    Returns the decoder's end-of-stream warning."""
+    Returns the decoder's end of stream (its warning, and the declared count of a truncated file)."""
     pending: list[Frame] = []
     due = 0
     while True:
@@ -153,7 +154,7 @@ def _explain_stream(in_q: queue.Queue[object], out_q: queue.Queue[object], stop:
             raise item.error
         if isinstance(item, EndOfStream):
             state.flush(pending, out_q, stop, encoder)
-            return item.warning
+            return item
         assert isinstance(item, Frame)
         pending.append(item)
         due += item.index % state.every == 0
@@ -163,8 +164,9 @@ def _explain_stream(in_q: queue.Queue[object], out_q: queue.Queue[object], stop:
 
 
 def _run(src: Path, writer_factory: Callable[[], Writer], plan: Plan, info: VideoInfo, state: _RunState, *,
-         opacity: float, colormap: str, should_stop: Callable[[], bool] | None) -> tuple[str | None, int]:
-    """Run the three stages; returns (decoder warning, frames written). Always stops and joins both workers."""
+         opacity: float, colormap: str, should_stop: Callable[[], bool] | None) -> tuple[EndOfStream, int]:
+    """Run the three stages; returns (the decoder's end of stream, frames written). Always stops and joins both
+    workers."""
     stop = threading.Event()
     in_q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
     out_q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
@@ -176,37 +178,27 @@ def _run(src: Path, writer_factory: Callable[[], Writer], plan: Plan, info: Vide
     encoder.start()
     try:
         state.report()
-        warning = _explain_stream(in_q, out_q, stop, decoder, encoder, state, should_stop)
+        end = _explain_stream(in_q, out_q, stop, decoder, encoder, state, should_stop)
         put_or_raise(out_q, END_JOBS, stop, encoder)
         while encoder.is_alive():
             encoder.join(POLL_S)
         if encoder.error is not None:
             raise encoder.error
         state.report(final=True)
-        return warning, (written[0] if written else 0)
+        return end, (written[0] if written else 0)
     finally:
         stop.set()
         decoder.join(JOIN_TIMEOUT_S)
         encoder.join(JOIN_TIMEOUT_S)
 
 
-def _check_options(layout: str, opacity: float, colormap: str, every: int, max_side: int, batch_size: int,
-                   threshold: float, value_range: tuple[float, float] | None) -> None:
-    checks = [
-        (layout in LAYOUTS, f"layout must be 'overlay' or 'side-by-side', not {layout!r}"),
-        (0.0 <= opacity <= 1.0, f"opacity must be between 0 and 1, not {opacity}"),
-        (colormap in COLORMAPS, f"unknown colormap {colormap!r}; choose one of {', '.join(COLORMAPS)}"),
-        (every >= 1, f"every must be 1 or more, not {every}"),
-        (max_side >= 16, f"max_side must be at least 16 pixels, not {max_side}"),
-        (batch_size >= 1, f"batch_size must be 1 or more, not {batch_size}"),
-        (0.0 <= threshold <= 1.0, f"threshold must be between 0 and 1, not {threshold}"),
-        (value_range is None or (math.isfinite(value_range[0]) and math.isfinite(value_range[1])
-                                 and value_range[0] < value_range[1]),
-         f"value_range must be two finite numbers lo < hi, not {value_range}"),
-    ]
-    problems = [message for ok, message in checks if not ok]
-    if problems:
-        raise InputError("; ".join(problems))
+def _settings_of(settings: VideoSettings | None, overrides: dict[str, Any]) -> VideoSettings:
+    """``settings`` (default :class:`VideoSettings`) with ``overrides`` by field name; checked on creation."""
+    unknown = sorted(set(overrides) - set(VideoSettings.field_names()))
+    if unknown:
+        raise TypeError(f"explain_video() got unknown settings {', '.join(unknown)}")
+    base = settings if settings is not None else VideoSettings()
+    return dataclasses.replace(base, **overrides) if overrides else base
 
 
 def _initial_scale(value_range: tuple[float, float] | None,
@@ -223,18 +215,12 @@ def explain_video(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     explainer: Explainer,
+    settings: VideoSettings | None = None,
     *,
-    layout: Layout = "overlay",
-    opacity: float = 0.5,
-    colormap: str = "jet",
-    every: int = 1,
-    max_side: int = 1280,
     csv_path: str | os.PathLike[str] | None = None,
-    batch_size: int = 8,
-    value_range: tuple[float, float] | None = None,
     progress: Callable[[VideoProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    threshold: float = 0.5,
+    **overrides: Any,
 ) -> VideoResult:
     """Explain every frame of ``src`` and write the annotated video to ``dst`` (``.mp4``/``.webm``/``.gif``).
 
@@ -245,11 +231,14 @@ def explain_video(
     (GIF: output ≤ ``GIF_MAX_WIDTH`` wide, ≤ ``GIF_MAX_FPS`` frames/s). ``batch_size`` frames go through
     the network at once (capped by ``MAX_PENDING_FRAMES``). ``progress`` and ``should_stop`` are called
     in the caller's thread. See the module docstring for timing, rotation, colour-scale and atomicity.
+    ``settings`` (:class:`~cam_core.options.VideoSettings`) holds every option; ``overrides`` replace some
+    of its fields by name (``every=3``), a shorthand for scripts and tests.
 
     Raises :class:`InputError` (bad input, options or output name), :class:`VideoCancelled`
     (``should_stop()``), and whatever the explainer or ``progress`` raise; nothing is left at ``dst``.
     """
-    _check_options(layout, opacity, colormap, every, max_side, batch_size, threshold, value_range)
+    options = _settings_of(settings, overrides)
+    layout = options.layout
     src, dst = Path(src), Path(dst)
     csv_target = Path(csv_path) if csv_path is not None else None
     encoder = encoder_for(dst)
@@ -258,21 +247,22 @@ def explain_video(
         raise InputError(f"the output {dst.name} must not overwrite the input or the CSV")
     info = probe_video(src)
     panels = 2 if layout == "side-by-side" else 1
-    plan = make_plan(info, max_side, GIF_MAX_WIDTH // panels if encoder == "gif" else None)
+    plan = make_plan(info, options.max_side, GIF_MAX_WIDTH // panels if encoder == "gif" else None)
     out_size = (plan.size[0] * panels, plan.size[1])
-    scale, source = _initial_scale(value_range, explainer)
-    state = _RunState(explainer, layout=layout, every=every, batch_size=min(batch_size, MAX_PENDING_FRAMES),
-                      threshold=threshold, value_range=scale, scale_source=source, frames_total=info.frame_count,
-                      progress=progress)
+    scale, source = _initial_scale(options.value_range, explainer)
+    state = _RunState(explainer, layout=layout, every=options.every,
+                      batch_size=min(options.batch_size, MAX_PENDING_FRAMES), threshold=options.threshold,
+                      value_range=scale, scale_source=source, frames_total=info.frame_count, progress=progress)
     with atomic_output(dst) as tmp_video:
-        warning, written = _run(src, lambda: Writer(tmp_video, encoder, out_size, info.fps), plan, info, state,
-                                opacity=opacity, colormap=colormap, should_stop=should_stop)
+        end, written = _run(src, lambda: Writer(tmp_video, encoder, out_size, info.fps), plan, info, state,
+                                opacity=options.opacity, colormap=options.colormap, should_stop=should_stop)
         if csv_target is not None:
             write_frames_csv(state.records, csv_target)
     assert state.value_range is not None
     return VideoResult(output=dst, frames=state.records, info=info, value_range=state.value_range,
                        scale_source=state.scale_source, csv=csv_target,
-                       warnings=(warning,) if warning else (), frames_written=written)
+                       warnings=(end.warning,) if end.warning else (), frames_written=written,
+                       frames_declared=end.frames_declared)
 
 
 def convert_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, max_side: int = 1280) -> Path:

@@ -18,8 +18,8 @@ from typing import Literal
 import av
 
 from cam_core.errors import InputError
+from cam_core.options import VIDEO_EXTENSIONS
 
-VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif")
 # Per frame. 8K UHD, not 4K: DCI 4K (4096×2160) and 5K/6K cameras exist; frames are downscaled to
 # ``max_side`` in the decoder thread (one full-size frame alive at a time), so only headers claiming
 # absurd sizes (e.g. 100000×100000) are refused.

@@ -65,3 +65,16 @@ class VideoResult:
     csv: Path | None = None
     warnings: tuple[str, ...] = ()
     frames_written: int = 0    # frames in the output (fewer than ``frames`` for GIF, see GIF_MAX_FPS)
+    frames_declared: int | None = None   # the file's own frame count, when it ended before it (truncated)
+
+    @property
+    def ended_early(self) -> bool:
+        """The file broke off before the frames its index declares (a truncated or damaged recording)."""
+        return self.frames_declared is not None and self.frames_declared > len(self.frames)
+
+    @property
+    def frames_text(self) -> str:
+        """``"60 frames"``, or ``"30 of 60 declared frames; the file ends early"`` for a truncated file."""
+        if self.ended_early:
+            return f"{len(self.frames)} of {self.frames_declared} declared frames; the file ends early"
+        return f"{len(self.frames)} frames"

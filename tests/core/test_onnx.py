@@ -280,7 +280,7 @@ def _hand_graph(head: str, rng: np.random.Generator) -> tuple[onnx.ModelProto, n
         inits.append(numpy_helper.from_array(w.reshape(2, 5, 1, 1), "w"))
         nodes += [helper.make_node("GlobalAveragePool", ["a"], ["p"]),
                   helper.make_node("Conv", ["p", "w", "b"], ["q"]), helper.make_node("Flatten", ["q"], ["y"])]
-    graph = helper.make_graph(nodes, head, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 8, 8])],
+    graph = helper.make_graph(nodes, head, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 16, 16])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), conv[:, :, 0, 0], w, b
 
@@ -292,7 +292,7 @@ def test_hand_built_heads_give_the_textbook_cam(tmp_path, head) -> None:
     path = tmp_path / f"{head}.onnx"
     onnx.save(model, str(path))
     runtime = load_onnx(path).model.runtime
-    x = rng.normal(size=(2, 3, 8, 8)).astype(np.float32)
+    x = rng.normal(size=(2, 3, 16, 16)).astype(np.float32)
     logits, maps = runtime.explain(torch.from_numpy(x))
     features = np.maximum(np.einsum("ok,nkhw->nohw", conv, x), 0)
     expected = np.einsum("ck,nkhw->nchw", w, features)
