@@ -239,12 +239,15 @@ def cmd_video(args: argparse.Namespace) -> int:
     def progress(p: VideoProgress) -> None:
         print(f"\r{p.text()}   ", end="", file=sys.stderr, flush=True)
 
-    with Explainer(bundle, method=args.method, batch_size=args.batch_size,
-                   flip_average=args.flip_average) as explainer:
-        result = explain_video(args.input, args.out, explainer, settings, csv_path=args.csv, progress=progress)
+    try:
+        with Explainer(bundle, method=args.method, batch_size=args.batch_size,
+                       flip_average=args.flip_average) as explainer:
+            result = explain_video(args.input, args.out, explainer, settings, csv_path=args.csv, progress=progress)
+    finally:
+        print(file=sys.stderr)       # end the progress line, so what follows starts on its own
     positive = bundle.positive_index
     ng = 0 if positive is None else sum(1 for f in result.frames if f.predicted == bundle.classes[positive])
-    print(f"\nwrote {result.output} ({result.frames_text}, {ng} NG; colour scale from {result.scale_source})",
+    print(f"wrote {result.output} ({result.frames_text}, {ng} NG; colour scale from {result.scale_source})",
           file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -232,3 +232,18 @@ def test_cancel_keeps_nothing_of_the_run(models_dir: Path, monkeypatch: pytest.M
     assert any("Cancelled" in i.value for i in at.info)
     assert at.session_state[app_ui.VIDEO_RUN] is None if app_ui.VIDEO_RUN in at.session_state else True
     assert not at.get("video")
+
+
+def test_a_truncated_upload_says_how_many_of_its_declared_frames_it_got(models_dir: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    noisy = [rng.integers(0, 255, (96, 160, 3), dtype=np.uint8) for _ in range(30)]
+    full = write_clip(tmp_path / "full.mp4", noisy, options={"movflags": "+faststart"})   # index at the front
+    data = full.read_bytes()
+    at = video_page()
+    at.file_uploader(key="video_upload").set_value(("cut.mp4", data[:len(data) * 6 // 10], "video/mp4")).run()
+    at.button(key="video_go").click().run()
+    wait_for_job(at)
+    assert not at.exception and not at.error
+    captions = [c.value for c in at.caption if "declared frames" in c.value]
+    assert len(captions) == 1 and "of 30 declared frames; the file ends early" in captions[0], captions
+    assert any("truncated" in w.value for w in at.warning)

@@ -138,3 +138,27 @@ def test_cli_and_app_write_the_same_schema_and_duplicate_names(tmp_path: Path, s
                                         "p_ok", "p_ng", "method", "map_size"]
     assert app_pngs == cli_pngs == ["part-2_ng.png", "part-2_ok.png", "part_ng.png", "part_ok.png"]
     assert [r["verdict"] for r in app_rows] == [r["verdict"] for r in cli_rows]
+
+
+@pytest.mark.parametrize(("target", "drawn"), [("predicted", 1), ("c7", 1), ("all", 12)])
+def test_folder_export_draws_only_the_overlays_it_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         target: str, drawn: int) -> None:
+    """A 12-class model: ``predicted`` draws one full-size overlay, not twelve, and each written file has the
+    pixels of the every-class drawing (the colour scale still comes from all the maps)."""
+    import cam_core.explain.pipeline as pipeline
+
+    classes = tuple(f"c{i}" for i in range(12))
+    e = explanation(classes, list(np.linspace(1, 2, 12) / np.linspace(1, 2, 12).sum()))
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (30, 50, 3), dtype=np.uint8))
+    every = e.overlays(image, opacity=0.6, colormap="viridis")
+    calls = []
+    original = pipeline.overlay
+    monkeypatch.setattr(pipeline, "overlay", lambda *a, **k: calls.append(1) or original(*a, **k))
+    export = FolderExport(tmp_path, None, target=target, opacity=0.6, colormap="viridis")
+    export.add("part.png", image, e)
+    assert len(calls) == drawn
+    written = sorted(tmp_path.glob("part_*.png"))
+    assert len(written) == drawn
+    for path in written:
+        name = path.stem.removeprefix("part_")
+        np.testing.assert_array_equal(np.asarray(Image.open(path)), np.asarray(every[name]))
