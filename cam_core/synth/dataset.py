@@ -17,6 +17,7 @@ from cam_core.synth.render import KINDS, MIN_SIZE, PART_KINDS, check_kind, rende
 __all__ = ["MANIFEST_COLUMNS", "generate_conveyor_dataset", "generate_dataset"]
 
 _NAME_RE = re.compile(r"^(ok|ng)_\d+\.png$")
+MAX_SIZE = 4096
 MANIFEST_COLUMNS = ("file", "label", "defect_type", "kind", "mask", "mask_area_px")
 
 
@@ -55,8 +56,8 @@ def generate_dataset(
         raise ValueError(f"count must be >= 0; got {count}")
     if not 0.0 <= ng_fraction <= 1.0:
         raise ValueError(f"ng_fraction must be within [0, 1]; got {ng_fraction}")
-    if size < MIN_SIZE:
-        raise ValueError(f"size must be at least {MIN_SIZE} px; got {size}")
+    if not MIN_SIZE <= size <= MAX_SIZE:       # a part is drawn in float arrays of size² pixels: bound it
+        raise ValueError(f"size must be {MIN_SIZE} to {MAX_SIZE} px; got {size}")
     out = Path(out_dir)
     dirs = {name: out / name for name in ("ok", "ng", MASKS_FOLDER)}
     for d in dirs.values():

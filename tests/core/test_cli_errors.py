@@ -121,6 +121,10 @@ CORPUS: dict[str, Case] = {
     "explain --out naming an existing file": Case(_existing_file_as("--out"), EXIT_ERROR, "taken: "),
     "explain --save-maps naming an existing file": Case(_existing_file_as("--save-maps"), EXIT_ERROR, "taken: "),
     "explain of a missing path only": Case(_only_missing, EXIT_ERROR, "gone.png' does not exist"),
+    "synth --size 100000": Case(lambda tmp, model: ["synth", str(tmp / "s"), "--count", "1", "--size", "100000"],
+                                EXIT_ERROR, "size must be 32 to 4096 px; got 100000"),
+    "train --resize bogus": Case(lambda tmp, model: ["train", str(tmp), "--resize", "bogus"], EXIT_ERROR,
+                                 "invalid choice: 'bogus'"),
 }
 
 

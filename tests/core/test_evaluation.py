@@ -371,3 +371,42 @@ def test_evaluate_finds_masks_by_the_shared_rule_without_a_manifest(tmp_path: Pa
     assert report.overall["n"] == reference.overall["n"] == 5
     same = {r["file"]: (r["pointing"], r["iou"]) for r in reference.per_image}
     assert {r["file"]: (r["pointing"], r["iou"]) for r in report.per_image} == same
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width × height`` grey pixels but whose data holds almost nothing."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + \
+        chunk(b"IEND", b"")
+
+
+def test_a_mask_declaring_a_huge_size_is_refused_from_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_declaring(10_000, 8_000))        # 80 Mpx: over our 50, under PIL's own limits
+    with pytest.raises(InputError, match="declares 10000×8000 pixels"):
+        load_mask(path)
+    path.write_bytes(_png_declaring(100_000, 100_000))     # PIL's decompression-bomb error: one line too
+    with pytest.raises(InputError, match="mask bomb.png cannot be read"):
+        load_mask(path)
+
+
+def test_evaluate_skips_an_unreadable_mask_and_still_classifies_its_image(tmp_path: Path,
+                                                                          explainer: Explainer) -> None:
+    data = _dataset(tmp_path / "data")
+    (data / "masks" / "ng_0.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 30)        # damaged
+    (data / "masks" / "ng_1.png").write_bytes(_png_declaring(100_000, 100_000))          # declares 10 Gpx
+    events: list[Progress] = []
+    report = evaluate(data, explainer, progress=events.append)
+    assert report.n_images == 10                                    # every image classified
+    assert sorted(s["file"] for s in report.skipped_files) == ["masks/ng_0.png", "masks/ng_1.png"]
+    notes = {row["file"]: row["note"] for row in report.per_image}
+    assert notes["ng/ng_0.png"] == notes["ng/ng_1.png"] == "mask unreadable: not localized"
+    skipped = [e.message for e in events if e.stage == "message" and e.message.startswith("skipped masks/")]
+    assert len(skipped) == 2
+    assert "2 unreadable file(s) skipped" in format_report(report)
