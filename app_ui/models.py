@@ -20,6 +20,7 @@ from app_ui.cache import stores
 from cam_core import Explainer, Explanation, ModelError, list_models
 from cam_core.checkpoints import DEFAULT_MODEL, ModelBundle, ModelCard, user_models_dir
 from cam_core.models import is_onnx_file, open_model, open_model_card
+from cam_core.options import Method
 
 PREFERRED_MODELS = (DEFAULT_MODEL,)
 
@@ -39,17 +40,17 @@ class MapMethod:
     identity ``mean(map_c) + b_c = logit_c`` still holds (see :class:`~cam_core.explain.pipeline.Explainer`).
     """
 
-    name: str = "cam"
+    name: str = Method.CAM.value
     flip_average: bool = False
     label: str = field(default="CAM", compare=False)
 
 
 # Widget option → method (the keys only identify the options of the Method select box: ``cfg_method``).
 METHODS: dict[str, MapMethod] = {
-    "cam": MapMethod("cam", label="CAM"),
-    "cam-flip": MapMethod("cam", flip_average=True, label="CAM, flip-averaged"),
-    "gradcam": MapMethod("gradcam", label="Grad-CAM"),
-    "gradcam++": MapMethod("gradcam++", label="Grad-CAM++"),
+    "cam": MapMethod(Method.CAM.value, label="CAM"),
+    "cam-flip": MapMethod(Method.CAM.value, flip_average=True, label="CAM, flip-averaged"),
+    Method.GRADCAM.value: MapMethod(Method.GRADCAM.value, label="Grad-CAM"),
+    Method.GRADCAM_PP.value: MapMethod(Method.GRADCAM_PP.value, label="Grad-CAM++"),
 }
 CAM = METHODS["cam"]
 

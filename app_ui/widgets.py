@@ -13,8 +13,8 @@ from cam_core.checkpoints import ModelBundle, ModelCard, defect_class_index
 from cam_core.explain import Verdict
 from cam_core.options import Colormap, ScaleMode, ViewSettings, choices
 
-NORM_LABELS: dict[str, str] = {"evidence": "Evidence (for / against)", "shared": "Raw, shared", "per-map": "Raw, per map",
-                                "raw": "Raw, calibrated"}
+NORM_LABELS: dict[str, str] = {ScaleMode.EVIDENCE: "Evidence (for / against)", ScaleMode.SHARED: "Raw, shared",
+                                ScaleMode.PER_MAP: "Raw, per map", ScaleMode.RAW: "Raw, calibrated"}
 TRAIN_OWN_HINT = ("Train on your own OK/NG folders on the **Models** page (a ZIP with `ok/`, `ng/` and optional "
                   "`masks/`), or run `python -m cam_core train DATA_DIR`: EfficientNet-Lite0 from its ImageNet "
                   "weights, about 8 minutes for 700 images on a 2-core CPU.")
@@ -35,7 +35,7 @@ def view_controls(container: Any = None, value_range: tuple[float, float] | None
     container = container or st.sidebar
     modes = [m for m in choices(ScaleMode) if m != ScaleMode.RAW or value_range]
     if st.session_state.get("cfg_norm") not in modes:
-        st.session_state["cfg_norm"] = "evidence"
+        st.session_state["cfg_norm"] = DEFAULTS["cfg_norm"]
     mode = container.radio("Colour scale", modes, format_func=NORM_LABELS.get, key="cfg_norm",
                            help=COLOUR_SCALE_HELP)
     if overlay:

@@ -24,11 +24,12 @@ from cam_core.checkpoints import (
     user_models_dir,
 )
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, map_stride_supported
+from cam_core.options import Pretrained, Resize, choices
 from cam_core.report import card_summary
 
 TRAIN_PENDING = "models_train_pending"  # session: the run to start in this script run (set by the Train button)
 ADDED = "models_added"               # session: message about the last added checkpoint
-SHAPES = {"aspect": "Keep each image's aspect ratio", "square": "Squash every image to a square"}
+SHAPES = {Resize.ASPECT.value: "Keep each image's aspect ratio", Resize.SQUARE.value: "Squash every image to a square"}
 
 
 # --------------------------------------------------------------------------- list
@@ -153,7 +154,7 @@ def train_options() -> dict[str, Any]:
                                   key="train_size")
     c4, c5, c6 = st.columns(3)
     batch_size = int(c4.number_input("Batch size", 2, 256, 32, key="train_batch"))
-    pretrained = c5.selectbox("Start from", ["auto", "imagenet", "none"], key="train_pretrained",
+    pretrained = c5.selectbox("Start from", choices(Pretrained), key="train_pretrained",
                               help="auto: ImageNet weights when this machine has them (Lite0: always, from its "
                                    "package; others: the local torch cache), else random. Nothing is downloaded.")
     minutes = float(c6.number_input("Time limit (minutes)", 1, 24 * 60, 60, key="train_minutes"))
