@@ -10,6 +10,7 @@ from typing import Any
 from cam_core.checkpoints import RESIZE_MODES
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, MAP_STRIDE_RULE, map_stride_supported
 from cam_core.errors import InputError, ModelError
+from cam_core.options import Pretrained, choices
 from cam_core.training.freezing import FREEZE_MODES
 
 __all__ = ["EpochStats", "TrainConfig", "TrainResult"]
@@ -90,7 +91,7 @@ class TrainConfig:
             (self.lr is None or 0 < self.lr < 1, f"learning rate must be in (0, 1) (got {self.lr})"),
             (self.weight_decay >= 0, f"weight decay must be ≥ 0 (got {self.weight_decay})"),
             (0 < self.val_fraction < 1, f"validation fraction must be in (0, 1) (got {self.val_fraction})"),
-            (self.pretrained in ("auto", "imagenet", "none"),
+            (self.pretrained in choices(Pretrained),
              f"pretrained must be auto, imagenet or none (got {self.pretrained!r})"),
             (self.num_workers >= 0, f"num_workers must be ≥ 0 (got {self.num_workers})"),
             (math.isfinite(self.mask_loss_weight) and self.mask_loss_weight >= 0,

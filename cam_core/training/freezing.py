@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from cam_core.options import Freeze, choices
+
 __all__ = ["FREEZE_MODES", "FROZEN_PREFIXES", "freeze_parameters", "frozen_prefixes", "train_mode"]
 
 FROZEN_PREFIXES: dict[str, tuple[str, ...]] = {
@@ -24,7 +26,7 @@ FROZEN_PREFIXES: dict[str, tuple[str, ...]] = {
     "resnet50": ("conv1.", "bn1.", "layer1.", "layer2."),
     "densenet121": ("features.conv0.", "features.norm0.", "features.denseblock1.", "features.transition1."),
 }
-FREEZE_MODES = ("auto", "none")
+FREEZE_MODES: tuple[str, ...] = tuple(choices(Freeze))
 
 
 def frozen_prefixes(arch: str, freeze: str, pretrained: bool) -> tuple[str, ...]:
