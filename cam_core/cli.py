@@ -49,7 +49,8 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (``error: argument --opacity: …``), raised, not exited."""
 
     def error(self, message: str) -> NoReturn:
-        raise _ArgumentError(f"{self.prog.removeprefix('python -m cam_core ')}: {message}")
+        command = self.prog.removeprefix("python -m cam_core").strip()
+        raise _ArgumentError(f"{command}: {message}" if command else message)
 
 
 class _ArgumentError(Exception):
@@ -236,15 +237,19 @@ def cmd_video(args: argparse.Namespace) -> int:
                              max_side=args.max_side, batch_size=args.batch_size)   # checked before the model loads
     bundle = load_model(args.model, device=args.device)
 
+    drawn: list[bool] = []
+
     def progress(p: VideoProgress) -> None:
         print(f"\r{p.text()}   ", end="", file=sys.stderr, flush=True)
+        drawn[:] = [True]
 
     try:
         with Explainer(bundle, method=args.method, batch_size=args.batch_size,
                        flip_average=args.flip_average) as explainer:
             result = explain_video(args.input, args.out, explainer, settings, csv_path=args.csv, progress=progress)
     finally:
-        print(file=sys.stderr)       # end the progress line, so what follows starts on its own
+        if drawn:
+            print(file=sys.stderr)   # end the progress line, so what follows starts on its own
     positive = bundle.positive_index
     ng = 0 if positive is None else sum(1 for f in result.frames if f.predicted == bundle.classes[positive])
     print(f"wrote {result.output} ({result.frames_text}, {ng} NG; colour scale from {result.scale_source})",
