@@ -97,6 +97,16 @@ def _damaged_onnx(tmp: Path, model: Path) -> list[str]:
     return ["explain", str(_image(tmp / "a.png")), "--model", str(path)]
 
 
+def _text_video(tmp: Path, model: Path) -> list[str]:
+    (tmp / "notes.mp4").write_text("not a video\n" * 20)
+    return ["video", str(tmp / "notes.mp4"), "--out", str(tmp / "o.mp4"), "--model", str(model)]
+
+
+def _onnx_under_a_file(tmp: Path, model: Path) -> list[str]:
+    (tmp / "taken").write_text("a file, not a folder")
+    return ["export-onnx", str(model), str(tmp / "taken" / "x.onnx")]
+
+
 def _only_missing(tmp: Path, model: Path) -> list[str]:
     return ["explain", str(tmp / "gone.png"), "--model", str(model)]
 
@@ -121,6 +131,10 @@ CORPUS: dict[str, Case] = {
     "explain --out naming an existing file": Case(_existing_file_as("--out"), EXIT_ERROR, "taken: "),
     "explain --save-maps naming an existing file": Case(_existing_file_as("--save-maps"), EXIT_ERROR, "taken: "),
     "explain of a missing path only": Case(_only_missing, EXIT_ERROR, "gone.png' does not exist"),
+    "video of a missing file": Case(lambda tmp, model: ["video", str(tmp / "gone.mp4"), "--out", str(tmp / "o.mp4"),
+                                                        "--model", str(model)], EXIT_ERROR, "video not found"),
+    "video of a text file": Case(_text_video, EXIT_ERROR, "is a text file, not a video"),
+    "export-onnx under a file": Case(_onnx_under_a_file, EXIT_ERROR, "taken: File exists (a file is in the way"),
     "synth --size 100000": Case(lambda tmp, model: ["synth", str(tmp / "s"), "--count", "1", "--size", "100000"],
                                 EXIT_ERROR, "size must be 32 to 4096 px; got 100000"),
     "train --resize bogus": Case(lambda tmp, model: ["train", str(tmp), "--resize", "bogus"], EXIT_ERROR,
