@@ -109,3 +109,27 @@ def test_sha256_of_a_file_is_the_digest_of_its_bytes(tmp_path: Path) -> None:
     assert sha256_of(path) == hashlib.sha256(data).hexdigest()
     path.write_bytes(data[:-1])
     assert sha256_of(path) != hashlib.sha256(data).hexdigest()
+
+
+def test_a_failed_write_names_the_target_not_the_temporary_file(tmp_path: Path) -> None:
+    """A full disk (no file named) or an error about the temporary file is raised naming the file asked for,
+    with its errno kept; an error about another file is left as it was."""
+    import errno
+
+    target = tmp_path / "out.csv"
+    target.write_text("old")
+    with pytest.raises(OSError) as info:
+        with atomic_write(target, "w") as fh:
+            fh.write("new")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+    assert target.read_text() == "old" and partial_files(target) == []
+    with pytest.raises(PermissionError) as denied:
+        with atomic_path(target) as tmp:
+            raise PermissionError(errno.EACCES, "Permission denied", str(tmp))
+    assert denied.value.filename == str(target)
+    with pytest.raises(FileNotFoundError) as other:
+        with atomic_path(target):
+            open(tmp_path / "elsewhere" / "x")
+    assert other.value.filename == str(tmp_path / "elsewhere" / "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
