@@ -40,6 +40,7 @@ from cam_core.engine.architectures import build_model  # noqa: E402
 from cam_core.explain.pipeline import Explainer  # noqa: E402
 from cam_core.explain.render import normalize_maps, overlay  # noqa: E402
 from cam_core.models import load_model  # noqa: E402
+from cam_core.options import VideoSettings  # noqa: E402
 from cam_core.synth import conveyor_frames  # noqa: E402
 from cam_core.video.encode import ENCODER_OPTIONS  # noqa: E402
 
@@ -123,7 +124,7 @@ def bench_e2e(src: Path, dst: Path, explainer: Explainer, batch: int,
     """(frames/s, frames, RSS before, peak RSS during; MiB) of one ``explain_video`` call."""
     with RssSampler() as rss:
         start = time.perf_counter()
-        result = video.explain_video(src, dst, explainer, batch_size=batch, max_side=max_side)
+        result = video.explain_video(src, dst, explainer, VideoSettings(batch_size=batch, max_side=max_side))
         elapsed = time.perf_counter() - start
     return len(result.frames) / elapsed, len(result.frames), rss.before, rss.peak
 
