@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
@@ -87,11 +88,15 @@ def ensure_ray(address: str | None, num_cpus: int | None = None) -> Any:
     except ImportError:
         raise CamInspectorError(RAY_MISSING) from None
     if not ray.is_initialized():
+        # workers import cam_core from the same checkout as the driver (on a cluster: the same path on every node)
+        root = str(Path(__file__).resolve().parents[2])
+        search = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+        runtime_env = {"env_vars": {"PYTHONPATH": search}}
         if address:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
         else:
             ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, num_cpus=num_cpus or os.cpu_count(),
-                     log_to_driver=False)
+                     runtime_env=runtime_env, log_to_driver=False)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     return ray

@@ -20,6 +20,7 @@ from cam_core.batch.decode import read_input
 from cam_core.batch.readback import explanation_of_row, results_dataset
 from cam_core.batch.resume import read_manifest
 from cam_core.batch.stats import BINS, BatchStats, collect_stats
+from cam_core.errors import CamInspectorError
 from cam_core.explain.pipeline import Explainer, Explanation
 from cam_core.files import atomic_write
 from cam_core.report.html import build_html_report, make_report_items
@@ -85,17 +86,23 @@ class _Explanations:
     def __init__(self, model: str | None) -> None:
         self.model = model
         self.explainer: Explainer | None = None
+        self.failed: str | None = None        # why maps cannot be redrawn (the model cannot be loaded here)
 
     def of(self, row: Mapping[str, Any], image: Image.Image | None) -> Explanation | None:
         stored = explanation_of_row(row)
-        if stored is not None or image is None:
+        if stored is not None or image is None or self.failed:
             return stored
         if self.explainer is None:
             from cam_core.batch.settings import ExplainerSpec, build_explainer
 
             method = str(row["method"]).split("+")[0]
-            self.explainer = build_explainer(ExplainerSpec(model=self.model or row["model"], method=method,
-                                                           flip_average="+flip" in str(row["method"]), device="cpu"))
+            spec = ExplainerSpec(model=self.model or row["model"], method=method,
+                                 flip_average="+flip" in str(row["method"]), device="cpu")
+            try:
+                self.explainer = build_explainer(spec)
+            except CamInspectorError as exc:
+                self.failed = f"the worst parts' maps are not shown: {exc}"
+                return None
         return self.explainer.explain_one(image)
 
     def close(self) -> None:
@@ -106,7 +113,6 @@ class _Explanations:
 def _card_of(model: str, classes: Sequence[str]) -> Mapping[str, Any]:
     """The model's card when this machine has the model, else the little the results know."""
     from cam_core.checkpoints import list_models
-    from cam_core.errors import CamInspectorError
     from cam_core.models import open_card
 
     path = list_models().get(model)
@@ -116,7 +122,7 @@ def _card_of(model: str, classes: Sequence[str]) -> Mapping[str, Any]:
         return {"classes": list(classes)}
 
 
-def _worst_items(rows: Sequence[Mapping[str, Any]], model: str | None) -> list[Any]:
+def _worst_items(rows: Sequence[Mapping[str, Any]], model: str | None) -> tuple[list[Any], str | None]:
     names, images, explanations, notes = [], [], [], []
     source = _Explanations(model)
     try:
@@ -131,7 +137,7 @@ def _worst_items(rows: Sequence[Mapping[str, Any]], model: str | None) -> list[A
             notes.append(() if image is not None else ("the image file can no longer be read",))
     finally:
         source.close()
-    return make_report_items(names, images, explanations, notes=notes)
+    return make_report_items(names, images, explanations, notes=notes), source.failed
 
 
 def batch_report_html(results: str | Path, settings: ReportSettings = ReportSettings()) -> tuple[str, BatchStats]:
@@ -139,10 +145,13 @@ def batch_report_html(results: str | Path, settings: ReportSettings = ReportSett
     dataset = results_dataset(results)
     stats = collect_stats(dataset, by=settings.by, worst=settings.worst)
     manifest = read_manifest(results) if Path(results).is_dir() else None
-    model = settings.model or (stats.worst[0]["model"] if stats.worst else (manifest or {}).get("model", "?"))
-    card = _card_of(str(model), (manifest or {}).get("classes", []))
-    items = _worst_items(stats.worst, settings.model)
+    known = manifest or {}
+    model = stats.worst[0]["model"] if stats.worst else known.get("model", "?")
+    card = _card_of(str(model), known.get("classes", []))
+    items, failed = _worst_items(stats.worst, settings.model or known.get("model_spec"))
     sections = [_groups_html(stats, settings.by), _histogram_html(stats)]
+    if failed:
+        sections.append(f"<p class='notes'>{html.escape(failed)}</p>")
     page = build_html_report(items, card, title=settings.title, model_name=str(model),
                              glance=_glance(stats, str(model)), sections=sections,
                              parts_heading=f"The {len(items)} most likely defective parts",

@@ -53,7 +53,8 @@ def run_batch(source: str | Sequence[str], settings: RunSettings, progress: Prog
     make = explainer_factory or (lambda: build_explainer(spec))
     with make() as explainer:
         info = model_info(explainer)
-        check_manifest(out, info, settings.save_maps, {"classes": list(explainer.bundle.classes)})
+        check_manifest(out, info, settings.save_maps, {"classes": list(explainer.bundle.classes),
+                                                           "model_spec": settings.spec.model})
         todo, skipped = pending(paths, done_keys(out), settings.workers + 1)
         meter = BatchProgress(len(paths), progress, interval)
         meter.update(skipped=skipped)
