@@ -221,10 +221,10 @@ def synth_results(source: Path, target: Path, rows: int) -> Path:
     return target
 
 
-def memory_section(work: Path, big: int) -> dict[str, Any]:
+def memory_section(work: Path, big: int, batch_big: int) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    small = random_model(work / "squeeze32.safetensors", 32)      # 2×2 maps: the count is what is measured
-    for count in (2000, big):
+    small = random_model(work / "squeeze32.safetensors", 32)      # 1×1 maps: the count is what is measured
+    for count in (2000, batch_big):
         folder = small_images(work / f"small-{count}", count)
         out = work / f"out-mem-{count}"
         rss, seconds = peak_rss_mb([sys.executable, "-m", "cam_core", "batch", str(folder), "--out", str(out),
@@ -239,10 +239,22 @@ def memory_section(work: Path, big: int) -> dict[str, Any]:
                                     str(work / f"report-{rows}.html"), "--worst", "20"])
         result[f"report_{rows}_peak_mb"] = round(rss, 1)
         result[f"report_{rows}_s"] = round(seconds, 1)
-    result["batch_growth"] = round(result[f"batch_{big}_peak_mb"] / result["batch_2000_peak_mb"] - 1, 3)
+    result["batch_growth"] = round(result[f"batch_{batch_big}_peak_mb"] / result["batch_2000_peak_mb"] - 1, 3)
     result["report_growth"] = round(result[f"report_{big}_peak_mb"] / result["report_2000_peak_mb"] - 1, 3)
     result["report_growth_100k"] = round(result["report_100000_peak_mb"] / result["report_2000_peak_mb"] - 1, 3)
     return result
+
+
+def throughput_section(listing: Path, paths: list[str], work: Path, spec: ExplainerSpec) -> dict[str, Any]:
+    with build_explainer(spec) as explainer:
+        images = [load_image(p).image for p in paths]
+        forward, explain = bare_forward(explainer, images)
+        del images
+    rate, steady, summary = timed_batch(str(listing), work / "out-local", spec, workers=2)
+    return {"bare_forward_img_s": round(forward, 1), "explain_in_memory_img_s": round(explain, 1),
+            "local_engine_img_s": round(rate, 1), "local_engine_steady_img_s": round(steady, 1),
+            "local_vs_bare_forward": round(rate / forward, 3), "local_vs_explain_in_memory": round(rate / explain, 3),
+            "errors": summary.errors}
 
 
 def main() -> None:
@@ -250,10 +262,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--ray-images", type=int, default=600)
     parser.add_argument("--big", type=int, default=20000)
+    parser.add_argument("--batch-big", type=int, default=None, help="images of the larger batch memory run "
+                        "(default --big)")
     parser.add_argument("--model", default=None)
     parser.add_argument("--work", default=None)
     parser.add_argument("--json", default=None)
-    parser.add_argument("--skip", default="", help="comma-separated sections to skip: ray,resume,memory")
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: throughput,ray,resume,memory")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="bench-batch-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -262,17 +276,10 @@ def main() -> None:
     listing, paths = synth_list(work, args.images)
     report: dict[str, Any] = {"images": len(paths), "model": Path(model).name, "torch_threads": torch.get_num_threads(),
                               "cpus": os.cpu_count(), "load_avg_start": os.getloadavg()[0]}
-    with build_explainer(spec) as explainer:
-        images = [load_image(p).image for p in paths]
-        forward, explain = bare_forward(explainer, images)
-        del images
-    rate, steady, summary = timed_batch(str(listing), work / "out-local", spec, workers=2)
-    report["throughput"] = {"bare_forward_img_s": round(forward, 1), "explain_in_memory_img_s": round(explain, 1),
-                            "local_engine_img_s": round(rate, 1), "local_engine_steady_img_s": round(steady, 1),
-                            "local_vs_bare_forward": round(rate / forward, 3),
-                            "local_vs_explain_in_memory": round(rate / explain, 3), "errors": summary.errors}
-    print(json.dumps(report, indent=1), flush=True)
     skip = set(filter(None, args.skip.split(",")))
+    if "throughput" not in skip:
+        report["throughput"] = throughput_section(listing, paths, work, spec)
+        print(json.dumps(report, indent=1), flush=True)
     if "ray" not in skip:
         report["ray"] = ray_section(listing, paths, work, spec, args.ray_images)
         print(json.dumps(report["ray"], indent=1), flush=True)
@@ -282,7 +289,7 @@ def main() -> None:
         report["resume"] = resume_section(subset, args.ray_images, work, spec)
         print(json.dumps(report["resume"], indent=1), flush=True)
     if "memory" not in skip:
-        report["memory"] = memory_section(work, args.big)
+        report["memory"] = memory_section(work, args.big, args.batch_big or args.big)
         print(json.dumps(report["memory"], indent=1), flush=True)
     report["load_avg_end"] = os.getloadavg()[0]
     if args.json:
