@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timezone
+from typing import Any
 
 import streamlit as st
+from PIL import Image
 
 import app_ui as ui
-from cam_core.batch.browse import RowFilter, export_columns, facets, filtered_rows, row_of, rows_csv
+from cam_core.batch.browse import Facets, RowFilter, export_columns, facets, filtered_rows, row_of, rows_csv
 from cam_core.batch.decode import read_input
 from cam_core.batch.readback import explanation_of_row, results_dataset
-from cam_core.explain import shown_classes
+from cam_core.explain import Explanation, shown_classes, verdict_of
 
 SHOWN_ROWS = 2000      # rows drawn in the table and offered in the picker (the CSV has every filtered row)
 
 
-def filters(found) -> RowFilter:  # type: ignore[no-untyped-def]
+def filters(found: Facets) -> RowFilter:
     """The sidebar filters over what the results hold."""
     side = st.sidebar
     verdicts = side.multiselect("Verdict", list(found.verdicts), key="batch_verdicts")
@@ -30,7 +32,7 @@ def filters(found) -> RowFilter:  # type: ignore[no-untyped-def]
                      start=start, end=end)
 
 
-def explanation_for(row: dict, image):  # type: ignore[no-untyped-def]
+def explanation_for(row: dict[str, Any], image: Image.Image | None) -> Explanation | None:
     """The row's maps: stored ones, else the row's model explains the image again (when the app has it)."""
     stored = explanation_of_row(row)
     if stored is not None or image is None:
@@ -43,7 +45,7 @@ def explanation_for(row: dict, image):  # type: ignore[no-untyped-def]
     return ui.get_explainer(row["model"], method).explain_one(image)
 
 
-def show_row(row: dict) -> None:
+def show_row(row: dict[str, Any]) -> None:
     item = read_input(row["path"])
     if row["error"]:
         st.error(row["error"])
@@ -54,8 +56,7 @@ def show_row(row: dict) -> None:
     if explanation is None or item.image is None:
         return
     view = ui.view_controls(st.sidebar)
-    st.header(f":{'red' if row['is_defect'] else 'green'}[**{row['verdict']} {row['probability']:.1%}**]",
-              anchor=False)
+    ui.show_verdict(st, verdict_of(explanation, row["threshold"]))   # the threshold the run used
     st.caption(f"{row['path']} · {row['width']}×{row['height']} px · model {row['model']} · {row['method']} · "
                f"file time {row['modified']}")
     classes = shown_classes(explanation)
