@@ -39,6 +39,7 @@ APP_PAGES: tuple[tuple[str, str, str], ...] = (      # (file, title, icon), in m
     ("pages/video.py", "Video", ":material/movie:"),
     ("pages/models.py", "Models", ":material/model_training:"),
     ("pages/report.py", "Report", ":material/description:"),
+    ("pages/batch.py", "Batch results", ":material/table_view:"),
 )
 HOME_PAGE = "pages/explain.py"
 APP_ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m cam_core {explain,synth,train,evaluate,video,models,export-onnx}``.
+"""Command line: ``python -m cam_core {explain,synth,train,evaluate,video,models,export-onnx,batch,report}``.
 
 User errors (bad files, unknown models, bad options, outputs that cannot be written) print one clear line on
 stderr, never a traceback; the exit code is 0 when everything worked, 1 when some inputs failed (the rest
@@ -474,6 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     _add_export_onnx(sub)
     _add_import(sub)
+    from cam_core.batch.cli_commands import add_batch, add_report
+
+    add_batch(sub)
+    add_report(sub)
     return parser
 
 

@@ -191,8 +191,13 @@ def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], card:
 
 def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle | Mapping[str, Any], *,
                       title: str = "CAM Inspector report", settings: Mapping[str, Any] | None = None,
-                      model_name: str | None = None, generated_at: datetime | None = None) -> str:
-    """A complete, self-contained HTML document for ``items`` (no external resources at all)."""
+                      model_name: str | None = None, generated_at: datetime | None = None,
+                      glance: Sequence[tuple[str, str]] | None = None, sections: Sequence[str] = (),
+                      parts_heading: str = "All parts") -> str:
+    """A complete, self-contained HTML document for ``items`` (no external resources at all).
+
+    ``glance`` replaces the first rows (a batch report counts more parts than it shows); ``sections`` are
+    HTML fragments made by this package (escaped already) placed after them."""
     esc = html.escape
     if isinstance(bundle_or_card, ModelBundle):
         card: Mapping[str, Any] = bundle_or_card.card
@@ -206,7 +211,7 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         f"<td class='num'>{'' if v.positive_probability is None else f'{v.positive_probability:.1%}'}</td></tr>"
         for i, (item, v) in enumerate(zip(items, verdicts), start=1))
     settings_rows = [(str(k), format_value(v)) for k, v in (settings or {}).items()]
-    glance = _at_a_glance(items, verdicts, card, model_name)
+    glance = list(glance) if glance is not None else _at_a_glance(items, verdicts, card, model_name)
     trained_on = trained_on_of(card)
     order = sorted(range(len(items)), key=lambda i: -(verdicts[i].positive_probability or 0.0))
     parts = [
@@ -216,13 +221,13 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
         f"<div class='meta'>Generated {esc(when)} by CAM Inspector · model {esc(model_name or '?')}</div>",
-        "<h2>At a glance</h2>", _rows_table(glance),
+        "<h2>At a glance</h2>", _rows_table(glance), *sections,
         "<h2>Parts, most likely defective first</h2>",
         "<p class='meta'>Maps (evidence scale): red = evidence for that class, blue = evidence against it, the "
         "middle colour = neither. For an OK/NG model the two maps mirror each other. The OK (\"no defect\") "
         "map is broad by design: a good part is good everywhere, while NG evidence concentrates on the defect.</p>",
         *(_item_html(i + 1, items[i], verdicts[i], trained_on) for i in order),
-        "<h2>All parts</h2>",
+        f"<h2>{esc(parts_heading)}</h2>",
         "<table class='summary'><tr><th>#</th><th>image</th><th>verdict</th><th>defect probability</th></tr>"
         f"{summary_rows}</table>",
         "<h2>Details</h2>",

@@ -1,0 +1,67 @@
+"""The batch report: statistics from one streaming pass over the parts, and the HTML page."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from batch_helpers import write_bad_files, write_images
+
+from cam_core.batch.readback import results_dataset
+from cam_core.batch.report import ReportSettings, write_batch_report
+from cam_core.batch.runner import run_batch
+from cam_core.batch.settings import ExplainerSpec, RunSettings
+from cam_core.batch.stats import collect_stats
+from cam_core.batch.writer import PartWriter
+
+
+def synthetic_rows(folder: Path, count: int, seed: int = 0) -> list[float]:
+    """``count`` rows with known probabilities and times (no model needed); returns the probabilities."""
+    rng = np.random.default_rng(seed)
+    probabilities = rng.random(count).tolist()
+    with PartWriter(folder, rows_per_part=97) as writer:
+        for i, p in enumerate(probabilities):
+            hour = datetime(2026, 12, 3, i % 3, 15, tzinfo=timezone.utc)
+            writer.add({"path": f"/line/{'ab'[i % 2]}/{i}.png", "folder": f"/line/{'ab'[i % 2]}", "modified": hour,
+                        "is_defect": p >= 0.5, "defect_probability": p, "error": "bad" if i % 50 == 7 else None})
+    return probabilities
+
+
+def test_stats_count_groups_histogram_and_worst(tmp_path: Path) -> None:
+    probabilities = synthetic_rows(tmp_path, 1000)
+    stats = collect_stats(results_dataset(tmp_path), by="hour", worst=5)
+    ok = [p for i, p in enumerate(probabilities) if i % 50 != 7]
+    assert (stats.rows, stats.errors) == (1000, 20)
+    assert stats.flagged == sum(p >= 0.5 for p in ok)
+    assert stats.histogram.tolist() == np.histogram(ok, bins=20, range=(0, 1))[0].tolist()
+    assert sorted(stats.groups) == [f"2026-12-03 0{h}:00 UTC" for h in range(3)]
+    assert sum(n for n, _ in stats.groups.values()) == 980
+    assert [r["defect_probability"] for r in stats.worst] == sorted(ok, reverse=True)[:5]
+    by_folder = collect_stats(results_dataset(tmp_path), by="folder", worst=0)
+    assert sorted(by_folder.groups) == ["/line/a", "/line/b"] and by_folder.worst == []
+
+
+def test_report_page_from_a_real_batch(tmp_path: Path, squeeze_checkpoint: Path) -> None:
+    good = write_images(tmp_path / "in", 5)
+    write_bad_files(tmp_path / "in" / "c", good[0])
+    spec = ExplainerSpec(model=str(squeeze_checkpoint), device="cpu")
+    run_batch(str(tmp_path / "in"), RunSettings(out_dir=tmp_path / "with", spec=spec, save_maps=True))
+    run_batch(str(tmp_path / "in"), RunSettings(out_dir=tmp_path / "without", spec=spec))
+    for folder in ("with", "without"):
+        out = tmp_path / f"{folder}.html"
+        summary = write_batch_report(tmp_path / folder, out, ReportSettings(worst=3, by="folder",
+                                                                            model=str(squeeze_checkpoint)))
+        page = out.read_text()
+        assert (summary.rows, summary.errors) == (9, 4)
+        assert "NG rate per folder" in page and "Defect probability" in page
+        assert page.count("class='item'") == 3 and page.count("figure class=\"map\"") == 6
+        assert "<script" not in page and "http" not in page.replace("http-equiv", "")
+
+
+def test_report_of_an_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
+    from cam_core.errors import InputError
+
+    with pytest.raises(InputError, match="no batch results"):
+        write_batch_report(tmp_path, tmp_path / "r.html")
