@@ -25,9 +25,11 @@ def filters(found: Facets) -> RowFilter:
     folders = side.multiselect("Folder", list(found.folders), key="batch_folders")
     start = end = None
     if found.first is not None and found.last is not None and found.first.date() != found.last.date():
-        first, last = side.date_input("File date (UTC)", (found.first.date(), found.last.date()), key="batch_dates")
-        start = datetime.combine(first, time.min, tzinfo=timezone.utc)
-        end = datetime.combine(last, time.max, tzinfo=timezone.utc)
+        picked = side.date_input("File date (UTC)", (found.first.date(), found.last.date()), key="batch_dates")
+        if isinstance(picked, tuple) and len(picked) == 2:     # one date while the user is still picking the range
+            first, last = picked
+            start = datetime.combine(first, time.min, tzinfo=timezone.utc)
+            end = datetime.combine(last, time.max, tzinfo=timezone.utc)
     return RowFilter(verdicts=tuple(verdicts), min_probability=low, max_probability=high, folders=tuple(folders),
                      start=start, end=end)
 
