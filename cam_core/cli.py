@@ -70,8 +70,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not files:
         raise CamInspectorError("no image files found in the given paths")
     out_dir = Path(args.out) if args.out else None
+    from cam_core.explain.scale import model_scale
+
+    scale = model_scale(bundle).range if out_dir else None     # one colour scale for every image of the model
     export = FolderExport(out_dir, Path(args.save_maps) if args.save_maps else None, target=args.target,
-                          opacity=args.opacity, colormap=args.colormap)
+                          opacity=args.opacity, colormap=args.colormap, value_range=scale)
     fixed_target = None if args.target in ("predicted", "all") else [bundle.classes.index(args.target)]
     failures = 0
     with Explainer(bundle, method=args.method, batch_size=args.batch_size,

@@ -184,23 +184,30 @@ class FolderExport:
     ``K×H×W`` at the image size, not normalised) in ``maps_dir``; either may be None."""
 
     def __init__(self, out_dir: Path | None, maps_dir: Path | None, *, target: str = "predicted",
-                 opacity: float = 0.5, colormap: str = "jet") -> None:
+                 opacity: float = 0.5, colormap: str = "jet", value_range: tuple[float, float] | None = None) -> None:
         self.out_dir, self.maps_dir = out_dir, maps_dir
         self.target, self.opacity, self.colormap = target, opacity, colormap
+        self.value_range = value_range   # the model's fixed evidence scale (cam_core.explain.scale)
         self.batch = ExportBatch()
         for folder in (out_dir, maps_dir):
             if folder is not None:
                 folder.mkdir(parents=True, exist_ok=True)
 
     def add(self, name: str, image: Image.Image, explanation: Explanation) -> str:
-        """Write the image's overlays (the ``target`` classes, on the explanation's shared scale) and maps;
+        """Write the image's overlays (the ``target`` classes, default drawing, each with its colour bar) and maps;
         returns its stem."""
+        from cam_core.explain.legend import with_legend
+        from cam_core.explain.picture import map_picture
+        from cam_core.explain.render import DEFAULT_MODE
+
         stem = self.batch.add(name, explanation)
         if self.out_dir is not None:
-            overlays = explanation.overlays(image, opacity=self.opacity, colormap=self.colormap)
-            for c in target_classes(self.target, explanation):
-                class_name = explanation.classes[c]
-                _write_atomic(self.out_dir / overlay_file_name(stem, class_name), png_bytes(overlays[class_name]))
+            base = image.convert("RGB")
+            picture = map_picture(explanation, base.size, target_classes(self.target, explanation), mode=DEFAULT_MODE,
+                                  colormap=self.colormap, value_range=self.value_range)
+            for c, overlaid in picture.overlays(base, self.opacity).items():
+                _write_atomic(self.out_dir / overlay_file_name(stem, explanation.classes[c]),
+                              png_bytes(with_legend(overlaid, picture)))
         if self.maps_dir is not None:
             buffer = io.BytesIO()
             np.save(buffer, explanation.upsampled().astype(np.float32))
