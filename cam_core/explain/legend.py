@@ -82,15 +82,16 @@ def _words(picture: MapPicture, c: int) -> str:
 
 def _details(picture: MapPicture, scale_source: str | None) -> str:
     lo, hi = picture.scale
-    where = scale_source if picture.fixed and scale_source else ("fixed" if picture.fixed else "this image's own")
+    where = (f"the model's scale, {scale_source}" if picture.fixed and scale_source
+             else "a fixed scale" if picture.fixed else "this image's own scale")
     if picture.style == "halves" and picture.method == "cam":
-        numbers = f"colours span 0 … {hi:.3g} ({where} scale); map = max(M̃_c, 0), M̃_c = M_c − mean_k M_k"
+        numbers = f"colours span 0 … {hi:.3g} ({where}); map = max(M̃_c, 0), M̃_c = M_c − mean_k M_k"
     elif picture.style == "halves":
         numbers = f"colours span 0 … {hi:.3g} (this image's maximum); Grad-CAM maps are ≥ 0 and not centred"
     elif picture.signed_pair is not None:
-        numbers = f"colours span {lo:.3g} … {hi:.3g} ({where} scale); map = M_NG − M_OK = 2·M̃_NG"
+        numbers = f"colours span {lo:.3g} … {hi:.3g} ({where}); map = M_NG − M_OK = 2·M̃_NG"
     else:
-        numbers = f"colours span {lo:.3g} … {hi:.3g} ({where} scale)"
+        numbers = f"colours span {lo:.3g} … {hi:.3g} ({where})"
     return (f"{method_label(picture.method)} · colour map {picture.colormap} · {numbers} · "
             f"CAM_c(x, y) = Σ_k w_ck·A_k(x, y)")
 
@@ -110,7 +111,7 @@ def _labels(picture: MapPicture) -> list[tuple[float, str, str]]:
     """(position 0..1, text, anchor) under the bar."""
     if picture.style == "halves":
         strong = "strong" if picture.fixed else "this image's max"
-        return [(0.0, "none", "la"), (0.5, "weak", "ma"), (1.0, strong, "ra")]
+        return [(0.0, "none", "la"), (0.15, "weak", "ma"), (1.0, strong, "ra")]
     if picture.style == "signed":
         if picture.signed_pair is not None:
             other, defect = (picture.class_names[i].upper() for i in picture.signed_pair)
