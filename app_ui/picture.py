@@ -136,6 +136,15 @@ def grid_values(explanation: Explanation, c: int, mode: str) -> tuple[np.ndarray
     return grid, "raw map"
 
 
+def grid_range(explanation: Explanation, classes: Sequence[int], mode: str,
+               value_range: tuple[float, float] | None) -> tuple[float, float] | None:
+    """The grids' colour range: one for all raw maps (``shared``), the fixed one (``raw``), else each its own."""
+    if mode == "shared":
+        shown = explanation.display_maps(list(classes), "shared")
+        return float(shown.min()), float(shown.max())
+    return value_range if mode == "raw" else None
+
+
 def outlined_display(item: InputImage) -> Image.Image:
     """The screen copy of ``item`` with its defect outline drawn (when it has a mask)."""
     from cam_core.explain.render import draw_mask_outline

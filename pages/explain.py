@@ -122,7 +122,7 @@ def maps_view(item: ui.InputImage, explanation, target: int | None, view: ui.Vie
         scores = ui.mask_scores(model, method, item, explanation, scored)
         ui.show_mask_panel(columns[-1], item, scores, explanation.classes[scored].upper())
     if raw_grid:
-        zrange = view.value_range if view.mode == "raw" else None
+        zrange = ui.grid_range(explanation, classes, view.mode, view.value_range)
         columns = st.columns(len(classes))
         for column, c in zip(columns, classes):
             grid, what = ui.grid_values(explanation, c, view.mode)   # the values drawn, at the network's grid
