@@ -105,6 +105,7 @@ from app_ui.state import (
     available_pages,
     draw_menu,
     init_state,
+    kept_choice,
     page_menu,
     tab_icon,
 )
@@ -171,6 +172,6 @@ __all__ = [
     "run_video", "sample_clip", "sample_image", "sample_picker", "score_networks", "scores_csv", "scores_json_bytes",
     "scores_key", "show_error", "show_mask_panel", "show_verdict", "model_card_label", "stage_video", "start_video_job",
     "synthetic_model_hint", "tab_icon", "timed_explain", "timed_explanation", "timeline_figure", "verdict_text", "verdicts",
-    "colormap_control", "grid_range", "grid_values", "model_scale_of", "outlined_display", "show_blended_maps",
+    "colormap_control", "grid_range", "kept_choice", "grid_values", "model_scale_of", "outlined_display", "show_blended_maps",
     "video_frame", "video_gif", "video_info_text", "video_job", "video_progress", "video_run", "view_controls",
 ]

@@ -84,9 +84,8 @@ def gallery(items: list[ui.InputImage], explanations: list) -> int:
         score: st.column_config.ProgressColumn(score, min_value=0.0, max_value=1.0, format="percent")})
     names = [items[i].name for i in order]
     text = {items[i].name: verdicts[i].text for i in order}
-    if st.session_state.get("explain_selected") not in names:
-        st.session_state["explain_selected"] = names[0]
-    chosen = st.selectbox("Image shown below", names, key="explain_selected",
+    keep = ui.kept_choice("explain_selected", names)       # survives method, scale and page changes
+    chosen = st.selectbox("Image shown below", names, key="explain_selected", on_change=keep,
                           format_func=lambda name: f"{name} — {text[name]}")
     return [i.name for i in items].index(chosen)
 

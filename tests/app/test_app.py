@@ -519,3 +519,18 @@ def test_models_page_adds_an_onnx_model_and_refuses_one_without_cam(models_dir: 
     at.button(key="models_add").click().run()
     assert any("nogap" in e.value and "global average pool" in e.value for e in at.error), [e.value for e in at.error]
     assert not (models_dir / "nogap.onnx").exists()
+
+
+def test_the_chosen_image_survives_method_and_page_changes(models_dir: Path) -> None:
+    at = run_app()
+    at.multiselect(key="cfg_samples").set_value(["OK plate", "NG plate (scratch)", "NG nut (pit)"]).run()
+    selector = at.selectbox(key="explain_selected")
+    chosen = selector.options[2]
+    selector.set_value(chosen).run()
+    shown = at.session_state["explain_selected"]
+    for method in ("cam-flip", "cam", "gradcam", "cam"):
+        at.selectbox(key="cfg_method").set_value(method).run()
+        assert not at.exception and at.session_state["explain_selected"] == shown, method
+    at.switch_page("pages/report.py").run()
+    at.switch_page("pages/explain.py").run()
+    assert not at.exception and at.session_state["explain_selected"] == shown
