@@ -132,6 +132,8 @@ def colour_bar(picture: MapPicture, width: int = 360, height: int = 34) -> Image
     draw = ImageDraw.Draw(out)
     font = ImageFont.load_default()
     for t, text, anchor in _labels(picture):
+        if 0.0 < t < 1.0 and width < 260:
+            continue        # a narrow bar keeps only its ends
         draw.text((min(width - 1, int(t * width)), bar_h + 2), text, fill=(40, 40, 40), font=font, anchor=anchor)
     return out
 
