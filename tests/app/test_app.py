@@ -208,11 +208,13 @@ def test_gallery_of_samples_and_selection(models_dir: Path) -> None:
 
 def test_settings_and_batch_survive_page_switches(models_dir: Path) -> None:
     at = explained_app(("part.png", png_bytes(), "image/png"))
-    at.slider(key="cfg_opacity").set_value(0.8).run()
+    at.selectbox(key="cfg_colormap").set_value("viridis").run()     # in the maps' fragment
+    at.radio(key="cfg_norm").set_value("signed").run()
     at.switch_page("pages/models.py").run()
     at.switch_page("pages/explain.py").run()
     assert not at.exception
-    assert at.slider(key="cfg_opacity").value == pytest.approx(0.8)
+    assert at.selectbox(key="cfg_colormap").value == "viridis" and at.radio(key="cfg_norm").value == "signed"
+    assert [c.split(":")[0] for c in image_captions(at)] == ["NG − OK"]   # one signed map (opacity: browser test)
     assert any("last batch" in i.value for i in at.info)
     assert any(VERDICT.search(h.value) for h in at.header)
 
