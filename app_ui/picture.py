@@ -67,7 +67,7 @@ def _uri(image: Image.Image, fmt: str) -> str:
 
 
 _CSS = """
-.cb{font-family:inherit}.cb-row{display:flex;gap:14px;flex-wrap:wrap}.cb-fig{flex:1 1 260px;margin:0;min-width:0}
+.cb{font-family:inherit}.cb-row{display:flex;gap:14px;flex-wrap:wrap}.cb-fig{flex:1 1 260px;margin:0;min-width:0;max-width:640px}
 .cb-stack{position:relative;line-height:0}.cb-stack img{width:100%;height:auto;display:block;border-radius:4px}
 .cb-stack img.cb-layer{position:absolute;left:0;top:0;height:100%;image-rendering:auto}
 .cb-title{font-weight:600;margin:6px 0 2px}.cb-bar{width:100%;max-width:420px;display:block;margin-top:2px}

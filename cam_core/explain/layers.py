@@ -27,7 +27,7 @@ from PIL import Image
 
 DrawStyle = Literal["halves", "signed", "opaque"]
 FADE = 0.1      # evidence below a tenth of the scale fades in (a weak map reads faint, not just differently coloured)
-DIVERGING_COLORMAPS: tuple[str, ...] = ("coolwarm", "jet", "turbo")
+DIVERGING_COLORMAPS: tuple[str, ...] = ("coolwarm",)   # a light, clear middle (jet's bright green is not "neither")
 SIGNED_FALLBACK = "coolwarm"
 
 _HALVES_MODES = frozenset({"halves", "halves-image"})
@@ -43,7 +43,7 @@ def draw_style(mode: str, centred: bool = True) -> DrawStyle:
 
 
 def drawn_colormap(style: DrawStyle, chosen: str) -> str:
-    """The colour map actually used: a signed map needs a diverging one (``chosen`` if it is, else coolwarm)."""
+    """The colour map actually used: a signed map needs a diverging one with a quiet middle (coolwarm)."""
     if style == "signed" and chosen not in DIVERGING_COLORMAPS:
         return SIGNED_FALLBACK
     return chosen

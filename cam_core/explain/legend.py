@@ -54,6 +54,11 @@ class Legend:
 
 
 def _words(picture: MapPicture, c: int) -> str:
+    text = _plain_words(picture, c)
+    return text[:1].upper() + text[1:]
+
+
+def _plain_words(picture: MapPicture, c: int) -> str:
     name = picture.class_names[c].upper()
     cmap, style = picture.colormap, picture.style
     weak, strong = _colour_at(cmap, 0.05), _colour_at(cmap, 1.0)
