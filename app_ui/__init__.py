@@ -90,6 +90,14 @@ from app_ui.models import (
     model_ref,
     timed_explain,
 )
+from app_ui.picture import (
+    colormap_control,
+    grid_range,
+    grid_values,
+    model_scale_of,
+    outlined_display,
+    show_blended_maps,
+)
 from app_ui.state import (
     APP_PAGES,
     DEFAULTS,
@@ -97,6 +105,7 @@ from app_ui.state import (
     available_pages,
     draw_menu,
     init_state,
+    kept_choice,
     page_menu,
     tab_icon,
 )
@@ -163,5 +172,6 @@ __all__ = [
     "run_video", "sample_clip", "sample_image", "sample_picker", "score_networks", "scores_csv", "scores_json_bytes",
     "scores_key", "show_error", "show_mask_panel", "show_verdict", "model_card_label", "stage_video", "start_video_job",
     "synthetic_model_hint", "tab_icon", "timed_explain", "timed_explanation", "timeline_figure", "verdict_text", "verdicts",
+    "colormap_control", "grid_range", "kept_choice", "grid_values", "model_scale_of", "outlined_display", "show_blended_maps",
     "video_frame", "video_gif", "video_info_text", "video_job", "video_progress", "video_run", "view_controls",
 ]

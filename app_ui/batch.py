@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 from PIL import Image
 
-from app_ui.drawing import DISPLAY_MAX_SIDE, OUTLINE_WIDTH, outlined, render_overlays
+from app_ui.drawing import DISPLAY_MAX_SIDE, OUTLINE_WIDTH, map_picture_of, outlined
 from app_ui.inputs import InputImage
 from app_ui.masks import display_mask
 from app_ui.models import MapMethod
@@ -62,13 +62,15 @@ def scores_csv(names: Sequence[str], explanations: Sequence[Explanation]) -> byt
 def _full_size_overlays(item: InputImage, explanation: Explanation, view: ViewSettings) -> dict[str, Image.Image]:
     """Every shown map of ``item`` at full resolution, keyed by class name, outlined when it has a mask."""
     from cam_core.explain import shown_classes
+    from cam_core.explain.legend import with_legend
 
-    overlays, _ = render_overlays(explanation, item.image, shown_classes(explanation), view)
+    picture = map_picture_of(explanation, item.image, shown_classes(explanation), view)
+    overlays = picture.overlays(item.image.convert("RGB"), view.opacity)
     outline = display_mask(item, item.image.size)
     if outline is not None:
         width = max(OUTLINE_WIDTH, round(OUTLINE_WIDTH * max(item.image.size) / DISPLAY_MAX_SIDE))
         overlays = outlined(overlays, outline, width)
-    return {explanation.classes[c]: picture for c, picture in overlays.items()}
+    return {explanation.classes[c]: with_legend(im, picture) for c, im in overlays.items()}
 
 
 def overlays_zip(items: Sequence[InputImage], explanations: Sequence[Explanation], view: ViewSettings) -> bytes:

@@ -59,13 +59,22 @@ def render_maps(explanation: Explanation, image: Image.Image, classes: Sequence[
     """Screen overlays as JPEG bytes (shown with ``st.image(..., output_format="JPEG")``, passed through
     untouched by Streamlit), plus the raw colour range. ``outline``: a defect mask at ``image``'s size,
     whose contour is drawn over every overlay (:func:`cam_core.explain.render.draw_mask_outline`)."""
-    from cam_core.explain.render import with_colorbar
+    from cam_core.explain.legend import with_legend
 
-    overlays, scale = render_overlays(explanation, image, classes, view)
+    picture = map_picture_of(explanation, image, classes, view)
+    overlays = picture.overlays(image.convert("RGB"), view.opacity)
     if outline is not None:
         overlays = outlined(overlays, outline, OUTLINE_WIDTH)
-    overlays = {c: with_colorbar(im, view.colormap, scale, view.mode) for c, im in overlays.items()}
-    return {c: encode_jpeg(im) for c, im in overlays.items()}, scale
+    overlays = {c: with_legend(im, picture) for c, im in overlays.items()}
+    return {c: encode_jpeg(im) for c, im in overlays.items()}, picture.scale
+
+
+def map_picture_of(explanation: Explanation, image: Image.Image, classes: Sequence[int], view: ViewSettings) -> Any:
+    """:func:`cam_core.explain.picture.map_picture` of ``classes`` at ``image``'s size with the view settings."""
+    from cam_core.explain.picture import map_picture
+
+    return map_picture(explanation, image.size, classes, mode=view.mode, colormap=view.colormap,
+                       value_range=view.value_range)
 
 
 def raw_grid_figure(raw: np.ndarray, title: str, colormap: str,

@@ -109,3 +109,21 @@ def init_state() -> None:
     kept = state.get(KEPT_OVERLAY)
     if kept is not None:
         state["cfg_opacity"], state["cfg_colormap"] = kept
+
+
+def kept_choice(key: str, options: Sequence[str]) -> Any:
+    """Restore a select box's choice (``key``) from a copy outside the widget keys, and return the callback that
+    keeps that copy: Streamlit drops a widget's value when a run does not draw it (another page) or when its
+    labels change (they carry the verdict, which changes with the method). Falls back to the first option."""
+    state = st.session_state
+    copy = f"kept_{key}"
+    if state.get(copy) in options:
+        state[key] = state[copy]
+    elif state.get(key) not in options:
+        state[key] = options[0]
+    state[copy] = state[key]
+
+    def keep() -> None:
+        state[copy] = state[key]
+
+    return keep

@@ -11,29 +11,34 @@ import streamlit as st
 from app_ui.state import DEFAULTS, KEPT_OVERLAY
 from cam_core.checkpoints import ModelBundle, ModelCard, defect_class_index
 from cam_core.explain import Verdict
+from cam_core.explain.scale import ModelScale, scale_in_force
 from cam_core.options import Colormap, ScaleMode, ViewSettings, choices
 
-NORM_LABELS: dict[str, str] = {ScaleMode.EVIDENCE: "Evidence (for / against)", ScaleMode.SHARED: "Raw, shared",
-                                ScaleMode.PER_MAP: "Raw, per map", ScaleMode.RAW: "Raw, calibrated"}
+NORM_LABELS: dict[str, str] = {ScaleMode.HALVES: "Evidence for each class (model's scale)",
+                               ScaleMode.HALVES_IMAGE: "Evidence for each class, shape only (own scale)",
+                               ScaleMode.SIGNED: "NG − OK, one map", ScaleMode.EVIDENCE: "For / against, both maps",
+                               ScaleMode.SHARED: "Raw, shared", ScaleMode.PER_MAP: "Raw, per map",
+                               ScaleMode.RAW: "Raw, calibrated"}
+APP_MODES = (ScaleMode.HALVES, ScaleMode.HALVES_IMAGE, ScaleMode.SIGNED, ScaleMode.SHARED, ScaleMode.PER_MAP)
 TRAIN_OWN_HINT = ("Train on your own OK/NG folders on the **Models** page (a ZIP with `ok/`, `ng/` and optional "
                   "`masks/`), or run `python -m cam_core train DATA_DIR`: EfficientNet-Lite0 from its ImageNet "
                   "weights, about 8 minutes for 700 images on a 2-core CPU.")
 COLOUR_SCALE_HELP = (
-    "Evidence (default): each class's map minus the mean of all class maps, on a scale symmetric "
-    "around 0. Red = evidence for the class, blue = against, green = neither; a clean part's NG "
-    "map stays cold. The other three show the raw maps, which also carry a part common to every "
-    "class that decides nothing: Raw, shared = one scale for all maps; Raw, per map = each map "
-    "stretched on its own (shape only); Raw, calibrated = the range recorded at training.")
+    "Evidence for each class (default): each map is coloured only where the part shows signs of its class, on "
+    "one scale fixed for the model, so a doubtful call draws faint colours and a sure one strong colours. "
+    "Shape only: the same, each image stretched to its own strongest point. NG − OK: one map, both signs. "
+    "Raw: the maps before centring, which carry a part common to every class that decides nothing.")
 
 
 def view_controls(container: Any = None, value_range: tuple[float, float] | None = None,
-                  overlay: bool = True) -> ViewSettings:
+                  overlay: bool = True, scale: ModelScale | None = None) -> ViewSettings:
     """Normalisation, opacity and colormap widgets (shared by every page through ``cfg_*`` keys).
 
-    ``overlay=False`` leaves opacity and colormap to the caller (Explain draws them inside a fragment, so
-    moving the slider redraws only the maps), and returns their current values."""
+    ``value_range``: the card's raw map range (offers "Raw, calibrated"); ``scale``: the model's fixed evidence
+    scale. ``overlay=False`` leaves opacity and colormap to the caller (Explain blends the maps in the browser),
+    and returns their current values."""
     container = container or st.sidebar
-    modes = [m for m in choices(ScaleMode) if m != ScaleMode.RAW or value_range]
+    modes = [m.value for m in APP_MODES] + ([ScaleMode.RAW.value] if value_range else [])
     if st.session_state.get("cfg_norm") not in modes:
         st.session_state["cfg_norm"] = DEFAULTS["cfg_norm"]
     mode = container.radio("Colour scale", modes, format_func=NORM_LABELS.get, key="cfg_norm",
@@ -43,8 +48,11 @@ def view_controls(container: Any = None, value_range: tuple[float, float] | None
     else:
         opacity = float(st.session_state.get("cfg_opacity", DEFAULTS["cfg_opacity"]))
         colormap = str(st.session_state.get("cfg_colormap", DEFAULTS["cfg_colormap"]))
-    return ViewSettings(mode=ScaleMode(mode), opacity=opacity, colormap=Colormap(colormap),
-                        value_range=value_range if mode == ScaleMode.RAW else None)
+    in_force = scale_in_force(mode, True, None if scale is None else scale.range, value_range)
+    source = ("the range recorded at training" if mode == ScaleMode.RAW else scale.source if scale is not None
+              else None)
+    return ViewSettings(mode=ScaleMode(mode), opacity=opacity, colormap=Colormap(colormap), value_range=in_force,
+                        scale_source=source if in_force is not None else None)
 
 
 def _keep_overlay() -> None:
@@ -95,7 +103,8 @@ def map_caption(class_name: str, raw: np.ndarray, scale: tuple[float, float], mo
         lo, hi = float(raw.min()), float(raw.max())
         numbers = f"own scale {lo:.3g} … {hi:.3g}"
     else:
-        label = scale_text or {"evidence": "evidence scale", "shared": "shared scale", "raw": "calibrated scale"}[mode]
+        label = scale_text or ("shared scale" if mode == "shared" else "calibrated scale" if mode == "raw"
+                               else "evidence scale")
         numbers = f"{label} {scale[0]:.3g} … {scale[1]:.3g}"
     return f"{class_name} map: {scale_words(mode, class_name)} · {numbers} · raw map {float(raw.min()):.3g} … " \
            f"{float(raw.max()):.3g}"

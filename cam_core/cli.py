@@ -121,6 +121,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
                           opacity=view.opacity, colormap=view.colormap)
     bundle = load_model(args.model, device=args.device)
     _check_target(args.target, bundle)
+    if out_dir is not None:
+        from cam_core.explain.scale import model_scale
+
+        export.value_range = model_scale(bundle).range     # one colour scale for every image of the model
     fixed_target = None if args.target in ("predicted", "all") else [bundle.classes.index(args.target)]
     failures = len(missing)
     with Explainer(bundle, method=args.method, batch_size=args.batch_size,

@@ -31,8 +31,12 @@ class Method(StrEnum):
 
 
 class ScaleMode(StrEnum):
-    """The colour scale of a map (:mod:`cam_core.explain.render`)."""
+    """The colour scale of a map (:mod:`cam_core.explain.render`): each class's positive evidence on the model's
+    scale (default), the same per image (shape only), one signed NG − OK map, both signs per map, or raw maps."""
 
+    HALVES = "halves"
+    HALVES_IMAGE = "halves-image"
+    SIGNED = "signed"
     EVIDENCE = "evidence"
     SHARED = "shared"
     PER_MAP = "per-map"
@@ -80,6 +84,7 @@ class Colormap(StrEnum):
     VIRIDIS = "viridis"
     TURBO = "turbo"
     GRAY = "gray"
+    COOLWARM = "coolwarm"
 
 
 #: File types, defined once: the loaders, folder listings and the app's upload boxes read these.
@@ -144,13 +149,14 @@ def _coerce(settings: Any, **enums: tuple[type[StrEnum], str]) -> list[str | Non
 @dataclass(frozen=True)
 class ViewSettings:
     """How maps are drawn (never affects the verdict): colour scale, opacity ``0 ≤ α ≤ 1``, colormap, and the
-    fixed ``(lo, hi)`` of the ``raw`` scale. Made with strings or enums; raises :class:`InputError` when a
-    value is out of range."""
+    fixed ``(lo, hi)`` scale in force (:func:`cam_core.explain.scale.scale_in_force`) with ``scale_source``, where
+    it came from in words. Made with strings or enums; raises :class:`InputError` when a value is out of range."""
 
-    mode: ScaleMode = ScaleMode.EVIDENCE
+    mode: ScaleMode = ScaleMode.HALVES
     opacity: float = 0.5
     colormap: Colormap = Colormap.JET
     value_range: tuple[float, float] | None = None
+    scale_source: str | None = None
 
     def __post_init__(self) -> None:
         problems = _coerce(self, mode=(ScaleMode, "colour scale"), colormap=(Colormap, "colormap"))
@@ -159,7 +165,7 @@ class ViewSettings:
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"normalization": self.mode.value, "opacity": self.opacity,
                                "colormap": self.colormap.value}
-        if self.mode == ScaleMode.RAW and self.value_range:
+        if self.value_range:
             out["value_range"] = list(self.value_range)
         return out
 

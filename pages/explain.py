@@ -12,12 +12,6 @@ from cam_core.explain import shown_classes, verdict_of
 from cam_core.options import Colormap
 
 THUMB_SIDE = 56
-DIFFUSE_NOTE = (
-    "How to read the maps (Evidence scale): each map shows where the network found evidence for its class "
-    "(red) or against it (blue), relative to the other class; green is neither. For an OK/NG model the two maps "
-    "are mirror images: where the NG map is red, the OK map is blue. On a clean part the NG map stays blue and "
-    "green; on a defective part it turns red on the defect. The OK (\"no defect\") map is broad and diffuse by "
-    "design: a good part is good everywhere, while NG evidence concentrates on the defect.")
 
 
 def sidebar_controls() -> tuple[str | None, ui.MapMethod, int | None, ui.ViewSettings, bool]:
@@ -40,7 +34,8 @@ def sidebar_controls() -> tuple[str | None, ui.MapMethod, int | None, ui.ViewSet
                   "scored on (default: the defect class)." if two else
                   "Which class map to show first (default: the predicted class)."))
         target = None if choice == "predicted" else bundle.classes.index(choice)
-    view = ui.view_controls(sidebar, value_range, overlay=False)   # opacity/colormap: above the maps
+    scale = ui.model_scale_of(model) if model is not None else None
+    view = ui.view_controls(sidebar, value_range, overlay=False, scale=scale)   # opacity/colormap: above the maps
     raw_grid = sidebar.toggle("Raw feature grid", key="cfg_raw_grid",
                               help="Show the maps at the network's own resolution (e.g. 13×13), value on hover.")
     return model, method, target, view, raw_grid
@@ -90,9 +85,8 @@ def gallery(items: list[ui.InputImage], explanations: list) -> int:
         score: st.column_config.ProgressColumn(score, min_value=0.0, max_value=1.0, format="percent")})
     names = [items[i].name for i in order]
     text = {items[i].name: verdicts[i].text for i in order}
-    if st.session_state.get("explain_selected") not in names:
-        st.session_state["explain_selected"] = names[0]
-    chosen = st.selectbox("Image shown below", names, key="explain_selected",
+    keep = ui.kept_choice("explain_selected", names)       # survives method, scale and page changes
+    chosen = st.selectbox("Image shown below", names, key="explain_selected", on_change=keep,
                           format_func=lambda name: f"{name} — {text[name]}")
     return [i.name for i in items].index(chosen)
 
@@ -114,29 +108,25 @@ def show_one(item: ui.InputImage, explanation, target: int | None, view: ui.View
 @st.fragment
 def maps_view(item: ui.InputImage, explanation, target: int | None, view: ui.ViewSettings, raw_grid: bool,
               model: str, method: ui.MapMethod) -> None:
-    """The maps and their overlay controls: a fragment, so opacity and colormap redraw only this part."""
-    left, right, _ = st.columns([2, 1, 2])
-    opacity, colormap = ui.overlay_controls(left, right)
-    view = dataclasses.replace(view, opacity=opacity, colormap=Colormap(colormap))
+    """The maps, blended over the part in the browser (opacity answers there); a fragment, so the colormap
+    redraws only this part."""
+    colormap = ui.colormap_control(st.columns([1, 3])[0])
+    view = dataclasses.replace(view, colormap=Colormap(colormap))
     classes = shown_classes(explanation, target)
-    display = ui.display_copy(item)
-    jpegs, scale = ui.render_maps(explanation, display, classes, view, outline=ui.display_mask(item, display.size))
-    columns = st.columns([3] * len(classes) + ([2] if item.mask is not None else []))
-    for column, c in zip(columns, classes):
-        name = explanation.classes[c]
-        column.image(jpegs[c], caption=ui.map_caption(name.upper(), explanation.map_of(c), scale, view.mode),
-                     width="stretch", output_format="JPEG")
+    display = ui.outlined_display(item)
+    columns = st.columns([6, 2] if item.mask is not None else [1])
+    ui.show_blended_maps(columns[0], display, explanation, classes, view.mode, view.colormap, view.value_range,
+                         view.scale_source, view.opacity)
     if item.mask is not None:
         scored = ui.defect_class(explanation, target)
         scores = ui.mask_scores(model, method, item, explanation, scored)
         ui.show_mask_panel(columns[-1], item, scores, explanation.classes[scored].upper())
-    st.caption(DIFFUSE_NOTE)
     if raw_grid:
-        zrange = scale if view.mode in ("shared", "raw") else None   # the grid always shows the raw maps
+        zrange = ui.grid_range(explanation, classes, view.mode, view.value_range)
         columns = st.columns(len(classes))
         for column, c in zip(columns, classes):
-            raw = explanation.map_of(c)
-            figure = ui.raw_grid_figure(raw, f"{explanation.classes[c].upper()} raw map", view.colormap, zrange)
+            grid, what = ui.grid_values(explanation, c, view.mode)   # the values drawn, at the network's grid
+            figure = ui.raw_grid_figure(grid, f"{explanation.classes[c].upper()} {what}", view.colormap, zrange)
             column.plotly_chart(figure, width="stretch", key=f"raw_grid_{c}")
 
 

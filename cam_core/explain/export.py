@@ -184,29 +184,30 @@ class FolderExport:
     ``K×H×W`` at the image size, not normalised) in ``maps_dir``; either may be None."""
 
     def __init__(self, out_dir: Path | None, maps_dir: Path | None, *, target: str = "predicted",
-                 opacity: float = 0.5, colormap: str = "jet") -> None:
+                 opacity: float = 0.5, colormap: str = "jet", value_range: tuple[float, float] | None = None) -> None:
         self.out_dir, self.maps_dir = out_dir, maps_dir
         self.target, self.opacity, self.colormap = target, opacity, colormap
+        self.value_range = value_range   # the model's fixed evidence scale (cam_core.explain.scale)
         self.batch = ExportBatch()
         for folder in (out_dir, maps_dir):
             if folder is not None:
                 folder.mkdir(parents=True, exist_ok=True)
 
     def add(self, name: str, image: Image.Image, explanation: Explanation) -> str:
-        """Write the image's overlays (the ``target`` classes, on the scale of all its maps) and maps;
-        returns its stem.
+        """Write the image's overlays (the ``target`` classes, default drawing, each with its colour bar) and maps;
+        returns its stem."""
+        from cam_core.explain.legend import with_legend
+        from cam_core.explain.picture import map_picture
+        from cam_core.explain.render import DEFAULT_MODE
 
-        Only the overlays written are drawn (one for ``predicted`` even for a 1000-class network); the
-        colour scale is still fixed from every map (:meth:`Explanation.normalized`, at the map's own low
-        resolution), so a file looks the same whichever ``target`` wrote it."""
         stem = self.batch.add(name, explanation)
         if self.out_dir is not None:
-            wanted = target_classes(self.target, explanation)
-            _, scale = explanation.normalized()
-            overlays, _ = explanation.class_overlays(image, wanted, opacity=self.opacity, colormap=self.colormap,
-                                                     value_range=scale)
-            for c in wanted:
-                _write_atomic(self.out_dir / overlay_file_name(stem, explanation.classes[c]), png_bytes(overlays[c]))
+            base = image.convert("RGB")
+            picture = map_picture(explanation, base.size, target_classes(self.target, explanation), mode=DEFAULT_MODE,
+                                  colormap=self.colormap, value_range=self.value_range)
+            for c, overlaid in picture.overlays(base, self.opacity).items():
+                _write_atomic(self.out_dir / overlay_file_name(stem, explanation.classes[c]),
+                              png_bytes(with_legend(overlaid, picture)))
         if self.maps_dir is not None:
             buffer = io.BytesIO()
             np.save(buffer, explanation.upsampled().astype(np.float32))

@@ -20,10 +20,10 @@ from cam_core.checkpoints import ModelBundle, defect_class_index
 from cam_core.engine.methods import CAMResult, make_extractor
 from cam_core.errors import InputError
 from cam_core.explain.render import (
+    CENTRED_MODES,
     DEFAULT_MODE,
     NormalizationMode,
     normalize_maps,
-    overlay,
     peak_location,
     upsample_maps,
 )
@@ -117,13 +117,13 @@ class Explanation:
     def display_maps(self, classes: Sequence[int], mode: NormalizationMode = DEFAULT_MODE) -> np.ndarray:
         """The ``len(classes)×h×w`` maps that ``mode`` draws for ``classes``: evidence maps, or the raw ones
         (the evidence is computed once for all of them)."""
-        source = self.evidence() if mode == "evidence" else self.maps
+        source = self.evidence() if mode in CENTRED_MODES else self.maps
         return np.stack([source[self.class_indices.index(c)] for c in classes])
 
     def normalized(self, mode: NormalizationMode = DEFAULT_MODE,
                    value_range: tuple[float, float] | None = None) -> tuple[np.ndarray, tuple[float, float]]:
         """All maps scaled to [0, 1] (see :func:`cam_core.explain.render.normalize_maps`); ``evidence`` by default."""
-        return normalize_maps(self.evidence() if mode == "evidence" else self.maps, mode, value_range)
+        return normalize_maps(self.evidence() if mode in CENTRED_MODES else self.maps, mode, value_range)
 
     def peaks(self) -> dict[str, tuple[int, int]]:
         """Peak ``(x, y)`` of each class map, in original-image pixels."""
@@ -144,12 +144,15 @@ class Explanation:
                        mode: NormalizationMode = DEFAULT_MODE, opacity: float = 0.5, colormap: str = "jet",
                        value_range: tuple[float, float] | None = None,
                        ) -> tuple[dict[int, Image.Image], tuple[float, float]]:
-        """Overlays of the maps of ``classes`` (default: every mapped class) on ``image``, on one scale fixed
-        from those maps (:meth:`display_maps`, :func:`~cam_core.explain.render.normalize_maps`): returns
+        """Overlays of the maps of ``classes`` (default: every mapped class) on ``image``, as
+        :func:`cam_core.explain.picture.map_picture` draws them (``value_range``: the fixed scale): returns
         ``{class index: overlay}`` and the ``(lo, hi)`` range that the colours span."""
-        chosen = list(self.class_indices) if classes is None else list(classes)
-        scaled, scale = normalize_maps(self.display_maps(chosen, mode), mode, value_range)
-        return {c: overlay(image, m, opacity, colormap) for c, m in zip(chosen, scaled)}, scale
+        from cam_core.explain.picture import map_picture
+        from cam_core.explain.render import _rgb_image
+
+        base = _rgb_image(image)
+        picture = map_picture(self, base.size, classes, mode=mode, colormap=colormap, value_range=value_range)
+        return picture.overlays(base, opacity), picture.scale
 
     def as_record(self) -> dict[str, object]:
         """Plain-JSON summary: classes, probabilities, prediction, map size, peaks."""

@@ -1,8 +1,16 @@
 """Turning raw class activation maps into pictures.
 
-Maps arrive raw, at the network's feature resolution (``C×h×w``). Four normalisations:
+Maps arrive raw, at the network's feature resolution (``C×h×w``). The normalisations:
 
-- ``evidence`` (default): the maps of :meth:`cam_core.explain.pipeline.Explanation.evidence` (each class's map
+- ``halves`` (default): each class's positive centred evidence ``max(M̃_c, 0)`` on the model's one fixed scale
+  ``[0, A]`` (its card's ``evidence_range``, :mod:`cam_core.explain.scale`): ``v = ½ + M̃ / (2A)``, drawn only
+  where ``v > ½`` (:mod:`cam_core.explain.layers`), transparent elsewhere. For OK/NG, exactly one of the two
+  maps is coloured at any pixel: the OK map where the part looks sound, the NG map where it looks defective.
+  A weak call draws weak colours, a sure one strong colours.
+- ``halves-image``: the same, with ``A`` = this image's own largest ``|M̃|`` (shape only: no certainty).
+- ``signed``: one map ``M_NG − M_OK`` (``= 2·M̃_NG``), on ``±2A`` with a diverging colour map, "neither"
+  transparent. For more classes, each shown class's ``M̃_c`` on ``±A``.
+- ``evidence`` (legacy): the maps of :meth:`cam_core.explain.pipeline.Explanation.evidence` (each class's map
   minus the mean over the classes; for OK/NG ``±(NG − OK)/2``) on a scale symmetric around zero,
   ``v = ½ + M̃ / (2A)`` with ``A = max |M̃|`` over every map of the image (or a fixed ``A``). The middle
   colour is "no evidence either way", the hot end is evidence *for* the class, the cold end evidence
@@ -29,9 +37,11 @@ from PIL import Image
 
 from cam_core.options import Colormap, ScaleMode
 
-NormalizationMode = Literal["evidence", "shared", "per-map", "raw"]
+NormalizationMode = Literal["halves", "halves-image", "signed", "evidence", "shared", "per-map", "raw"]
 NORMALIZATION_MODES: tuple[str, ...] = tuple(m.value for m in ScaleMode)
-DEFAULT_MODE: NormalizationMode = "evidence"
+DEFAULT_MODE: NormalizationMode = "halves"
+CENTRED_MODES = frozenset({"halves", "halves-image", "signed", "evidence"})   # drawn from Explanation.evidence()
+FIXED_SCALE_MODES = frozenset({"halves", "signed", "evidence"})   # the model's evidence range when given
 COLORMAPS: tuple[str, ...] = tuple(c.value for c in Colormap)
 
 _EPS = 1e-12
@@ -63,13 +73,15 @@ def normalize_maps(
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Scale ``C×h×w`` maps to [0, 1]; returns the scaled maps and the ``(lo, hi)`` used.
 
-    ``evidence`` expects centred maps (:meth:`~cam_core.explain.pipeline.Explanation.evidence`) and scales them
-    over :func:`symmetric_range` (or ``value_range``), so 0 is always the middle colour.
+    The centred modes (``halves``, ``halves-image``, ``signed``, ``evidence``) expect centred maps
+    (:meth:`~cam_core.explain.pipeline.Explanation.evidence`) and scale them over :func:`symmetric_range` (or
+    ``value_range``; never for ``halves-image``), so 0 is always ``v = ½``.
     For ``per-map`` the returned range is the one of the whole stack (for a colour bar only).
     """
     maps = np.asarray(maps, dtype=np.float32)
-    if mode == "evidence":
-        lo_e, hi_e = value_range if value_range is not None else symmetric_range(maps)
+    if mode in CENTRED_MODES:
+        fixed = value_range is not None and mode != "halves-image"
+        lo_e, hi_e = value_range if fixed and value_range is not None else symmetric_range(maps)
         scaled = (maps - lo_e) / max(hi_e - lo_e, _EPS)
         return np.clip(np.nan_to_num(scaled, nan=0.5), 0.0, 1.0), (float(lo_e), float(hi_e))
     if mode == "per-map":
@@ -99,6 +111,7 @@ def colormap_lut(name: str = "jet") -> np.ndarray:
         "turbo": [(0.19, 0.07, 0.23), (0.16, 0.48, 0.98), (0.1, 0.9, 0.71), (0.64, 0.99, 0.24),
                   (0.98, 0.73, 0.22), (0.85, 0.22, 0.03), (0.48, 0.02, 0.01)],
         "gray": [(0, 0, 0), (1, 1, 1)],
+        "coolwarm": [(0.23, 0.30, 0.75), (0.55, 0.69, 1.0), (0.87, 0.87, 0.87), (0.96, 0.6, 0.48), (0.71, 0.02, 0.15)],
     }
     if name not in anchors:
         raise ValueError(f"unknown colormap {name!r}; choose one of {', '.join(COLORMAPS)}")
@@ -252,7 +265,13 @@ def draw_mask_outline(
 
 
 def scale_words(mode: str, class_name: str) -> str:
-    """What a colour means on a map of ``class_name`` drawn with ``mode``, in words for a caption."""
+    """What a colour means on a map of ``class_name`` drawn with ``mode``, in words for a caption (the full
+    legend, with the colour map's own colours: :func:`cam_core.explain.legend.legend_of`)."""
+    if mode in ("halves", "halves-image"):
+        return (f"coloured where the part shows signs of {class_name}, clear elsewhere"
+                + (" (each image stretched to its own maximum: shape only)" if mode == "halves-image" else ""))
+    if mode == "signed":
+        return f"hot = more signs of {class_name}, cold = fewer, clear = neither"
     if mode == "evidence":
         return (f"hot = evidence for {class_name}, cold = evidence against it, middle colour = neither "
                 "(scale symmetric around 0)")

@@ -26,6 +26,8 @@ import numpy as np
 from PIL import Image
 
 from cam_core.checkpoints import ModelBundle, trained_on_of
+from cam_core.explain.legend import Legend, legend_of
+from cam_core.explain.picture import map_picture
 from cam_core.explain.pipeline import Explanation
 from cam_core.explain.render import DEFAULT_MODE, NormalizationMode, draw_mask_outline
 from cam_core.explain.verdict import Verdict, shown_classes, verdict_of
@@ -78,6 +80,7 @@ class ReportItem:
     notes: tuple[str, ...] = ()
     scale: tuple[float, float] | None = None      # raw map range the colours span
     localization: Mapping[str, Any] | None = None   # localization_scores of the defect map, when a mask was given
+    legends: Mapping[str, Legend] | None = None     # class name → the legend of its map (colour bar and words)
 
 
 def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
@@ -98,9 +101,11 @@ def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
     items = []
     for i, (name, image, explanation) in enumerate(zip(names, images, explanations)):
         small = fit_within(image.convert("RGB"), max_side)
-        classes = shown_classes(explanation)
-        overlays, scale = explanation.class_overlays(small, classes, mode=mode, opacity=opacity,
-                                                     colormap=colormap, value_range=value_range)
+        picture = map_picture(explanation, small.size, shown_classes(explanation), mode=mode, colormap=colormap,
+                              value_range=value_range)
+        overlays, scale = picture.overlays(small, opacity), picture.scale
+        legends = {explanation.classes[c]: legend_of(picture, c, width=max(160, min(360, small.size[0])))
+                   for c in picture.classes}
         mask = masks[i] if masks is not None else None
         scores = None
         if mask is not None and mask.any():
@@ -112,7 +117,7 @@ def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
         items.append(ReportItem(
             name=name, image=small, explanation=explanation,
             overlays={explanation.classes[c]: im for c, im in overlays.items()},
-            notes=tuple(notes[i]) if notes is not None else (), scale=scale, localization=scores))
+            notes=tuple(notes[i]) if notes is not None else (), scale=scale, localization=scores, legends=legends))
     return items
 
 
@@ -127,7 +132,7 @@ th{background:#f6f8fa}
 .item h3{margin:0 0 8px;font-size:1.05em;word-break:break-all}
 .row{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
 figure{margin:0}figure.map{flex:1 1 260px;max-width:360px}figcaption{font-size:.8em;color:#57606a;text-align:center}
-img{display:block;max-width:100%;height:auto;border-radius:4px}
+img{display:block;max-width:100%;height:auto;border-radius:4px}img.bar{border-radius:0;margin-top:4px}
 .verdict{font-size:1.4em;font-weight:700;padding:2px 10px;border-radius:6px;display:inline-block;margin-bottom:8px}
 .ng{background:#ffebe9;color:#a40e26}.ok{background:#dafbe1;color:#116329}.other{background:#ddf4ff;color:#0550ae}
 .notes{font-size:.85em;color:#7d4e00}
@@ -147,11 +152,18 @@ def _item_html(index: int, item: ReportItem, verdict: Verdict, trained_on: str =
     figures = [f'<figure><img src="{image_data_uri(item.image, max_side=THUMB_SIDE)}" alt="{esc(item.name)}" '
                f'width="{THUMB_SIDE}"><figcaption>input</figcaption></figure>']
     for class_name, picture in item.overlays.items():
-        figures.append(f'<figure class="map"><img src="{image_data_uri(picture)}" alt="{esc(class_name)} map of '
-                       f'{esc(item.name)}"><figcaption>{esc(class_name.upper())} map</figcaption></figure>')
+        legend = (item.legends or {}).get(class_name)
+        title = legend.title if legend is not None else f"{class_name.upper()} map"
+        bar = (f'<img class="bar" src="{image_data_uri(legend.bar, fmt="PNG")}" alt="colour bar">'
+               f'<figcaption>{esc(legend.words)}</figcaption>') if legend is not None else ""
+        figures.append(f'<figure class="map"><figcaption><b>{esc(title)}</b></figcaption><img src="'
+                       f'{image_data_uri(picture)}" alt="{esc(title)} of {esc(item.name)}">{bar}</figure>')
     h, w = item.explanation.map_size
     details = [f"probabilities: {probs}", f"map grid {h}×{w}"]
-    if item.scale is not None:
+    first = next(iter((item.legends or {}).values()), None)
+    if first is not None:
+        details.append(first.details)
+    elif item.scale is not None:
         details.append(f"colour scale {item.scale[0]:.3g} … {item.scale[1]:.3g}")
     notes = "".join(f"<div class='notes'>note: {esc(n)}</div>" for n in item.notes)
     where = ""
@@ -165,8 +177,8 @@ def _item_html(index: int, item: ReportItem, verdict: Verdict, trained_on: str =
     return (f"<section class='item' id='item-{index}'><h3>{index}. {esc(item.name)}</h3>"
             f"<div class='verdict {verdict.kind}'>{esc(verdict.text)}</div>"
             + (f"<div class='meta'>model trained on: {esc(trained_on)}</div>" if trained_on else "")
-            + f"<div class='meta'>{esc(' · '.join(details))}</div>{where}{notes}"
-            f"<div class='row'>{''.join(figures)}</div></section>")
+            + f"{where}{notes}<div class='row'>{''.join(figures)}</div>"
+            f"<details class='meta'><summary>details</summary>{esc(' · '.join(details))}</details></section>")
 
 
 def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], card: Mapping[str, Any],
@@ -223,9 +235,9 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         f"<div class='meta'>Generated {esc(when)} by CAM Inspector · model {esc(model_name or '?')}</div>",
         "<h2>At a glance</h2>", _rows_table(glance), *sections,
         "<h2>Parts, most likely defective first</h2>",
-        "<p class='meta'>Maps (evidence scale): red = evidence for that class, blue = evidence against it, the "
-        "middle colour = neither. For an OK/NG model the two maps mirror each other. The OK (\"no defect\") "
-        "map is broad by design: a good part is good everywhere, while NG evidence concentrates on the defect.</p>",
+        "<p class='meta'>Each map is coloured where the model sees signs of its class, and left clear elsewhere "
+        "(the colour bar under each map says what its colours mean). On one model's scale, a doubtful call draws "
+        "faint colours and a sure one strong colours.</p>",
         *(_item_html(i + 1, items[i], verdicts[i], trained_on) for i in order),
         f"<h2>{esc(parts_heading)}</h2>",
         "<table class='summary'><tr><th>#</th><th>image</th><th>verdict</th><th>defect probability</th></tr>"

@@ -7,6 +7,7 @@ what is in ``models/``.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -68,8 +69,15 @@ def run_app(page: str | None = None) -> AppTest:
     return at
 
 
+MAP_FIGURE = re.compile(r"<div class='cb-title'>(.*?)</div>.*?<div class='cb-words'>(.*?)</div>", re.S)
+
+
 def image_captions(at: AppTest) -> list[str]:
-    return [img.caption for element in at.image for img in element.proto.imgs]
+    """Captions of the images shown, then "title: words" of each map blended in the browser (Explain)."""
+    captions = [img.caption for element in at.image for img in element.proto.imgs]
+    for element in at.get("html"):
+        captions += [html.unescape(f"{title}: {words}") for title, words in MAP_FIGURE.findall(element.proto.body)]
+    return captions
 
 
 def explained_app(*files: tuple[str, bytes, str]) -> AppTest:
@@ -90,8 +98,11 @@ def test_explain_shows_verdict_and_both_maps(models_dir: Path) -> None:
     captions = image_captions(at)
     assert len(captions) == 2
     assert captions[0].startswith("OK map") and captions[1].startswith("NG map")
-    assert all("evidence scale" in c and "raw map" in c and "hot = evidence for" in c for c in captions)
-    assert any("diffuse by design" in c.value for c in at.caption)
+    assert "signs of OK" in captions[0] and "signs of NG" in captions[1]
+    assert all("dark red" in c and "no sign of it" in c for c in captions)     # jet's own colours, plain words
+    details = [c.value for c in at.caption]
+    assert any("the model's scale" in c and "colours span 0 … " in c for c in details)   # numbers: in the details
+    assert any("raw map" in c for c in details)
     labels = [b.proto.label for b in at.download_button]
     assert labels == ["Overlay PNGs (ZIP)", "Scores (CSV)", "Scores (JSON)"]
 
@@ -112,7 +123,9 @@ def test_controls_change_the_view(models_dir: Path) -> None:
     assert not at.get("plotly_chart")
     at.toggle(key="cfg_raw_grid").set_value(True).run()
     evidence = [json.loads(chart.proto.spec)["data"][0] for chart in at.get("plotly_chart")]
-    assert len(evidence) == 2 and all("zmin" not in h for h in evidence)  # evidence view: raw grids on own ranges
+    assert len(evidence) == 2 and all("zmin" not in h for h in evidence)  # evidence view: grids on own ranges
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in at.get("plotly_chart")]
+    assert titles[0].startswith("OK evidence") and titles[1].startswith("NG evidence")   # the values drawn
     at.radio(key="cfg_norm").set_value("shared").run()
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     assert len(specs) == 2
@@ -122,13 +135,12 @@ def test_controls_change_the_view(models_dir: Path) -> None:
     titles = [spec["layout"]["title"]["text"] for spec in specs]
     assert titles[0].startswith("OK raw map") and titles[1].startswith("NG raw map")
     assert re.search(r"\((\d+)×(\d+)\)$", titles[0])
-    at.slider(key="cfg_opacity").set_value(0.9)
     at.radio(key="cfg_norm").set_value("per-map")
     at.selectbox(key="cfg_colormap").set_value("viridis")
     at.run()
     assert not at.exception and not at.error
-    own = [c.split("own scale ")[1].split(" · ")[0] for c in image_captions(at)]
-    assert len(own) == 2 and own[0] != own[1]          # per map: each caption gives its own map's range
+    captions = image_captions(at)
+    assert len(captions) == 2 and all("stretched on its own" in c and "yellow" in c for c in captions)  # viridis
     heatmaps = [json.loads(chart.proto.spec)["data"][0] for chart in at.get("plotly_chart")]
     assert all("zmin" not in h for h in heatmaps)  # per-map: each grid on its own range
     at.selectbox(key="cfg_method").set_value("gradcam").run()
@@ -196,11 +208,13 @@ def test_gallery_of_samples_and_selection(models_dir: Path) -> None:
 
 def test_settings_and_batch_survive_page_switches(models_dir: Path) -> None:
     at = explained_app(("part.png", png_bytes(), "image/png"))
-    at.slider(key="cfg_opacity").set_value(0.8).run()
+    at.selectbox(key="cfg_colormap").set_value("viridis").run()     # in the maps' fragment
+    at.radio(key="cfg_norm").set_value("signed").run()
     at.switch_page("pages/models.py").run()
     at.switch_page("pages/explain.py").run()
     assert not at.exception
-    assert at.slider(key="cfg_opacity").value == pytest.approx(0.8)
+    assert at.selectbox(key="cfg_colormap").value == "viridis" and at.radio(key="cfg_norm").value == "signed"
+    assert [c.split(":")[0] for c in image_captions(at)] == ["NG − OK"]   # one signed map (opacity: browser test)
     assert any("last batch" in i.value for i in at.info)
     assert any(VERDICT.search(h.value) for h in at.header)
 
@@ -507,3 +521,18 @@ def test_models_page_adds_an_onnx_model_and_refuses_one_without_cam(models_dir: 
     at.button(key="models_add").click().run()
     assert any("nogap" in e.value and "global average pool" in e.value for e in at.error), [e.value for e in at.error]
     assert not (models_dir / "nogap.onnx").exists()
+
+
+def test_the_chosen_image_survives_method_and_page_changes(models_dir: Path) -> None:
+    at = run_app()
+    at.multiselect(key="cfg_samples").set_value(["OK plate", "NG plate (scratch)", "NG nut (pit)"]).run()
+    selector = at.selectbox(key="explain_selected")
+    chosen = selector.options[2]
+    selector.set_value(chosen).run()
+    shown = at.session_state["explain_selected"]
+    for method in ("cam-flip", "cam", "gradcam", "cam"):
+        at.selectbox(key="cfg_method").set_value(method).run()
+        assert not at.exception and at.session_state["explain_selected"] == shown, method
+    at.switch_page("pages/report.py").run()
+    at.switch_page("pages/explain.py").run()
+    assert not at.exception and at.session_state["explain_selected"] == shown

@@ -143,22 +143,25 @@ def test_cli_and_app_write_the_same_schema_and_duplicate_names(tmp_path: Path, s
 @pytest.mark.parametrize(("target", "drawn"), [("predicted", 1), ("c7", 1), ("all", 12)])
 def test_folder_export_draws_only_the_overlays_it_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          target: str, drawn: int) -> None:
-    """A 12-class model: ``predicted`` draws one full-size overlay, not twelve, and each written file has the
-    pixels of the every-class drawing (the colour scale still comes from all the maps)."""
-    import cam_core.explain.pipeline as pipeline
+    """A 12-class model: ``predicted`` draws one full-size layer, not twelve, and each written file holds the
+    pixels of the every-class drawing on the same fixed scale, with its colour bar below."""
+    import cam_core.explain.picture as picture
 
     classes = tuple(f"c{i}" for i in range(12))
     e = explanation(classes, list(np.linspace(1, 2, 12) / np.linspace(1, 2, 12).sum()))
     image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (30, 50, 3), dtype=np.uint8))
-    every = e.overlays(image, opacity=0.6, colormap="viridis")
+    scale = (-3.0, 3.0)
+    every = picture.map_picture(e, image.size, mode="halves", colormap="viridis", value_range=scale).overlays(image, 0.6)
     calls = []
-    original = pipeline.overlay
-    monkeypatch.setattr(pipeline, "overlay", lambda *a, **k: calls.append(1) or original(*a, **k))
-    export = FolderExport(tmp_path, None, target=target, opacity=0.6, colormap="viridis")
+    original = picture.heat_layer
+    monkeypatch.setattr(picture, "heat_layer", lambda *a, **k: calls.append(1) or original(*a, **k))
+    export = FolderExport(tmp_path, None, target=target, opacity=0.6, colormap="viridis", value_range=scale)
     export.add("part.png", image, e)
     assert len(calls) == drawn
     written = sorted(tmp_path.glob("part_*.png"))
     assert len(written) == drawn
     for path in written:
-        name = path.stem.removeprefix("part_")
-        np.testing.assert_array_equal(np.asarray(Image.open(path)), np.asarray(every[name]))
+        c = classes.index(path.stem.removeprefix("part_"))
+        pixels = np.asarray(Image.open(path).convert("RGB"))
+        assert pixels.shape[0] > image.size[1]                       # the colour bar sits below the part
+        np.testing.assert_array_equal(pixels[:image.size[1]], np.asarray(every[c].convert("RGB")))
