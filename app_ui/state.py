@@ -19,6 +19,7 @@ KEPT_OVERLAY = "kept_overlay"      # (opacity, colormap) as last set by a widget
 # Settings shared by every page; widgets use these keys and read their defaults from here.
 DEFAULTS: dict[str, Any] = {
     "cfg_method": "cam",
+    "cfg_backend": "auto",
     "cfg_norm": "evidence",
     "cfg_opacity": 0.5,
     "cfg_colormap": "jet",

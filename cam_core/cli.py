@@ -21,7 +21,7 @@ from cam_core.errors import CamInspectorError, InputError
 if TYPE_CHECKING:
     from cam_core.checkpoints import ModelBundle
     from cam_core.data.imaging import LoadedImage
-    from cam_core.explain.pipeline import Explanation
+    from cam_core.explain.pipeline import Explainer, Explanation
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -61,7 +61,7 @@ def _load_chunk(chunk: list[Path]) -> tuple[list[tuple[Path, LoadedImage]], int]
 def cmd_explain(args: argparse.Namespace) -> int:
     from cam_core.data.imaging import iter_image_files
     from cam_core.explain.export import FolderExport
-    from cam_core.explain.pipeline import Explainer
+    from cam_core.explain.factory import make_explainer
     from cam_core.models import load_model
 
     bundle = load_model(args.model, device=args.device)
@@ -74,8 +74,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
                           opacity=args.opacity, colormap=args.colormap)
     fixed_target = None if args.target in ("predicted", "all") else [bundle.classes.index(args.target)]
     failures = 0
-    with Explainer(bundle, method=args.method, batch_size=args.batch_size,
-                   flip_average=args.flip_average) as explainer:
+    with make_explainer(bundle, args.method, backend=args.backend, batch_size=args.batch_size,
+                        flip_average=args.flip_average) as explainer:
+        _say_backend(explainer, args)
         for chunk in _chunks(files, explainer.batch_size):
             loaded, failed = _load_chunk(chunk)
             failures += failed
@@ -161,11 +162,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cam_core.evaluation import evaluate, format_report
-    from cam_core.explain.pipeline import Explainer
+    from cam_core.explain.factory import make_explainer
     from cam_core.models import load_model
 
     bundle = load_model(args.model, device=args.device)
-    with Explainer(bundle, method=args.method, flip_average=args.flip_average) as explainer:
+    with make_explainer(bundle, args.method, backend=args.backend, flip_average=args.flip_average) as explainer:
+        _say_backend(explainer, args)
         report = evaluate(args.data_dir, explainer)
     if args.json:
         print(json.dumps(report.to_json()))
@@ -175,7 +177,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from cam_core.explain.pipeline import Explainer
+    from cam_core.explain.factory import make_explainer
     from cam_core.models import load_model
     from cam_core.video import VideoProgress, explain_video
 
@@ -184,8 +186,9 @@ def cmd_video(args: argparse.Namespace) -> int:
     def progress(p: VideoProgress) -> None:
         print(f"\r{p.text()}   ", end="", file=sys.stderr, flush=True)
 
-    with Explainer(bundle, method=args.method, batch_size=args.batch_size,
-                   flip_average=args.flip_average) as explainer:
+    with make_explainer(bundle, args.method, backend=args.backend, batch_size=args.batch_size,
+                        flip_average=args.flip_average) as explainer:
+        _say_backend(explainer, args)
         result = explain_video(args.input, args.out, explainer, layout=args.layout, opacity=args.opacity,
                                every=args.every, max_side=args.max_side, csv_path=args.csv, progress=progress)
     positive = bundle.positive_index
@@ -193,6 +196,12 @@ def cmd_video(args: argparse.Namespace) -> int:
     print(f"\nwrote {result.output} ({len(result.frames)} frames, {ng} NG; colour scale from {result.scale_source})",
           file=sys.stderr)
     return EXIT_OK
+
+
+def _say_backend(explainer: Explainer, args: argparse.Namespace) -> None:
+    """One stderr line naming the engine that runs (and why, after a fallback); none with ``--json``."""
+    if not getattr(args, "json", False):
+        print(f"engine: {explainer.backend.label}", file=sys.stderr, flush=True)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
@@ -296,6 +305,9 @@ def add_model_args(p: argparse.ArgumentParser, method: bool = True) -> None:
         p.add_argument("--method", default="cam", choices=["cam", "gradcam", "gradcam++"])
         p.add_argument("--flip-average", action="store_true",
                        help="CAM only: average maps and logits with the mirrored image (2 passes)")
+        p.add_argument("--backend", default=None, choices=["auto", "onnx", "torch"],
+                       help="CPU engine for CAM: auto (default, or $CAM_INSPECTOR_BACKEND) = onnxruntime when "
+                            "installed and checked against PyTorch, else PyTorch; Grad-CAM and CUDA: PyTorch")
 
 
 def _add_explain(sub: argparse._SubParsersAction) -> None:
