@@ -190,11 +190,18 @@ def cmd_video(args: argparse.Namespace) -> int:
                         flip_average=args.flip_average) as explainer:
         _say_backend(explainer, args)
         result = explain_video(args.input, args.out, explainer, layout=args.layout, opacity=args.opacity,
-                               every=args.every, max_side=args.max_side, csv_path=args.csv, progress=progress)
+                               every=args.every, max_side=args.max_side, csv_path=args.csv, progress=progress,
+                               track_parts=args.parts)
     positive = bundle.positive_index
     ng = 0 if positive is None else sum(1 for f in result.frames if f.predicted == bundle.classes[positive])
     print(f"\nwrote {result.output} ({len(result.frames)} frames, {ng} NG; colour scale from {result.scale_source})",
           file=sys.stderr)
+    for event in [*result.events, *result.parts]:
+        what = f"part {event.number}: {event.verdict.upper()}" if event.kind == "part" else f"NG run {event.number}"
+        print(f"{what} {event.start_s:.2f}–{event.end_s:.2f} s, peak frame {event.peak_frame}, "
+              f"max P(defect) {event.max_p_defect:.2f}", file=sys.stderr)
+    if result.events_csv is not None:
+        print(f"events: {result.events_csv}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -386,7 +393,9 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", default="overlay", choices=["overlay", "side-by-side"])
     p.add_argument("--every", type=int, default=1, help="explain every N-th frame (others reuse its maps)")
     p.add_argument("--max-side", type=int, default=1280)
-    p.add_argument("--csv", help="per-frame CSV: time, verdict, probability per class")
+    p.add_argument("--csv", help="per-frame CSV: time, verdict, probability per class (events: <stem>.events.csv)")
+    p.add_argument("--parts", action="store_true",
+                   help="conveyor: follow each part across frames and give it one verdict")
     p.add_argument("--batch-size", type=int, default=8)
     p.set_defaults(func=cmd_video)
 

@@ -48,8 +48,10 @@ from cam_core.explain.pipeline import Explainer, Explanation
 from cam_core.explain.render import COLORMAPS
 from cam_core.video.decode import EndOfStream, Frame, Plan, iter_decoded, make_plan
 from cam_core.video.encode import GIF_MAX_WIDTH, Writer, encoder_for
+from cam_core.video.events import EventLog, events_csv_path, part_events, write_events_csv
 from cam_core.video.frames import LAYOUTS, FrameView, Job, Layout, frame_view, panel_classes
 from cam_core.video.outputs import atomic_output
+from cam_core.video.parts import PartTracker
 from cam_core.video.probe import VideoInfo, probe_video
 from cam_core.video.records import FrameRecord, recorded_probabilities, write_frames_csv
 from cam_core.video.results import VideoCancelled, VideoProgress, VideoResult
@@ -89,6 +91,8 @@ class _RunState:
         self.frames_total = frames_total
         self.progress = progress
         self.records: list[FrameRecord] = []
+        self.events = EventLog(None)
+        self.tracker: PartTracker | None = None
         self.current: tuple[FrameView, dict[str, float]] | None = None
         self.started = time.perf_counter()
 
@@ -121,6 +125,9 @@ class _RunState:
             if self.current is None:
                 raise RuntimeError("internal error: a frame before the first explained frame")
             view, probs = self.current
+            self.events.add(frame, view)
+            if self.tracker is not None:
+                self.tracker.add(frame.index, frame.time_s, frame.image)
             self.records.append(FrameRecord(index=frame.index, time_s=frame.time_s, predicted=view.verdict.class_name,
                                             probabilities=probs, explained=explanation is not None))
             put_or_raise(out_q, Job(frame=frame, view=view), stop, encoder)
@@ -235,6 +242,7 @@ def explain_video(
     progress: Callable[[VideoProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     threshold: float = 0.5,
+    track_parts: bool = False,
 ) -> VideoResult:
     """Explain every frame of ``src`` and write the annotated video to ``dst`` (``.mp4``/``.webm``/``.gif``).
 
@@ -245,6 +253,10 @@ def explain_video(
     (GIF: output ≤ ``GIF_MAX_WIDTH`` wide, ≤ ``GIF_MAX_FPS`` frames/s). ``batch_size`` frames go through
     the network at once (capped by ``MAX_PENDING_FRAMES``). ``progress`` and ``should_stop`` are called
     in the caller's thread. See the module docstring for timing, rotation, colour-scale and atomicity.
+
+    Runs of NG frames become :attr:`VideoResult.events`; with ``track_parts`` (a conveyor: parts crossing the
+    view), each part is followed across frames and gets one verdict (:attr:`VideoResult.parts`,
+    :mod:`cam_core.video.events`). With ``csv_path``, both are also written to ``<csv stem>.events.csv``.
 
     Raises :class:`InputError` (bad input, options or output name), :class:`VideoCancelled`
     (``should_stop()``), and whatever the explainer or ``progress`` raise; nothing is left at ``dst``.
@@ -264,15 +276,24 @@ def explain_video(
     state = _RunState(explainer, layout=layout, every=every, batch_size=min(batch_size, MAX_PENDING_FRAMES),
                       threshold=threshold, value_range=scale, scale_source=source, frames_total=info.frame_count,
                       progress=progress)
+    defect = explainer.bundle.positive_index
+    state.events = EventLog(None if defect is None else explainer.bundle.classes[defect], opacity, colormap)
+    state.tracker = PartTracker() if track_parts else None
     with atomic_output(dst) as tmp_video:
         warning, written = _run(src, lambda: Writer(tmp_video, encoder, out_size, info.fps), plan, info, state,
                                 opacity=opacity, colormap=colormap, should_stop=should_stop)
-        if csv_target is not None:
+        state.events.close()
+        assert state.value_range is not None
+        parts = part_events(state.tracker.tracks, explainer, threshold, state.value_range, opacity, colormap) \
+            if state.tracker is not None else []
+        events_csv = events_csv_path(csv_target) if csv_target is not None else None
+        if csv_target is not None and events_csv is not None:
             write_frames_csv(state.records, csv_target)
-    assert state.value_range is not None
+            write_events_csv([*state.events.events, *parts], events_csv)
     return VideoResult(output=dst, frames=state.records, info=info, value_range=state.value_range,
                        scale_source=state.scale_source, csv=csv_target,
-                       warnings=(warning,) if warning else (), frames_written=written)
+                       warnings=(warning,) if warning else (), frames_written=written,
+                       events=tuple(state.events.events), parts=tuple(parts), events_csv=events_csv)
 
 
 def convert_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, max_side: int = 1280) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cam_core.errors import CamInspectorError
 from cam_core.progress import Progress
+from cam_core.video.events import VideoEvent
 from cam_core.video.probe import VideoInfo
 from cam_core.video.records import FrameRecord
 
@@ -65,3 +66,6 @@ class VideoResult:
     csv: Path | None = None
     warnings: tuple[str, ...] = ()
     frames_written: int = 0    # frames in the output (fewer than ``frames`` for GIF, see GIF_MAX_FPS)
+    events: tuple[VideoEvent, ...] = ()   # runs of NG frames (cam_core.video.events)
+    parts: tuple[VideoEvent, ...] = ()    # one verdict per part followed across frames (track_parts)
+    events_csv: Path | None = None
