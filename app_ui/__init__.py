@@ -135,7 +135,7 @@ from app_ui.video_jobs import (
     video_job,
     video_run,
 )
-from app_ui.video_view import timeline_figure, video_info_text, video_progress
+from app_ui.video_view import show_events, timeline_figure, video_info_text, video_progress
 from app_ui.widgets import (
     NORM_LABELS,
     TRAIN_OWN_HINT,
@@ -163,6 +163,6 @@ __all__ = [
     "pointing_lines", "probe_source", "raw_grid_figure", "render_maps", "report_html", "render_overlays", "run_guarded",
     "run_video", "sample_clip", "sample_image", "sample_picker", "score_networks", "scores_csv", "scores_json_bytes",
     "scores_key", "show_error", "show_mask_panel", "show_verdict", "model_card_label", "stage_video", "start_video_job",
-    "synthetic_model_hint", "tab_icon", "timed_explain", "timed_explanation", "timeline_figure", "verdict_text", "verdicts",
+    "synthetic_model_hint", "tab_icon", "timed_explain", "timed_explanation", "timeline_figure", "show_events", "verdict_text", "verdicts",
     "video_frame", "video_gif", "video_info_text", "video_job", "video_progress", "video_run", "view_controls",
 ]

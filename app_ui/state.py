@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "cfg_video_layout": "overlay",
     "cfg_video_every": 1,
     "cfg_video_max_side": 640,
+    "cfg_video_parts": True,
 }
 
 APP_PAGES: tuple[tuple[str, str, str], ...] = (      # (file, title, icon), in menu order

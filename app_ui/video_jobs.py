@@ -55,6 +55,7 @@ class VideoSettings:
     colormap: str = "jet"
     every: int = 1
     max_side: int = 640
+    track_parts: bool = True     # one verdict per part (cam_core.video.parts)
 
 
 @dataclass
@@ -140,7 +141,8 @@ def run_video(source: VideoSource, model: str, method: MapMethod, settings: Vide
         result = explain_video(source.path, folder / "explained.mp4", explainer, layout=settings.layout,  # type: ignore[arg-type]
                                opacity=settings.opacity, colormap=settings.colormap, every=settings.every,
                                max_side=settings.max_side, csv_path=folder / "frames.csv", progress=progress,
-                               should_stop=should_stop, threshold=VIDEO_THRESHOLD)
+                               should_stop=should_stop, threshold=VIDEO_THRESHOLD,
+                               track_parts=settings.track_parts)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -1,14 +1,16 @@
 """Video in, explained video out: the CAM overlay and the verdict burned into every frame.
 
-Used by ``python -m cam_core video`` and by the app's Video page. Three threads, two bounded queues::
+Used by ``python -m cam_core video`` and by the app's Video page. Four stages, each in its own thread, joined
+by three bounded queues, so the slowest stage sets the pace::
 
-    decoder thread  --in_queue(QUEUE_SIZE)-->  caller's thread  --out_queue(QUEUE_SIZE)-->  encoder thread
-    demux + decode, rotate,                    batches frames, runs the explainer,           draws overlay + verdict,
-    downscale to max_side                      fixes the colour scale, verdicts, CSV rows    encodes, muxes a temp file
+    decoder --in_queue--> caller's thread --out_queue--> renderer --encode_queue--> encoder
+    demux, decode,        batches frames, runs the       overlay (map coloured at    H.264/VP9/GIF encode,
+    rotate, downscale     explainer, colour scale,       4× map resolution, scaled   muxes a temp file
+                          verdicts, CSV rows, events     once), verdict box, yuv420p
 
-Memory stays flat however long the video is: at most ``2·QUEUE_SIZE + MAX_PENDING_FRAMES + 3`` frames
-are alive at any time (both queues full, the caller's pending batch, one frame in each worker). Decoding
-and encoding (FFmpeg, which releases the GIL) overlap with inference.
+Memory stays flat however long the video is: at most ``3·QUEUE_SIZE + MAX_PENDING_FRAMES + 4`` frames
+are alive at any time (the queues full, the caller's pending batch, one frame in each worker). FFmpeg
+(decode, swscale, x264), onnxruntime/PyTorch and PIL's resize/blend release the GIL, so the stages overlap.
 
 Choices worth knowing:
 
@@ -66,6 +68,7 @@ from cam_core.video.workers import (
     decode_worker,
     encode_worker,
     put_or_raise,
+    render_worker,
     take,
 )
 
@@ -109,7 +112,7 @@ class _RunState:
         return self.value_range
 
     def flush(self, pending: list[Frame], out_q: queue.Queue[object], stop: threading.Event,
-              encoder: Worker) -> None:
+              renderer: Worker) -> None:
         """Explain the pending frames due (``index % every == 0``), then queue all of them for encoding."""
         if not pending:
             return
@@ -130,7 +133,7 @@ class _RunState:
                 self.tracker.add(frame.index, frame.time_s, frame.image)
             self.records.append(FrameRecord(index=frame.index, time_s=frame.time_s, predicted=view.verdict.class_name,
                                             probabilities=probs, explained=explanation is not None))
-            put_or_raise(out_q, Job(frame=frame, view=view), stop, encoder)
+            put_or_raise(out_q, Job(frame=frame, view=view), stop, renderer)
         self.report()
 
     def report(self, final: bool = False) -> None:
@@ -146,7 +149,7 @@ class _RunState:
 
 
 def _explain_stream(in_q: queue.Queue[object], out_q: queue.Queue[object], stop: threading.Event,
-                    decoder: Worker, encoder: Worker, state: _RunState,
+                    decoder: Worker, renderer: Worker, state: _RunState,
                     should_stop: Callable[[], bool] | None) -> str | None:
     """The caller's stage: take decoded frames, explain them in batches, queue them for the encoder.
     Returns the decoder's end-of-stream warning."""
@@ -159,42 +162,46 @@ def _explain_stream(in_q: queue.Queue[object], out_q: queue.Queue[object], stop:
         if isinstance(item, Failure):
             raise item.error
         if isinstance(item, EndOfStream):
-            state.flush(pending, out_q, stop, encoder)
+            state.flush(pending, out_q, stop, renderer)
             return item.warning
         assert isinstance(item, Frame)
         pending.append(item)
         due += item.index % state.every == 0
         if due >= state.batch_target() or len(pending) >= MAX_PENDING_FRAMES:
-            state.flush(pending, out_q, stop, encoder)
+            state.flush(pending, out_q, stop, renderer)
             pending, due = [], 0
 
 
 def _run(src: Path, writer_factory: Callable[[], Writer], plan: Plan, info: VideoInfo, state: _RunState, *,
-         opacity: float, colormap: str, should_stop: Callable[[], bool] | None) -> tuple[str | None, int]:
-    """Run the three stages; returns (decoder warning, frames written). Always stops and joins both workers."""
+         gif: bool, opacity: float, colormap: str, should_stop: Callable[[], bool] | None) -> tuple[str | None, int]:
+    """Run the four stages; returns (decoder warning, frames written). Always stops and joins every worker."""
     stop = threading.Event()
     in_q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
     out_q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
+    encode_q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
     written: list[int] = []
     decoder = Worker("cam-video-decode", lambda: decode_worker(src, plan, info.fps, in_q, stop))
-    encoder = Worker("cam-video-encode",
-                     lambda: encode_worker(writer_factory, out_q, stop, opacity, colormap, written))
-    decoder.start()
-    encoder.start()
+    encoder = Worker("cam-video-encode", lambda: encode_worker(writer_factory, encode_q, stop, written))
+    renderer = Worker("cam-video-render",
+                      lambda: render_worker(out_q, encode_q, stop, encoder, gif, opacity, colormap))
+    workers = (decoder, renderer, encoder)
+    for worker in workers:
+        worker.start()
     try:
         state.report()
-        warning = _explain_stream(in_q, out_q, stop, decoder, encoder, state, should_stop)
-        put_or_raise(out_q, END_JOBS, stop, encoder)
-        while encoder.is_alive():
-            encoder.join(POLL_S)
-        if encoder.error is not None:
-            raise encoder.error
+        warning = _explain_stream(in_q, out_q, stop, decoder, renderer, state, should_stop)
+        put_or_raise(out_q, END_JOBS, stop, renderer)
+        for worker in (renderer, encoder):
+            while worker.is_alive():
+                worker.join(POLL_S)
+            if worker.error is not None:
+                raise worker.error
         state.report(final=True)
         return warning, (written[0] if written else 0)
     finally:
         stop.set()
-        decoder.join(JOIN_TIMEOUT_S)
-        encoder.join(JOIN_TIMEOUT_S)
+        for worker in workers:
+            worker.join(JOIN_TIMEOUT_S)
 
 
 def _check_options(layout: str, opacity: float, colormap: str, every: int, max_side: int, batch_size: int,
@@ -281,7 +288,7 @@ def explain_video(
     state.tracker = PartTracker() if track_parts else None
     with atomic_output(dst) as tmp_video:
         warning, written = _run(src, lambda: Writer(tmp_video, encoder, out_size, info.fps), plan, info, state,
-                                opacity=opacity, colormap=colormap, should_stop=should_stop)
+                                gif=encoder == "gif", opacity=opacity, colormap=colormap, should_stop=should_stop)
         state.events.close()
         assert state.value_range is not None
         parts = part_events(state.tracker.tracks, explainer, threshold, state.value_range, opacity, colormap) \
