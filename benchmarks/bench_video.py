@@ -90,6 +90,10 @@ def synthetic_frames(seconds: float, fps: int) -> Iterator[np.ndarray]:
 
 
 def write_clip(path: Path, seconds: float, fps: int, height: int) -> Path:
+    """The synthetic clip at ``path`` (reused when a complete one from an earlier run is there)."""
+    done = path.with_suffix(".done")
+    if path.exists() and done.exists():
+        return path
     width = round(height * 16 / 9) // 2 * 2
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23"})
@@ -101,6 +105,7 @@ def write_clip(path: Path, seconds: float, fps: int, height: int) -> Path:
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+    done.touch()
     return path
 
 
@@ -219,6 +224,14 @@ def bench_naive(src: Path, dst: Path, explainer: Explainer, frames: int, max_sid
     return count / (time.perf_counter() - start)
 
 
+class Rows(list[tuple[str, str]]):
+    """Result rows, each printed as soon as it is measured (a long run shows its figures as it goes)."""
+
+    def append(self, row: tuple[str, str]) -> None:
+        super().append(row)
+        print(f"{row[0]:<70}  {row[1]}", flush=True)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10)
@@ -246,7 +259,7 @@ def main() -> None:
     start = time.perf_counter()
     clip = write_clip(out_dir / f"clip-{args.seconds:g}s-{args.height}p.mp4", args.seconds, args.fps, args.height)
     info = video.probe_video(clip)
-    rows: list[tuple[str, str]] = []
+    rows = Rows()
     with make_explainer(bundle, backend=args.backend, batch_size=batch) as explainer:
         print(f"model={bundle.name} ({bundle.arch}, input {bundle.input_size[1]}x{bundle.input_size[0]}) "
               f"device={bundle.device} engine={explainer.backend.label} torch={torch.__version__} "
@@ -287,10 +300,6 @@ def main() -> None:
                                                                       explainer, batch, args.max_side)
             rows.append(("(d) peak RSS, 300 s clip", f"{peak_long:8.0f} MiB  (+{peak_long - before_long:.0f} MiB; "
                                                         f"{frames_long} frames at {e2e_long:.1f} frames/s)"))
-    width = max(len(name) for name, _ in rows)
-    print()
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
 
 
 if __name__ == "__main__":
