@@ -105,13 +105,13 @@ class EventLog:
 
 
 def part_events(tracks: Sequence[PartTrack], explainer: Any, threshold: float, value_range: tuple[float, float],
-                opacity: float = 0.5, colormap: str = "jet") -> list[VideoEvent]:
+                opacity: float = 0.5, colormap: str = "jet", first: int = 1) -> list[VideoEvent]:
     """One verdict per part fully seen: its best crop explained (``explainer``: an
-    :class:`~cam_core.explain.pipeline.Explainer`), NG when ``P(defect) ≥ threshold``."""
+    :class:`~cam_core.explain.pipeline.Explainer`), NG when ``P(defect) ≥ threshold``; numbered from ``first``."""
     seen = [t for t in tracks if t.crop is not None]
     explanations = explainer.explain([t.crop for t in seen]) if seen else []
     events = []
-    for number, (track, explanation) in enumerate(zip(seen, explanations), start=1):
+    for number, (track, explanation) in enumerate(zip(seen, explanations), start=first):
         verdict = verdict_of(explanation, threshold)
         shown = overlay_class(explanation)
         values, _ = normalize_maps(explanation.display_maps([shown], "evidence"), "evidence", value_range)

@@ -119,11 +119,24 @@ def _square_crop(frame: np.ndarray, box: Box) -> np.ndarray:
 
 
 class PartTracker:
-    """Feed it every frame in order (:meth:`add`); :attr:`tracks` holds every part seen so far."""
+    """Feed it every frame in order (:meth:`add`); :meth:`take_finished` hands over the parts that have left
+    the view (so memory does not grow with the clip's length), :meth:`finish` the rest at the end."""
 
     def __init__(self) -> None:
-        self.tracks: list[PartTrack] = []
+        self.count = 0
         self._open: list[PartTrack] = []
+        self._finished: list[PartTrack] = []
+
+    def take_finished(self) -> list[PartTrack]:
+        """The tracks that ended since the last call, in order of their first frame."""
+        done, self._finished = self._finished, []
+        return sorted(done, key=lambda t: t.number)
+
+    def finish(self) -> list[PartTrack]:
+        """End every open track (the clip is over) and return all tracks not handed over yet."""
+        self._finished.extend(self._open)
+        self._open = []
+        return self.take_finished()
 
     def add(self, index: int, time_s: float, frame: np.ndarray) -> None:
         boxes = find_parts(frame)
@@ -136,14 +149,15 @@ class PartTracker:
                 track = self._open[best[1]]
                 track.box, track.last_frame, track.last_s, track.missed = box, index, time_s, 0
             else:
-                track = PartTrack(len(self.tracks) + 1, index, time_s, index, time_s, box)
-                self.tracks.append(track)
+                self.count += 1
+                track = PartTrack(self.count, index, time_s, index, time_s, box)
                 self._open.append(track)
                 taken.add(len(self._open) - 1)
             self._keep_crop(track, index, time_s, frame)
         for i, track in enumerate(self._open):
             if i not in taken:
                 track.missed += 1
+        self._finished.extend(t for t in self._open if t.missed > MAX_MISSED)
         self._open = [t for t in self._open if t.missed <= MAX_MISSED]
 
     @staticmethod

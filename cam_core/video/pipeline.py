@@ -50,10 +50,10 @@ from cam_core.explain.pipeline import Explainer, Explanation
 from cam_core.explain.render import COLORMAPS
 from cam_core.video.decode import EndOfStream, Frame, Plan, iter_decoded, make_plan
 from cam_core.video.encode import GIF_MAX_WIDTH, Writer, encoder_for
-from cam_core.video.events import EventLog, events_csv_path, part_events, write_events_csv
+from cam_core.video.events import EventLog, VideoEvent, events_csv_path, part_events, write_events_csv
 from cam_core.video.frames import LAYOUTS, FrameView, Job, Layout, frame_view, panel_classes
 from cam_core.video.outputs import atomic_output
-from cam_core.video.parts import PartTracker
+from cam_core.video.parts import PartTrack, PartTracker
 from cam_core.video.probe import VideoInfo, probe_video
 from cam_core.video.records import FrameRecord, recorded_probabilities, write_frames_csv
 from cam_core.video.results import VideoCancelled, VideoProgress, VideoResult
@@ -96,6 +96,7 @@ class _RunState:
         self.records: list[FrameRecord] = []
         self.events = EventLog(None)
         self.tracker: PartTracker | None = None
+        self.parts: list[VideoEvent] = []
         self.current: tuple[FrameView, dict[str, float]] | None = None
         self.started = time.perf_counter()
 
@@ -134,7 +135,15 @@ class _RunState:
             self.records.append(FrameRecord(index=frame.index, time_s=frame.time_s, predicted=view.verdict.class_name,
                                             probabilities=probs, explained=explanation is not None))
             put_or_raise(out_q, Job(frame=frame, view=view), stop, renderer)
+        if self.tracker is not None:
+            self.judge_parts(self.tracker.take_finished())
         self.report()
+
+    def judge_parts(self, tracks: list[PartTrack]) -> None:
+        """One verdict for each part that has left the view (its crop is dropped after)."""
+        if tracks and self.value_range is not None:
+            self.parts.extend(part_events(tracks, self.explainer, self.threshold, self.value_range,
+                                          self.events.opacity, self.events.colormap, first=len(self.parts) + 1))
 
     def report(self, final: bool = False) -> None:
         """Call ``progress``: ``fps`` = frames done / seconds since the start, ``eta_s = (total − done) / fps``."""
@@ -290,17 +299,17 @@ def explain_video(
         warning, written = _run(src, lambda: Writer(tmp_video, encoder, out_size, info.fps), plan, info, state,
                                 gif=encoder == "gif", opacity=opacity, colormap=colormap, should_stop=should_stop)
         state.events.close()
-        assert state.value_range is not None
-        parts = part_events(state.tracker.tracks, explainer, threshold, state.value_range, opacity, colormap) \
-            if state.tracker is not None else []
-        events_csv = events_csv_path(csv_target) if csv_target is not None else None
-        if csv_target is not None and events_csv is not None:
+        if state.tracker is not None:
+            state.judge_parts(state.tracker.finish())
+        events_csv = None
+        if csv_target is not None:
             write_frames_csv(state.records, csv_target)
-            write_events_csv([*state.events.events, *parts], events_csv)
+            events_csv = write_events_csv([*state.events.events, *state.parts], events_csv_path(csv_target))
+    assert state.value_range is not None
     return VideoResult(output=dst, frames=state.records, info=info, value_range=state.value_range,
                        scale_source=state.scale_source, csv=csv_target,
                        warnings=(warning,) if warning else (), frames_written=written,
-                       events=tuple(state.events.events), parts=tuple(parts), events_csv=events_csv)
+                       events=tuple(state.events.events), parts=tuple(state.parts), events_csv=events_csv)
 
 
 def convert_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, max_side: int = 1280) -> Path:

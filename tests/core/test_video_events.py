@@ -15,11 +15,12 @@ from cam_core.synth import conveyor_frames
 from cam_core.synth.samples import sample_clip_parts
 from cam_core.video import explain_video, make_sample_clip
 from cam_core.video.events import events_csv_path
-from cam_core.video.parts import PartTracker, find_parts
+from cam_core.video.parts import PartTrack, PartTracker, find_parts
 
 
 def test_parts_are_found_and_followed_from_the_frames() -> None:
     tracker = PartTracker()
+    tracks: list[PartTrack] = []
     for frame, info in conveyor_frames(seed=3, n_frames=60, fps=15):
         boxes = find_parts(frame)
         big = [p for p in info["parts"] if p["bbox"][2] - p["bbox"][0] > 60]   # clearly in view
@@ -27,7 +28,10 @@ def test_parts_are_found_and_followed_from_the_frames() -> None:
             x0, _, x1, _ = part["bbox"]
             assert any(min(x1, b.x1) - max(x0, b.x0) > 0 for b in boxes), (info["index"], part, boxes)
         tracker.add(info["index"], info["time_s"], frame)
-    fully_seen = [t for t in tracker.tracks if t.crop is not None]
+        tracks.extend(tracker.take_finished())          # parts that left the view are handed over at once
+    tracks.extend(tracker.finish())
+    assert [t.number for t in tracks] == list(range(1, len(tracks) + 1))
+    fully_seen = [t for t in tracks if t.crop is not None]
     truth = list(sample_clip_parts(seconds=4, fps=15, seed=3))
     assert len(fully_seen) == len(truth)
     for track, part in zip(fully_seen, truth):   # in order of entry, each crop near the truth's best frame
