@@ -81,6 +81,7 @@ from app_ui.models import (
     NO_MODELS_MESSAGE,
     MapMethod,
     ModelRef,
+    engine_label,
     explain_inputs,
     get_explainer,
     method_picker,
@@ -143,7 +144,7 @@ from app_ui.video_jobs import (
     video_job,
     video_run,
 )
-from app_ui.video_view import timeline_figure, video_info_text, video_progress
+from app_ui.video_view import show_events, timeline_figure, video_info_text, video_progress
 from app_ui.widgets import (
     NORM_LABELS,
     TRAIN_OWN_HINT,
@@ -166,12 +167,12 @@ __all__ = [
     "NetworkScores", "VideoJob", "VideoRun", "VideoSettings", "VideoSource", "ViewSettings", "attach_masks",
     "available_pages", "decode_image", "defect_class", "digest_of", "display_copy", "display_mask", "draw_menu",
     "encode_jpeg", "encode_png", "error_line", "explain_inputs", "get_explainer", "init_state", "keep_batch",
-    "keep_video_run", "labelled_set", "last_batch", "load_uploads", "map_caption", "mask_scores", "method_picker",
+    "keep_video_run", "labelled_set", "last_batch", "load_uploads", "map_caption", "mask_scores", "method_picker", "engine_label",
     "model_card", "model_names", "model_picker", "model_ref", "overlay_controls", "overlays_zip", "own_input_names", "page_menu",
     "pointing_lines", "probe_source", "raw_grid_figure", "render_maps", "report_html", "render_overlays", "run_guarded",
     "run_video", "sample_clip", "sample_image", "sample_picker", "score_networks", "scores_csv", "scores_json_bytes",
     "scores_key", "show_error", "show_mask_panel", "show_verdict", "model_card_label", "stage_video", "start_video_job",
-    "synthetic_model_hint", "tab_icon", "timed_explain", "timed_explanation", "timeline_figure", "verdict_text", "verdicts",
+    "synthetic_model_hint", "tab_icon", "timed_explain", "timed_explanation", "timeline_figure", "show_events", "verdict_text", "verdicts",
     "colormap_control", "grid_range", "kept_choice", "grid_values", "model_scale_of", "outlined_display", "show_blended_maps",
     "video_frame", "video_gif", "video_info_text", "video_job", "video_progress", "video_run", "view_controls",
 ]

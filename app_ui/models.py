@@ -8,6 +8,7 @@ registered once. A model file that is replaced on disk gets a new mtime and ther
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from PIL import Image
 from app_ui.cache import stores
 from cam_core import Explainer, Explanation, ModelError, list_models
 from cam_core.checkpoints import DEFAULT_MODEL, ModelBundle, ModelCard, user_models_dir
+from cam_core.engine.backend import Backend
 from cam_core.models import is_onnx_file, open_model, open_model_card
 from cam_core.options import Method
 
@@ -43,6 +45,7 @@ class MapMethod:
     name: str = Method.CAM.value
     flip_average: bool = False
     label: str = field(default="CAM", compare=False)
+    backend: str = Backend.AUTO.value   # the CPU engine asked for (:class:`~cam_core.engine.backend.Backend`)
 
 
 # Widget option → method (the keys only identify the options of the Method select box: ``cfg_method``).
@@ -106,16 +109,19 @@ def model_card(ref: ModelRef) -> ModelCard:
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
-def _load_explainer(name: str, path: str, mtime_ns: int, size: int, method: str, flip_average: bool) -> Explainer:
+def _load_explainer(name: str, path: str, mtime_ns: int, size: int, method: str, flip_average: bool,
+                    backend: str = Backend.AUTO.value) -> Explainer:
+    from cam_core.explain.factory import make_explainer
+
     bundle = _load_bundle(name, path, mtime_ns, size)
-    explainer = Explainer(bundle, method=method, flip_average=flip_average)
+    explainer = make_explainer(bundle, method, backend=backend, flip_average=flip_average)
     height, width = bundle.input_size
     explainer.explain([Image.new("RGB", (width, height), (128, 128, 128))])  # warm-up: first call is slow
     return explainer
 
 
 def _explainer_of(ref: ModelRef, method: MapMethod) -> Explainer:
-    return _load_explainer(*ref.key, method.name, method.flip_average)
+    return _load_explainer(*ref.key, method.name, method.flip_average, method.backend)
 
 
 def get_explainer(model_name: str, method: MapMethod = CAM) -> Explainer:
@@ -158,7 +164,29 @@ def method_picker(container: Any = None, model_name: str | None = None) -> MapMe
         from cam_core.interop import GRADCAM_REFUSAL
 
         container.caption(f"{GRADCAM_REFUSAL}.")
-    return METHODS[choice]
+    return dataclasses.replace(METHODS[choice], backend=backend_picker(container))
+
+
+BACKEND_LABELS = {Backend.AUTO.value: "Auto (ONNX Runtime when it checks out)", Backend.ONNX.value: "ONNX Runtime",
+                  Backend.TORCH.value: "PyTorch"}
+
+
+def backend_picker(container: Any = None) -> str:
+    """The CPU engine select box (``cfg_backend``): auto, ONNX Runtime or PyTorch (CAM only; see
+    :func:`cam_core.explain.factory.make_explainer`)."""
+    container = container or st.sidebar
+    if st.session_state.get("cfg_backend") not in BACKEND_LABELS:
+        st.session_state["cfg_backend"] = Backend.AUTO.value
+    return str(container.selectbox(
+        "Engine", list(BACKEND_LABELS), format_func=BACKEND_LABELS.__getitem__, key="cfg_backend",
+        help="Which library runs CAM on the CPU. ONNX Runtime is 2–3× faster and is checked against PyTorch "
+             "(maps within 1e-5) before first use; when it is unavailable or differs, PyTorch runs and the "
+             "caption says why. Grad-CAM and GPUs always run on PyTorch."))
+
+
+def engine_label(model_name: str, method: MapMethod) -> str:
+    """Which engine computes the maps of ``model_name`` with ``method``, and why after a fallback."""
+    return f"engine: {_explainer_of(model_ref(model_name), method).backend.label}"
 
 
 def explain_inputs(model_name: str, method: MapMethod, items: Sequence[Any],

@@ -21,6 +21,7 @@ KEPT_OVERLAY = "kept_overlay"      # (opacity, colormap) as last set by a widget
 # Settings shared by every page; widgets use these keys and read their defaults from here.
 DEFAULTS: dict[str, Any] = {
     "cfg_method": Method.CAM.value,
+    "cfg_backend": "auto",
     "cfg_norm": ViewSettings.mode.value,
     "cfg_opacity": ViewSettings.opacity,
     "cfg_colormap": ViewSettings.colormap.value,
@@ -31,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "cfg_video_layout": VideoSettings.layout.value,
     "cfg_video_every": VideoSettings.every,
     "cfg_video_max_side": 640,
+    "cfg_video_parts": True,
 }
 
 APP_PAGES: tuple[tuple[str, str, str], ...] = (      # (file, title, icon), in menu order

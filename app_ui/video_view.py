@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import streamlit as st
+
 from app_ui.video_jobs import VIDEO_THRESHOLD, VideoSource
 from cam_core.explain import positive_index_of
 from cam_core.video import FrameRecord, VideoInfo, VideoProgress
@@ -79,3 +81,25 @@ def timeline_figure(frames: Sequence[FrameRecord], classes: Sequence[str], thres
     figure.update_xaxes(title_text="time (s)")
     figure.update_yaxes(title_text="probability", range=[-0.02, 1.02])
     return figure
+
+
+MAX_EVENTS_SHOWN = 12
+
+
+def show_events(result: Any) -> None:
+    """Under the timeline: one verdict per part (when parts were followed), then the runs of NG frames, each
+    with its peak frame's map as a thumbnail (:mod:`cam_core.video.events`)."""
+    for title, events in (("Parts", result.parts), ("NG events", result.events)):
+        if not events:
+            continue
+        st.markdown(f"**{title}** ({len(events)})")
+        shown = events[:MAX_EVENTS_SHOWN]
+        for column, event in zip(st.columns(min(len(shown), 6)) * 2, shown):
+            name = f"Part {event.number}: {event.verdict.upper()}" if event.kind == "part" else f"NG {event.number}"
+            column.image(event.thumbnail, width="stretch",
+                         caption=f"{name} · {event.start_s:.2f}–{event.end_s:.2f} s · peak frame {event.peak_frame} · "
+                                 f"max P(defect) {event.max_p_defect:.2f}")
+        if len(events) > len(shown):
+            st.caption(f"{len(events) - len(shown)} more in the events CSV.")
+    if not result.parts and not result.events:
+        st.caption("No NG events: every frame reads OK.")

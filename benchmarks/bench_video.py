@@ -1,32 +1,31 @@
 """Video pipeline throughput and memory, measured in one run (run by hand; not a test).
 
-    python benchmarks/bench_video.py [--seconds 30] [--height 720] [--model PATH|name] [--out-dir DIR] [--long]
+    python benchmarks/bench_video.py [--seconds 10] [--height 720] [--model NAME] [--backend auto|onnx|torch]
+                                     [--batch-sizes 8] [--long] [--out-dir DIR]
 
 1. Writes a synthetic clip: the conveyor of :func:`cam_core.synth.conveyor_frames` (480×270, a 10 s
    loop of unique frames) upscaled by swscale to ``--height`` (16:9), H.264.
-2. (a) end-to-end ``explain_video`` frames/s (decode → batch explain → overlay + verdict → H.264);
-   (b) a bare batched forward: only ``bundle.model(batch)`` under inference_mode, same number of frames,
-       same batch size, one preprocessed batch reused; ratio e2e/bare (target ≥ 0.8);
-   (c) a naive loop in one thread: decode one frame → explain it → ``render.overlay`` (the same overlay
-       the pipeline draws with) → encode it, on the first ``--naive-frames`` frames: the gain of
-       threads + batching;
+2. Measures, on the same clip and explainer (:func:`cam_core.explain.factory.make_explainer`):
+   (a) end-to-end ``explain_video`` frames/s for each ``--batch-sizes`` value;
+   (b) each stage alone, as the pipeline runs it: decode (``read_frames``), the network through the engine
+       (``explainer.explain`` on decoded frames, batched: preprocessing included), render (the pipeline's
+       ``FrameRenderer`` + conversion to yuv420p), encode (x264 of already converted frames);
+       ratio e2e / slowest stage (target >= 0.8);
+   (c) a naive loop in one thread: decode one frame → explain it → ``render.overlay`` → encode it;
    (d) peak RSS while ``explain_video`` runs (sampled from /proc/self/status every 20 ms), for this clip
        and with ``--long`` for a 5-minute one (memory should not grow with length).
-
-Without ``--model`` it uses the first shipped model, else a random-weight squeezenet1_1 (224 px) saved
-to /tmp: throughput does not depend on the weights.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -37,12 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cam_core import video  # noqa: E402
 from cam_core.checkpoints import ModelBundle, list_models, save_checkpoint  # noqa: E402
 from cam_core.engine.architectures import build_model  # noqa: E402
+from cam_core.explain.factory import make_explainer  # noqa: E402
 from cam_core.explain.pipeline import Explainer  # noqa: E402
 from cam_core.explain.render import normalize_maps, overlay  # noqa: E402
 from cam_core.models import load_model  # noqa: E402
 from cam_core.options import VideoSettings  # noqa: E402
 from cam_core.synth import conveyor_frames  # noqa: E402
-from cam_core.video.encode import ENCODER_OPTIONS  # noqa: E402
+from cam_core.video.decode import Frame  # noqa: E402
+from cam_core.video.encode import ENCODER_OPTIONS, Writer, prepare_frame  # noqa: E402
+from cam_core.video.frames import FrameRenderer, FrameView, Job, frame_view  # noqa: E402
 
 LOOP_FRAMES = 150  # unique synthetic frames, repeated to reach the clip length
 
@@ -89,6 +91,10 @@ def synthetic_frames(seconds: float, fps: int) -> Iterator[np.ndarray]:
 
 
 def write_clip(path: Path, seconds: float, fps: int, height: int) -> Path:
+    """The synthetic clip at ``path`` (reused when a complete one from an earlier run is there)."""
+    done = path.with_suffix(".done")
+    if path.exists() and done.exists():
+        return path
     width = round(height * 16 / 9) // 2 * 2
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23"})
@@ -100,6 +106,7 @@ def write_clip(path: Path, seconds: float, fps: int, height: int) -> Path:
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+    done.touch()
     return path
 
 
@@ -129,22 +136,65 @@ def bench_e2e(src: Path, dst: Path, explainer: Explainer, batch: int,
     return len(result.frames) / elapsed, len(result.frames), rss.before, rss.peak
 
 
-def bench_bare(bundle: ModelBundle, src: Path, frames: int, batch: int, max_side: int) -> float:
-    """Frames/s of ``bundle.model(batch)`` alone over ``frames`` frames (median of 3 passes)."""
-    images = [image for _, (_, image) in zip(range(batch), video.read_frames(src, max_side=max_side))]
-    x = bundle.preprocess(images).to(bundle.device)
-    sync = torch.cuda.synchronize if bundle.device.type == "cuda" else (lambda: None)
-    with torch.inference_mode():
-        bundle.model(x)  # warm-up
-        passes = []
-        for _ in range(3):
-            sync()
-            start = time.perf_counter()
-            for _ in range(-(-frames // batch)):
-                bundle.model(x)
-            sync()
-            passes.append(time.perf_counter() - start)
-    return (-(-frames // batch) * batch) / statistics.median(passes)
+def _frames(src: Path, count: int, max_side: int) -> list[np.ndarray]:
+    return [image for _, (_, image) in zip(range(count), video.read_frames(src, max_side=max_side))]
+
+
+def bench_decode(src: Path, max_side: int) -> float:
+    """Frames/s of decoding the whole clip as the pipeline does (swscale to RGB, downscaled)."""
+    start = time.perf_counter()
+    count = sum(1 for _ in video.read_frames(src, max_side=max_side))
+    return count / (time.perf_counter() - start)
+
+
+def bench_network(explainer: Explainer, images: list[np.ndarray], batch: int, frames: int) -> float:
+    """Frames/s of ``explainer.explain`` on decoded frames in batches (preprocessing included), ``frames`` frames."""
+    explainer.explain(images[:batch])   # warm-up
+    start = time.perf_counter()
+    done = 0
+    while done < frames:
+        chunk = [images[(done + i) % len(images)] for i in range(batch)]
+        explainer.explain(chunk)
+        done += batch
+    return done / (time.perf_counter() - start)
+
+
+def _jobs(explainer: Explainer, images: list[np.ndarray], value_range: tuple[float, float]) -> list[Job]:
+    jobs = []
+    for i, (image, explanation) in enumerate(zip(images, explainer.explain(images))):
+        view = frame_view(explanation, "overlay", 0.5, value_range, explainer.bundle.card)
+        frame = Frame(index=i, time_s=i / 15, pts=i, duration=1, time_base=Fraction(1, 15), image=image)
+        jobs.append(Job(frame=frame, view=view))
+    return jobs
+
+
+def bench_render(jobs: list[Job], frames: int) -> tuple[float, list[av.VideoFrame]]:
+    """Frames/s of the pipeline's render stage (a new view every frame, as with every=1) + yuv420p conversion."""
+    renderer = FrameRenderer(0.5, "jet")
+    prepared = []
+    start = time.perf_counter()
+    for i in range(frames):
+        job = jobs[i % len(jobs)]
+        prepared.append(prepare_frame(renderer.render(Job(frame=job.frame, view=frame_view_copy(job))), False))
+    return frames / (time.perf_counter() - start), prepared[:len(jobs)]
+
+
+def frame_view_copy(job: Job) -> FrameView:
+    """A distinct view object, so the renderer colours the map again (as for every explained frame)."""
+    return FrameView(verdict=job.view.verdict, panels=job.view.panels)
+
+
+def bench_encode(out: Path, prepared: list[av.VideoFrame], jobs: list[Job], frames: int) -> float:
+    """Frames/s of x264 on frames already converted to yuv420p."""
+    height, width = jobs[0].frame.image.shape[:2]
+    writer = Writer(out, "libx264", (width, height), 15)
+    start = time.perf_counter()
+    for i in range(frames):
+        frame = jobs[i % len(jobs)].frame
+        timed = Frame(index=i, time_s=i / 15, pts=i, duration=1, time_base=frame.time_base, image=frame.image)
+        writer.write_prepared(prepared[i % len(prepared)], timed)
+    writer.finish()
+    return frames / (time.perf_counter() - start)
 
 
 def bench_naive(src: Path, dst: Path, explainer: Explainer, frames: int, max_side: int,
@@ -175,57 +225,82 @@ def bench_naive(src: Path, dst: Path, explainer: Explainer, frames: int, max_sid
     return count / (time.perf_counter() - start)
 
 
-def main() -> None:
+class Rows(list[tuple[str, str]]):
+    """Result rows, each printed as soon as it is measured (a long run shows its figures as it goes)."""
+
+    def append(self, row: tuple[str, str]) -> None:
+        super().append(row)
+        print(f"{row[0]:<70}  {row[1]}", flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--model", default=None, help="model name or .safetensors path (default: see above)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8])
     parser.add_argument("--max-side", type=int, default=1280)
-    parser.add_argument("--naive-frames", type=int, default=60, help="frames timed in the naive loops")
+    parser.add_argument("--stage-frames", type=int, default=60, help="frames timed in each stage alone")
+    parser.add_argument("--naive-frames", type=int, default=60, help="frames timed in the naive loop")
     parser.add_argument("--long", action="store_true", help="also run a 5-minute clip for peak RSS")
     parser.add_argument("--out-dir", type=Path, default=None)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
 
     out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="cam-bench-video-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     bundle = get_bundle(args.model, args.device)
-    print(f"model={bundle.name} ({bundle.arch}, input {bundle.input_size[1]}x{bundle.input_size[0]}) "
-          f"device={bundle.device} torch={torch.__version__} threads={torch.get_num_threads()} "
-          f"cpus={os.cpu_count()} batch={args.batch_size}", flush=True)
+    batch = args.batch_sizes[0]
     start = time.perf_counter()
     clip = write_clip(out_dir / f"clip-{args.seconds:g}s-{args.height}p.mp4", args.seconds, args.fps, args.height)
     info = video.probe_video(clip)
-    print(f"clip: {clip} {info.width}x{info.height} {info.frame_count} frames at {info.fps:g} fps "
-          f"(written in {time.perf_counter() - start:.1f} s)", flush=True)
-
-    rows: list[tuple[str, str]] = []
-    with Explainer(bundle, batch_size=args.batch_size) as explainer:
+    rows = Rows()
+    with make_explainer(bundle, backend=args.backend, batch_size=batch) as explainer:
+        print(f"model={bundle.name} ({bundle.arch}, input {bundle.input_size[1]}x{bundle.input_size[0]}) "
+              f"device={bundle.device} engine={explainer.backend.label} torch={torch.__version__} "
+              f"threads={torch.get_num_threads()} cpus={os.cpu_count()}", flush=True)
+        print(f"clip: {clip} {info.width}x{info.height} {info.frame_count} frames at {info.fps:g} fps "
+              f"(written in {time.perf_counter() - start:.1f} s)", flush=True)
         explainer.explain([np.zeros((64, 64, 3), np.uint8)] * 2)  # warm-up
-        e2e, frames, before, peak = bench_e2e(clip, out_dir / "explained.mp4", explainer, args.batch_size, args.max_side)
-        rows.append(("(a) end-to-end explain_video", f"{e2e:8.1f} frames/s  ({frames} frames)"))
-        bare = bench_bare(bundle, clip, frames, args.batch_size, args.max_side)
-        rows.append(("(b) bare model(batch) forward", f"{bare:8.1f} frames/s"))
-        rows.append(("    ratio e2e / bare (target >= 0.8)", f"{e2e / bare:8.2f}"))
+        e2e_rates = {}
+        for size in args.batch_sizes:
+            explainer.batch_size = size
+            e2e, frames, before, peak = bench_e2e(clip, out_dir / "explained.mp4", explainer, size, args.max_side)
+            e2e_rates[size] = e2e
+            rows.append((f"(a) end-to-end explain_video, batch {size}", f"{e2e:8.1f} frames/s  ({frames} frames, "
+                                                                        f"peak RSS {peak:.0f} MiB)"))
+        explainer.batch_size = batch
+        images = _frames(clip, max(batch, 16), args.max_side)
+        stages = {"decode": bench_decode(clip, args.max_side),
+                  "network (engine)": bench_network(explainer, images, batch, args.stage_frames)}
+        jobs = _jobs(explainer, images, (-5.0, 5.0))
+        stages["render"], prepared = bench_render(jobs, args.stage_frames)
+        stages["encode"] = bench_encode(out_dir / "encode-only.mp4", prepared, jobs, args.stage_frames)
+        for name, rate in stages.items():
+            rows.append((f"(b) {name} alone", f"{rate:8.1f} frames/s"))
+        slowest = min(stages, key=stages.__getitem__)
+        e2e = e2e_rates[batch]
+        rows.append((f"    e2e (batch {batch}) / slowest stage ({slowest}), target >= 0.8",
+                     f"{e2e / stages[slowest]:8.2f}"))
         naive_frames = min(args.naive_frames, frames)
         naive = bench_naive(clip, out_dir / "naive.mp4", explainer, naive_frames, args.max_side,
                             lambda image, values: overlay(image, values, 0.5, "jet"))
         rows.append(("(c) naive 1-frame loop, render.overlay", f"{naive:8.1f} frames/s  ({naive_frames} frames)"))
-        rows.append(("    speed-up from threads + batching", f"{e2e / naive:8.2f}x"))
+        rows.append(("    e2e / naive loop", f"{e2e / naive:8.2f}x"))
         rows.append((f"(d) peak RSS, {args.seconds:g} s clip", f"{peak:8.0f} MiB  (+{peak - before:.0f} MiB over "
                                                                  f"the {before:.0f} MiB before the call)"))
         if args.long:
             long_clip = write_clip(out_dir / f"clip-300s-{args.height}p.mp4", 300, args.fps, args.height)
-            e2e_long, frames_long, before_long, peak_long = bench_e2e(long_clip, out_dir / "explained-long.mp4", explainer,
-                                                         args.batch_size, args.max_side)
+            e2e_long, frames_long, before_long, peak_long = bench_e2e(long_clip, out_dir / "explained-long.mp4",
+                                                                      explainer, batch, args.max_side)
             rows.append(("(d) peak RSS, 300 s clip", f"{peak_long:8.0f} MiB  (+{peak_long - before_long:.0f} MiB; "
                                                         f"{frames_long} frames at {e2e_long:.1f} frames/s)"))
-    width = max(len(name) for name, _ in rows)
-    print()
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
 
 
 if __name__ == "__main__":

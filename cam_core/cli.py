@@ -36,7 +36,7 @@ from cam_core.options import (
 if TYPE_CHECKING:
     from cam_core.checkpoints import ModelBundle
     from cam_core.data.imaging import LoadedImage
-    from cam_core.explain.pipeline import Explanation
+    from cam_core.explain.pipeline import Explainer, Explanation
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -101,7 +101,7 @@ def _load_chunk(chunk: list[Path]) -> tuple[list[tuple[Path, LoadedImage]], int]
 def cmd_explain(args: argparse.Namespace) -> int:
     from cam_core.data.imaging import iter_image_files
     from cam_core.explain.export import FolderExport
-    from cam_core.explain.pipeline import Explainer
+    from cam_core.explain.factory import make_explainer
     from cam_core.models import load_model
 
     view = ViewSettings(opacity=args.opacity, colormap=args.colormap)   # options checked before any work
@@ -127,8 +127,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         export.value_range = model_scale(bundle).range     # one colour scale for every image of the model
     fixed_target = None if args.target in ("predicted", "all") else [bundle.classes.index(args.target)]
     failures = len(missing)
-    with Explainer(bundle, method=args.method, batch_size=args.batch_size,
-                   flip_average=args.flip_average) as explainer:
+    with make_explainer(bundle, args.method, backend=args.backend, batch_size=args.batch_size,
+                        flip_average=args.flip_average) as explainer:
+        _say_backend(explainer, args)
         for chunk in _chunks(files, explainer.batch_size):
             loaded, failed = _load_chunk(chunk)
             failures += failed
@@ -214,7 +215,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cam_core.evaluation import evaluate, format_report
-    from cam_core.explain.pipeline import Explainer
+    from cam_core.explain.factory import make_explainer
     from cam_core.models import load_model
     from cam_core.progress import Progress
 
@@ -223,7 +224,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"warning: {event.message}", file=sys.stderr, flush=True)
 
     bundle = load_model(args.model, device=args.device)
-    with Explainer(bundle, method=args.method, flip_average=args.flip_average) as explainer:
+    with make_explainer(bundle, args.method, backend=args.backend, flip_average=args.flip_average) as explainer:
+        _say_backend(explainer, args)
         report = evaluate(args.data_dir, explainer, progress=progress)
     if args.json:
         print(json.dumps(report.to_json()))
@@ -233,12 +235,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from cam_core.explain.pipeline import Explainer
+    from cam_core.explain.factory import make_explainer
     from cam_core.models import load_model
     from cam_core.video import VideoProgress, explain_video
 
     settings = VideoSettings(layout=args.layout, opacity=args.opacity, colormap=args.colormap, every=args.every,
-                             max_side=args.max_side, batch_size=args.batch_size)   # checked before the model loads
+                             max_side=args.max_side, batch_size=args.batch_size,
+                             track_parts=args.parts)   # checked before the model loads
     bundle = load_model(args.model, device=args.device)
 
     drawn: list[bool] = []
@@ -248,8 +251,9 @@ def cmd_video(args: argparse.Namespace) -> int:
         drawn[:] = [True]
 
     try:
-        with Explainer(bundle, method=args.method, batch_size=args.batch_size,
-                       flip_average=args.flip_average) as explainer:
+        with make_explainer(bundle, args.method, backend=args.backend, batch_size=args.batch_size,
+                            flip_average=args.flip_average) as explainer:
+            _say_backend(explainer, args)
             result = explain_video(args.input, args.out, explainer, settings, csv_path=args.csv, progress=progress)
     finally:
         if drawn:
@@ -260,7 +264,19 @@ def cmd_video(args: argparse.Namespace) -> int:
           file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    for event in [*result.events, *result.parts]:
+        what = f"part {event.number}: {event.verdict.upper()}" if event.kind == "part" else f"NG run {event.number}"
+        print(f"{what} {event.start_s:.2f}–{event.end_s:.2f} s, peak frame {event.peak_frame}, "
+              f"max P(defect) {event.max_p_defect:.2f}", file=sys.stderr)
+    if result.events_csv is not None:
+        print(f"events: {result.events_csv}", file=sys.stderr)
     return EXIT_SOME_FAILED if result.ended_early else EXIT_OK
+
+
+def _say_backend(explainer: Explainer, args: argparse.Namespace) -> None:
+    """One stderr line naming the engine that runs (and why, after a fallback); none with ``--json``."""
+    if not getattr(args, "json", False):
+        print(f"engine: {explainer.backend.label}", file=sys.stderr, flush=True)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
@@ -364,6 +380,9 @@ def add_model_args(p: argparse.ArgumentParser, method: bool = True) -> None:
         p.add_argument("--method", default=Method.CAM.value, choices=choices(Method))
         p.add_argument("--flip-average", action="store_true",
                        help="CAM only: average maps and logits with the mirrored image (2 passes)")
+        p.add_argument("--backend", default=None, choices=["auto", "onnx", "torch"],
+                       help="CPU engine for CAM: auto (default, or $CAM_INSPECTOR_BACKEND) = onnxruntime when "
+                            "installed and checked against PyTorch, else PyTorch; Grad-CAM and CUDA: PyTorch")
 
 
 def _add_view_args(p: argparse.ArgumentParser) -> None:
@@ -447,7 +466,9 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", default=Layout.OVERLAY.value, choices=choices(Layout))
     p.add_argument("--every", type=int, default=1, help="explain every N-th frame (others reuse its maps)")
     p.add_argument("--max-side", type=int, default=1280)
-    p.add_argument("--csv", help="per-frame CSV: time, verdict, probability per class")
+    p.add_argument("--csv", help="per-frame CSV: time, verdict, probability per class (events: <stem>.events.csv)")
+    p.add_argument("--parts", action="store_true",
+                   help="conveyor: follow each part across frames and give it one verdict")
     p.add_argument("--batch-size", type=int, default=8)
     p.set_defaults(func=cmd_video)
 

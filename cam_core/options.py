@@ -178,7 +178,8 @@ class VideoSettings:
     ``every = N ≥ 1`` explains frames ``0, N, 2N, …``; frames are downscaled so their longer side is
     ≤ ``max_side ≥ 16``; ``batch_size ≥ 1`` frames go through the network at once; the verdict is NG when
     ``p(ng) ≥ threshold`` (``0 ≤ threshold ≤ 1``); ``value_range``: a fixed evidence scale ``(lo, hi)``
-    (default: the model card's, else fixed from the first frames).
+    (default: the model card's, else fixed from the first frames); ``track_parts``: a conveyor, each part
+    followed across frames and given one verdict (:mod:`cam_core.video.parts`).
     """
 
     layout: Layout = Layout.OVERLAY
@@ -189,6 +190,7 @@ class VideoSettings:
     batch_size: int = 8
     threshold: float = 0.5
     value_range: tuple[float, float] | None = None
+    track_parts: bool = False
 
     def __post_init__(self) -> None:
         problems = _coerce(self, layout=(Layout, "layout"), colormap=(Colormap, "colormap"))

@@ -99,7 +99,7 @@ def show_one(item: ui.InputImage, explanation, target: int | None, view: ui.View
     probs = " · ".join(f"P({c}) = {p:.1%}" for c, p in zip(explanation.classes, explanation.probabilities)
                        if len(explanation.classes) <= 10 or p >= 0.01)
     st.caption(f"{item.name} · {item.image.size[0]}×{item.image.size[1]} px · {probs} · {model} · "
-               f"{method.label}")
+               f"{method.label} · {ui.engine_label(model, method)}")
     for note in item.notes:
         st.caption(f"Note: {note}")
     maps_view(item, explanation, target, view, raw_grid, model, method)

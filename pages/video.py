@@ -44,8 +44,12 @@ def sidebar_controls() -> tuple[str | None, ui.MapMethod, ui.VideoSettings]:
                                       "frame's map and verdict (the video keeps every frame).")
     max_side = sidebar.select_slider("Max side (px)", MAX_SIDES, key="cfg_video_max_side",
                                      help="Frames are downscaled so their longer side is at most this.")
+    parts = sidebar.toggle("One verdict per part (conveyor)", key="cfg_video_parts",
+                           help="Follows each part that crosses the view and explains it on its own, so a clean "
+                                "part beside a defective one reads OK. Assumes a fixed camera, parts moving "
+                                "across a fairly uniform belt without touching.")
     return model, method, ui.VideoSettings(layout=Layout(layout), opacity=opacity, colormap=Colormap(colormap),
-                                           every=int(every), max_side=int(max_side))
+                                           every=int(every), max_side=int(max_side), track_parts=bool(parts))
 
 
 def pick_source() -> ui.VideoSource | None:
@@ -117,6 +121,7 @@ def _frame_explorer(run: ui.VideoRun) -> None:
     bundle = ui.get_explainer(run.model, run.method).bundle
     figure = ui.timeline_figure(frames, run.classes, selected=st.session_state[FRAME], card=bundle.card)
     st.plotly_chart(figure, width="stretch", key=TIMELINE, on_select=_pick_from_timeline, selection_mode="points")
+    ui.show_events(run.result)
     index = st.slider("Frame", 0, last, key=FRAME, help="Or click a point of the timeline.") if last > 0 else 0
     run.selected = index
     record = frames[index]
@@ -145,7 +150,7 @@ def _frame_explorer(run: ui.VideoRun) -> None:
 def downloads(run: ui.VideoRun) -> None:
     stem = run.source.name.rsplit(".", 1)[0] or "video"
     output, table = run.result.output, run.result.csv
-    cols = st.columns(3)
+    cols = st.columns(4)
     cols[0].download_button("Video (MP4)", data=lambda: output.read_bytes(), file_name=f"{stem}-cam.mp4",
                             mime="video/mp4", key="video_dl_mp4", on_click="ignore")
     cols[1].download_button("GIF", data=lambda: ui.video_gif(run), file_name=f"{stem}-cam.gif", mime="image/gif",
@@ -154,6 +159,10 @@ def downloads(run: ui.VideoRun) -> None:
     cols[2].download_button("Frames (CSV)", data=table.read_bytes() if table else b"",
                             file_name=f"{stem}-frames.csv", mime="text/csv", key="video_dl_csv", on_click="ignore",
                             help="One row per frame: time, verdict and the probability of every class.")
+    events = run.result.events_csv
+    cols[3].download_button("Events (CSV)", data=events.read_bytes() if events and events.exists() else b"",
+                            file_name=f"{stem}-events.csv", mime="text/csv", key="video_dl_events", on_click="ignore",
+                            help="One row per NG run of frames and per part: times, peak frame, max P(defect).")
 
 
 def show_result(run: ui.VideoRun, source: ui.VideoSource | None, model: str, method: ui.MapMethod,
@@ -163,7 +172,7 @@ def show_result(run: ui.VideoRun, source: ui.VideoSource | None, model: str, met
     st.subheader(f"Result: {run.source.name}", anchor=False)
     rate = len(result.frames) / run.seconds if run.seconds > 0 else 0.0
     lo, hi = result.value_range
-    st.caption(f"{run.model} · {run.method.label} · "
+    st.caption(f"{run.model} · {run.method.label} · {ui.engine_label(run.model, run.method)} · "
                f"{LAYOUT_SHORT[run.settings.layout]} · every {run.settings.every} · "
                f"max side {run.settings.max_side} px · {result.frames_text} in {run.seconds:.1f} s "
                f"({rate:.1f} frames/s) · colour scale {lo:.3g} … {hi:.3g} ({result.scale_source})")

@@ -16,6 +16,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_engine_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ONNX engine's export cache in a temporary folder, never the user's cache dir."""
+    import os
+
+    folder = tmp_path_factory.mktemp("onnx-engine-cache")
+    os.environ["CAM_INSPECTOR_ONNX_CACHE"] = str(folder)
+    return folder
+
+
 def make_checkpoint(path: Path, arch: str = "squeezenet1_1", classes: tuple[str, ...] = ("ok", "ng"),
                     input_size: int = 96, seed: int = 0) -> Path:
     """A random-weight model with a non-trivial head, saved in the product's own format."""

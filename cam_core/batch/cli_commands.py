@@ -17,7 +17,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from cam_core.progress import TextProgress
 
     spec = ExplainerSpec(model=args.model, method=args.method, flip_average=args.flip_average, device=args.device,
-                         batch_size=args.batch_size)
+                         batch_size=args.batch_size, backend=args.backend)
     settings = RunSettings(out_dir=Path(args.out), spec=spec, engine=Engine(args.engine), workers=args.workers,
                            save_maps=args.save_maps, overlays=OverlayPolicy.parse(args.overlays),
                            threshold=args.threshold, rows_per_part=args.rows_per_part, ray_address=args.ray_address,

@@ -1,7 +1,8 @@
 """Settings of a batch run, and the one factory that turns them into an :class:`Explainer`.
 
 :class:`ExplainerSpec` is plain data (picklable): the local engine builds its Explainer from it, and so does
-every Ray actor on its own machine. A later compute-runtime option plugs in here, in :func:`build_explainer`.
+every Ray actor on its own machine, through :func:`~cam_core.explain.factory.make_explainer` (so ``backend``
+picks onnxruntime or PyTorch as everywhere else).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from cam_core.checkpoints import DEFAULT_MODEL
 from cam_core.errors import InputError
+from cam_core.explain.factory import make_explainer
 from cam_core.explain.pipeline import Explainer
 from cam_core.files import sha256_of
 
@@ -35,6 +37,7 @@ class ExplainerSpec:
     device: str = "auto"
     batch_size: int = 16
     threads: int | None = None          # torch threads of this explainer (None: torch's default)
+    backend: str | None = None          # CPU engine (cam_core.engine.backend.Backend); None: the default
 
 
 def build_explainer(spec: ExplainerSpec) -> Explainer:
@@ -46,7 +49,8 @@ def build_explainer(spec: ExplainerSpec) -> Explainer:
 
         torch.set_num_threads(spec.threads)
     bundle = load_model(spec.model, device=spec.device)
-    return Explainer(bundle, method=spec.method, batch_size=spec.batch_size, flip_average=spec.flip_average)
+    return make_explainer(bundle, spec.method, backend=spec.backend, batch_size=spec.batch_size,
+                          flip_average=spec.flip_average)
 
 
 @dataclass(frozen=True)

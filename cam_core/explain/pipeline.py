@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from cam_core.checkpoints import ModelBundle, defect_class_index
+from cam_core.engine.backend import BackendChoice
 from cam_core.engine.methods import CAMResult, make_extractor
 from cam_core.errors import InputError
 from cam_core.explain.render import (
@@ -69,6 +70,8 @@ class Explanation:
     defect_index: int | None = BY_CLASS_NAMES
     """Index of the model's defect class (its card's rule, :attr:`ModelBundle.positive_index`), ``None`` when it
     has none; left out, the class names decide (:func:`cam_core.checkpoints.defect_class_index`)."""
+    backend: str = "torch"
+    """The engine that computed it: ``"onnx"`` (onnxruntime) or ``"torch"`` (:mod:`cam_core.engine.backend`)."""
 
     def __post_init__(self) -> None:
         if self.defect_index == BY_CLASS_NAMES:
@@ -183,10 +186,14 @@ class Explainer:
     """
 
     def __init__(self, bundle: ModelBundle, method: str = "cam", layer: str | None = None,
-                 batch_size: int = 16, flip_average: bool = False) -> None:
+                 batch_size: int = 16, flip_average: bool = False, *, extractor: Extractor | None = None,
+                 backend: BackendChoice | None = None) -> None:
         self.bundle = bundle
         self.batch_size = max(1, int(batch_size))
-        self.extractor: Extractor = make_model_extractor(bundle, method, layer)
+        self.extractor: Extractor = extractor or make_model_extractor(bundle, method, layer)
+        own = getattr(type(bundle.model), "cam_extractor", None) is not None
+        self.backend: BackendChoice = backend or BackendChoice("onnx" if own else "torch")
+        """Which engine runs (:func:`cam_core.explain.factory.make_explainer` picks it) and why."""
         if flip_average and self.extractor.name != "cam":
             self.extractor.close()
             raise InputError("flip averaging is available for CAM only (gradient methods map one class per pass)")
@@ -233,7 +240,8 @@ class Explainer:
             explanations.append(Explanation(
                 classes=self.bundle.classes, probabilities=probabilities[i], logits=logits[i], maps=maps[i],
                 class_indices=tuple(int(c) for c in indices[i]), image_size=(int(width), int(height)),
-                method=out.method, layer=out.layer, defect_index=self.bundle.positive_index))
+                method=out.method, layer=out.layer, defect_index=self.bundle.positive_index,
+                backend=self.backend.ran))
         return explanations
 
     def explain_one(self, image: ImageLike, targets: Sequence[int] | None = None) -> Explanation:

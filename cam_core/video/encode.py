@@ -77,21 +77,21 @@ class Writer:
 
     def wants(self, frame: Frame) -> bool:
         """GIF keeps one frame per ``1/GIF_MAX_FPS`` s slot; other formats keep every frame."""
-        if not self.gif:
-            return True
-        return math.floor(frame.time_s * GIF_MAX_FPS + 1e-6) > self.last_slot
+        return not self.gif or gif_slot(frame) > self.last_slot
 
     def write(self, image: Image.Image, frame: Frame) -> None:
+        self.write_prepared(prepare_frame(image, self.gif), frame)
+
+    def write_prepared(self, out: av.VideoFrame, frame: Frame) -> None:
+        """Encode a frame already converted by :func:`prepare_frame` (another thread may have done that)."""
         if self.gif:
-            slot = math.floor(frame.time_s * GIF_MAX_FPS + 1e-6)
+            slot = gif_slot(frame)
             self.last_slot = slot
             pts, duration = slot * (100 // GIF_MAX_FPS), 100 // GIF_MAX_FPS
-            out = _pal8_frame(image)
         else:
             if self.time_base is None:  # the input's time base keeps its timestamps exact
                 self.time_base = self.stream.codec_context.time_base = frame.time_base
             pts, duration = frame.pts, frame.duration
-            out = av.VideoFrame.from_image(image)
         out.pts = max(pts, self.last_pts + 1)
         out.time_base = self.time_base
         if duration > 0:
@@ -111,6 +111,16 @@ class Writer:
     def abort(self) -> None:
         with suppress(av.FFmpegError, OSError, ValueError):
             self.container.close()
+
+
+def gif_slot(frame: Frame) -> int:
+    """The ``1/GIF_MAX_FPS`` s slot of ``frame``: a GIF keeps the first frame of each slot."""
+    return math.floor(frame.time_s * GIF_MAX_FPS + 1e-6)
+
+
+def prepare_frame(image: Image.Image, gif: bool) -> av.VideoFrame:
+    """A rendered RGB frame in the encoder's pixel format: ``pal8`` for GIF, else ``yuv420p`` (swscale)."""
+    return _pal8_frame(image) if gif else av.VideoFrame.from_image(image).reformat(format="yuv420p")
 
 
 def _pal8_frame(image: Image.Image) -> av.VideoFrame:

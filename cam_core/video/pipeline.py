@@ -1,14 +1,16 @@
 """Video in, explained video out: the CAM overlay and the verdict burned into every frame.
 
-Used by ``python -m cam_core video`` and by the app's Video page. Three threads, two bounded queues::
+Used by ``python -m cam_core video`` and by the app's Video page. Four stages, each in its own thread, joined
+by three bounded queues, so the slowest stage sets the pace::
 
-    decoder thread  --in_queue(QUEUE_SIZE)-->  caller's thread  --out_queue(QUEUE_SIZE)-->  encoder thread
-    demux + decode, rotate,                    batches frames, runs the explainer,           draws overlay + verdict,
-    downscale to max_side                      fixes the colour scale, verdicts, CSV rows    encodes, muxes a temp file
+    decoder --in_queue--> caller's thread --out_queue--> renderer --encode_queue--> encoder
+    demux, decode,        batches frames, runs the       overlay (map coloured at    H.264/VP9/GIF encode,
+    rotate, downscale     explainer, colour scale,       4× map resolution, scaled   muxes a temp file
+                          verdicts, CSV rows, events     once), verdict box, yuv420p
 
-Memory stays flat however long the video is: at most ``2·QUEUE_SIZE + MAX_PENDING_FRAMES + 3`` frames
-are alive at any time (both queues full, the caller's pending batch, one frame in each worker). Decoding
-and encoding (FFmpeg, which releases the GIL) overlap with inference.
+Memory stays flat however long the video is: at most ``3·QUEUE_SIZE + MAX_PENDING_FRAMES + 4`` frames
+are alive at any time (the queues full, the caller's pending batch, one frame in each worker). FFmpeg
+(decode, swscale, x264), onnxruntime/PyTorch and PIL's resize/blend release the GIL, so the stages overlap.
 
 Choices worth knowing:
 
@@ -49,8 +51,10 @@ from cam_core.explain.pipeline import Explainer, Explanation
 from cam_core.options import VideoSettings
 from cam_core.video.decode import EndOfStream, Frame, Plan, iter_decoded, make_plan
 from cam_core.video.encode import GIF_MAX_WIDTH, Writer, encoder_for
+from cam_core.video.events import EventLog, VideoEvent, events_csv_path, part_events, write_events_csv
 from cam_core.video.frames import FrameView, Job, Layout, frame_view, panel_classes
 from cam_core.video.outputs import atomic_output
+from cam_core.video.parts import PartTrack, PartTracker
 from cam_core.video.probe import VideoInfo, probe_video
 from cam_core.video.records import FrameRecord, recorded_probabilities, write_frames_csv
 from cam_core.video.results import VideoCancelled, VideoProgress, VideoResult
@@ -65,6 +69,7 @@ from cam_core.video.workers import (
     decode_worker,
     encode_worker,
     put_or_raise,
+    render_worker,
     take,
 )
 
@@ -90,6 +95,9 @@ class _RunState:
         self.frames_total = frames_total
         self.progress = progress
         self.records: list[FrameRecord] = []
+        self.events = EventLog(None)
+        self.tracker: PartTracker | None = None
+        self.parts: list[VideoEvent] = []
         self.current: tuple[FrameView, dict[str, float]] | None = None
         self.started = time.perf_counter()
 
@@ -106,7 +114,7 @@ class _RunState:
         return self.value_range
 
     def flush(self, pending: list[Frame], out_q: queue.Queue[object], stop: threading.Event,
-              encoder: Worker) -> None:
+              renderer: Worker) -> None:
         """Explain the pending frames due (``index % every == 0``), then queue all of them for encoding."""
         if not pending:
             return
@@ -122,10 +130,21 @@ class _RunState:
             if self.current is None:
                 raise RuntimeError("internal error: a frame before the first explained frame")
             view, probs = self.current
+            self.events.add(frame, view)
+            if self.tracker is not None:
+                self.tracker.add(frame.index, frame.time_s, frame.image)
             self.records.append(FrameRecord(index=frame.index, time_s=frame.time_s, predicted=view.verdict.class_name,
                                             probabilities=probs, explained=explanation is not None))
-            put_or_raise(out_q, Job(frame=frame, view=view), stop, encoder)
+            put_or_raise(out_q, Job(frame=frame, view=view), stop, renderer)
+        if self.tracker is not None:
+            self.judge_parts(self.tracker.take_finished())
         self.report()
+
+    def judge_parts(self, tracks: list[PartTrack]) -> None:
+        """One verdict for each part that has left the view (its crop is dropped after)."""
+        if tracks and self.value_range is not None:
+            self.parts.extend(part_events(tracks, self.explainer, self.threshold, self.value_range,
+                                          self.events.opacity, self.events.colormap, first=len(self.parts) + 1))
 
     def report(self, final: bool = False) -> None:
         """Call ``progress``: ``fps`` = frames done / seconds since the start, ``eta_s = (total − done) / fps``."""
@@ -140,7 +159,7 @@ class _RunState:
 
 
 def _explain_stream(in_q: queue.Queue[object], out_q: queue.Queue[object], stop: threading.Event,
-                    decoder: Worker, encoder: Worker, state: _RunState,
+                    decoder: Worker, renderer: Worker, state: _RunState,
                     should_stop: Callable[[], bool] | None) -> EndOfStream:
     """The caller's stage: take decoded frames, explain them in batches, queue them for the encoder.
     Returns the decoder's end of stream (its warning, and the declared count of a truncated file)."""
@@ -153,43 +172,48 @@ def _explain_stream(in_q: queue.Queue[object], out_q: queue.Queue[object], stop:
         if isinstance(item, Failure):
             raise item.error
         if isinstance(item, EndOfStream):
-            state.flush(pending, out_q, stop, encoder)
+            state.flush(pending, out_q, stop, renderer)
             return item
         assert isinstance(item, Frame)
         pending.append(item)
         due += item.index % state.every == 0
         if due >= state.batch_target() or len(pending) >= MAX_PENDING_FRAMES:
-            state.flush(pending, out_q, stop, encoder)
+            state.flush(pending, out_q, stop, renderer)
             pending, due = [], 0
 
 
 def _run(src: Path, writer_factory: Callable[[], Writer], plan: Plan, info: VideoInfo, state: _RunState, *,
-         opacity: float, colormap: str, should_stop: Callable[[], bool] | None) -> tuple[EndOfStream, int]:
-    """Run the three stages; returns (the decoder's end of stream, frames written). Always stops and joins both
-    workers."""
+         gif: bool, opacity: float, colormap: str,
+         should_stop: Callable[[], bool] | None) -> tuple[EndOfStream, int]:
+    """Run the four stages; returns (the decoder's end of stream, frames written). Always stops and joins every
+    worker."""
     stop = threading.Event()
     in_q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
     out_q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
+    encode_q: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
     written: list[int] = []
     decoder = Worker("cam-video-decode", lambda: decode_worker(src, plan, info.fps, in_q, stop))
-    encoder = Worker("cam-video-encode",
-                     lambda: encode_worker(writer_factory, out_q, stop, opacity, colormap, written))
-    decoder.start()
-    encoder.start()
+    encoder = Worker("cam-video-encode", lambda: encode_worker(writer_factory, encode_q, stop, written))
+    renderer = Worker("cam-video-render",
+                      lambda: render_worker(out_q, encode_q, stop, encoder, gif, opacity, colormap))
+    workers = (decoder, renderer, encoder)
+    for worker in workers:
+        worker.start()
     try:
         state.report()
-        end = _explain_stream(in_q, out_q, stop, decoder, encoder, state, should_stop)
-        put_or_raise(out_q, END_JOBS, stop, encoder)
-        while encoder.is_alive():
-            encoder.join(POLL_S)
-        if encoder.error is not None:
-            raise encoder.error
+        end = _explain_stream(in_q, out_q, stop, decoder, renderer, state, should_stop)
+        put_or_raise(out_q, END_JOBS, stop, renderer)
+        for worker in (renderer, encoder):
+            while worker.is_alive():
+                worker.join(POLL_S)
+            if worker.error is not None:
+                raise worker.error
         state.report(final=True)
         return end, (written[0] if written else 0)
     finally:
         stop.set()
-        decoder.join(JOIN_TIMEOUT_S)
-        encoder.join(JOIN_TIMEOUT_S)
+        for worker in workers:
+            worker.join(JOIN_TIMEOUT_S)
 
 
 def _settings_of(settings: VideoSettings | None, overrides: dict[str, Any]) -> VideoSettings:
@@ -234,6 +258,10 @@ def explain_video(
     ``settings`` (:class:`~cam_core.options.VideoSettings`) holds every option; ``overrides`` replace some
     of its fields by name (``every=3``), a shorthand for scripts and tests.
 
+    Runs of NG frames become :attr:`VideoResult.events`; with ``track_parts`` (a conveyor: parts crossing the
+    view), each part is followed across frames and gets one verdict (:attr:`VideoResult.parts`,
+    :mod:`cam_core.video.events`). With ``csv_path``, both are also written to ``<csv stem>.events.csv``.
+
     Raises :class:`InputError` (bad input, options or output name), :class:`VideoCancelled`
     (``should_stop()``), and whatever the explainer or ``progress`` raise; nothing is left at ``dst``.
     """
@@ -253,16 +281,27 @@ def explain_video(
     state = _RunState(explainer, layout=layout, every=options.every,
                       batch_size=min(options.batch_size, MAX_PENDING_FRAMES), threshold=options.threshold,
                       value_range=scale, scale_source=source, frames_total=info.frame_count, progress=progress)
+    defect = explainer.bundle.positive_index
+    state.events = EventLog(None if defect is None else explainer.bundle.classes[defect], options.opacity,
+                            options.colormap)
+    state.tracker = PartTracker() if options.track_parts else None
     with atomic_output(dst) as tmp_video:
         end, written = _run(src, lambda: Writer(tmp_video, encoder, out_size, info.fps), plan, info, state,
-                                opacity=options.opacity, colormap=options.colormap, should_stop=should_stop)
+                            gif=encoder == "gif", opacity=options.opacity, colormap=options.colormap,
+                            should_stop=should_stop)
+        state.events.close()
+        if state.tracker is not None:
+            state.judge_parts(state.tracker.finish())
+        events_csv = None
         if csv_target is not None:
             write_frames_csv(state.records, csv_target)
+            events_csv = write_events_csv([*state.events.events, *state.parts], events_csv_path(csv_target))
     assert state.value_range is not None
     return VideoResult(output=dst, frames=state.records, info=info, value_range=state.value_range,
                        scale_source=state.scale_source, csv=csv_target,
                        warnings=(end.warning,) if end.warning else (), frames_written=written,
-                       frames_declared=end.frames_declared)
+                       frames_declared=end.frames_declared, events=tuple(state.events.events),
+                       parts=tuple(state.parts), events_csv=events_csv)
 
 
 def convert_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, max_side: int = 1280) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cam_core.errors import CamInspectorError
 from cam_core.progress import Progress
+from cam_core.video.events import VideoEvent
 from cam_core.video.probe import VideoInfo
 from cam_core.video.records import FrameRecord
 
@@ -78,3 +79,6 @@ class VideoResult:
         if self.ended_early:
             return f"{len(self.frames)} of {self.frames_declared} declared frames; the file ends early"
         return f"{len(self.frames)} frames"
+    events: tuple[VideoEvent, ...] = ()   # runs of NG frames (cam_core.video.events)
+    parts: tuple[VideoEvent, ...] = ()    # one verdict per part followed across frames (track_parts)
+    events_csv: Path | None = None

@@ -1,6 +1,6 @@
-"""The two worker threads of a video run and the stop-aware queue hand-offs between them and the caller.
+"""The worker threads of a video run and the stop-aware queue hand-offs between them and the caller.
 
-    decoder thread  --in_queue-->  caller's thread  --out_queue-->  encoder thread
+    decoder thread --in_queue--> caller's thread --out_queue--> render thread --encode_queue--> encoder thread
 
 A :class:`Worker` keeps the exception that ended it for the caller to re-raise; every blocking ``put`` /
 ``get`` wakes every ``POLL_S`` to look at the stop flag, so a cancelled or failed run never hangs.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cam_core.video.decode import Plan, iter_decoded
-from cam_core.video.encode import Writer
+from cam_core.video.encode import Writer, gif_slot, prepare_frame
 from cam_core.video.frames import FrameRenderer, Job
 from cam_core.video.results import VideoCancelled
 
@@ -70,28 +70,52 @@ def decode_worker(path: Path, plan: Plan, fps: float, q: queue.Queue[object], st
         _put(q, Failure(exc), stop)
 
 
-def encode_worker(writer_factory: Callable[[], Writer], q: queue.Queue[object], stop: threading.Event,
-                  opacity: float, colormap: str, result: list[int]) -> None:
-    """Render and encode jobs until :data:`END_JOBS` (then finish the file and append the frame count to
-    ``result``) or until ``stop`` is set (then abort the file)."""
-    writer = writer_factory()
+def render_worker(q: queue.Queue[object], out: queue.Queue[object], stop: threading.Event, encoder: Worker,
+                  gif: bool, opacity: float, colormap: str) -> None:
+    """Draw each job (:class:`FrameRenderer`) and convert it to the encoder's pixel format, then hand
+    ``(video frame, frame)`` to the encoder; :data:`END_JOBS` is passed on. GIF: only the first frame of each
+    ``1/GIF_MAX_FPS`` slot is drawn."""
     renderer = FrameRenderer(opacity, colormap)
+    last_slot = -1
+    while True:
+        try:
+            job = q.get(timeout=POLL_S)
+        except queue.Empty:
+            if stop.is_set():
+                return
+            continue
+        if job is END_JOBS:
+            put_or_raise(out, END_JOBS, stop, encoder)
+            return
+        assert isinstance(job, Job)
+        if gif:
+            slot = gif_slot(job.frame)
+            if slot <= last_slot:
+                continue
+            last_slot = slot
+        put_or_raise(out, (prepare_frame(renderer.render(job), gif), job.frame), stop, encoder)
+
+
+def encode_worker(writer_factory: Callable[[], Writer], q: queue.Queue[object], stop: threading.Event,
+                  result: list[int]) -> None:
+    """Encode ``(video frame, frame)`` items until :data:`END_JOBS` (then finish the file and append the frame
+    count to ``result``) or until ``stop`` is set (then abort the file)."""
+    writer = writer_factory()
     try:
         while True:
             try:
-                job = q.get(timeout=POLL_S)
+                item = q.get(timeout=POLL_S)
             except queue.Empty:
                 if stop.is_set():
                     writer.abort()
                     return
                 continue
-            if job is END_JOBS:
+            if item is END_JOBS:
                 writer.finish()
                 result.append(writer.written)
                 return
-            assert isinstance(job, Job)
-            if writer.wants(job.frame):
-                writer.write(renderer.render(job), job.frame)
+            assert isinstance(item, tuple)
+            writer.write_prepared(*item)
     except BaseException:
         writer.abort()
         raise

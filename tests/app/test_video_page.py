@@ -85,9 +85,14 @@ def explained_sample() -> AppTest:
     return at
 
 
-def map_images(at: AppTest) -> list[tuple[str, str]]:
+def all_images(at: AppTest) -> list[tuple[str, str]]:
     """(caption, url) of every picture shown with st.image."""
     return [(img.caption, img.url) for element in at.image for img in element.proto.imgs]
+
+
+def map_images(at: AppTest) -> list[tuple[str, str]]:
+    """(caption, url) of the chosen frame's maps (not the event thumbnails under the timeline)."""
+    return [(caption, url) for caption, url in all_images(at) if " map: " in caption]
 
 
 def frame_caption(at: AppTest) -> str:
@@ -113,7 +118,11 @@ def test_sample_clip_run_gives_video_timeline_frame_maps_and_downloads(models_di
     assert len(spec["data"][0]["y"]) == SAMPLE_FRAMES
     assert spec["data"][0]["y"][3] == pytest.approx(run.result.frames[3].probabilities["ng"])
     assert any(shape.get("y0") == 0.5 == shape.get("y1") for shape in spec["layout"]["shapes"])  # threshold
-    assert [b.proto.label for b in at.download_button] == ["Video (MP4)", "GIF", "Frames (CSV)"]
+    assert [b.proto.label for b in at.download_button] == ["Video (MP4)", "GIF", "Frames (CSV)", "Events (CSV)"]
+    parts = [caption for caption, _ in all_images(at) if caption.startswith("Part ")]
+    assert [c.split(" · ")[0] for c in parts] == [f"Part {i}: {p.verdict.upper()}"
+                                                  for i, p in enumerate(run.result.parts, start=1)]
+    assert parts   # the page's test model has random weights: the verdicts themselves are tested in the core
     captions = [caption for caption, _ in map_images(at)]
     assert [c.split(" map")[0] for c in captions] == ["OK", "NG"]
     assert all("the video's fixed evidence scale" in c for c in captions)

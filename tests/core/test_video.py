@@ -122,7 +122,7 @@ def test_mp4_to_mp4_h264_same_timing_and_csv_matches_single_image_path(
                                atol=1e-5)
     assert events[-1].frames_done == 30 and events[-1].frames_total == 30
     assert [e.frames_done for e in events] == sorted(e.frames_done for e in events)
-    assert leftovers(tmp_path, {"in.mp4", "out.mp4", "out.csv"}) == []
+    assert leftovers(tmp_path, {"in.mp4", "out.mp4", "out.csv", "out.events.csv"}) == []
 
 
 def _with_audio(path: Path, frames: Sequence[np.ndarray], codec: str) -> Path:
@@ -386,16 +386,37 @@ def test_decoder_thread_error_reaches_caller(explainer: Explainer, clip: Path, t
 
 def test_encoder_thread_error_reaches_caller(explainer: Explainer, clip: Path, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    original = encode.Writer.write
+    original = encode.Writer.write_prepared
 
-    def flaky(self: encode.Writer, image: Image.Image, frame: object) -> None:
+    def flaky(self: encode.Writer, out: object, frame: object) -> None:
         if self.written == 5:
             raise OSError("disk full")
-        original(self, image, frame)
+        original(self, out, frame)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(encode.Writer, "write", flaky)
+    monkeypatch.setattr(encode.Writer, "write_prepared", flaky)
     with pytest.raises(OSError, match="disk full"):
         explain_video(clip, tmp_path / "out.mp4", explainer, batch_size=4, value_range=(-1.0, 1.0))
+    assert leftovers(tmp_path, {"in.mp4"}) == []
+    assert no_video_threads()
+
+
+def test_render_thread_error_reaches_caller(explainer: Explainer, clip: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from cam_core.video import frames as frames_module
+
+    calls = []
+    original = frames_module.FrameRenderer.render
+
+    def flaky(self: frames_module.FrameRenderer, job: object) -> Image.Image:
+        calls.append(job)
+        if len(calls) == 7:
+            raise ValueError("renderer broke")
+        return original(self, job)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(frames_module.FrameRenderer, "render", flaky)
+    with pytest.raises(ValueError, match="renderer broke"):
+        explain_video(clip, tmp_path / "out.mp4", explainer, batch_size=4, value_range=(-1.0, 1.0),
+                      csv_path=tmp_path / "out.csv")
     assert leftovers(tmp_path, {"in.mp4"}) == []
     assert no_video_threads()
 

@@ -1,0 +1,79 @@
+"""ONNX Runtime as the CPU engine for the CAM of our PyTorch models, checked against PyTorch before use.
+
+:func:`engine_extractor` takes a PyTorch :class:`~cam_core.checkpoints.ModelBundle`, gets its graph from the
+cache (:func:`~cam_core.interop.onnx_cache.cached_graph`: exported once per model file), opens an
+onnxruntime session and, before the first call, runs a probe batch through both engines at every input size
+the model is ever run at (one for ``square``, every aspect-rule size for ``aspect``: the graph has dynamic
+height and width). It is used only when, at each size,
+
+    max|M_onnx − M_torch| ≤ VERIFY_RTOL · max|M_torch|      and the same for the logits (``+ 1`` below)
+
+and raises :class:`ModelError` otherwise (the caller falls back to PyTorch with the reason). The returned
+:class:`~cam_core.interop.onnx_cam.OnnxCAM` checks the CAM identity ``mean(M_c) + b_c = z_c`` on every call.
+A verified runtime is kept per model object, so CAM and flip-averaged CAM of one model share one session
+(``InferenceSession.run`` is thread-safe).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from cam_core.checkpoints import ModelBundle
+from cam_core.engine.methods import make_extractor
+from cam_core.errors import ModelError
+from cam_core.interop.onnx_cache import cached_graph
+from cam_core.interop.onnx_cam import OnnxCAM, OnnxCamRuntime
+from cam_core.interop.onnx_export import check_sizes
+
+__all__ = ["VERIFY_RTOL", "engine_extractor", "verify_runtime"]
+
+VERIFY_RTOL = 1e-5
+PROBE_SEED = 20240
+
+_runtimes: weakref.WeakKeyDictionary[nn.Module, OnnxCamRuntime] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def _relative(have: torch.Tensor, want: torch.Tensor, floor: float = 0.0) -> float:
+    return float((have - want).abs().max()) / max(float(want.abs().max()) + floor, 1e-12)
+
+
+def verify_runtime(bundle: ModelBundle, runtime: OnnxCamRuntime) -> float:
+    """Worst relative map difference, onnxruntime vs PyTorch CAM, over a probe batch at every input size;
+    :class:`ModelError` when maps or logits differ by more than :data:`VERIFY_RTOL`."""
+    generator = torch.Generator().manual_seed(PROBE_SEED)
+    worst = 0.0
+    with make_extractor("cam", bundle.model) as cam:
+        for height, width in check_sizes(bundle):
+            probe = torch.randn(2, 3, height, width, generator=generator)
+            want = cam(probe)
+            logits, maps = runtime.explain(probe)
+            if maps.shape != want.maps.shape:
+                raise ModelError(f"the ONNX graph gives {tuple(maps.shape[-2:])} maps at {height}×{width}, "
+                                 f"PyTorch {tuple(want.maps.shape[-2:])}")
+            map_error = _relative(maps, want.maps)
+            logit_error = _relative(logits, want.logits, floor=1.0)
+            if not (map_error <= VERIFY_RTOL and logit_error <= VERIFY_RTOL):
+                raise ModelError(f"onnxruntime differs from PyTorch at {height}×{width}: maps by {map_error:.2g}, "
+                                 f"logits by {logit_error:.2g} relative (limit {VERIFY_RTOL:g})")
+            worst = max(worst, map_error)
+    return worst
+
+
+def engine_extractor(bundle: ModelBundle, folder: Path | None = None) -> OnnxCAM:
+    """A verified onnxruntime CAM extractor for the PyTorch model of ``bundle`` (CPU only), or ModelError."""
+    if bundle.device.type != "cpu":
+        raise ModelError("the ONNX engine runs on the CPU; this model is on " + bundle.device.type)
+    with _lock:
+        runtime = _runtimes.get(bundle.model)
+        if runtime is None:
+            graph, _ = cached_graph(bundle, folder)
+            runtime = OnnxCamRuntime(graph, label=f"{bundle.name} (ONNX engine)")
+            verify_runtime(bundle, runtime)
+            _runtimes[bundle.model] = runtime
+    return OnnxCAM(runtime)
