@@ -238,10 +238,12 @@ def cmd_video(args: argparse.Namespace) -> int:
     from cam_core.explain.factory import make_explainer
     from cam_core.models import load_model
     from cam_core.video import VideoProgress, explain_video
+    from cam_core.video.probe import probe_video
 
     settings = VideoSettings(layout=args.layout, opacity=args.opacity, colormap=args.colormap, every=args.every,
                              max_side=args.max_side, batch_size=args.batch_size,
                              track_parts=args.parts)   # checked before the model loads
+    probe_video(args.input)          # a missing or unreadable input is refused before the model loads
     bundle = load_model(args.model, device=args.device)
 
     drawn: list[bool] = []

@@ -247,7 +247,7 @@ def test_unwritable_folder_while_explaining_is_one_line(tmp_path: Path, squeeze_
 def test_disk_full_while_writing_a_video(tmp_path: Path, squeeze_checkpoint: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     clip = write_clip(tmp_path / "in.mp4", moving_frames(6, width=64, height=48))
-    monkeypatch.setattr(encode.Writer, "write", _enospc)
+    monkeypatch.setattr(encode.Writer, "write_prepared", _enospc)
     out = tmp_path / "out.mp4"
     code = main(["video", str(clip), "--out", str(out), "--model", str(squeeze_checkpoint), "--device", "cpu"])
     err = capsys.readouterr().err
