@@ -8,7 +8,7 @@ runs the network once per batch and returns one :class:`Explanation` per image.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
 
@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from cam_core.checkpoints import ModelBundle, defect_class_index
+from cam_core.domain import DomainResult, unknown_domain
 from cam_core.engine.methods import CAMResult, make_extractor
 from cam_core.errors import InputError
 from cam_core.explain.render import (
@@ -51,6 +52,8 @@ def make_model_extractor(bundle: ModelBundle, method: str, layer: str | None = N
     return make_extractor(method, bundle.model, layer)
 
 
+NO_REFERENCE = ("this model has no domain reference (train it here, or give `import --reference DIR` / "
+                "`reference MODEL DIR` a folder of its in-domain images)")
 BY_CLASS_NAMES = -1   # Explanation.defect_index not given: decided by the class names
 
 
@@ -69,6 +72,8 @@ class Explanation:
     defect_index: int | None = BY_CLASS_NAMES
     """Index of the model's defect class (its card's rule, :attr:`ModelBundle.positive_index`), ``None`` when it
     has none; left out, the class names decide (:func:`cam_core.checkpoints.defect_class_index`)."""
+    domain: DomainResult = field(default_factory=unknown_domain)
+    """Whether the image is like the model's training data (:mod:`cam_core.domain`), from the same forward pass."""
 
     def __post_init__(self) -> None:
         if self.defect_index == BY_CLASS_NAMES:
@@ -161,6 +166,7 @@ class Explanation:
             "layer": self.layer,
             "map_size": list(self.map_size),
             "peak": {c: list(xy) for c, xy in self.peaks().items()},
+            "domain": self.domain.as_record(),
         }
 
 
@@ -224,14 +230,23 @@ class Explainer:
         else:
             probabilities = out.probabilities.cpu().numpy()
         indices = out.class_indices.cpu().numpy()
+        domains = self._domains(out, len(chunk))
         explanations = []
         for i, image in enumerate(chunk):
             width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
             explanations.append(Explanation(
                 classes=self.bundle.classes, probabilities=probabilities[i], logits=logits[i], maps=maps[i],
                 class_indices=tuple(int(c) for c in indices[i]), image_size=(int(width), int(height)),
-                method=out.method, layer=out.layer, defect_index=self.bundle.positive_index))
+                method=out.method, layer=out.layer, defect_index=self.bundle.positive_index, domain=domains[i]))
         return explanations
+
+    def _domains(self, out: CAMResult, n: int) -> list[DomainResult]:
+        """The domain check of each image, from the features of the pass that made the maps."""
+        domain = self.bundle.domain
+        if domain is None:
+            return [unknown_domain(NO_REFERENCE)] * n
+        judged = domain.judge(out.features, out.features_layer)
+        return judged if judged is not None else [unknown_domain(f"{out.method} gives no domain features")] * n
 
     def explain_one(self, image: ImageLike, targets: Sequence[int] | None = None) -> Explanation:
         return self.explain([image], targets)[0]
