@@ -62,7 +62,7 @@ def image_features(bundle: Any, images: Iterable[Any], batch_size: int = 16) -> 
     batched by input size as the Explainer does."""
     from cam_core.explain.pipeline import make_model_extractor
 
-    extractor = make_model_extractor(bundle, "cam")
+    extractor = make_model_extractor(bundle, "cam", domain=True)
     rows: list[Tensor] = []
     layer = ""
     try:

@@ -43,13 +43,15 @@ class Extractor(Protocol):
     def close(self) -> None: ...
 
 
-def make_model_extractor(bundle: ModelBundle, method: str, layer: str | None = None) -> Extractor:
+def make_model_extractor(bundle: ModelBundle, method: str, layer: str | None = None,
+                         domain: bool | None = None) -> Extractor:
     """The extractor for ``bundle``: a model that explains itself (an ONNX graph: ``cam_extractor``, CAM only)
-    gets its own, every PyTorch model the one :func:`~cam_core.engine.methods.make_extractor` builds."""
+    gets its own, every PyTorch model the one :func:`~cam_core.engine.methods.make_extractor` builds. ``domain``:
+    whether it pools the domain features (default: when the bundle has a domain reference to judge them by)."""
     own = getattr(type(bundle.model), "cam_extractor", None)
     if own is not None:
         return own(bundle.model, method, layer)
-    return make_extractor(method, bundle.model, layer)
+    return make_extractor(method, bundle.model, layer, domain=bundle.domain is not None if domain is None else domain)
 
 
 NO_REFERENCE = ("this model has no domain reference (train it here, or give `import --reference DIR` / "

@@ -38,5 +38,5 @@ def make_extractor(method: str, model: nn.Module, layer: str | None = None,
     if key not in METHODS:
         raise ModelError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if key == "cam":
-        return CAM(model, feature_layer=layer, classifier=classifier)
-    return _GRADIENT_METHODS[key](model, target_layer=layer)
+        return CAM(model, feature_layer=layer, classifier=classifier, domain=domain)
+    return _GRADIENT_METHODS[key](model, target_layer=layer, domain=domain)

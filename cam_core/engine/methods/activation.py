@@ -32,7 +32,7 @@ class CAM(BaseCAM):
     label = "CAM"
 
     def __init__(self, model: nn.Module, feature_layer: str | None = None,
-                 classifier: str | None = None) -> None:
+                 classifier: str | None = None, domain: bool = True) -> None:
         self.head: HeadSpec = resolve_head(model, feature_layer, classifier)
         head_module = resolve_module(model, self.head.classifier)
         if self.head.kind == "conv1x1":
@@ -44,7 +44,7 @@ class CAM(BaseCAM):
             hooked = resolve_module(model, self.head.feature_layer)
             layer = self.head.feature_layer
             transform = F.relu if self.head.feature_relu else None
-        super().__init__(model, layer)
+        super().__init__(model, layer, domain)
         weight = getattr(head_module, "weight", None)
         if not isinstance(weight, Tensor):
             raise ModelError(f"classifier {self.head.classifier!r} has no weight tensor: not a CAM head")

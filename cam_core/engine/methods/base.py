@@ -58,13 +58,15 @@ class BaseCAM(ABC):
     name: ClassVar[str]
     label: ClassVar[str]
 
-    def __init__(self, model: nn.Module, target_layer: str) -> None:
+    def __init__(self, model: nn.Module, target_layer: str, domain: bool = True) -> None:
         self.model = model
         self.target_layer = target_layer
         self._capture: ActivationCapture | None = None
         # The domain check's stages, pooled as they pass (cam_core.domain.stages): no second forward pass.
+        # ``domain=False`` (a model without a domain reference) skips them and gives no features.
+        self.domain = domain
         self._stages = [ActivationCapture(resolve_module(model, name), transform=pooled_features)
-                        for name in domain_stages(model)]
+                        for name in (domain_stages(model) if domain else ())]
 
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
@@ -122,6 +124,8 @@ class BaseCAM(ABC):
                          ) -> tuple[Tensor | None, str | None]:
         """The domain features (:mod:`cam_core.domain`) and their layers: the pooled stages, else the hooked
         layer pooled."""
+        if not self.domain:
+            return None, None
         if stages and all(s is not None for s in stages):
             return (torch.cat([s for s in stages if s is not None], dim=1).float(),
                     "+".join(domain_stages(self.model)))

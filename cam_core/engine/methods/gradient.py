@@ -32,13 +32,13 @@ class GradCAM(BaseCAM):
     name = "gradcam"
     label = "Grad-CAM"
 
-    def __init__(self, model: nn.Module, target_layer: str | None = None) -> None:
+    def __init__(self, model: nn.Module, target_layer: str | None = None, domain: bool = True) -> None:
         if target_layer is None:
             try:
                 target_layer = resolve_head(model).feature_layer
             except ModelError:
                 target_layer = last_conv_layer(model)
-        super().__init__(model, target_layer)
+        super().__init__(model, target_layer, domain)
         self._capture = ActivationCapture(resolve_module(model, target_layer), make_leaf=True)
 
     @staticmethod
