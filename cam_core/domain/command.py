@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from cam_core.domain.build import reference_from_folder
@@ -17,7 +18,7 @@ from cam_core.errors import InputError
 __all__ = ["add_reference_parser", "attach_reference", "cmd_reference"]
 
 
-def attach_reference(model: str, folder: str | Path, *, seed: int = 0) -> str:
+def attach_reference(model: str, folder: str | Path, *, seed: int = 0, describe: str | None = None) -> str:
     """Make ``model``'s domain reference from ``folder`` and write it into the model file; a line saying what
     was written."""
     from cam_core.checkpoints import resolve_model_path
@@ -34,6 +35,8 @@ def attach_reference(model: str, folder: str | Path, *, seed: int = 0) -> str:
         print(text, file=sys.stderr, flush=True)
 
     domain, skipped = reference_from_folder(bundle, folder, seed=seed, progress=say)
+    if describe:
+        domain = replace(domain, reference=replace(domain.reference, source=describe))
     for line in skipped:
         say(f"skipped {line}")
     write_domain(path, bundle.card, domain)
@@ -43,7 +46,7 @@ def attach_reference(model: str, folder: str | Path, *, seed: int = 0) -> str:
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
-    print(attach_reference(args.model, args.folder, seed=args.seed))
+    print(attach_reference(args.model, args.folder, seed=args.seed, describe=args.describe))
     return 0
 
 
@@ -54,4 +57,5 @@ def add_reference_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folder", help="images like the ones the model was trained on (recursive; masks/ skipped); "
                    "a quarter is held out to calibrate the threshold")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--describe", default=None, help="what the folder holds, for the card (default: its path)")
     p.set_defaults(func=cmd_reference)

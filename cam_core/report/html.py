@@ -272,7 +272,9 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         f"<h1>{esc(title)}</h1>",
         f"<div class='meta'>Generated {esc(when)} by CAM Inspector · model {esc(model_name or '?')}</div>",
         "<h2>At a glance</h2>", _rows_table(glance), warning_html(card, items),
-        "<h2>Parts, most likely defective first (parts outside the model's domain last)</h2>",
+        "<h2>Parts, most likely defective first</h2>",
+        "<p class='meta'>Parts outside the model's domain come last, their verdicts greyed.</p>"
+        if any(item.explanation.domain.outside for item in items) else "",
         "<p class='meta'>Maps (evidence scale): red = evidence for that class, blue = evidence against it, the "
         "middle colour = neither. For an OK/NG model the two maps mirror each other. The OK (\"no defect\") "
         "map is broad by design: a good part is good everywhere, while NG evidence concentrates on the defect.</p>",
