@@ -28,8 +28,8 @@ def domain_caption(domain: DomainResult) -> str:
     """One line under a verdict: why it is greyed, or that the domain is known / unknown."""
     if domain.outside:
         return (f":material/block: **Not trusted: this image is {OUTSIDE_WORDS}** (domain distance "
-                f"{domain.distance:.3f} > threshold {domain.threshold:.3f}). The verdict and maps are shown greyed "
-                "for reference only; train or import a model on parts like this one.")
+                f"{domain.distance:.3f} > threshold {domain.threshold:.3f}). Its verdict is struck through and the maps "
+                "below are for reference only; train or import a model on parts like this one.")
     if domain.verdict is DomainVerdict.UNKNOWN:
         return f"Domain unknown: {domain.reason or 'the model has no domain reference'}."
     return f"Known parts: like the model's training images (domain distance {domain.distance:.3f} ≤ " \
