@@ -38,9 +38,9 @@ __all__ = ["SCORE_COLUMNS", "LabelledFolder", "NetworkComparison", "compare_netw
 
 log = logging.getLogger(__name__)
 
-SCORE_COLUMNS = ("network", "grid", "ms/image", "accuracy", "AUROC", "pointing game", "pointing chance",
-                 "pointing on NG calls", "energy in mask ÷ mask share", "confusion at threshold",
-                 "unlike training data", "flags")
+SCORE_COLUMNS = ("network", "unlike training data", "grid", "ms/image", "accuracy", "AUROC", "pointing game",
+                 "pointing chance", "pointing on NG calls", "energy in mask ÷ mask share", "confusion at threshold",
+                 "flags")
 
 FractionCallback = Callable[[float, str], None]
 
@@ -83,6 +83,7 @@ def score_row(model: str, report: EvaluationReport) -> dict[str, Any]:
     localized = bool(overall["n"])
     return {
         "network": model,
+        "unlike training data": domain_text(report),
         "grid": grid,
         "ms/image": round(float(report.model_ms_per_image), 1),
         "accuracy": _finite(report.accuracy),
@@ -92,7 +93,6 @@ def score_row(model: str, report: EvaluationReport) -> dict[str, Any]:
         "pointing on NG calls": _finite(overall["pointing_flagged"]) if localized else None,
         "energy in mask ÷ mask share": _finite(overall["energy_ratio"]) if localized else None,
         "confusion at threshold": confusion_text(report),
-        "unlike training data": domain_text(report),
         "flags": "; ".join(f["text"] for f in report.flags) or "none",
     }
 

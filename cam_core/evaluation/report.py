@@ -128,6 +128,10 @@ def judge(report: EvaluationReport, card: Any) -> None:
     for row in report.per_image:
         verdict = str(row.get("domain", "unknown"))
         report.domain_counts[verdict] = report.domain_counts.get(verdict, 0) + 1
+    outside = report.domain_counts.get("unlike training data", 0)
+    if outside:
+        report.flags.insert(0, {"code": "outside_domain", "text": f"{outside} of {report.n_images} images are unlike "
+                                "this model's training data: its figures on them say little"})
 
 
 def leakage_text(leak: dict[str, Any]) -> str:

@@ -111,7 +111,8 @@ def test_mp4_to_mp4_h264_same_timing_and_csv_matches_single_image_path(
     assert (frames[0].width, frames[0].height) == (160, 96)
 
     rows = read_csv(tmp_path / "out.csv")
-    assert list(rows[0]) == ["frame", "time_s", "predicted", "p_ok", "p_ng"]
+    assert list(rows[0]) == ["frame", "time_s", "predicted", "p_ok", "p_ng", "domain"]
+    assert {row["domain"] for row in rows} == {"unknown"}   # a model without a domain reference
     assert [int(r["frame"]) for r in rows] == list(range(30))
     assert all(abs(float(r["p_ok"]) + float(r["p_ng"]) - 1.0) < 1e-5 for r in rows)
     assert float(rows[15]["time_s"]) == pytest.approx(1.0, abs=1e-3)
