@@ -156,8 +156,7 @@ def _domain_lines(report: EvaluationReport) -> list[str]:
         return ["Domain: unknown (the model has no domain reference)"]
     if not outside:
         return [f"Domain: all {report.n_images} images look like the model's training data"]
-    return [f"Domain: {outside} of {report.n_images} images are unlike the model's training data: its figures on "
-            "them say little"]
+    return []      # the outside_domain flag says it
 
 
 def format_report(report: EvaluationReport) -> str:

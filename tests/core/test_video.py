@@ -411,10 +411,11 @@ def test_many_class_models_record_top_classes_only() -> None:
 
 def test_write_frames_csv_columns(tmp_path: Path) -> None:
     records = [FrameRecord(0, 0.0, "ok", {"ok": 0.75, "ng": 0.25}),
-               FrameRecord(1, 1 / 15, "ng", {"ok": 0.1, "ng": 0.9}, explained=False)]
+               FrameRecord(1, 1 / 15, "ng", {"ok": 0.1, "ng": 0.9}, explained=False, domain="unlike training data")]
     rows = read_csv(write_frames_csv(records, tmp_path / "f.csv"))
     assert rows[1] == {"frame": "1", "time_s": "0.066667", "predicted": "ng", "p_ok": "0.100000",
-                       "p_ng": "0.900000"}
+                       "p_ng": "0.900000", "domain": "unlike training data"}
+    assert rows[0]["domain"] == "unknown"
     assert leftovers(tmp_path, {"f.csv"}) == []
 
 
