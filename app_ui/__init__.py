@@ -11,6 +11,7 @@ uses). This package only adds Streamlit caching, session state and widgets aroun
 - :mod:`app_ui.widgets`, :mod:`app_ui.drawing`: view controls, verdicts, captions, overlays, figures;
 - :mod:`app_ui.batch`: the last explained batch (Report and Compare reuse it) and its downloads;
 - :mod:`app_ui.compare`: the Compare page's labelled set and its table of scores;
+- :mod:`app_ui.domain`: verdicts on images unlike the training data, greyed with the reason; table cells, flags;
 - :mod:`app_ui.video_jobs`, :mod:`app_ui.video_view`: staged videos, runs, background jobs, timeline;
 - :mod:`app_ui.training`: the Models page's checkpoint upload and training run;
 - :mod:`app_ui.import_model`: the Models page's import of a PyTorch state dict.
@@ -43,6 +44,7 @@ from app_ui.compare import (
     scores_key,
     timed_explanation,
 )
+from app_ui.domain import domain_caption, domain_cell, frames_domain_note, gallery_verdict, score_flags
 from app_ui.drawing import (
     DISPLAY_MAX_SIDE,
     OUTLINE_WIDTH,
@@ -121,6 +123,7 @@ from app_ui.training import (
     history_charts,
     prepare_data,
     run_training,
+    show_run_summary,
     target_path,
 )
 from app_ui.video_jobs import (
@@ -175,4 +178,5 @@ __all__ = [
     "synthetic_model_hint", "tab_icon", "timed_explain", "timed_explanation", "timeline_figure", "show_events", "verdict_text", "verdicts",
     "colormap_control", "grid_range", "kept_choice", "grid_values", "model_scale_of", "outlined_display", "show_blended_maps",
     "video_frame", "video_gif", "video_info_text", "video_job", "video_progress", "video_run", "view_controls",
+    "domain_caption", "domain_cell", "show_run_summary", "frames_domain_note", "gallery_verdict", "score_flags",
 ]

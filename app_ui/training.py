@@ -68,6 +68,16 @@ def add_checkpoint(data: bytes, upload_name: str, wanted_name: str) -> Path:
     return target
 
 
+def show_run_summary(container: Any, lines: list[str]) -> None:
+    """How good the last run's model is (:func:`cam_core.training.summary.training_summary`): flags and a too-small
+    validation set as warnings, the rest as captions."""
+    for line in lines:
+        if line.startswith("FLAG: ") or "too small" in line:
+            container.warning(line.removeprefix("FLAG: "), icon=":material/flag:")
+        else:
+            container.caption(line)
+
+
 def forget_train_data() -> None:
     old = st.session_state.pop(TRAIN_DATA, None)
     if old:
@@ -157,6 +167,7 @@ def run_training(data_root: Path, out_path: Path, options: dict[str, Any], where
     """Train in this script run; progress events drive the progress bar, the status line and the charts
     (drawn in ``where``, the top of the Train tab). The outcome is kept in session state (:data:`TRAIN_RESULT`)."""
     from cam_core.training import TrainConfig, scan_dataset, train_model
+    from cam_core.training.summary import training_summary
 
     config = TrainConfig(arch=options["arch"], epochs=options["epochs"], image_size=options["image_size"],
                          batch_size=options["batch_size"], pretrained=options["pretrained"],
@@ -172,4 +183,5 @@ def run_training(data_root: Path, out_path: Path, options: dict[str, Any], where
     st.session_state[TRAIN_RESULT] = {"history": view.history,
                                       "path": None if result.path is None else str(result.path),
                                       "best_epoch": result.best_epoch, "interrupted": result.interrupted,
-                                      "rejected": result.rejected, "name": out_path.stem}
+                                      "rejected": result.rejected, "name": out_path.stem,
+                                      "summary": training_summary(result.card) if result.card else []}

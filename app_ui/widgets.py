@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from app_ui.domain import domain_caption
 from app_ui.state import DEFAULTS, KEPT_OVERLAY
 from cam_core.checkpoints import ModelBundle, ModelCard, defect_class_index
+from cam_core.domain import DomainResult
 from cam_core.explain import Verdict
 from cam_core.explain.scale import ModelScale, scale_in_force
 from cam_core.options import Colormap, ScaleMode, ViewSettings, choices
@@ -72,15 +74,24 @@ def overlay_controls(container: Any = None, colormap_container: Any = None) -> t
     return float(opacity), colormap
 
 
-def verdict_text(verdict: Verdict) -> str:
-    """``:red[**NG 97.3%**]`` (red = defect, green = OK, blue = other classes), for ``st.header``."""
+def verdict_text(verdict: Verdict, domain: DomainResult | None = None) -> str:
+    """``:red[**NG 97.3%**]`` (red = defect, green = OK, blue = other classes), for ``st.header``; greyed and
+    struck through when the image is unlike the model's training data."""
+    if domain is not None and domain.outside:
+        return f":gray[~~{verdict.text}~~ · not trusted]"
     colour = "blue" if verdict.is_positive is None else ("red" if verdict.is_positive else "green")
     return f":{colour}[**{verdict.text}**]"
 
 
-def show_verdict(container: Any, verdict: Verdict, small: bool = False, trained_on: str | None = None) -> None:
-    """The verdict as a coloured heading (no anchor link), with what the model was trained on below it."""
-    (container.subheader if small else container.header)(verdict_text(verdict), anchor=False)
+def show_verdict(container: Any, verdict: Verdict, small: bool = False, trained_on: str | None = None,
+                 domain: DomainResult | None = None) -> None:
+    """The verdict as a coloured heading (no anchor link), what the model was trained on below it, and the
+    domain check (greyed with the reason when the image is unlike the training data)."""
+    (container.subheader if small else container.header)(verdict_text(verdict, domain), anchor=False)
+    if domain is not None and domain.outside:
+        container.error(domain_caption(domain))
+    elif domain is not None:
+        container.caption(domain_caption(domain))
     if trained_on:
         container.caption(f"Model trained on: {trained_on}")
 

@@ -158,6 +158,7 @@ def _report_one(args: argparse.Namespace, model_name: str, path: Path, notes: Se
     verdict = verdict_of(result)
     peak = result.peaks().get(verdict.class_name)
     where = f", peak at {tuple(peak)}" if peak else ""
+    notes = [*notes, "NOT TRUSTED: unlike the model's training data"] if result.domain.outside else notes
     note = f"  [{'; '.join(notes)}]" if notes else ""
     print(f"{path}: {verdict.class_name} {verdict.probability:.3f} (map {result.map_size[0]}×{result.map_size[1]}"
           f"{where}){note}", flush=True)
@@ -210,6 +211,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     if result.interrupted:
         print(f"interrupted: kept the best model so far in {result.path}", file=sys.stderr)
+    from cam_core.training.summary import training_summary
+
+    for line in training_summary(result.card):
+        print(line)
     return EXIT_OK
 
 
@@ -335,6 +340,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     defect = card["defect_class"] or "none (no class is named as a defect; pass --defect-class)"
     print(f"head: {card['head_type']}; classes: {', '.join(card['classes'])}; defect class: {defect}")
     print(f"wrote {result.path} and {result.card_path.name}; use it with --model {result.name}")
+    if args.reference:
+        from cam_core.domain.command import attach_reference
+
+        print(attach_reference(str(result.path), args.reference))
+    else:
+        print("domain unknown: give --reference DIR (images like its training data) to mark unfamiliar images")
     return EXIT_OK
 
 
@@ -353,6 +364,8 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
                    "GoogLeNet built with transform_input=True: --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5")
     p.add_argument("--std", default=None, help="normalisation std a,b,c (default ImageNet's)")
     p.add_argument("--force", action="store_true", help="replace a user model of the same name")
+    p.add_argument("--reference", default=None, metavar="DIR",
+                   help="a folder of the model's in-domain images: its domain reference (else 'domain unknown')")
     p.set_defaults(func=cmd_import)
 
 
@@ -505,6 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_batch(sub)
     add_report(sub)
+    from cam_core.domain.command import add_reference_parser
+
+    add_reference_parser(sub)
     return parser
 
 

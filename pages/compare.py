@@ -46,7 +46,7 @@ def network_column(column: Any, model: str, method: ui.MapMethod, item: ui.Input
     verdict = verdict_of(explanation)
     h, w = explanation.map_size
     column.subheader(model)
-    ui.show_verdict(column, verdict, small=True, trained_on=bundle.trained_on)
+    ui.show_verdict(column, verdict, small=True, trained_on=bundle.trained_on, domain=explanation.domain)
     ng = "" if verdict.positive_probability is None else f" · P(NG) {verdict.positive_probability:.1%}"
     in_h, in_w = bundle.input_size_for(item.image)
     column.caption(f"architecture **{bundle.arch}** · grid **{h}×{w}** · input {in_h}×{in_w} "
@@ -89,9 +89,11 @@ def scores_table(result: ui.NetworkScores) -> None:
         "accuracy": st.column_config.NumberColumn(format="percent"),
         "AUROC": st.column_config.NumberColumn(format="%.3f"),
         "pointing game": st.column_config.NumberColumn(format="percent"),
+        "pointing chance": st.column_config.NumberColumn(format="percent"),
         "pointing on NG calls": st.column_config.NumberColumn(format="percent"),
         "energy in mask ÷ mask share": st.column_config.NumberColumn(format="%.2f×"),
     })
+    ui.score_flags(st, result.rows)
     capped = (f"the first {result.scored} of {result.total} images (classes taken in turn; at most "
               f"{ui.SCORE_LIMIT} are scored)" if result.total > result.scored else f"all {result.scored} images")
     localized = sorted(set(result.localized.values()))

@@ -76,7 +76,8 @@ def gallery(items: list[ui.InputImage], explanations: list) -> int:
     frame = pd.DataFrame({
         "part": [image_data_uri(i.image, max_side=THUMB_SIDE) for i in items],
         "file": [i.name for i in items],
-        "verdict": [v.label for v in verdicts],
+        "verdict": [ui.gallery_verdict(v, e.domain) for v, e in zip(verdicts, explanations)],
+        "domain": [ui.domain_cell(e.domain) for e in explanations],
         score: [v.probability if positive is None else v.positive_probability for v in verdicts],
     })
     order = frame.sort_values(score, ascending=False, kind="stable").index.tolist()
@@ -84,7 +85,8 @@ def gallery(items: list[ui.InputImage], explanations: list) -> int:
         "part": st.column_config.ImageColumn("part", width="small"),
         score: st.column_config.ProgressColumn(score, min_value=0.0, max_value=1.0, format="percent")})
     names = [items[i].name for i in order]
-    text = {items[i].name: verdicts[i].text for i in order}
+    text = {items[i].name: verdicts[i].text + (" (not trusted: unlike training data)"
+                                               if explanations[i].domain.outside else "") for i in order}
     keep = ui.kept_choice("explain_selected", names)       # survives method, scale and page changes
     chosen = st.selectbox("Image shown below", names, key="explain_selected", on_change=keep,
                           format_func=lambda name: f"{name} — {text[name]}")
@@ -95,7 +97,7 @@ def show_one(item: ui.InputImage, explanation, target: int | None, view: ui.View
              model: str, method: ui.MapMethod, trained_on: str | None = None) -> None:
     """Verdict, then the class maps side by side, optional raw grids."""
     verdict = verdict_of(explanation)
-    ui.show_verdict(st, verdict, trained_on=trained_on)
+    ui.show_verdict(st, verdict, trained_on=trained_on, domain=explanation.domain)
     probs = " · ".join(f"P({c}) = {p:.1%}" for c, p in zip(explanation.classes, explanation.probabilities)
                        if len(explanation.classes) <= 10 or p >= 0.01)
     st.caption(f"{item.name} · {item.image.size[0]}×{item.image.size[1]} px · {probs} · {model} · "

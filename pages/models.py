@@ -101,6 +101,7 @@ def show_last_run(last: dict[str, Any]) -> None:
     else:
         st.success(f"Last training run: saved **{name}** (best epoch {last['best_epoch']}); it is available "
                    "in every network picker.")
+    ui.show_run_summary(st, last.get("summary", []))
 
 
 def train_section() -> None:

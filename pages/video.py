@@ -129,7 +129,7 @@ def _frame_explorer(run: ui.VideoRun) -> None:
     item = ui.video_frame(run.source, index, run.settings.max_side)
     explanation = ui.explain_inputs(run.model, run.method, [item])[0]
     ui.show_verdict(st, verdict_of(explanation, ui.VIDEO_THRESHOLD), small=True,   # the video's rule
-                    trained_on=bundle.trained_on)
+                    trained_on=bundle.trained_on, domain=explanation.domain)
     in_video = f"{record.predicted.upper()} {record.probabilities.get(record.predicted, 0.0):.1%}"
     if not record.explained:
         in_video += f", reused from frame {index - index % run.settings.every}"
@@ -178,6 +178,7 @@ def show_result(run: ui.VideoRun, source: ui.VideoSource | None, model: str, met
                f"({rate:.1f} frames/s) · colour scale {lo:.3g} … {hi:.3g} ({result.scale_source})")
     for warning in result.warnings:
         st.warning(warning)
+    ui.frames_domain_note(st, result.frames)
     if source is not None and source.digest != run.source.digest:
         st.info(f"This result is for {run.source.name}. Press **Explain video** to explain {source.name}.")
     elif (model, method, settings) != (run.model, run.method, run.settings):

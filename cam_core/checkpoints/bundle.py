@@ -34,6 +34,7 @@ from cam_core.checkpoints.card import (
     validate_card,
 )
 from cam_core.checkpoints.classes import defect_class_index
+from cam_core.domain import DomainModel, split_domain
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, build_model
 from cam_core.engine.imagenet import read_state_dict, torchvision_cache_file
 from cam_core.errors import ModelError
@@ -95,6 +96,7 @@ class ModelBundle:
     std: tuple[float, float, float] = IMAGENET_STD
     card: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    domain: DomainModel | None = None               # the domain check (card ``domain`` + its tensors), if any
 
     @property
     def device(self) -> torch.device:
@@ -173,8 +175,10 @@ def _prepare(model: nn.Module, device: torch.device) -> nn.Module:
     return model.to(memory_format=torch.channels_last)
 
 
-def save_checkpoint(model: nn.Module, path: str | Path, card: dict[str, Any], *, half: bool = True) -> Path:
-    """Write ``model`` as safetensors (fp16 floats when ``half``) with ``card`` in the metadata.
+def save_checkpoint(model: nn.Module, path: str | Path, card: dict[str, Any], *, half: bool = True,
+                    domain: DomainModel | None = None) -> Path:
+    """Write ``model`` as safetensors (fp16 floats when ``half``) with ``card`` in the metadata, and the
+    ``domain`` reference (its card field and tensors) when given.
 
     Written to a temporary name and moved into place, so an interrupted save never leaves a
     file that looks complete. Also writes ``<stem>.json`` with the card.
@@ -190,6 +194,9 @@ def save_checkpoint(model: nn.Module, path: str | Path, card: dict[str, Any], *,
         if half and tensor.is_floating_point():
             tensor = tensor.half()
         tensors[name] = tensor
+    if domain is not None:
+        card = {**card, "domain": domain.reference.to_dict()}
+        tensors.update(domain.tensors())
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={CARD_KEY: json.dumps(card)})
     with atomic_write(path.with_suffix(".json"), "w") as fh:
@@ -243,6 +250,7 @@ def load_checkpoint(path: str | Path, device: str = "auto", name: str | None = N
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{path.name}: cannot read its weights ({exc})") from None
+    state, domain = split_domain(state, card, path.name)
     expected = model.state_dict()
     problems = [k for k in expected if k not in state][:3]
     problems += [f"{k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}"
@@ -256,7 +264,8 @@ def load_checkpoint(path: str | Path, device: str = "auto", name: str | None = N
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     return ModelBundle(name=name or path.stem, arch=card["arch"], model=_prepare(model, pick_device(device)),
                        classes=tuple(card["classes"]), input_size=(card["input_size"][0], card["input_size"][1]),
-                       mean=tuple(card["mean"]), std=tuple(card["std"]), card=card, source=str(path))
+                       mean=tuple(card["mean"]), std=tuple(card["std"]), card=card, source=str(path),
+                       domain=domain)
 
 
 def load_torchvision(arch: str, device: str = "auto") -> ModelBundle:

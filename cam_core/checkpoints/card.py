@@ -13,7 +13,10 @@ Fields (all but ``arch``, ``classes`` and ``input_size`` optional):
   ``validation`` (how well), ``decision_calibration``, ``stages``;
 - ``map_value_range`` / ``evidence_range``: calibrated map ranges ``[lo, hi]`` for fixed colour scales;
 - ``defect_class``: the defect class by name or index (else the names rule, :mod:`cam_core.checkpoints.classes`);
-- ``source``, ``head_type``, ``origin``, ``notes``: where an imported or converted model came from.
+- ``source``, ``head_type``, ``origin``, ``notes``: where an imported or converted model came from;
+- ``domain``: the domain check's reference (:class:`~cam_core.domain.DomainReference`; its vectors are tensors
+  in the model file), absent when the model's domain is unknown;
+- ``data_hashes``: sha256 of every training and validation file (``{"train": [...], "val": [...]}``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from cam_core.domain.reference import DomainReference
 from cam_core.errors import ModelError
 
 __all__ = ["CARD_KEY", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "ModelCard", "trained_on_of",
@@ -64,6 +68,8 @@ class ModelCard:
     head_type: str | None = None                      # imports: the head as found (e.g. single logit)
     origin: dict[str, Any] | None = None              # converted files: format, file, architecture, head
     notes: list[str] | None = None                    # assumptions made when the card was written
+    domain: DomainReference | None = None             # the domain check's reference (cam_core.domain)
+    data_hashes: dict[str, list[str]] | None = None   # sha256 of the training/validation files
     extra: dict[str, Any] = field(default_factory=dict)          # keys this version does not know
     key_order: tuple[str, ...] = field(default=(), repr=False, compare=False)  # keys as read, in order
 
@@ -77,7 +83,9 @@ class ModelCard:
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, value in card.items():
-            if key in known:
+            if key == "domain" and isinstance(value, Mapping):
+                values[key] = _domain_of(value)
+            elif key in known:
                 values[key] = tuple(value) if key in _TUPLES and value is not None else value
             else:
                 extra[key] = value
@@ -95,7 +103,8 @@ class ModelCard:
                 value = values[key]
                 if key not in read and key not in _REQUIRED and value == getattr(defaults, key):
                     continue          # not in the card it was read from, and not set since: keep it out
-                out[key] = list(value) if key in _TUPLES and isinstance(value, tuple) else value
+                out[key] = (value.to_dict() if isinstance(value, DomainReference)
+                            else list(value) if key in _TUPLES and isinstance(value, tuple) else value)
             elif key in self.extra:
                 out[key] = self.extra[key]
         return out
@@ -126,6 +135,13 @@ class ModelCard:
         """``evidence_range`` as two floats, if recorded."""
         rng = self.evidence_range
         return (float(rng[0]), float(rng[1])) if rng else None
+
+
+def _domain_of(value: Mapping[str, Any]) -> DomainReference:
+    try:
+        return DomainReference.from_dict(value)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
 
 
 def trained_on_of(card: Mapping[str, Any] | ModelCard | Any) -> str:

@@ -8,7 +8,11 @@ in turn, :func:`~cam_core.evaluation.balanced_subset`) and gives one :func:`scor
 - ``accuracy``: share of argmax verdicts equal to the folder label; ``AUROC`` of P(NG);
 - ``pointing game``: share of NG maps whose peak lies within ``15·max(W, H)/224`` px of the defect
   (over the NG images with a non-empty mask); ``pointing on NG calls``: the same over those called NG;
-- ``energy in mask ÷ mask share``: ``(Σ_mask max(M, 0) / Σ max(M, 0)) / (|mask| / |image|)`` (1 = chance).
+- ``energy in mask ÷ mask share``: ``(Σ_mask max(M, 0) / Σ max(M, 0)) / (|mask| / |image|)`` (1 = chance);
+- ``pointing chance``: the pointing game of a peak placed at random (the share of the image within the
+  tolerance of the mask); ``confusion at threshold``: wrong verdicts of each kind as shown;
+- ``unlike training data``: images whose domain check says the network was not trained on anything like them;
+- ``flags``: :mod:`cam_core.evaluation.honesty` (inverted ranking, few images, near-chance localization, leakage).
 
 A network that cannot score the set (its classes differ from the folders, a broken file) gives an error
 line; the others still run.
@@ -34,8 +38,9 @@ __all__ = ["SCORE_COLUMNS", "LabelledFolder", "NetworkComparison", "compare_netw
 
 log = logging.getLogger(__name__)
 
-SCORE_COLUMNS = ("network", "grid", "ms/image", "accuracy", "AUROC", "pointing game",
-                 "pointing on NG calls", "energy in mask ÷ mask share")
+SCORE_COLUMNS = ("network", "unlike training data", "grid", "ms/image", "accuracy", "AUROC", "pointing game",
+                 "pointing chance", "pointing on NG calls", "energy in mask ÷ mask share", "confusion at threshold",
+                 "flags")
 
 FractionCallback = Callable[[float, str], None]
 
@@ -78,14 +83,32 @@ def score_row(model: str, report: EvaluationReport) -> dict[str, Any]:
     localized = bool(overall["n"])
     return {
         "network": model,
+        "unlike training data": domain_text(report),
         "grid": grid,
         "ms/image": round(float(report.model_ms_per_image), 1),
         "accuracy": _finite(report.accuracy),
         "AUROC": _finite(report.auroc),
         "pointing game": _finite(overall["pointing"]) if localized else None,
+        "pointing chance": _finite(overall.get("pointing_chance")) if localized else None,
         "pointing on NG calls": _finite(overall["pointing_flagged"]) if localized else None,
         "energy in mask ÷ mask share": _finite(overall["energy_ratio"]) if localized else None,
+        "confusion at threshold": confusion_text(report),
+        "flags": "; ".join(f["text"] for f in report.flags) or "none",
     }
+
+
+def confusion_text(report: EvaluationReport) -> str:
+    """``ok→ng 3 · ng→ok 5`` (wrong verdicts at the operating threshold; ``none wrong`` when all are right)."""
+    wrong = [f"{report.classes[t]}→{report.classes[p]} {n}" for t, row in enumerate(report.confusion)
+             for p, n in enumerate(row) if t != p and n]
+    return " · ".join(wrong) or "none wrong"
+
+
+def domain_text(report: EvaluationReport) -> str:
+    """``5 of 38`` images unlike the training data, or ``domain unknown``."""
+    if report.domain_counts.get("unknown", 0) == report.n_images:
+        return "domain unknown"
+    return f"{report.domain_counts.get('unlike training data', 0)} of {report.n_images}"
 
 
 @dataclass

@@ -24,7 +24,8 @@ from cam_core.data.dataset import class_folders, folder_masks, list_images, read
 from cam_core.errors import InputError
 from cam_core.evaluation.masks import load_mask
 from cam_core.evaluation.metrics import localization_scores
-from cam_core.evaluation.report import ALL_TYPES, EvaluationReport, build_report
+from cam_core.evaluation.report import ALL_TYPES, EvaluationReport, build_report, judge
+from cam_core.files import sha256_of
 from cam_core.progress import Progress, ProgressCallback, ignore_progress
 
 if TYPE_CHECKING:
@@ -144,7 +145,8 @@ class _Run:
             "file": rel, "label": self.classes[label], "predicted": explanation.predicted_class,
             "p_ng": float(explanation.probabilities[self.positive]),
             "defect_type": self.manifest.get(rel, {}).get("defect_type") or ALL_TYPES,
-            "pointing": None, "energy": None, "mask_share": None, "iou": None, "note": None,
+            "pointing": None, "energy": None, "mask_share": None, "iou": None, "pointing_chance": None,
+            "note": None, "sha256": sha256_of(path), "domain": explanation.domain.verdict.value,
         }
         if label == self.positive:
             mask = self.masks.get(path)
@@ -201,6 +203,7 @@ def evaluate(data_dir: str | Path, explainer: Explainer, *, tolerance_px: float 
                           time.perf_counter() - start, run.model_seconds, run.empty_masks, run.missing_masks,
                           run.skipped)
     report.map_size = run.map_size
+    judge(report, bundle.card)
     return report
 
 
@@ -217,5 +220,5 @@ def _localize(row: dict[str, Any], path: Path | None, ng_map: np.ndarray, image_
         row["note"] = f"mask {width}×{height} differs from image {image_size[0]}×{image_size[1]}"
     scores = localization_scores(ng_map, mask, tolerance_px)
     row.update(pointing=scores["pointing"], energy=scores["energy"], mask_share=scores["mask_share"],
-               iou=scores["iou"])
+               iou=scores["iou"], pointing_chance=scores["pointing_chance"])
     return "ok"

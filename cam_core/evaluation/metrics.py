@@ -26,6 +26,9 @@ aspect ratio, so the map covers the whole image).
   a map that ignores the defect scores about ``mask_share``; ``energy / mask_share`` > 1 means the
   evidence concentrates on the defect.
 - **Half-max IoU** (:func:`half_max_iou`): ``IoU({M ≥ ½·max M}, mask)``; 0 when ``max M ≤ 0``.
+- **Chance levels** (:func:`pointing_chance`): a peak placed at random hits with probability
+  ``|dilate(mask, disc(tolerance))| / (H·W)``, the share of the image within the tolerance of the mask; a
+  map that ignores the defect has an energy ratio of 1.
 - **Pointing on flagged parts**: the pointing game over the defective images the model called
   defective, the case a quality engineer asks about ("why did it call this part NG?").
 
@@ -43,10 +46,35 @@ import numpy as np
 
 from cam_core.explain.render import upsample_maps
 
-__all__ = ["TOLERANCE_AT_224", "auroc", "confusion", "default_tolerance", "energy_share", "half_max_iou",
-           "localization_scores", "pointing_hit"]
+__all__ = ["CHANCE_GRID", "TOLERANCE_AT_224", "auroc", "confusion", "default_tolerance", "energy_share", "half_max_iou",
+           "localization_scores", "pointing_chance", "pointing_hit"]
 
 TOLERANCE_AT_224 = 15.0
+CHANCE_GRID = 128        # pointing_chance works on the mask shrunk to at most this many pixels a side
+
+
+def pointing_chance(mask_bool: np.ndarray, tolerance_px: float) -> float:
+    """Share of the image within ``tolerance_px`` of the mask: the pointing game's hit rate of a random peak.
+
+    ``|dilate(mask, disc(t))| / (H·W)``, computed on the mask shrunk to at most :data:`CHANCE_GRID` pixels a
+    side (a cell is mask when any of its pixels is; the tolerance shrinks with it), the disc dilation done as
+    an FFT convolution.
+    """
+    mask = np.asarray(mask_bool, dtype=bool)
+    if not mask.any():
+        raise ValueError("the mask is empty")
+    height, width = mask.shape
+    step = max(1, math.ceil(max(height, width) / CHANCE_GRID))
+    small = np.pad(mask, ((0, -height % step), (0, -width % step))).reshape(
+        -(-height // step), step, -(-width // step), step).any(axis=(1, 3))
+    radius = max(0.0, float(tolerance_px)) / step
+    r = int(math.floor(radius))
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    disc = (yy * yy + xx * xx <= radius * radius).astype(np.float64)
+    shape = (small.shape[0] + 2 * r, small.shape[1] + 2 * r)
+    spread = np.fft.irfft2(np.fft.rfft2(small.astype(np.float64), shape) * np.fft.rfft2(disc, shape), shape)
+    dilated = spread[r:r + small.shape[0], r:r + small.shape[1]] > 0.5
+    return float(dilated.mean())
 
 
 def auroc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> float:
@@ -151,7 +179,8 @@ def localization_scores(map_hw: np.ndarray, mask_bool: np.ndarray,
 
     Returns ``pointing`` (bool), ``energy`` (share of the positive evidence inside the mask),
     ``mask_share``, ``energy_ratio`` (``energy / mask_share``), ``iou`` (half-max IoU),
-    ``tolerance_px`` (``None`` → :func:`default_tolerance` of the mask's size) and ``peak``
+    ``tolerance_px`` (``None`` → :func:`default_tolerance` of the mask's size), ``pointing_chance``
+    (:func:`pointing_chance`) and ``peak``
     (``(x, y)`` of the upsampled map's maximum in mask pixels, ``None`` for a constant map).
     Raises ``ValueError`` for an empty mask.
     """
@@ -172,5 +201,6 @@ def localization_scores(map_hw: np.ndarray, mask_bool: np.ndarray,
         "energy_ratio": energy / share if share > 0 else float("nan"),
         "iou": half_max_iou(values, mask),
         "tolerance_px": tolerance,
+        "pointing_chance": pointing_chance(mask, tolerance),
         "peak": peak,
     }

@@ -20,7 +20,7 @@ __all__ = ["ALL_TYPES", "LOCALIZATION_KEYS", "EvaluationReport", "build_report",
 
 ALL_TYPES = "all"
 LOCALIZATION_KEYS = ("n", "pointing", "energy_in_mask", "mask_share", "energy_ratio", "iou", "n_flagged",
-                     "pointing_flagged")
+                     "pointing_flagged", "pointing_chance")
 
 
 @dataclass
@@ -46,6 +46,9 @@ class EvaluationReport:
     missing_masks: int = 0
     skipped_files: list[dict[str, str]] = field(default_factory=list)
     map_size: list[int] | None = None   # [h, w] of the maps (the network's feature grid)
+    flags: list[dict[str, str]] = field(default_factory=list)   # cam_core.evaluation.honesty flags
+    leakage: dict[str, Any] | None = None   # files shared with the model's training data, figures without them
+    domain_counts: dict[str, int] = field(default_factory=dict)   # domain verdict → images
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON dict (NaN → ``None``)."""
@@ -85,6 +88,8 @@ def localization_summary(rows: list[dict[str, Any]]) -> dict[str, float]:
         "mask_share": share,
         "energy_ratio": energy / share if share > 0 else float("nan"),
         "iou": float(np.mean([r["iou"] for r in rows])),
+        "pointing_chance": float(np.mean([r["pointing_chance"] for r in rows]))
+        if all(r.get("pointing_chance") is not None for r in rows) else float("nan"),
     }
 
 
@@ -109,8 +114,49 @@ def build_report(model: str, method: str, classes: list[str], pos: int, per_imag
         skipped_empty_masks=empty_masks, missing_masks=missing_masks, skipped_files=skipped)
 
 
+def judge(report: EvaluationReport, card: Any) -> None:
+    """Fill ``flags``, ``leakage`` and ``domain_counts`` of ``report`` (:mod:`cam_core.evaluation.honesty`)."""
+    from cam_core.evaluation.honesty import evaluation_flags, leakage, training_hashes
+
+    counts = {c: sum(1 for r in report.per_image if r["label"] == c) for c in report.classes}
+    report.flags = [f.as_record() for f in evaluation_flags(report.auroc, counts, report.overall)]
+    positive = report.classes.index(report.positive_class)
+    report.leakage = leakage(report.per_image, training_hashes(card), report.classes, positive)
+    if report.leakage and report.leakage["shared"]:
+        report.flags.append({"code": "leakage", "text": leakage_text(report.leakage)})
+    report.domain_counts = {}
+    for row in report.per_image:
+        verdict = str(row.get("domain", "unknown"))
+        report.domain_counts[verdict] = report.domain_counts.get(verdict, 0) + 1
+    outside = report.domain_counts.get("unlike training data", 0)
+    if outside:
+        report.flags.insert(0, {"code": "outside_domain", "text": f"{outside} of {report.n_images} images are unlike "
+                                "this model's training data: its figures on them say little"})
+
+
+def leakage_text(leak: dict[str, Any]) -> str:
+    """``12 of 38 images were in the model's training/validation data; without them: accuracy …, AUROC …``."""
+    text = f"{leak['shared']} of {leak['of']} images were in the model's training or validation data"
+    if leak.get("n_without"):
+        text += (f"; without them ({leak['n_without']} images): accuracy {_fmt(leak['accuracy_without'])}, "
+                 f"AUROC {_fmt(leak['auroc_without'])}")
+    else:
+        text += "; no image is left to score without them"
+    return text
+
+
 def _fmt(value: float, digits: int = 3) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _domain_lines(report: EvaluationReport) -> list[str]:
+    outside = report.domain_counts.get("unlike training data", 0)
+    unknown = report.domain_counts.get("unknown", 0)
+    if unknown == report.n_images:
+        return ["Domain: unknown (the model has no domain reference)"]
+    if not outside:
+        return [f"Domain: all {report.n_images} images look like the model's training data"]
+    return []      # the outside_domain flag says it
 
 
 def format_report(report: EvaluationReport) -> str:
@@ -120,8 +166,10 @@ def format_report(report: EvaluationReport) -> str:
         f"Model {report.model}, method {report.method}: {report.n_images} images in {report.seconds:.1f} s "
         f"({report.ms_per_image:.0f} ms/image, model {report.model_ms_per_image:.0f} ms/image)",
         f"Accuracy {_fmt(report.accuracy)}   AUROC ({report.positive_class}) {_fmt(report.auroc)}",
+        *_domain_lines(report),
+        *(f"FLAG: {flag['text']}" for flag in report.flags),
         "",
-        "Confusion matrix (rows = true class, columns = predicted):",
+        "Confusion matrix at the operating threshold (the verdict as shown; rows = true class, columns = predicted):",
     ]
     width = max(6, *(len(c) + 2 for c in report.classes))
     lines.append(" " * width + "".join(f"{c:>{width}}" for c in report.classes))
@@ -142,17 +190,19 @@ def format_report(report: EvaluationReport) -> str:
         lines.append("  no defect masks found (expected masks/<image stem>.png or <image stem>_mask.png)")
         return "\n".join(lines)
     type_width = max(8, *(len(t) + 2 for t in report.per_type))
-    header = (f"{'type':<{type_width}}{'n':>5}{'pointing':>10}{'energy in mask':>16}{'mask share':>12}"
+    header = (f"{'type':<{type_width}}{'n':>5}{'pointing':>10}{'chance':>8}{'energy in mask':>16}{'mask share':>12}"
               f"{'energy/mask':>13}{'IoU@½max':>10}{'flagged':>9}{'pointing|flagged':>18}")
     lines += [header, "-" * len(header)]
     rows = list(report.per_type.items())
     if len(rows) > 1 or (rows and rows[0][0] != ALL_TYPES):
         rows.append(("all", report.overall))
     for name, s in rows:
-        lines.append(f"{name:<{type_width}}{s['n']:>5}{_fmt(s['pointing']):>10}{_fmt(s['energy_in_mask']):>16}"
+        lines.append(f"{name:<{type_width}}{s['n']:>5}{_fmt(s['pointing']):>10}"
+                     f"{_fmt(s.get('pointing_chance', float('nan'))):>8}{_fmt(s['energy_in_mask']):>16}"
                      f"{_fmt(s['mask_share'], 4):>12}{_fmt(s['energy_ratio'], 2):>13}{_fmt(s['iou']):>10}"
                      f"{s['n_flagged']:>9}{_fmt(s['pointing_flagged']):>18}")
-    lines += ["", "pointing: share of maps whose peak is within the tolerance of the mask; energy in mask: share "
+    lines += ["", "pointing: share of maps whose peak is within the tolerance of the mask (chance: a peak placed at "
+              "random; energy/mask chance: 1.0); energy in mask: share "
               "of the map's positive values inside the mask (chance = mask share); flagged: images the model "
               "called defective, and the pointing game on those"]
     return "\n".join(lines)

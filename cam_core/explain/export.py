@@ -7,10 +7,11 @@ The rules, in one place:
   uploads with the same rule (:func:`unique_name`, the extension kept last: ``part.png`` → ``part-2.png``).
 - Overlay PNGs: ``<stem>_<class>.png`` (:func:`overlay_file_name`; the class name made file-safe).
 - Scores CSV (:data:`SCORE_COLUMNS`): one row per image, ``file, predicted, verdict, probability,
-  [defect_probability,] p_<class>…, method, map_size``: the predicted class as the model spells it, the
-  verdict (:func:`cam_core.explain.verdict.verdict_of`) upper-cased, the probability of the verdict's class,
-  ``p(defect)`` when the model has a defect class, every class's probability (6 decimals) and the map grid
-  ``h x w`` (``"7x7"``).
+  [defect_probability,] p_<class>…, method, map_size, domain, domain_distance``: the predicted class as the model
+  spells it, the verdict (:func:`cam_core.explain.verdict.verdict_of`) upper-cased, the probability of the
+  verdict's class, ``p(defect)`` when the model has a defect class, every class's probability (6 decimals), the
+  map grid ``h x w`` (``"7x7"``) and the domain check (``known``, ``unlike training data`` — do not trust the
+  verdict — or ``unknown``; the distance blank when unknown).
 - JSON: one record per image, ``{"file": name, **context, **Explanation.as_record(), "notes": [...]}``
   (:func:`image_record`); a batch document is ``{**context, "images": [records]}`` (:func:`scores_json`).
 
@@ -43,7 +44,7 @@ __all__ = ["RESULTS_CSV", "SCORE_COLUMNS", "ExportBatch", "FolderExport", "image
 RESULTS_CSV = "results.csv"
 #: Column order of the scores CSV; ``p_<class>`` stands for one column per class, in model order.
 SCORE_COLUMNS = ("file", "predicted", "verdict", "probability", "defect_probability", "p_<class>", "method",
-                 "map_size")
+                 "map_size", "domain", "domain_distance")
 
 
 # --------------------------------------------------------------------------- names
@@ -104,6 +105,9 @@ def score_row(name: str, explanation: Explanation) -> dict[str, str]:
     row.update({f"p_{c}": f"{float(p):.6f}" for c, p in zip(explanation.classes, explanation.probabilities)})
     row["method"] = explanation.method
     row["map_size"] = "x".join(str(v) for v in explanation.map_size)
+    row["domain"] = explanation.domain.verdict.value
+    distance = explanation.domain.distance
+    row["domain_distance"] = "" if distance is None else f"{distance:.6f}"
     return row
 
 

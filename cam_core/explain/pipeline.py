@@ -8,7 +8,7 @@ runs the network once per batch and returns one :class:`Explanation` per image.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
 
@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from cam_core.checkpoints import ModelBundle, defect_class_index
+from cam_core.domain import DomainResult, unknown_domain
 from cam_core.engine.backend import BackendChoice
 from cam_core.engine.methods import CAMResult, make_extractor
 from cam_core.errors import InputError
@@ -43,15 +44,19 @@ class Extractor(Protocol):
     def close(self) -> None: ...
 
 
-def make_model_extractor(bundle: ModelBundle, method: str, layer: str | None = None) -> Extractor:
+def make_model_extractor(bundle: ModelBundle, method: str, layer: str | None = None,
+                         domain: bool | None = None) -> Extractor:
     """The extractor for ``bundle``: a model that explains itself (an ONNX graph: ``cam_extractor``, CAM only)
-    gets its own, every PyTorch model the one :func:`~cam_core.engine.methods.make_extractor` builds."""
+    gets its own, every PyTorch model the one :func:`~cam_core.engine.methods.make_extractor` builds. ``domain``:
+    whether it pools the domain features (default: when the bundle has a domain reference to judge them by)."""
     own = getattr(type(bundle.model), "cam_extractor", None)
     if own is not None:
         return own(bundle.model, method, layer)
-    return make_extractor(method, bundle.model, layer)
+    return make_extractor(method, bundle.model, layer, domain=bundle.domain is not None if domain is None else domain)
 
 
+NO_REFERENCE = ("this model has no domain reference (train it here, or give `import --reference DIR` / "
+                "`reference MODEL DIR` a folder of its in-domain images)")
 BY_CLASS_NAMES = -1   # Explanation.defect_index not given: decided by the class names
 
 
@@ -72,6 +77,8 @@ class Explanation:
     has none; left out, the class names decide (:func:`cam_core.checkpoints.defect_class_index`)."""
     backend: str = "torch"
     """The engine that computed it: ``"onnx"`` (onnxruntime) or ``"torch"`` (:mod:`cam_core.engine.backend`)."""
+    domain: DomainResult = field(default_factory=unknown_domain)
+    """Whether the image is like the model's training data (:mod:`cam_core.domain`), from the same forward pass."""
 
     def __post_init__(self) -> None:
         if self.defect_index == BY_CLASS_NAMES:
@@ -167,6 +174,7 @@ class Explanation:
             "layer": self.layer,
             "map_size": list(self.map_size),
             "peak": {c: list(xy) for c, xy in self.peaks().items()},
+            "domain": self.domain.as_record(),
         }
 
 
@@ -234,6 +242,7 @@ class Explainer:
         else:
             probabilities = out.probabilities.cpu().numpy()
         indices = out.class_indices.cpu().numpy()
+        domains = self._domains(out, len(chunk))
         explanations = []
         for i, image in enumerate(chunk):
             width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
@@ -241,8 +250,16 @@ class Explainer:
                 classes=self.bundle.classes, probabilities=probabilities[i], logits=logits[i], maps=maps[i],
                 class_indices=tuple(int(c) for c in indices[i]), image_size=(int(width), int(height)),
                 method=out.method, layer=out.layer, defect_index=self.bundle.positive_index,
-                backend=self.backend.ran))
+                backend=self.backend.ran, domain=domains[i]))
         return explanations
+
+    def _domains(self, out: CAMResult, n: int) -> list[DomainResult]:
+        """The domain check of each image, from the features of the pass that made the maps."""
+        domain = self.bundle.domain
+        if domain is None:
+            return [unknown_domain(NO_REFERENCE)] * n
+        judged = domain.judge(out.features, out.features_layer)
+        return judged if judged is not None else [unknown_domain(f"{out.method} gives no domain features")] * n
 
     def explain_one(self, image: ImageLike, targets: Sequence[int] | None = None) -> Explanation:
         return self.explain([image], targets)[0]

@@ -29,15 +29,17 @@ import onnxruntime as ort
 import torch
 from torch import Tensor, nn
 
+from cam_core.domain.features import pooled_features
 from cam_core.engine.heads import single_logit_as_two_class
 from cam_core.engine.hooks import linear_weight_product
 from cam_core.engine.methods import CAMResult
 from cam_core.errors import InputError, ModelError
 from cam_core.interop.onnx_graph import CamHead, find_cam_head
 
-__all__ = ["GRADCAM_REFUSAL", "OnnxCAM", "OnnxCamRuntime", "OnnxModule", "is_onnx_model", "onnx_extractor"]
+__all__ = ["DOMAIN_OUTPUT_PREFIX", "GRADCAM_REFUSAL", "OnnxCAM", "OnnxCamRuntime", "OnnxModule", "is_onnx_model", "onnx_extractor"]
 
 MAX_FIXED_BATCH = 256         # a graph with a fixed batch size N gets every batch padded to N images
+DOMAIN_OUTPUT_PREFIX = "domain:"   # graph outputs the domain check pools (export-onnx adds them)
 IDENTITY_RTOL = 1e-4
 IDENTITY_RTOL_FLOAT16 = 1e-2
 GRADCAM_REFUSAL = "Grad-CAM needs the model's gradients; ONNX models are explained with CAM only"
@@ -114,6 +116,7 @@ class OnnxCamRuntime:
         self.input_name, self.input_dims, elem_type = _image_input(model)
         self._input_type = _NUMPY_TYPES[elem_type]
         self._rtol = IDENTITY_RTOL_FLOAT16 if elem_type == onnx.TensorProto.FLOAT16 else IDENTITY_RTOL
+        self.domain_outputs = [o.name for o in model.graph.output if o.name.startswith(DOMAIN_OUTPUT_PREFIX)]
         self.session = _session(with_outputs(model, [self.head.logits, self.head.features], elem_type), label)
         weight = None if self.head.weight is None else torch.from_numpy(self.head.weight).float()  # C×K
         bias = torch.from_numpy(self.head.bias).float()                                            # C
@@ -157,8 +160,22 @@ class OnnxCamRuntime:
 
     def explain(self, batch: Tensor) -> tuple[Tensor, Tensor]:
         """``(logits N×C, maps N×C×h×w)`` of ``batch``, with the CAM identity checked."""
-        logits_np, features_np = self.run(batch.detach().cpu().float().numpy(),
-                                          [self.head.logits, self.head.features])
+        logits, maps, _ = self.explain_with_features(batch)
+        return logits, maps
+
+    @property
+    def features_layer(self) -> str:
+        """Where the domain features come from: the ``domain:`` outputs' layers, else the pooled tensor."""
+        if self.domain_outputs:
+            return "+".join(name.removeprefix(DOMAIN_OUTPUT_PREFIX) for name in self.domain_outputs)
+        return self.head.features
+
+    def explain_with_features(self, batch: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(logits, maps, domain features)`` of ``batch`` from one run: the features are
+        :func:`~cam_core.domain.pooled_features` of the ``domain:`` outputs (concatenated), else of ``A``, as the
+        PyTorch extractors give them."""
+        logits_np, features_np, *stages_np = self.run(batch.detach().cpu().float().numpy(),
+                                                      [self.head.logits, self.head.features, *self.domain_outputs])
         logits = self._classes(torch.from_numpy(logits_np.reshape(len(logits_np), -1)))
         features = torch.from_numpy(features_np)
         if features.ndim != 4:
@@ -172,7 +189,9 @@ class OnnxCamRuntime:
         else:
             maps = linear_weight_product(features, self.weight).contiguous()
         self._check_identity(maps, logits)
-        return logits, maps
+        if stages_np:
+            return logits, maps, torch.cat([pooled_features(torch.from_numpy(s)) for s in stages_np], dim=1)
+        return logits, maps, pooled_features(features)
 
     def _check_identity(self, maps: Tensor, logits: Tensor) -> None:
         if maps.shape[:2] != logits.shape:
@@ -218,10 +237,11 @@ class OnnxCAM:
         """Explain ``batch`` (N×3×H×W, normalised). Every class is mapped, so ``targets`` changes nothing."""
         if batch.ndim != 4:
             raise ValueError(f"expected an N×3×H×W batch, got shape {tuple(batch.shape)}")
-        logits, maps = self.runtime.explain(batch)
+        logits, maps, features = self.runtime.explain_with_features(batch)
         n, c = logits.shape
         return CAMResult(logits=logits, maps=maps, class_indices=torch.arange(c).expand(n, c), method=self.name,
-                         layer=self.target_layer, bias=self.runtime.bias)
+                         layer=self.target_layer, bias=self.runtime.bias, features=features,
+                         features_layer=self.runtime.features_layer)
 
     def close(self) -> None:
         """Nothing to release: no hooks are registered on an ONNX graph."""

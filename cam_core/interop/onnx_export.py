@@ -9,8 +9,12 @@ rule can give (:func:`~cam_core.checkpoints.fitted_input_size`) and refused when
 mean/std, trained_on, …) is stored as ``metadata_props["cam_inspector"]`` (the same JSON as in our
 safetensors files) plus ``exported_from``.
 
-Before the file is written, a random batch runs through both: the ONNX CAM maps must equal the PyTorch CAM
-maps within ``1e-4`` relative, ``max|M_onnx − M_torch| ≤ 1e-4 · max|M_torch|``, and the logits likewise;
+The domain check's stages (:mod:`cam_core.domain.stages`) become extra outputs ``domain:<layer>`` after the
+logits, and the model's domain reference vectors (if it has one) an unused initializer ``domain.reference``, so
+the ONNX file judges images as the PyTorch model does (:mod:`cam_core.domain`).
+
+Before the file is written, a random batch runs through both: the ONNX CAM maps (and domain features) must equal
+the PyTorch ones within ``1e-4`` relative, ``max|M_onnx − M_torch| ≤ 1e-4 · max|M_torch|``, and the logits likewise;
 otherwise nothing is written. The file appears atomically (:func:`cam_core.files.atomic_write`).
 """
 
@@ -23,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
+import onnx.numpy_helper
 import torch
+from torch import nn
 
 from cam_core.checkpoints import (
     CARD_KEY,
@@ -32,11 +38,13 @@ from cam_core.checkpoints import (
     load_checkpoint,
 )
 from cam_core.checkpoints.bundle import ASPECT_STEP
+from cam_core.domain import domain_stages
+from cam_core.engine.hooks import resolve_module
 from cam_core.engine.methods import make_extractor
 from cam_core.errors import InputError, ModelError
 from cam_core.files import atomic_write
 from cam_core.interop.formats import is_onnx_file
-from cam_core.interop.onnx_cam import OnnxCamRuntime, _first_line, is_onnx_model
+from cam_core.interop.onnx_cam import DOMAIN_OUTPUT_PREFIX, OnnxCamRuntime, _first_line, is_onnx_model
 from cam_core.interop.onnx_graph import CamHead
 
 __all__ = ["DEFAULT_OPSET", "EXPORT_RTOL", "OPSET_RANGE", "OnnxExport", "check_sizes", "export_onnx"]
@@ -64,16 +72,45 @@ def _relative(a: torch.Tensor, b: torch.Tensor, floor: float = 0.0) -> float:
     return float((a - b).abs().max()) / max(float(b.abs().max()) + floor, 1e-12)
 
 
+class _WithStages(nn.Module):
+    """The model, also returning the outputs of its domain-check stages (:mod:`cam_core.domain.stages`), so the
+    exported graph has them as outputs ``domain:<layer>`` after the logits."""
+
+    def __init__(self, model: nn.Module, stages: tuple[str, ...]) -> None:
+        super().__init__()
+        self.model = model
+        self.stages = stages
+
+    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        captured: list[torch.Tensor] = []
+        handles = [resolve_module(self.model, name).register_forward_hook(lambda m, i, o: captured.append(o))
+                   for name in self.stages]
+        try:
+            logits = self.model(batch)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return (logits, *captured)
+
+
 def _traced(bundle: ModelBundle, sample: torch.Tensor, opset: int) -> onnx.ModelProto:
     spatial = {2: "height", 3: "width"} if bundle.resize == "aspect" else {}
+    stages = domain_stages(bundle.model)
+    outputs = [OUTPUT_NAME, *(DOMAIN_OUTPUT_PREFIX + name for name in stages)]
+    axes = {INPUT_NAME: {0: "batch", **spatial}, OUTPUT_NAME: {0: "batch"},
+            **{name: {0: "batch", 2: "h", 3: "w"} for name in outputs[1:]}}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # tracer and deprecation chatter; the result is checked below
-        torch.onnx.export(bundle.model, (sample,), buffer,  # type: ignore[arg-type]  # file-like is accepted
+        wrapper = _WithStages(bundle.model, stages).eval()   # eval: the exporter restores this mode afterwards
+        torch.onnx.export(wrapper, (sample,), buffer,  # type: ignore[arg-type]
                           dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: {0: "batch", **spatial}, OUTPUT_NAME: {0: "batch"}})
-    return onnx.load_model_from_string(buffer.getvalue())
+                          input_names=[INPUT_NAME], output_names=outputs, dynamic_axes=axes)
+    model = onnx.load_model_from_string(buffer.getvalue())
+    if bundle.domain is not None:       # the reference vectors travel inside the graph, unused by any node
+        for name, tensor in bundle.domain.tensors().items():
+            model.graph.initializer.append(onnx.numpy_helper.from_array(tensor.float().numpy(), name))
+    return model
 
 
 def _with_card(model: onnx.ModelProto, bundle: ModelBundle, opset: int) -> None:
@@ -109,7 +146,7 @@ def _compare(bundle: ModelBundle, runtime: OnnxCamRuntime, samples: list[torch.T
             size = "×".join(str(v) for v in sample.shape[-2:])
             reference = cam(sample)
             try:
-                logits, maps = runtime.explain(sample.cpu())
+                logits, maps, features = runtime.explain_with_features(sample.cpu())
             except ModelError as exc:
                 raise ModelError(f"the ONNX export of {bundle.name} fails at input {size}: {exc}") from None
             if maps.shape != reference.maps.shape:
@@ -117,6 +154,8 @@ def _compare(bundle: ModelBundle, runtime: OnnxCamRuntime, samples: list[torch.T
                                  f"where PyTorch gives {tuple(reference.maps.shape[-2:])} (the tracer froze a "
                                  "size-dependent step to the traced size); nothing was written")
             map_error = max(map_error, _relative(maps, reference.maps.cpu()))
+            if reference.features is not None and reference.features_layer == runtime.features_layer:
+                map_error = max(map_error, _relative(features, reference.features.cpu()))
             logit_error = max(logit_error, _relative(logits, reference.logits.cpu(), floor=1.0))
     return map_error, logit_error
 

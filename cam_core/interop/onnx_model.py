@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+import onnx.numpy_helper
+import torch
 from google.protobuf.message import DecodeError
 from onnx import external_data_helper
 
@@ -29,6 +31,7 @@ from cam_core.checkpoints import (
     ModelBundle,
     validate_card,
 )
+from cam_core.domain import DOMAIN_PREFIX, DomainModel, split_domain
 from cam_core.engine.heads import SINGLE_LOGIT
 from cam_core.errors import ModelError
 from cam_core.interop.onnx_cam import OnnxCamRuntime, OnnxModule, _image_input
@@ -174,4 +177,13 @@ def load_onnx(path: str | Path, device: str = "auto", name: str | None = None) -
     return ModelBundle(name=name or path.stem, arch=f"{arch} (ONNX)" if arch != "onnx" else "onnx",
                        model=OnnxModule(runtime), classes=classes,
                        input_size=(int(card["input_size"][0]), int(card["input_size"][1])),
-                       mean=tuple(card["mean"]), std=tuple(card["std"]), card=card, source=str(path))
+                       mean=tuple(card["mean"]), std=tuple(card["std"]), card=card, source=str(path),
+                       domain=_domain_of(model, card, path.name))
+
+
+def _domain_of(model: onnx.ModelProto, card: dict[str, Any], label: str) -> DomainModel | None:
+    """The domain check an exported model of ours carries (card ``domain`` + initializer ``domain.reference``)."""
+    tensors = {init.name: torch.from_numpy(onnx.numpy_helper.to_array(init).copy())
+               for init in model.graph.initializer if init.name.startswith(DOMAIN_PREFIX)}
+    _, domain = split_domain(tensors, card, label) if tensors else ({}, None)
+    return domain

@@ -12,7 +12,7 @@ from typing import Any
 
 from cam_core.checkpoints import defect_class_index, trained_on_of
 
-__all__ = ["card_summary", "format_value", "model_line"]
+__all__ = ["card_summary", "domain_rows", "format_value", "model_line"]
 
 Rows = list[tuple[str, str]]
 _TRAINING_SETTINGS = ("batch_size", "lr", "image_size", "seed", "device", "seconds")
@@ -121,7 +121,26 @@ def _validation_rows(card: Mapping[str, Any]) -> Rows:
         rows.append((label, "n/a" if value is None else format_value(value)))
     if validation.get("n_images") is not None:
         rows.append(("Validation images", format_value(validation["n_images"])))
+    rows.append(("Validation measured on", f"the model's own validation split of {trained_on_of(card)}: it says "
+                 "nothing about other kinds of parts"))
+    if validation.get("judgement"):
+        rows.append(("Validation judgement", str(validation["judgement"])))
+    calibration = card.get("decision_calibration")
+    if isinstance(calibration, Mapping):
+        rows.append(("Threshold calibration", str(calibration["skipped"]) if calibration.get("skipped") else
+                     f"ran: defect logit offset {format_value(calibration.get('defect_logit_offset', 0.0))}"))
     return rows
+
+
+def domain_rows(card: Mapping[str, Any]) -> Rows:
+    """The domain check: where its reference came from and its threshold, or that the domain is unknown."""
+    domain = card.get("domain")
+    if not isinstance(domain, Mapping):
+        return [("Domain check", "unknown: this model has no domain reference, so images unlike its training data "
+                                 "are not marked")]
+    return [("Domain check", f"reference of {domain.get('n_reference')} images from {domain.get('source')}; an "
+                             f"image farther than {format_value(domain.get('threshold'))} (mean cosine distance to "
+                             f"its {domain.get('k')} nearest reference images) is marked 'unlike training data'")]
 
 
 def card_summary(card: Mapping[str, Any]) -> Rows:
@@ -131,7 +150,7 @@ def card_summary(card: Mapping[str, Any]) -> Rows:
     rows = _model_rows(card) + _data_rows(training) + _run_rows(training)
     if card.get("created"):
         rows.append(("Created", str(card["created"])))
-    rows += _validation_rows(card)
+    rows += _validation_rows(card) + domain_rows(card)
     if card.get("map_value_range"):
         rows.append(("Calibrated map range", format_value(card["map_value_range"])))
     command = card.get("command") or training.get("command_line") or training.get("command")

@@ -136,6 +136,9 @@ img{display:block;max-width:100%;height:auto;border-radius:4px}img.bar{border-ra
 .verdict{font-size:1.4em;font-weight:700;padding:2px 10px;border-radius:6px;display:inline-block;margin-bottom:8px}
 .ng{background:#ffebe9;color:#a40e26}.ok{background:#dafbe1;color:#116329}.other{background:#ddf4ff;color:#0550ae}
 .notes{font-size:.85em;color:#7d4e00}
+.untrusted{background:#eaeef2;color:#57606a;text-decoration:line-through}.item.outside{opacity:.75;border-style:dashed}
+.warn{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 12px;margin:8px 0}
+.reason{font-size:.9em;color:#57606a;font-weight:600}
 code{background:#f6f8fa;padding:1px 4px;border-radius:4px;word-break:break-all}
 """
 
@@ -146,6 +149,15 @@ def _rows_table(rows: Iterable[tuple[str, str]]) -> str:
 
 
 def _item_html(index: int, item: ReportItem, verdict: Verdict, trained_on: str = "") -> str:
+    domain = item.explanation.domain
+    verdict_html = f"<div class='verdict {verdict.kind}'>{html.escape(verdict.text)}</div>"
+    if domain.outside:
+        verdict_html = (f"<div class='verdict untrusted'>{html.escape(verdict.text)}</div> <span class='reason'>not "
+                        f"trusted: {html.escape(OUTSIDE_TEXT)} ({html.escape(domain.text)})</span>")
+    return _item_body(index, item, verdict_html, trained_on, domain.outside)
+
+
+def _item_body(index: int, item: ReportItem, verdict_html: str, trained_on: str, outside: bool) -> str:
     esc = html.escape
     probs = ", ".join(f"{esc(c)} {p:.1%}" for c, p in zip(item.explanation.classes, item.explanation.probabilities)
                       if len(item.explanation.classes) <= 10 or float(p) >= 0.01)
@@ -174,21 +186,62 @@ def _item_html(index: int, item: ReportItem, verdict: Verdict, trained_on: str =
         where = (f"<div class='meta'>defect mask (white outline): the defect map peaks {hit}; "
                  f"{s['energy']:.0%} of its positive evidence lies in the mask, which covers {s['mask_share']:.1%} "
                  f"of the image" + (f" ({ratio:.1f}× its area share)" if np.isfinite(ratio) else "") + "</div>")
-    return (f"<section class='item' id='item-{index}'><h3>{index}. {esc(item.name)}</h3>"
-            f"<div class='verdict {verdict.kind}'>{esc(verdict.text)}</div>"
+    return (f"<section class='item{' outside' if outside else ''}' id='item-{index}'><h3>{index}. {esc(item.name)}</h3>"
+            f"{verdict_html}"
             + (f"<div class='meta'>model trained on: {esc(trained_on)}</div>" if trained_on else "")
             + f"{where}{notes}<div class='row'>{''.join(figures)}</div>"
             f"<details class='meta'><summary>details</summary>{esc(' · '.join(details))}</details></section>")
+
+
+OUTSIDE_TEXT = "unlike anything this model was trained on"
+
+
+def headline_rows(items: Sequence[ReportItem], verdicts: Sequence[Verdict]) -> list[tuple[str, str]]:
+    """``Parts inspected``, the domain count and ``Flagged NG`` among the parts inside the model's domain only:
+    "7 parts: 5 outside the model's domain; of the 2 inside, 1 NG"."""
+    n = len(items)
+    outside = [item.explanation.domain.outside for item in items]
+    n_out = sum(outside)
+    inside = [v for v, out in zip(verdicts, outside) if not out]
+    flagged = sum(1 for v in inside if v.is_positive)
+    unknown = sum(1 for item in items if item.explanation.domain.verdict.value == "unknown")
+    if n_out:
+        parts = (f"{n} parts: {n_out} outside the model's domain (verdicts not trusted); of the {len(inside)} inside, "
+                 f"{flagged} NG")
+    else:
+        parts = str(n)
+    if unknown == n and n:
+        domain = "unknown: the model has no domain reference, so parts unlike its training data cannot be marked"
+    else:
+        domain = f"{n - n_out - unknown} known, {n_out} unlike the training data" + (f", {unknown} unknown" if unknown
+                                                                                    else "")
+    share = f" ({flagged / len(inside):.0%} of the parts inside the domain)" if inside else ""
+    return [("Parts inspected", parts), ("Domain check", domain),
+            ("Flagged NG", f"{flagged}{share}" if n_out else (f"{flagged} ({flagged / n:.0%})" if n else "0"))]
+
+
+def warning_html(card: Mapping[str, Any], items: Sequence[ReportItem]) -> str:
+    """The yellow box under the headline: synthetic-only model (with the advice to train on your own folders)
+    and parts outside the domain."""
+    from cam_core.synth import DATA_DESCRIPTION
+
+    lines = []
+    if trained_on_of(card) == DATA_DESCRIPTION:
+        lines.append("This model has only seen synthetic parts (drawn by this product). Its verdicts and validation "
+                     "figures say little about real photographs; train a model on your own OK/NG folders "
+                     "(Models page, or python -m cam_core train DATA_DIR).")
+    n_out = sum(1 for item in items if item.explanation.domain.outside)
+    if n_out:
+        lines.append(f"{n_out} of {len(items)} parts are {OUTSIDE_TEXT}: their verdicts are shown greyed and struck "
+                     "through, and are not counted as NG or OK.")
+    return "".join(f"<div class='warn'>{html.escape(line)}</div>" for line in lines)
 
 
 def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], card: Mapping[str, Any],
                  model_name: str | None) -> list[tuple[str, str]]:
     """The manager's first rows: how many parts, how many NG, how often the map pointed at a marked defect,
     which model (its defect class, and where it came from when imported) and what it was trained on."""
-    n = len(items)
-    flagged = sum(1 for v in verdicts if v.is_positive)
-    rows = [("Parts inspected", str(n)),
-            ("Flagged NG", f"{flagged} ({flagged / n:.0%})" if n else "0")]
+    rows = headline_rows(items, verdicts)
     localized = [item.localization for item in items if item.localization is not None]
     if localized:
         hits = sum(1 for s in localized if s["pointing"])
@@ -219,13 +272,15 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     verdicts = [verdict_of(item.explanation, card=card) for item in items]
     summary_rows = "".join(
-        f"<tr><td><a href='#item-{i}'>{i}</a></td><td>{esc(item.name)}</td><td>{esc(v.label)}</td>"
+        f"<tr><td><a href='#item-{i}'>{i}</a></td><td>{esc(item.name)}</td>"
+        f"<td>{esc(('(' + v.label + ') not trusted') if item.explanation.domain.outside else v.label)}</td>"
         f"<td class='num'>{'' if v.positive_probability is None else f'{v.positive_probability:.1%}'}</td></tr>"
         for i, (item, v) in enumerate(zip(items, verdicts), start=1))
     settings_rows = [(str(k), format_value(v)) for k, v in (settings or {}).items()]
     glance = list(glance) if glance is not None else _at_a_glance(items, verdicts, card, model_name)
     trained_on = trained_on_of(card)
-    order = sorted(range(len(items)), key=lambda i: -(verdicts[i].positive_probability or 0.0))
+    order = sorted(range(len(items)), key=lambda i: (items[i].explanation.domain.outside,
+                                                     -(verdicts[i].positive_probability or 0.0)))
     parts = [
         "<!DOCTYPE html>",
         "<html lang='en'><head><meta charset='utf-8'>",
@@ -233,8 +288,10 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
         f"<div class='meta'>Generated {esc(when)} by CAM Inspector · model {esc(model_name or '?')}</div>",
-        "<h2>At a glance</h2>", _rows_table(glance), *sections,
+        "<h2>At a glance</h2>", _rows_table(glance), warning_html(card, items), *sections,
         "<h2>Parts, most likely defective first</h2>",
+        "<p class='meta'>Parts outside the model's domain come last, their verdicts greyed.</p>"
+        if any(item.explanation.domain.outside for item in items) else "",
         "<p class='meta'>Each map is coloured where the model sees signs of its class, and left clear elsewhere "
         "(the colour bar under each map says what its colours mean). On one model's scale, a doubtful call draws "
         "faint colours and a sure one strong colours.</p>",

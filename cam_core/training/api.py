@@ -26,12 +26,14 @@ import torch
 from torch import nn
 
 from cam_core.checkpoints import pick_device, positive_class_index
+from cam_core.domain import DomainModel
 from cam_core.engine.architectures import build_model
 from cam_core.errors import InputError
 from cam_core.progress import ProgressCallback, ignore_progress
 from cam_core.training.card import RunRecord
 from cam_core.training.config import TrainConfig, TrainResult
 from cam_core.training.data import DatasetIndex, group_by_pattern, scan_dataset, split_dataset
+from cam_core.training.domain import training_domain
 from cam_core.training.events import note
 from cam_core.training.freezing import freeze_parameters, frozen_prefixes
 from cam_core.training.loop import Loop
@@ -129,6 +131,13 @@ def _describe_tensors(config: TrainConfig, loaded: LoadedData, emit: ProgressCal
                   + ", ".join(f"{b.out_size[1]}×{b.out_size[0]} ({b.labels.numel()})" for b in loaded.train)))
 
 
+def file_hashes(index: DatasetIndex) -> list[str]:
+    """sha256 of every file of ``index`` (sorted): the card's ``data_hashes``, for leakage checks."""
+    from cam_core.files import sha256_of
+
+    return sorted({sha256_of(record.path) for record in index.records})
+
+
 def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig, device: torch.device,
            emit: ProgressCallback, should_stop: Callable[[], bool], command_line: str | None) -> TrainResult:
     index, train_index, val_index, split = _prepare_data(data, config, emit)
@@ -151,7 +160,8 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
         pretrained_source=source, pretrained_tensors=n_loaded, not_pretrained=not_loaded, frozen=frozen,
         frozen_tensors=frozen_tensors, device=device, command_line=command_line, batch_size=batch_size,
         skipped=loaded.skipped,
-        masked_train_images=loaded.masked_train_images if config.mask_loss_weight > 0 else 0)
+        masked_train_images=loaded.masked_train_images if config.mask_loss_weight > 0 else 0,
+        data_hashes={"train": file_hashes(train_index), "val": file_hashes(val_index)})
     _describe_tensors(config, loaded, emit)
     positive = positive_class_index(index.classes)
     loop = Loop(model=model, optimizer=optimizer, scheduler=scheduler, run=run, device=device,
@@ -159,4 +169,9 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
                 pointing=PointingLoss(model, positive) if loaded.train[0].masks is not None else None,
                 emit=emit, should_stop=should_stop, out_path=out_path, positive=positive)
     best_state = loop.run_all(loaded.train, loaded.val, batch_size, steps)
-    return finish(model, best_state, run, out_path, emit)
+    source = run.card_source()
+
+    def domain() -> DomainModel | None:
+        return training_domain(model, loaded.train, loaded.val, batch_size, device, source, config.seed)
+
+    return finish(model, best_state, run, out_path, emit, domain)

@@ -12,6 +12,7 @@ import platform
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,7 +35,9 @@ def describe_data(index: DatasetIndex) -> str:
 
     if manifest_columns(index.root)[:4] == ("file", "label", "defect_type", "kind"):
         return DATA_DESCRIPTION
-    return f"the images in {index.root.name}/ ({', '.join(f'{c} {n}' for c, n in index.counts().items())})"
+    given = Path(index.source) if index.source else index.root   # the folder or ZIP the user gave, not a scratch path
+    name = f"{given.name}/" if given.is_dir() else index.source
+    return f"the images in {name} ({', '.join(f'{c} {n}' for c, n in index.counts().items())})"
 
 
 def _versions() -> dict[str, str]:
@@ -75,6 +78,7 @@ class RunRecord:
     interrupted: bool = False
     skipped: int = 0
     masked_train_images: int = 0
+    data_hashes: dict[str, list[str]] = field(default_factory=dict)   # sha256 of the train / val files
 
     def card(self) -> dict[str, Any]:
         """The model card of the best epoch so far (``best`` must be set)."""
@@ -100,6 +104,7 @@ class RunRecord:
                                       "the mean over the classes) over the validation images, best epoch"),
             "map_value_range_source": (f"{MAP_PERCENTILES[0]:g}th–{MAP_PERCENTILES[1]:g}th percentile of all CAM "
                                        "values (every class map) over the validation images, best epoch"),
+            "data_hashes": self.data_hashes,
         }
 
     def _training(self) -> dict[str, Any]:
@@ -152,8 +157,15 @@ class RunRecord:
                 "tensors_not_loaded": self.not_pretrained if self.pretrained_tensors else "all",
                 "not_loaded_init": "classifier head: zeros; any other: random (Kaiming)"}
 
+    def card_source(self) -> str:
+        """The data folder or ZIP as the user gave it (never a scratch path)."""
+        return self.index.source or str(self.index.root)
+
     def _validation(self, best: ValResult) -> dict[str, Any]:
+        from cam_core.training.summary import validation_flags, validation_judgement
+
         positive = positive_class_index(self.index.classes)
+        auroc = best.auroc if math.isfinite(best.auroc) else None
         return {
             "n_images": sum(self.val_counts.values()),
             "positive_class": self.index.classes[positive],
@@ -162,4 +174,6 @@ class RunRecord:
             "loss": best.loss,
             "confusion": best.confusion,
             "confusion_layout": "rows = true class, columns = predicted class",
+            "judgement": validation_judgement(self.val_counts, best.acc),
+            "flags": validation_flags(self.val_counts, auroc),
         }

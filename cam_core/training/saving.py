@@ -6,16 +6,18 @@ The best epoch — highest val AUROC, then lowest val loss — is saved atomical
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from torch import Tensor, nn
 
 from cam_core.checkpoints import save_checkpoint
+from cam_core.domain import DomainModel
 from cam_core.progress import ProgressCallback
 from cam_core.training.calibration import calibrate
 from cam_core.training.card import RunRecord
 from cam_core.training.config import TrainResult
-from cam_core.training.events import done_event, rejected_event
+from cam_core.training.events import done_event, note, rejected_event
 from cam_core.training.validation import learned_something
 
 __all__ = ["finish", "remove_partials", "working_path"]
@@ -41,8 +43,10 @@ def remove_partials(out_path: Path) -> None:
 
 
 def finish(model: nn.Module, best_state: dict[str, Tensor] | None, run: RunRecord, out_path: Path,
-           emit: ProgressCallback) -> TrainResult:
+           emit: ProgressCallback, domain: Callable[[], DomainModel | None] | None = None) -> TrainResult:
     """Save the best epoch to ``out_path``, unless a finished run's validation says it learned nothing.
+
+    ``domain()`` makes the model's domain reference (:mod:`cam_core.training.domain`), saved with it.
 
     An interrupted run is saved with ``interrupted: true`` (and ``validation.learned``) in its card.
     """
@@ -62,7 +66,12 @@ def finish(model: nn.Module, best_state: dict[str, Tensor] | None, run: RunRecor
                            interrupted=False, rejected=message)
     if run.config.calibrate and run.best.margins is not None and run.best.is_positive is not None:
         card["decision_calibration"] = calibrate(model, run.index.classes, run.best.margins, run.best.is_positive)
-    save_checkpoint(model, out_path, card)           # final card: epochs run, total time, full history
+    reference = domain() if domain is not None else None
+    if reference is not None:
+        card["domain"] = reference.reference.to_dict()
+        emit(note(f"domain reference: {reference.reference.n_reference} training images, threshold "
+                  f"{reference.reference.threshold:.4f} from {reference.reference.n_calibration} held-out distances"))
+    save_checkpoint(model, out_path, card, domain=reference)   # final card: epochs run, total time, full history
     emit(done_event(out_path, run.interrupted))
     return TrainResult(path=out_path, card=card, history=run.history, best_epoch=run.best_epoch,
                        interrupted=run.interrupted)

@@ -45,7 +45,7 @@ def _forward(model: nn.Module, buckets: Sequence[Bucket], batch_size: int, devic
     from cam_core.engine.methods import CAM
 
     logits_all, maps_all, evidence_all = [], [], []
-    with CAM(model) as cam:
+    with CAM(model, domain=False) as cam:
         for bucket in buckets:
             for start in range(0, bucket.images.shape[0], batch_size):
                 batch = bucket.images[start:start + batch_size].to(device).float().div_(255.0)

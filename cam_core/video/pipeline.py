@@ -98,7 +98,7 @@ class _RunState:
         self.events = EventLog(None)
         self.tracker: PartTracker | None = None
         self.parts: list[VideoEvent] = []
-        self.current: tuple[FrameView, dict[str, float]] | None = None
+        self.current: tuple[FrameView, dict[str, float], str] | None = None
         self.started = time.perf_counter()
 
     def batch_target(self) -> int:
@@ -126,15 +126,16 @@ class _RunState:
             explanation = by_index.get(frame.index)
             if explanation is not None:
                 self.current = (frame_view(explanation, self.layout, self.threshold, value_range, self.card),
-                                recorded_probabilities(explanation))
+                                recorded_probabilities(explanation), explanation.domain.verdict.value)
             if self.current is None:
                 raise RuntimeError("internal error: a frame before the first explained frame")
-            view, probs = self.current
+            view, probs, domain = self.current
             self.events.add(frame, view)
             if self.tracker is not None:
                 self.tracker.add(frame.index, frame.time_s, frame.image)
             self.records.append(FrameRecord(index=frame.index, time_s=frame.time_s, predicted=view.verdict.class_name,
-                                            probabilities=probs, explained=explanation is not None))
+                                            probabilities=probs, explained=explanation is not None,
+                                            domain=domain))
             put_or_raise(out_q, Job(frame=frame, view=view), stop, renderer)
         if self.tracker is not None:
             self.judge_parts(self.tracker.take_finished())

@@ -1,4 +1,4 @@
-"""Per-frame records of a video run and their CSV (``frame,time_s,predicted,p_<class>…``)."""
+"""Per-frame records of a video run and their CSV (``frame,time_s,predicted,p_<class>…,domain``)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class FrameRecord:
     predicted: str
     probabilities: dict[str, float]
     explained: bool = True
+    domain: str = "unknown"     # the frame's domain verdict (cam_core.domain.DomainVerdict value)
 
 
 def recorded_probabilities(explanation: Explanation) -> dict[str, float]:
@@ -44,15 +45,17 @@ def _write_csv(frames: Sequence[FrameRecord], path: Path) -> None:
     classes = list(dict.fromkeys(c for record in frames for c in record.probabilities))
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["frame", "time_s", "predicted", *(f"p_{c}" for c in classes)])
+        writer.writerow(["frame", "time_s", "predicted", *(f"p_{c}" for c in classes), "domain"])
         for record in frames:
             probabilities = record.probabilities
             writer.writerow([record.index, f"{record.time_s:.6f}", record.predicted,
-                             *(f"{probabilities[c]:.6f}" if c in probabilities else "" for c in classes)])
+                             *(f"{probabilities[c]:.6f}" if c in probabilities else "" for c in classes),
+                             record.domain])
 
 
 def write_frames_csv(frames: Sequence[FrameRecord], path: str | os.PathLike[str]) -> Path:
-    """Write ``frame,time_s,predicted,p_<class>…`` (one row per frame, classes in model order), atomically.
+    """Write ``frame,time_s,predicted,p_<class>…,domain`` (one row per frame, classes in model order; ``domain``:
+    ``known``, ``unlike training data`` or ``unknown``), atomically.
 
     With ``every > 1`` the rows of frames that were not explained repeat the last explained frame's values.
     For models above ``MAX_RECORDED_CLASSES`` classes the columns are the classes that made some frame's

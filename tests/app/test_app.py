@@ -193,8 +193,9 @@ def test_gallery_of_samples_and_selection(models_dir: Path) -> None:
     assert not at.exception and not at.error
     assert len(at.dataframe) == 1
     table = at.dataframe[0].value
-    assert list(table.columns) == ["part", "file", "verdict", "NG probability"]
+    assert list(table.columns) == ["part", "file", "verdict", "domain", "NG probability"]
     assert len(table) == 3
+    assert set(table["domain"]) <= {"known", "⚠ unlike training data", "unknown"}
     assert list(table["NG probability"]) == sorted(table["NG probability"], reverse=True)
     selector = at.selectbox(key="explain_selected")
     assert len(selector.options) == 3

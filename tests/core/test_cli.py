@@ -59,7 +59,7 @@ def test_explain_writes_overlays_csv_maps_and_json(tmp_path: Path, image_folder:
 
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert len(rows) == 3 and list(rows[0]) == ["file", "predicted", "verdict", "probability", "defect_probability",
-                                                 "p_ok", "p_ng", "method", "map_size"]
+                                                 "p_ok", "p_ng", "method", "map_size", "domain", "domain_distance"]
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert len(pngs) == 6 and "a_ng.png" in pngs and "a-2_ng.png" in pngs  # no overwrite on equal stems
     saved = np.load(maps / "a.npy")

@@ -56,7 +56,7 @@ def test_duplicate_names_are_numbered_dash_n() -> None:
 def test_score_rows_hold_the_verdict_and_every_probability() -> None:
     row = score_row("a.png", explanation(("ok", "ng"), [0.25, 0.75]))
     assert list(row) == ["file", "predicted", "verdict", "probability", "defect_probability", "p_ok", "p_ng",
-                         "method", "map_size"]
+                         "method", "map_size", "domain", "domain_distance"]
     assert (row["predicted"], row["verdict"], row["probability"], row["defect_probability"]) == \
         ("ng", "NG", "0.750000", "0.750000")
     assert (row["p_ok"], row["map_size"], row["method"]) == ("0.250000", "3x5", "cam")
@@ -135,7 +135,7 @@ def test_cli_and_app_write_the_same_schema_and_duplicate_names(tmp_path: Path, s
     with zipfile.ZipFile(io.BytesIO(app_ui.overlays_zip(items, explanations, app_ui.ViewSettings()))) as archive:
         app_pngs = sorted(archive.namelist())
     assert app_header == cli_header == ["file", "predicted", "verdict", "probability", "defect_probability",
-                                        "p_ok", "p_ng", "method", "map_size"]
+                                        "p_ok", "p_ng", "method", "map_size", "domain", "domain_distance"]
     assert app_pngs == cli_pngs == ["part-2_ng.png", "part-2_ok.png", "part_ng.png", "part_ok.png"]
     assert [r["verdict"] for r in app_rows] == [r["verdict"] for r in cli_rows]
 

@@ -62,12 +62,16 @@ def test_labelled_folder_needs_two_class_folders(tmp_path: Path) -> None:
 def test_score_row_turns_nan_and_missing_localization_into_none() -> None:
     report = SimpleNamespace(map_size=[7, 5], model_ms_per_image=12.345, accuracy=0.75, auroc=float("nan"),
                              overall={"n": 0, "pointing": float("nan"), "pointing_flagged": float("nan"),
-                                      "energy_ratio": float("nan")})
+                                      "energy_ratio": float("nan")}, classes=["ok", "ng"],
+                             confusion=[[3, 1], [0, 4]], flags=[{"code": "few_images", "text": "only 4"}],
+                             domain_counts={"unknown": 8}, n_images=8)
     row = score_row("net", report)  # type: ignore[arg-type]
     assert tuple(row) == SCORE_COLUMNS
     assert row["grid"] == "7×5" and row["ms/image"] == 12.3 and row["accuracy"] == 0.75
     assert row["AUROC"] is None
     assert row["pointing game"] is None and row["energy in mask ÷ mask share"] is None
+    assert row["confusion at threshold"] == "ok→ng 1" and row["flags"] == "only 4"
+    assert row["unlike training data"] == "domain unknown"
     localized = SimpleNamespace(**{**vars(report), "overall": {"n": 2, "pointing": 0.5, "pointing_flagged": 1.0,
                                                                "energy_ratio": 2.5}})
     row = score_row("net", localized)  # type: ignore[arg-type]

@@ -111,7 +111,8 @@ def test_mp4_to_mp4_h264_same_timing_and_csv_matches_single_image_path(
     assert (frames[0].width, frames[0].height) == (160, 96)
 
     rows = read_csv(tmp_path / "out.csv")
-    assert list(rows[0]) == ["frame", "time_s", "predicted", "p_ok", "p_ng"]
+    assert list(rows[0]) == ["frame", "time_s", "predicted", "p_ok", "p_ng", "domain"]
+    assert {row["domain"] for row in rows} == {"unknown"}   # a model without a domain reference
     assert [int(r["frame"]) for r in rows] == list(range(30))
     assert all(abs(float(r["p_ok"]) + float(r["p_ng"]) - 1.0) < 1e-5 for r in rows)
     assert float(rows[15]["time_s"]) == pytest.approx(1.0, abs=1e-3)
@@ -431,10 +432,11 @@ def test_many_class_models_record_top_classes_only() -> None:
 
 def test_write_frames_csv_columns(tmp_path: Path) -> None:
     records = [FrameRecord(0, 0.0, "ok", {"ok": 0.75, "ng": 0.25}),
-               FrameRecord(1, 1 / 15, "ng", {"ok": 0.1, "ng": 0.9}, explained=False)]
+               FrameRecord(1, 1 / 15, "ng", {"ok": 0.1, "ng": 0.9}, explained=False, domain="unlike training data")]
     rows = read_csv(write_frames_csv(records, tmp_path / "f.csv"))
     assert rows[1] == {"frame": "1", "time_s": "0.066667", "predicted": "ng", "p_ok": "0.100000",
-                       "p_ng": "0.900000"}
+                       "p_ng": "0.900000", "domain": "unlike training data"}
+    assert rows[0]["domain"] == "unknown"
     assert leftovers(tmp_path, {"f.csv"}) == []
 
 

@@ -31,12 +31,13 @@ _GRADIENT_METHODS: dict[str, type[GradCAM]] = {cls.name: cls for cls in (GradCAM
 
 
 def make_extractor(method: str, model: nn.Module, layer: str | None = None,
-                   classifier: str | None = None) -> BaseCAM:
-    """Build the extractor called ``method`` ('cam', 'gradcam', 'gradcam++')."""
+                   classifier: str | None = None, domain: bool = True) -> BaseCAM:
+    """Build the extractor called ``method`` ('cam', 'gradcam', 'gradcam++'); ``domain=False`` skips the domain
+    features (:mod:`cam_core.domain`)."""
     key = method.lower().replace("-", "").replace("_", "")
     key = {"gradcampp": "gradcam++", "gradcamplusplus": "gradcam++"}.get(key, key)
     if key not in METHODS:
         raise ModelError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if key == "cam":
-        return CAM(model, feature_layer=layer, classifier=classifier)
-    return _GRADIENT_METHODS[key](model, target_layer=layer)
+        return CAM(model, feature_layer=layer, classifier=classifier, domain=domain)
+    return _GRADIENT_METHODS[key](model, target_layer=layer, domain=domain)

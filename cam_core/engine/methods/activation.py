@@ -32,7 +32,7 @@ class CAM(BaseCAM):
     label = "CAM"
 
     def __init__(self, model: nn.Module, feature_layer: str | None = None,
-                 classifier: str | None = None) -> None:
+                 classifier: str | None = None, domain: bool = True) -> None:
         self.head: HeadSpec = resolve_head(model, feature_layer, classifier)
         head_module = resolve_module(model, self.head.classifier)
         if self.head.kind == "conv1x1":
@@ -44,7 +44,7 @@ class CAM(BaseCAM):
             hooked = resolve_module(model, self.head.feature_layer)
             layer = self.head.feature_layer
             transform = F.relu if self.head.feature_relu else None
-        super().__init__(model, layer)
+        super().__init__(model, layer, domain)
         weight = getattr(head_module, "weight", None)
         if not isinstance(weight, Tensor):
             raise ModelError(f"classifier {self.head.classifier!r} has no weight tensor: not a CAM head")
@@ -56,7 +56,7 @@ class CAM(BaseCAM):
 
     def _explain(self, batch: Tensor, targets: Sequence[int] | None) -> CAMResult:
         with torch.inference_mode():
-            logits, captured = self._forward(batch)
+            logits, captured, stages = self._forward(batch)
             if self.head.kind == "conv1x1":
                 maps = captured
             elif captured.ndim != 4 or captured.shape[1] != self._weight.shape[1]:
@@ -66,11 +66,13 @@ class CAM(BaseCAM):
             else:
                 maps = linear_weight_product(captured, self._weight)
             maps = maps.float().contiguous()
+            features, features_layer = self._domain_features(stages, captured if self.head.kind != "conv1x1" else None)
             self._check_identity(maps, logits.float())
             n, c = logits.shape
             indices = torch.arange(c, device=maps.device).expand(n, c)
         return CAMResult(logits=logits.float(), maps=maps, class_indices=indices, method=self.name,
-                         layer=self.target_layer, bias=self._bias.float())
+                         layer=self.target_layer, bias=self._bias.float(), features=features,
+                         features_layer=features_layer)
 
     def _check_identity(self, maps: Tensor, logits: Tensor) -> None:
         if maps.shape[:2] != logits.shape:

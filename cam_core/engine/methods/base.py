@@ -17,7 +17,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from cam_core.engine.hooks import ActivationCapture
+from cam_core.domain.features import pooled_features
+from cam_core.domain.stages import domain_stages
+from cam_core.engine.hooks import ActivationCapture, resolve_module
 from cam_core.errors import ModelError
 
 __all__ = ["BaseCAM", "CAMResult"]
@@ -37,6 +39,8 @@ class CAMResult:
     method: str
     layer: str
     bias: Tensor | None = None  # C, CAM only
+    features: Tensor | None = None  # N×D domain features of the same pass (cam_core.domain)
+    features_layer: str | None = None  # where they come from: "features.5+features.11", or the CAM layer
 
     @property
     def probabilities(self) -> Tensor:
@@ -54,17 +58,25 @@ class BaseCAM(ABC):
     name: ClassVar[str]
     label: ClassVar[str]
 
-    def __init__(self, model: nn.Module, target_layer: str) -> None:
+    def __init__(self, model: nn.Module, target_layer: str, domain: bool = True) -> None:
         self.model = model
         self.target_layer = target_layer
         self._capture: ActivationCapture | None = None
+        # The domain check's stages, pooled as they pass (cam_core.domain.stages): no second forward pass.
+        # ``domain=False`` (a model without a domain reference) skips them and gives no features.
+        self.domain = domain
+        self._stages = [ActivationCapture(resolve_module(model, name), transform=pooled_features)
+                        for name in (domain_stages(model) if domain else ())]
 
     # -- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
-        """Remove the hook; the extractor can no longer be called."""
+        """Remove the hooks; the extractor can no longer be called."""
         if self._capture is not None:
             self._capture.close()
             self._capture = None
+        for stage in self._stages:
+            stage.close()
+        self._stages = []
 
     def __enter__(self) -> BaseCAM:
         return self
@@ -91,18 +103,33 @@ class BaseCAM(ABC):
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch
 
-    def _forward(self, batch: Tensor) -> tuple[Tensor, Tensor]:
-        """One forward pass with the hook armed: ``(logits, what the hooked layer gave)``, under the caller's
-        grad mode. Namedtuple outputs (GoogLeNet/Inception in training mode) give their first field."""
+    def _forward(self, batch: Tensor) -> tuple[Tensor, Tensor, list[Tensor | None]]:
+        """One forward pass with the hooks armed: ``(logits, what the hooked layer gave, pooled stage features)``,
+        under the caller's grad mode. Namedtuple outputs (GoogLeNet/Inception in training mode) give their first
+        field."""
         capture = self._capture
         assert capture is not None
+        for stage in self._stages:
+            stage.start()
         capture.start()
         try:
             output = self.model(batch)
         finally:
             captured = capture.stop()
+            stages = [stage.stop() for stage in self._stages]
         captured = capture.require(captured)
-        return (output if isinstance(output, Tensor) else output[0]), captured
+        return (output if isinstance(output, Tensor) else output[0]), captured, stages
+
+    def _domain_features(self, stages: list[Tensor | None], activations: Tensor | None
+                         ) -> tuple[Tensor | None, str | None]:
+        """The domain features (:mod:`cam_core.domain`) and their layers: the pooled stages, else the hooked
+        layer pooled."""
+        if not self.domain:
+            return None, None
+        if stages and all(s is not None for s in stages):
+            return (torch.cat([s for s in stages if s is not None], dim=1).float(),
+                    "+".join(domain_stages(self.model)))
+        return (None, None) if activations is None else (pooled_features(activations), self.target_layer)
 
     @abstractmethod
     def _explain(self, batch: Tensor, targets: Sequence[int] | None) -> CAMResult:

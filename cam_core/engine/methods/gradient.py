@@ -32,13 +32,13 @@ class GradCAM(BaseCAM):
     name = "gradcam"
     label = "Grad-CAM"
 
-    def __init__(self, model: nn.Module, target_layer: str | None = None) -> None:
+    def __init__(self, model: nn.Module, target_layer: str | None = None, domain: bool = True) -> None:
         if target_layer is None:
             try:
                 target_layer = resolve_head(model).feature_layer
             except ModelError:
                 target_layer = last_conv_layer(model)
-        super().__init__(model, target_layer)
+        super().__init__(model, target_layer, domain)
         self._capture = ActivationCapture(resolve_module(model, target_layer), make_leaf=True)
 
     @staticmethod
@@ -51,7 +51,7 @@ class GradCAM(BaseCAM):
         try:
             with torch.inference_mode(False):
                 torch.set_grad_enabled(False)  # the hook switches it on from the target layer onwards
-                logits, activations = self._forward(batch)
+                logits, activations, stages = self._forward(batch)
                 if not logits.requires_grad:
                     raise ModelError(f"layer {self.target_layer!r} does not lead to the network's output")
                 index = self._target_indices(logits.detach(), targets)
@@ -61,10 +61,12 @@ class GradCAM(BaseCAM):
                     (grads,) = torch.autograd.grad(score, activations, retain_graph=j + 1 < index.shape[1])
                     weights = self.channel_weights(activations.detach(), grads)
                     maps.append(F.relu((weights * activations.detach()).sum(dim=1)))
+                features, features_layer = self._domain_features(stages, activations)
         finally:
             torch.set_grad_enabled(grad_mode)
         return CAMResult(logits=logits.detach().float(), maps=torch.stack(maps, dim=1).float().contiguous(),
-                         class_indices=index, method=self.name, layer=self.target_layer)
+                         class_indices=index, method=self.name, layer=self.target_layer,
+                         features=features, features_layer=features_layer)
 
     @staticmethod
     def _target_indices(logits: Tensor, targets: Sequence[int] | None) -> Tensor:

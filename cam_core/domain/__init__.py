@@ -1,0 +1,25 @@
+"""Is this image like the ones the model was trained on? The domain check of every explanation.
+
+- :mod:`~cam_core.domain.reference`: :class:`DomainReference` (the card's ``domain`` field),
+  :class:`DomainResult` and :class:`DomainVerdict` (one image's check);
+- :mod:`~cam_core.domain.features`, :mod:`~cam_core.domain.stages`: the features, pooled from the stride-8 and
+  stride-16 stages (else the CAM layer) in the forward pass that makes the maps;
+- :mod:`~cam_core.domain.scorer`: :class:`DomainModel` (k nearest reference vectors, cosine distance);
+- :mod:`~cam_core.domain.store`: the reference in a model file (card field + ``domain.*`` tensors);
+- :mod:`~cam_core.domain.build`: making a reference from in-domain images (training, ``reference``, ``import``).
+"""
+
+from cam_core.domain.features import FEATURES_KIND, pooled_features
+from cam_core.domain.reference import (
+    DomainReference,
+    DomainResult,
+    DomainVerdict,
+    unknown_domain,
+)
+from cam_core.domain.scorer import DomainModel, calibrated_threshold, knn_distances, normalised
+from cam_core.domain.stages import DOMAIN_STAGES, domain_stages
+from cam_core.domain.store import DOMAIN_PREFIX, split_domain, write_domain
+
+__all__ = ["DOMAIN_PREFIX", "DOMAIN_STAGES", "domain_stages", "FEATURES_KIND", "DomainModel", "DomainReference", "DomainResult", "DomainVerdict",
+           "calibrated_threshold", "knn_distances", "normalised", "pooled_features", "split_domain",
+           "unknown_domain", "write_domain"]

@@ -1,0 +1,54 @@
+"""The domain reference a training run writes (:func:`training_domain`): the training images' features,
+with the threshold calibrated on the validation images (:func:`cam_core.domain.build.fit_domain`).
+
+Features come from the trained model in eval mode, through the same CAM extractor that explains images later,
+on the images as :meth:`ModelBundle.preprocess` feeds them (training images, stored at 1.15×, are resized to the
+network input size first; no augmentation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cam_core.domain import DomainModel
+from cam_core.domain.build import fit_domain
+from cam_core.training.augment import normalize
+from cam_core.training.tensors import Bucket
+
+__all__ = ["bucket_features", "training_domain"]
+
+
+def bucket_features(model: nn.Module, buckets: Sequence[Bucket], batch_size: int, device: torch.device
+                    ) -> tuple[Tensor, str]:
+    """``(N×D domain features, CAM layer)`` of every image in ``buckets``, each at its bucket's input size."""
+    from cam_core.engine.methods import CAM
+
+    rows: list[Tensor] = []
+    layer = ""
+    model.eval()
+    with CAM(model) as cam:
+        for bucket in buckets:
+            for start in range(0, bucket.images.shape[0], batch_size):
+                batch = bucket.images[start:start + batch_size].to(device).float().div_(255.0)
+                if tuple(batch.shape[-2:]) != tuple(bucket.out_size):
+                    batch = F.interpolate(batch, size=bucket.out_size, mode="bilinear", antialias=True,
+                                          align_corners=False).clamp_(0.0, 1.0)
+                out = cam(normalize(batch))
+                if out.features is not None:
+                    rows.append(out.features.cpu())
+                layer = out.features_layer or ""
+    return (torch.cat(rows) if rows else torch.zeros(0, 0)), layer
+
+
+def training_domain(model: nn.Module, train: Sequence[Bucket], val: Sequence[Bucket], batch_size: int,
+                    device: torch.device, source: str, seed: int) -> DomainModel | None:
+    """The run's domain model (None when the head gives no features, e.g. a 1×1-conv head)."""
+    reference, layer = bucket_features(model, train, batch_size, device)
+    held_out, _ = bucket_features(model, val, batch_size, device)
+    if reference.shape[0] < 2 or reference.shape[1] == 0:
+        return None
+    return fit_domain(reference, held_out, layer=layer, source=source, seed=seed)
