@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cam_core.checkpoints import DEFAULT_MODEL
 from cam_core.errors import CamInspectorError, InputError
@@ -145,7 +145,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, pretrained=args.pretrained,
                          device=args.device, val_fraction=args.val_fraction, mask_loss_weight=args.mask_loss,
                          group_pattern=args.group_pattern, resize=args.resize, map_stride=args.map_stride,
-                         freeze=args.freeze, data_description=args.data_description, init_from=args.init_from)
+                         freeze=args.freeze, data_description=args.data_description, init_from=args.init_from,
+                         **_distill_options(args))
     out = args.out or str(user_models_dir() / f"{Path(args.data_dir).resolve().name}-{args.arch}.safetensors")
     command = "python -m cam_core " + " ".join(shlex.quote(a) for a in args.argv)
     result = train_model(args.data_dir, out, config, progress=TextProgress(), command_line=command)
@@ -157,6 +158,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.interrupted:
         print(f"interrupted: kept the best model so far in {result.path}", file=sys.stderr)
     return EXIT_OK
+
+
+def _distill_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``train``'s teacher and fresh-parts options as :class:`TrainConfig` fields."""
+    from cam_core.training.distill import DistillSettings
+    from cam_core.training.fresh import FreshSynth
+
+    options: dict[str, Any] = {}
+    if args.teacher:
+        options["distill"] = DistillSettings(teacher=args.teacher, temperature=args.temperature, alpha=args.alpha,
+                                             map_weight=args.map_weight, unlabelled=args.unlabelled,
+                                             cache_dir=args.teacher_cache)
+    elif args.unlabelled:
+        raise InputError("--unlabelled needs --teacher (images without labels learn from the teacher only)")
+    if args.fresh_synth:
+        options["fresh_synth"] = FreshSynth(kind=args.fresh_synth, count=args.fresh_count, seed=args.fresh_seed)
+    return options
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -354,6 +372,20 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="16 halves the last stage's stride (Lite0, GoogLeNet, ResNet): a 14×14 CAM grid at 224 px")
     p.add_argument("--group-pattern", default=None,
                    help=r"regex; files whose names share its match stay on one side of the split (e.g. 'exp\d+')")
+    p.add_argument("--teacher", default=None,
+                   help="distil from this model (name, .safetensors or .onnx): its probabilities and its maps")
+    p.add_argument("--temperature", type=float, default=4.0, help="softening of both models' logits (default 4)")
+    p.add_argument("--alpha", type=float, default=0.5, help="weight of the teacher's probabilities vs. the labels")
+    p.add_argument("--map-weight", type=float, default=1.0,
+                   help="weight of the map term: the student's NG evidence map pulled toward the teacher's")
+    p.add_argument("--unlabelled", default=None,
+                   help="folder of images without labels (teacher terms only; a class folder unlabelled/ also works)")
+    p.add_argument("--teacher-cache", default=None,
+                   help="folder that keeps the teacher's outputs for the stored images (a later run reuses them)")
+    p.add_argument("--fresh-synth", choices=["plate", "nut", "mixed"], default=None,
+                   help="add freshly drawn synthetic parts every epoch (rendered in a background process)")
+    p.add_argument("--fresh-count", type=int, default=500, help="fresh parts per epoch (default 500)")
+    p.add_argument("--fresh-seed", type=int, default=1000, help="seed of the fresh parts (epoch e, part i)")
     p.set_defaults(func=cmd_train)
 
 

@@ -75,6 +75,7 @@ class RunRecord:
     interrupted: bool = False
     skipped: int = 0
     masked_train_images: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)   # further ``training`` entries (distillation, …)
 
     def card(self) -> dict[str, Any]:
         """The model card of the best epoch so far (``best`` must be set)."""
@@ -144,6 +145,7 @@ class RunRecord:
             "device": str(self.device),
             "versions": _versions(),
             "history": [asdict(h) for h in self.history],
+            **self.extras,
         }
 
     def _pretrained(self) -> dict[str, Any]:

@@ -10,7 +10,9 @@ from typing import Any
 from cam_core.checkpoints import RESIZE_MODES
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, MAP_STRIDE_RULE, map_stride_supported
 from cam_core.errors import InputError, ModelError
+from cam_core.training.distill import DistillSettings
 from cam_core.training.freezing import FREEZE_MODES
+from cam_core.training.fresh import FreshSynth
 
 __all__ = ["EpochStats", "TrainConfig", "TrainResult"]
 
@@ -43,6 +45,8 @@ class TrainConfig:
     ``calibrate``: after training, move the verdict threshold to where the validation balanced accuracy is
     highest (:func:`~cam_core.training.calibration.decision_offset`, recorded in the card); ``False`` keeps
     the plain argmax.
+    ``distill``: learn from a teacher model too (:mod:`cam_core.training.distill`; recorded in the card).
+    ``fresh_synth``: add freshly drawn synthetic parts every epoch (:mod:`cam_core.training.fresh`).
     ``require_learning``: a finished run whose validation shows it learned nothing
     (:func:`~cam_core.training.validation.learned_something`) is not saved; ``False`` saves it anyway,
     marked ``validation.learned: false``.
@@ -68,6 +72,8 @@ class TrainConfig:
     require_learning: bool = True
     init_from: str | None = None
     calibrate: bool = True
+    distill: DistillSettings | None = None
+    fresh_synth: FreshSynth | None = None
 
     @property
     def head_relu(self) -> bool:
@@ -81,6 +87,9 @@ class TrainConfig:
         for ok, message in self._checks():
             if not ok:
                 raise InputError(message)
+        for part in (self.distill, self.fresh_synth):
+            if part is not None:
+                part.validate()
 
     def _checks(self) -> list[tuple[bool, str]]:
         return [
