@@ -69,8 +69,8 @@ for stage in $STAGES; do
       python -m cam_core synth "$WORK/data/conveyor" --count 200 --seed 105 --kind conveyor
       echo "data: $((SECONDS - start)) s";;
     mix) mix mix 1500 200; mix mix-small 600 100;;
-    squeezenet) student squeezenet1_1 mix 2;;
-    googlenet) student googlenet mix-small 1;;
+    squeezenet) student squeezenet1_1 mix 3;;
+    googlenet) student googlenet mix-small 2;;
     *) echo "unknown stage $stage" >&2; exit 2;;
   esac
 done

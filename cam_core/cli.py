@@ -184,7 +184,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     bundle = load_model(args.model, device=args.device)
     with Explainer(bundle, method=args.method, flip_average=args.flip_average) as explainer:
-        report = evaluate(args.data_dir, explainer)
+        report = evaluate(args.data_dir, explainer, deletion_images=args.deletion_images)
     if args.json:
         print(json.dumps(report.to_json()))
     else:
@@ -394,6 +394,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir")
     add_model_args(p)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--deletion-images", type=int, default=64,
+                   help="NG images that also get the deletion curve (mask-free faithfulness; 0 = off)")
     p.set_defaults(func=cmd_evaluate)
 
 

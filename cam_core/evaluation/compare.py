@@ -8,7 +8,9 @@ in turn, :func:`~cam_core.evaluation.balanced_subset`) and gives one :func:`scor
 - ``accuracy``: share of argmax verdicts equal to the folder label; ``AUROC`` of P(NG);
 - ``pointing game``: share of NG maps whose peak lies within ``15·max(W, H)/224`` px of the defect
   (over the NG images with a non-empty mask); ``pointing on NG calls``: the same over those called NG;
-- ``energy in mask ÷ mask share``: ``(Σ_mask max(M, 0) / Σ max(M, 0)) / (|mask| / |image|)`` (1 = chance).
+- ``energy in mask ÷ mask share``: ``(Σ_mask max(M, 0) / Σ max(M, 0)) / (|mask| / |image|)`` (1 = chance);
+- ``deletion area`` (no masks needed): the area under P(NG) as the cells with the most NG evidence are blurred
+  first (:mod:`~cam_core.evaluation.deletion`; lower is better), beside the same for a random cell order.
 
 A network that cannot score the set (its classes differ from the folders, a broken file) gives an error
 line; the others still run.
@@ -35,7 +37,7 @@ __all__ = ["SCORE_COLUMNS", "LabelledFolder", "NetworkComparison", "compare_netw
 log = logging.getLogger(__name__)
 
 SCORE_COLUMNS = ("network", "grid", "ms/image", "accuracy", "AUROC", "pointing game",
-                 "pointing on NG calls", "energy in mask ÷ mask share")
+                 "pointing on NG calls", "energy in mask ÷ mask share", "deletion area", "deletion, random order")
 
 FractionCallback = Callable[[float, str], None]
 
@@ -85,6 +87,8 @@ def score_row(model: str, report: EvaluationReport) -> dict[str, Any]:
         "pointing game": _finite(overall["pointing"]) if localized else None,
         "pointing on NG calls": _finite(overall["pointing_flagged"]) if localized else None,
         "energy in mask ÷ mask share": _finite(overall["energy_ratio"]) if localized else None,
+        "deletion area": _finite(report.deletion.get("auc")),
+        "deletion, random order": _finite(report.deletion.get("random_auc")),
     }
 
 
