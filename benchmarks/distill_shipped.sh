@@ -68,9 +68,9 @@ for stage in $STAGES; do
       python -m cam_core synth "$WORK/data/parts" --count 1600 --seed 101 --size 320 --kind mixed
       python -m cam_core synth "$WORK/data/conveyor" --count 200 --seed 105 --kind conveyor
       echo "data: $((SECONDS - start)) s";;
-    mix) mix mix 1500 200; mix mix-small 600 100;;
+    mix) mix mix 1500 200; mix mix-small 250 40;;
     squeezenet) student squeezenet1_1 mix 3;;
-    googlenet) student googlenet mix-small 2;;
+    googlenet) student googlenet mix-small 3;;
     *) echo "unknown stage $stage" >&2; exit 2;;
   esac
 done
