@@ -20,6 +20,7 @@ shift || true
 STAGES=${*:-data mix squeezenet googlenet}
 TEACHER=${TEACHER:-efficientnet_lite0-parts}
 STOP_AFTER=${STOP_AFTER:-2400}
+EPOCH_IMAGES=${EPOCH_IMAGES:-240}     # a random draw of this many training images per epoch: frequent checkpoints
 mkdir -p "$WORK/former" "$WORK/cache"
 
 mix() {  # mix NAME N_PARTS N_FRAMES: class folders of symlinks to the first parts and frames, with a manifest
@@ -55,7 +56,7 @@ student() {  # student ARCH DATA EPOCHS
   git show "d84f176:models/$arch-parts.safetensors" > "$WORK/former/$arch-former.safetensors"
   local start=$SECONDS
   timeout -s INT "$STOP_AFTER" python -m cam_core train "$WORK/data/$data" --arch "$arch" \
-    --init-from "$WORK/former/$arch-former.safetensors" --image-size 320 --epochs "$epochs" --batch-size 16 \
+    --init-from "$WORK/former/$arch-former.safetensors" --image-size 320 --epochs "$epochs" --batch-size 16 --epoch-images "$EPOCH_IMAGES" \
     --val-fraction 0.1 --seed 3 --teacher "$TEACHER" --teacher-cache "$WORK/cache" \
     --out "$WORK/$arch-distilled.safetensors" > "$WORK/$arch.log" 2>&1 || true
   echo "$arch: $((SECONDS - start)) s (log $WORK/$arch.log)"
@@ -69,8 +70,8 @@ for stage in $STAGES; do
       python -m cam_core synth "$WORK/data/conveyor" --count 200 --seed 105 --kind conveyor
       echo "data: $((SECONDS - start)) s";;
     mix) mix mix 1500 200; mix mix-small 250 40;;
-    squeezenet) student squeezenet1_1 mix 3;;
-    googlenet) student googlenet mix-small 3;;
+    squeezenet) student squeezenet1_1 mix "${EPOCHS:-4}";;
+    googlenet) student googlenet mix-small "${EPOCHS:-3}";;
     *) echo "unknown stage $stage" >&2; exit 2;;
   esac
 done

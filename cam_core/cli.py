@@ -146,7 +146,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          device=args.device, val_fraction=args.val_fraction, mask_loss_weight=args.mask_loss,
                          group_pattern=args.group_pattern, resize=args.resize, map_stride=args.map_stride,
                          freeze=args.freeze, data_description=args.data_description, init_from=args.init_from,
-                         **_distill_options(args))
+                         epoch_images=args.epoch_images, **_distill_options(args))
     out = args.out or str(user_models_dir() / f"{Path(args.data_dir).resolve().name}-{args.arch}.safetensors")
     command = "python -m cam_core " + " ".join(shlex.quote(a) for a in args.argv)
     result = train_model(args.data_dir, out, config, progress=TextProgress(), command_line=command)
@@ -357,6 +357,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None,
                    help="default: enough for about 1500 optimiser steps (10–100 epochs)")
     p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--epoch-images", type=int, default=None,
+                   help="train each epoch on a random draw of about this many images (default: all, once)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--val-fraction", type=float, default=0.2)

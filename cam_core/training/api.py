@@ -18,6 +18,7 @@ training collapses to chance.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -160,6 +161,8 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
     class_weights = (counts.sum() / (n_classes * counts)).tolist()
     batch_size = min(config.batch_size, loaded.train_labels.numel())
     steps = steps_per_epoch(loaded.train, batch_size) + fresh_steps(config, batch_size)
+    if config.epoch_images is not None:
+        steps = min(steps, max(1, math.ceil(config.epoch_images / batch_size)))
     config = _with_epochs(config, steps, n_loaded > 0, emit)
     assert config.epochs is not None
     warmup = warmup_steps(steps, steps * config.epochs)

@@ -111,6 +111,7 @@ class RunRecord:
                      "unreadable_images_skipped": self.skipped},
             "epochs": c.epochs,
             "epochs_run": len(self.history),
+            "epoch_images": c.epoch_images,
             "best_epoch": self.best_epoch,
             "interrupted": self.interrupted,
             "optimizer": f"AdamW(weight_decay={c.weight_decay:g})",

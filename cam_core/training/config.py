@@ -47,6 +47,9 @@ class TrainConfig:
     the plain argmax.
     ``distill``: learn from a teacher model too (:mod:`cam_core.training.distill`; recorded in the card).
     ``fresh_synth``: add freshly drawn synthetic parts every epoch (:mod:`cam_core.training.fresh`).
+    ``epoch_images``: train each epoch on about this many images, a fresh random draw of whole batches from
+    the training side (validation and the best-epoch checkpoint come more often on a slow machine);
+    ``None``: every training image once per epoch.
     ``require_learning``: a finished run whose validation shows it learned nothing
     (:func:`~cam_core.training.validation.learned_something`) is not saved; ``False`` saves it anyway,
     marked ``validation.learned: false``.
@@ -74,6 +77,7 @@ class TrainConfig:
     calibrate: bool = True
     distill: DistillSettings | None = None
     fresh_synth: FreshSynth | None = None
+    epoch_images: int | None = None
 
     @property
     def head_relu(self) -> bool:
@@ -96,6 +100,8 @@ class TrainConfig:
             (self.epochs is None or self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})"),
             (32 <= self.image_size <= 1024, f"image size must be 32–1024 px (got {self.image_size})"),
             (self.batch_size >= 1, f"batch size must be at least 1 (got {self.batch_size})"),
+            (self.epoch_images is None or self.epoch_images >= 1,
+             f"images per epoch must be at least 1 (got {self.epoch_images})"),
             (self.lr is None or 0 < self.lr < 1, f"learning rate must be in (0, 1) (got {self.lr})"),
             (self.weight_decay >= 0, f"weight decay must be ≥ 0 (got {self.weight_decay})"),
             (0 < self.val_fraction < 1, f"validation fraction must be in (0, 1) (got {self.val_fraction})"),

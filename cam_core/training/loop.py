@@ -125,7 +125,7 @@ class Loop:
         epochs = self.run.config.epochs
         assert epochs is not None
         train_mode(self.model, self.run.frozen)
-        for step, (b, idx) in enumerate(batches(train_buckets, batch_size, self.generator)):
+        for step, (b, idx) in enumerate(batches(train_buckets, batch_size, self.generator)[:steps]):
             if self.should_stop():
                 raise _Stop
             loss, logits, y = self._step(train_buckets[b], idx)

@@ -234,3 +234,16 @@ def test_a_run_with_fresh_parts_records_them(teacher_file: Path, tmp_path: Path)
     card = read_card(result.path)
     assert card["training"]["fresh_synth"]["parts_per_epoch"] == 6
     assert result.history[0].images_per_s > 0
+
+
+def test_epoch_images_draws_that_many_images_per_epoch(tmp_path: Path) -> None:
+    from cam_core.progress import Progress
+
+    data = make_blobs(tmp_path / "d", n=20, size=32)
+    events: list[Progress] = []
+    config = TrainConfig(arch="squeezenet1_1", epochs=2, image_size=32, batch_size=4, pretrained="none",
+                         require_learning=False, calibrate=False, epoch_images=6)
+    result = train_model(data, tmp_path / "short.safetensors", config, progress=events.append)
+    steps = [e for e in events if e.stage == "batch"]
+    assert len(steps) == 2 * 2                     # ⌈6 / 4⌉ batches in each of the 2 epochs (16 training images)
+    assert result.path is not None and read_card(result.path)["training"]["epoch_images"] == 6
