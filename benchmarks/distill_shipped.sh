@@ -10,10 +10,15 @@
 # GoogLeNet) and stops at its epoch count or after STOP_AFTER seconds (SIGINT: the best epoch so far is kept,
 # marked interrupted). Continue a student with --init-from WORK_DIR/<arch>-distilled.safetensors.
 #
-# Wall times measured on the project's 2-core CPU shared with other jobs (load average 8–12), 3 Dec 2026:
-#   data       1600 parts (seed 101, 320 px): 14 min; 200 conveyor frames (seed 105): about 13 min
-#   squeezenet see the figures in README.md ("Distillation"); teacher outputs for 1530 images: cached once
-#   googlenet  see README.md
+# Wall times measured on the project's 2-core CPU shared with other jobs (load average 12–22), 3 Dec 2026:
+#   data       1600 parts (seed 101, 320 px): about 13 min; 200 conveyor frames (seed 105): 182 s
+#   mix        a few seconds (symlinks): mix = 1500 parts + 200 frames, mix-small = 250 parts + 40 frames
+#   squeezenet decoding 1700 images about 6 min; the teacher's outputs for the 1530 training images 12 min
+#              the first time (then cached in WORK/cache: 0 s); 4 epochs of 240 images, 109–125 s each
+#              (2.3–2.6 img/s); 566 s in all with the cache
+#   googlenet  teacher for 261 images about 3 min; 3 epochs of 240 images: 513 s, 424 s, 190 s (0.5–1.3 img/s,
+#              as the machine's load fell); 1331 s in all
+# Where that left the students: README.md, "Distillation".
 set -euo pipefail
 WORK=${1:-/tmp/distill}
 shift || true
