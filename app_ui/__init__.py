@@ -91,6 +91,7 @@ from app_ui.models import (
     model_names,
     model_picker,
     model_ref,
+    shipped_model_names,
     timed_explain,
 )
 from app_ui.picture import (
@@ -171,7 +172,7 @@ __all__ = [
     "available_pages", "decode_image", "defect_class", "digest_of", "display_copy", "display_mask", "draw_menu",
     "encode_jpeg", "encode_png", "error_line", "explain_inputs", "get_explainer", "init_state", "keep_batch",
     "keep_video_run", "labelled_set", "last_batch", "load_uploads", "map_caption", "mask_scores", "method_picker", "engine_label",
-    "model_card", "model_names", "model_picker", "model_ref", "overlay_controls", "overlays_zip", "own_input_names", "page_menu",
+    "model_card", "model_names", "shipped_model_names", "model_picker", "model_ref", "overlay_controls", "overlays_zip", "own_input_names", "page_menu",
     "pointing_lines", "probe_source", "raw_grid_figure", "render_maps", "report_html", "render_overlays", "run_guarded",
     "run_video", "sample_clip", "sample_image", "sample_picker", "score_networks", "scores_csv", "scores_json_bytes",
     "scores_key", "show_error", "show_mask_panel", "show_verdict", "model_card_label", "stage_video", "start_video_job",

@@ -19,7 +19,7 @@ from PIL import Image
 
 from app_ui.cache import stores
 from cam_core import Explainer, Explanation, ModelError, list_models
-from cam_core.checkpoints import DEFAULT_MODEL, ModelBundle, ModelCard, user_models_dir
+from cam_core.checkpoints import DEFAULT_MODEL, ModelBundle, ModelCard, shipped_models_dir, user_models_dir
 from cam_core.engine.backend import Backend
 from cam_core.models import is_onnx_file, open_model, open_model_card
 from cam_core.options import Method
@@ -77,6 +77,12 @@ def model_names() -> list[str]:
     names = list(list_models())
     preferred = [n for n in PREFERRED_MODELS if n in names]
     return preferred + [n for n in names if n not in preferred]
+
+
+def shipped_model_names() -> list[str]:
+    """The models that ship with the product, preferred ones first (Compare networks opens with them)."""
+    shipped = {name for name, path in list_models().items() if path.parent == shipped_models_dir()}
+    return [n for n in model_names() if n in shipped]
 
 
 def model_ref(name: str) -> ModelRef:

@@ -160,18 +160,24 @@ def _command_line(options: Mapping[str, Any]) -> str:
     return (f"CAM Inspector app, Models page: arch={options['arch']} epochs={options['epochs']} "
             f"image_size={options['image_size']} batch_size={options['batch_size']} "
             f"pretrained={options['pretrained']} seed={options['seed']} resize={options['resize']} "
-            f"map_stride={options['map_stride']}")
+            f"map_stride={options['map_stride']}"
+            + (f" teacher={options['teacher']} temperature={options['temperature']:g} alpha={options['alpha']:g}"
+               if options.get("teacher") else ""))
 
 
 def run_training(data_root: Path, out_path: Path, options: dict[str, Any], where: Any = None) -> None:
     """Train in this script run; progress events drive the progress bar, the status line and the charts
     (drawn in ``where``, the top of the Train tab). The outcome is kept in session state (:data:`TRAIN_RESULT`)."""
     from cam_core.training import TrainConfig, scan_dataset, train_model
+    from cam_core.training.distill import DistillSettings
     from cam_core.training.summary import training_summary
 
+    distill = (DistillSettings(teacher=options["teacher"], temperature=options["temperature"], alpha=options["alpha"])
+               if options.get("teacher") else None)
     config = TrainConfig(arch=options["arch"], epochs=options["epochs"], image_size=options["image_size"],
                          batch_size=options["batch_size"], pretrained=options["pretrained"],
-                         seed=options["seed"], resize=options["resize"], map_stride=options["map_stride"])
+                         seed=options["seed"], resize=options["resize"], map_stride=options["map_stride"],
+                         distill=distill)
     where = where if where is not None else st.container()
     where.info(f"Training **{out_path.stem}** ({options['arch']}, {options['epochs']} epochs). Leaving this page or "
                "changing a setting stops the run; the best epoch so far is then kept, marked interrupted.")

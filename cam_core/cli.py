@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cam_core.checkpoints import DEFAULT_MODEL
 from cam_core.errors import CamInspectorError, InputError
@@ -200,7 +200,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, pretrained=args.pretrained,
                          device=args.device, val_fraction=args.val_fraction, mask_loss_weight=args.mask_loss,
                          group_pattern=args.group_pattern, resize=args.resize, map_stride=args.map_stride,
-                         freeze=args.freeze, data_description=args.data_description, init_from=args.init_from)
+                         freeze=args.freeze, data_description=args.data_description, init_from=args.init_from,
+                         epoch_images=args.epoch_images, **_distill_options(args))
     out = args.out or str(user_models_dir() / f"{Path(args.data_dir).resolve().name}-{args.arch}.safetensors")
     command = "python -m cam_core " + " ".join(shlex.quote(a) for a in args.argv)
     result = train_model(args.data_dir, out, config, progress=TextProgress(), command_line=command)
@@ -218,6 +219,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _distill_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``train``'s teacher and fresh-parts options as :class:`TrainConfig` fields."""
+    from cam_core.training.distill import DistillSettings
+    from cam_core.training.fresh import FreshSynth
+
+    options: dict[str, Any] = {}
+    if args.teacher:
+        options["distill"] = DistillSettings(teacher=args.teacher, temperature=args.temperature, alpha=args.alpha,
+                                             map_weight=args.map_weight, unlabelled=args.unlabelled,
+                                             cache_dir=args.teacher_cache)
+    elif args.unlabelled:
+        raise InputError("--unlabelled needs --teacher (images without labels learn from the teacher only)")
+    if args.fresh_synth:
+        options["fresh_synth"] = FreshSynth(kind=args.fresh_synth, count=args.fresh_count, seed=args.fresh_seed)
+    return options
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cam_core.evaluation import evaluate, format_report
     from cam_core.explain.factory import make_explainer
@@ -231,7 +249,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     bundle = load_model(args.model, device=args.device)
     with make_explainer(bundle, args.method, backend=args.backend, flip_average=args.flip_average) as explainer:
         _say_backend(explainer, args)
-        report = evaluate(args.data_dir, explainer, progress=progress)
+        report = evaluate(args.data_dir, explainer, progress=progress, deletion_images=args.deletion_images)
     if args.json:
         print(json.dumps(report.to_json()))
     else:
@@ -446,6 +464,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None,
                    help="default: enough for about 1500 optimiser steps (10–100 epochs)")
     p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--epoch-images", type=int, default=None,
+                   help="train each epoch on a random draw of about this many images (default: all, once)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--val-fraction", type=float, default=0.2)
@@ -461,6 +481,20 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="16 halves the last stage's stride (Lite0, GoogLeNet, ResNet): a 14×14 CAM grid at 224 px")
     p.add_argument("--group-pattern", default=None,
                    help=r"regex; files whose names share its match stay on one side of the split (e.g. 'exp\d+')")
+    p.add_argument("--teacher", default=None,
+                   help="distil from this model (name, .safetensors or .onnx): its probabilities and its maps")
+    p.add_argument("--temperature", type=float, default=4.0, help="softening of both models' logits (default 4)")
+    p.add_argument("--alpha", type=float, default=0.5, help="weight of the teacher's probabilities vs. the labels")
+    p.add_argument("--map-weight", type=float, default=1.0,
+                   help="weight of the map term: the student's NG evidence map pulled toward the teacher's")
+    p.add_argument("--unlabelled", default=None,
+                   help="folder of images without labels (teacher terms only; a class folder unlabelled/ also works)")
+    p.add_argument("--teacher-cache", default=None,
+                   help="folder that keeps the teacher's outputs for the stored images (a later run reuses them)")
+    p.add_argument("--fresh-synth", choices=["plate", "nut", "mixed"], default=None,
+                   help="add freshly drawn synthetic parts every epoch (rendered in a background process)")
+    p.add_argument("--fresh-count", type=int, default=500, help="fresh parts per epoch (default 500)")
+    p.add_argument("--fresh-seed", type=int, default=1000, help="seed of the fresh parts (epoch e, part i)")
     p.set_defaults(func=cmd_train)
 
 
@@ -469,6 +503,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir")
     add_model_args(p)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--deletion-images", type=int, default=64,
+                   help="NG images that also get the deletion curve (mask-free faithfulness; 0 = off)")
     p.set_defaults(func=cmd_evaluate)
 
 

@@ -92,6 +92,8 @@ def scores_table(result: ui.NetworkScores) -> None:
         "pointing chance": st.column_config.NumberColumn(format="percent"),
         "pointing on NG calls": st.column_config.NumberColumn(format="percent"),
         "energy in mask ÷ mask share": st.column_config.NumberColumn(format="%.2f×"),
+        "deletion area": st.column_config.NumberColumn(format="%.3f"),
+        "deletion, random order": st.column_config.NumberColumn(format="%.3f"),
     })
     ui.score_flags(st, result.rows)
     capped = (f"the first {result.scored} of {result.total} images (classes taken in turn; at most "
@@ -105,7 +107,10 @@ def scores_table(result: ui.NetworkScores) -> None:
                   "15·max(W, H)/224 px of the defect, and the share of the NG map's positive evidence inside "
                   "the mask divided by the mask's area share (1× = chance, higher = concentrated on the defect). "
                   "Pointing on NG calls: the pointing game over the defective images the network called NG."
-                  if where else "No masks matched (masks/<image stem>.png): pointing and energy are empty."))
+                  if where else "No masks matched (masks/<image stem>.png): pointing and energy are empty.")
+               + " Deletion area (no masks needed): blur the cells with the most NG evidence first and take the "
+                 "area under P(NG), over the first NG images; lower = the map shows what the network uses. "
+                 "Beside it the same for a random cell order.")
 
 
 def labelled_set_scores(models: list[str], method: ui.MapMethod) -> None:
@@ -149,7 +154,8 @@ def page() -> None:
         return
     current = [n for n in st.session_state.get("cfg_compare_models", []) if n in names]
     if not current:
-        current = names[:2]
+        shipped = ui.shipped_model_names()
+        current = shipped[:4] if len(shipped) >= 2 else names[:2]
     st.session_state["cfg_compare_models"] = current
     models = st.multiselect("Networks (2–4)", names, key="cfg_compare_models", max_selections=4,
                             help="Each network explains the same image with the same method and colour settings.")

@@ -170,7 +170,25 @@ def train_options() -> dict[str, Any]:
                                 "cost more.")
         map_stride = 16 if fine else 32
     return {"arch": arch, "epochs": epochs, "image_size": int(image_size), "batch_size": batch_size,
-            "pretrained": pretrained, "seed": 0, "minutes": minutes, "resize": resize, "map_stride": map_stride}
+            "pretrained": pretrained, "seed": 0, "minutes": minutes, "resize": resize, "map_stride": map_stride,
+            **teacher_options()}
+
+
+def teacher_options() -> dict[str, Any]:
+    """Distillation: a teacher model, its temperature and weight (:mod:`cam_core.training.distill`)."""
+    none = "(no teacher)"
+    teacher = st.selectbox("Learn from a teacher", [none, *ui.model_names()], key="train_teacher",
+                           help="The new model also learns the teacher's probabilities and its NG map (where the "
+                                "teacher sees the defect), so an accurate model makes another network good. Images "
+                                "in an unlabelled/ folder of the ZIP then learn from the teacher only.")
+    if teacher == none:
+        return {"teacher": None}
+    c1, c2 = st.columns(2)
+    temperature = float(c1.number_input("Temperature", 1.0, 20.0, 4.0, key="train_temperature",
+                                        help="Softens both networks' probabilities before they are compared."))
+    alpha = float(c2.slider("Weight of the teacher's probabilities (vs. the labels)", 0.0, 1.0, 0.5,
+                            key="train_alpha"))
+    return {"teacher": teacher, "temperature": temperature, "alpha": alpha}
 
 
 def train_form(data_root: Path, zip_name: str, disabled: bool) -> None:

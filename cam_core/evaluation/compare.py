@@ -13,6 +13,8 @@ in turn, :func:`~cam_core.evaluation.balanced_subset`) and gives one :func:`scor
   tolerance of the mask); ``confusion at threshold``: wrong verdicts of each kind as shown;
 - ``unlike training data``: images whose domain check says the network was not trained on anything like them;
 - ``flags``: :mod:`cam_core.evaluation.honesty` (inverted ranking, few images, near-chance localization, leakage).
+- ``deletion area`` (no masks needed): the area under P(NG) as the cells with the most NG evidence are blurred
+  first (:mod:`~cam_core.evaluation.deletion`; lower is better), beside the same for a random cell order.
 
 A network that cannot score the set (its classes differ from the folders, a broken file) gives an error
 line; the others still run.
@@ -39,8 +41,8 @@ __all__ = ["SCORE_COLUMNS", "LabelledFolder", "NetworkComparison", "compare_netw
 log = logging.getLogger(__name__)
 
 SCORE_COLUMNS = ("network", "unlike training data", "grid", "ms/image", "accuracy", "AUROC", "pointing game",
-                 "pointing chance", "pointing on NG calls", "energy in mask ÷ mask share", "confusion at threshold",
-                 "flags")
+                 "pointing chance", "pointing on NG calls", "energy in mask ÷ mask share", "deletion area",
+                 "deletion, random order", "confusion at threshold", "flags")
 
 FractionCallback = Callable[[float, str], None]
 
@@ -92,6 +94,8 @@ def score_row(model: str, report: EvaluationReport) -> dict[str, Any]:
         "pointing chance": _finite(overall.get("pointing_chance")) if localized else None,
         "pointing on NG calls": _finite(overall["pointing_flagged"]) if localized else None,
         "energy in mask ÷ mask share": _finite(overall["energy_ratio"]) if localized else None,
+        "deletion area": _finite(report.deletion.get("auc")),
+        "deletion, random order": _finite(report.deletion.get("random_auc")),
         "confusion at threshold": confusion_text(report),
         "flags": "; ".join(f["text"] for f in report.flags) or "none",
     }

@@ -22,6 +22,7 @@ from PIL import Image
 from cam_core.checkpoints.classes import positive_class_index
 from cam_core.data.dataset import class_folders, folder_masks, list_images, read_manifest, relative_name
 from cam_core.errors import InputError
+from cam_core.evaluation.deletion import DeletionResult, deletion_curves, deletion_summary
 from cam_core.evaluation.masks import load_mask
 from cam_core.evaluation.metrics import localization_scores
 from cam_core.evaluation.report import ALL_TYPES, EvaluationReport, build_report, judge
@@ -31,7 +32,9 @@ from cam_core.progress import Progress, ProgressCallback, ignore_progress
 if TYPE_CHECKING:
     from cam_core.explain.pipeline import Explainer, Explanation
 
-__all__ = ["balanced_subset", "evaluate"]
+__all__ = ["DELETION_IMAGES", "balanced_subset", "evaluate"]
+
+DELETION_IMAGES = 64     # defect images whose deletion curve evaluate() measures by default (16 passes each)
 
 
 def _class_folders(root: Path, classes: Sequence[str]) -> dict[str, int]:
@@ -111,6 +114,8 @@ class _Run:
     missing_masks: int = 0
     model_seconds: float = 0.0
     map_size: list[int] | None = None
+    deletion_limit: int = 0
+    deletions: list[DeletionResult] = field(default_factory=list)
 
     def run_batch(self, chunk: Sequence[tuple[Path, int]]) -> None:
         """Load, explain (positive class targeted) and score one batch of images."""
@@ -162,18 +167,33 @@ class _Run:
             self.missing_masks += status == "missing"
             if status != "ok":
                 row["note"] = "all-zero mask: not localized" if status == "empty" else "no mask file"
+            self._deletion(row, image, explanation)
         return row
+
+    def _deletion(self, row: dict[str, Any], image: Image.Image, explanation: Explanation) -> None:
+        """The deletion curve of a defect image's map (:mod:`~cam_core.evaluation.deletion`), up to the limit."""
+        row["deletion_auc"] = row["deletion_random_auc"] = None
+        if len(self.deletions) >= self.deletion_limit:
+            return
+        evidence = explanation.evidence_of(self.positive) if explanation.is_centrable else \
+            explanation.map_of(self.positive)
+        result = deletion_curves(self.explainer, image, evidence, self.positive, row["p_ng"],
+                                 seed=len(self.per_image))
+        self.deletions.append(result)
+        row["deletion_auc"], row["deletion_random_auc"] = result.auc, result.random_auc
 
 
 def evaluate(data_dir: str | Path, explainer: Explainer, *, tolerance_px: float | None = None,
              batch_size: int = 16, files: Sequence[str | Path] | None = None,
-             progress: ProgressCallback | None = None) -> EvaluationReport:
+             progress: ProgressCallback | None = None, deletion_images: int = DELETION_IMAGES) -> EvaluationReport:
     """Classify every image under ``data_dir``'s class folders and score the NG maps against the masks.
 
     ``files`` restricts to a subset (paths relative to ``data_dir`` like ``"ng/x.jpg"``, or absolute).
     ``tolerance_px=None`` uses ``15·max(W, H)/224`` per image. Unreadable images are skipped, and so are
     unreadable masks (their image is still classified, not localized); both are listed in ``skipped_files``. ``progress`` gets :class:`~cam_core.progress.Progress` events: stage ``"image"``
     (``done`` of ``total`` images) after each batch and ``"message"`` for skipped files and masks.
+    The first ``deletion_images`` defect images also get their deletion curve (mask-free faithfulness,
+    :mod:`~cam_core.evaluation.deletion`; 0 turns it off); its passes are not counted in the model time.
     """
     root = Path(data_dir)
     if not root.is_dir():
@@ -187,7 +207,8 @@ def evaluate(data_dir: str | Path, explainer: Explainer, *, tolerance_px: float 
     manifest = read_manifest(root)
     run = _Run(root=root, explainer=explainer, classes=classes, positive=pos, manifest=manifest,
                masks=folder_masks(root, [path for path, label in entries if label == pos], manifest),
-               tolerance_px=tolerance_px, emit=progress or ignore_progress)
+               tolerance_px=tolerance_px, emit=progress or ignore_progress,
+               deletion_limit=max(0, int(deletion_images)))
     start = time.perf_counter()
     step = max(1, batch_size)
     for first in range(0, len(entries), step):
@@ -203,6 +224,7 @@ def evaluate(data_dir: str | Path, explainer: Explainer, *, tolerance_px: float 
                           time.perf_counter() - start, run.model_seconds, run.empty_masks, run.missing_masks,
                           run.skipped)
     report.map_size = run.map_size
+    report.deletion = deletion_summary(run.deletions)
     judge(report, bundle.card)
     return report
 

@@ -49,6 +49,7 @@ class EvaluationReport:
     flags: list[dict[str, str]] = field(default_factory=list)   # cam_core.evaluation.honesty flags
     leakage: dict[str, Any] | None = None   # files shared with the model's training data, figures without them
     domain_counts: dict[str, int] = field(default_factory=dict)   # domain verdict → images
+    deletion: dict[str, float] = field(default_factory=dict)   # deletion_summary (mask-free faithfulness)
 
     def to_json(self) -> dict[str, Any]:
         """Plain-JSON dict (NaN → ``None``)."""
@@ -159,6 +160,15 @@ def _domain_lines(report: EvaluationReport) -> list[str]:
     return []      # the outside_domain flag says it
 
 
+def _deletion_lines(report: EvaluationReport) -> list[str]:
+    d = report.deletion
+    if not d or not d.get("n"):
+        return []
+    return ["", f"Deletion curve of the {report.positive_class} map on {d['n']} {report.positive_class} images "
+                f"(no masks needed): area {_fmt(d['auc'])} vs. {_fmt(d['random_auc'])} for a random cell order "
+                f"(lower = the map shows what the network uses); the map beats random on {_fmt(d['beats_random'])}"]
+
+
 def format_report(report: EvaluationReport) -> str:
     """A readable multi-line summary: headline numbers, confusion matrix, localization table."""
     tol = ("15·max(W,H)/224 px per image" if report.tolerance_px is None else f"{report.tolerance_px:g} px")
@@ -175,6 +185,7 @@ def format_report(report: EvaluationReport) -> str:
     lines.append(" " * width + "".join(f"{c:>{width}}" for c in report.classes))
     for name, row in zip(report.classes, report.confusion):
         lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
+    lines += _deletion_lines(report)
     lines += ["", f"Localization of the {report.positive_class} map on {report.positive_class} images with a "
               f"defect mask (pointing tolerance {tol}):"]
     notes = []

@@ -18,6 +18,7 @@ training collapses to chance.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +34,8 @@ from cam_core.progress import ProgressCallback, ignore_progress
 from cam_core.training.card import RunRecord
 from cam_core.training.config import TrainConfig, TrainResult
 from cam_core.training.data import DatasetIndex, group_by_pattern, scan_dataset, split_dataset
+from cam_core.training.distill import DistillLoss, Teacher
+from cam_core.training.distill_setup import annotate, fresh_parts, fresh_steps, take_unlabelled
 from cam_core.training.domain import training_domain
 from cam_core.training.events import note
 from cam_core.training.freezing import freeze_parameters, frozen_prefixes
@@ -84,6 +87,7 @@ def _prepare_data(data: str | Path | DatasetIndex, config: TrainConfig, emit: Pr
     """(whole index, train side, val side, how it was split in words)."""
     group_fn = group_by_pattern(config.group_pattern) if config.group_pattern else None
     index = data if isinstance(data, DatasetIndex) else scan_dataset(data, group_fn)
+    index, unlabelled = take_unlabelled(index, config)
     train, val = split_dataset(index, config.val_fraction, config.seed, group_fn)
     if group_fn is not None or any(r.group is not None for r in index.records):
         pattern = f", pattern {config.group_pattern!r}" if config.group_pattern else ""
@@ -93,6 +97,9 @@ def _prepare_data(data: str | Path | DatasetIndex, config: TrainConfig, emit: Pr
     split += f", val_fraction {config.val_fraction:g}, seed {config.seed}"
     emit(note(f"{len(index)} images in {len(index.classes)} classes "
               f"({', '.join(f'{c} {n}' for c, n in index.counts().items())}): {len(train)} train, {len(val)} val"))
+    if unlabelled:
+        emit(note(f"{len(unlabelled)} images without a label join the training side (teacher terms only)"))
+        train = train.subset((*train.records, *unlabelled))
     return index, train, val, split
 
 
@@ -138,16 +145,33 @@ def file_hashes(index: DatasetIndex) -> list[str]:
     return sorted({sha256_of(record.path) for record in index.records})
 
 
+def _teacher(config: TrainConfig, index: DatasetIndex, positive: int, loaded: LoadedData, run: RunRecord,
+             emit: ProgressCallback) -> Teacher | None:
+    """The teacher (its outputs kept on the stored training images), and the card's words on it and on fresh
+    parts; ``None`` without distillation."""
+    unlabelled = int((loaded.train_labels < 0).sum())
+    if config.fresh_synth is not None:
+        run.extras["fresh_synth"] = config.fresh_synth.record()
+    if config.distill is None:
+        return None
+    teacher = Teacher(config.distill, index.classes, positive)
+    annotate(loaded.train, teacher, emit)
+    run.extras["distillation"] = {**teacher.record(), "unlabelled_images": unlabelled}
+    return teacher
+
+
 def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig, device: torch.device,
            emit: ProgressCallback, should_stop: Callable[[], bool], command_line: str | None) -> TrainResult:
     index, train_index, val_index, split = _prepare_data(data, config, emit)
     n_classes = len(index.classes)
     loaded = load_data(train_index, val_index, config, emit)
     model, n_loaded, not_loaded, source, frozen, frozen_tensors = _build(config, index, device, emit)
-    counts = torch.bincount(loaded.train_labels, minlength=n_classes).float()
+    counts = torch.bincount(loaded.train_labels[loaded.train_labels >= 0], minlength=n_classes).float()
     class_weights = (counts.sum() / (n_classes * counts)).tolist()
     batch_size = min(config.batch_size, loaded.train_labels.numel())
-    steps = steps_per_epoch(loaded.train, batch_size)
+    steps = steps_per_epoch(loaded.train, batch_size) + fresh_steps(config, batch_size)
+    if config.epoch_images is not None:
+        steps = min(steps, max(1, math.ceil(config.epoch_images / batch_size)))
     config = _with_epochs(config, steps, n_loaded > 0, emit)
     assert config.epochs is not None
     warmup = warmup_steps(steps, steps * config.epochs)
@@ -164,10 +188,14 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
         data_hashes={"train": file_hashes(train_index), "val": file_hashes(val_index)})
     _describe_tensors(config, loaded, emit)
     positive = positive_class_index(index.classes)
+    teacher = _teacher(config, index, positive, loaded, run, emit)
+    with_masks = loaded.train[0].masks is not None
     loop = Loop(model=model, optimizer=optimizer, scheduler=scheduler, run=run, device=device,
                 weight=torch.tensor(class_weights, device=device), generator=torch.Generator().manual_seed(config.seed),
-                pointing=PointingLoss(model, positive) if loaded.train[0].masks is not None else None,
-                emit=emit, should_stop=should_stop, out_path=out_path, positive=positive)
+                pointing=PointingLoss(model, positive) if with_masks else None,
+                emit=emit, should_stop=should_stop, out_path=out_path, positive=positive,
+                distill=DistillLoss(model, positive, config.distill) if config.distill is not None else None,
+                teacher=teacher, fresh=fresh_parts(config, index.classes, with_masks))
     best_state = loop.run_all(loaded.train, loaded.val, batch_size, steps)
     source = run.card_source()
 

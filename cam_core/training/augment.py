@@ -20,7 +20,7 @@ from torch import Tensor
 
 from cam_core.checkpoints import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["AUGMENTATION", "WORKING_SCALE", "augment_batch", "augment_with_masks", "normalize"]
+__all__ = ["AUGMENTATION", "WORKING_SCALE", "augment_batch", "augment_with_maps", "augment_with_masks", "normalize"]
 
 WORKING_SCALE = 1.15            # training images are kept at 1.15× their network input size
 ROTATION_DEG = 10.0
@@ -77,6 +77,15 @@ def _affine(n: int, ratio: float, generator: torch.Generator) -> Tensor:
 def augment_with_masks(images: Tensor, masks: Tensor | None, out_size: int | tuple[int, int],
                        generator: torch.Generator) -> tuple[Tensor, Tensor | None]:
     """:func:`augment_batch`, moving uint8 ``N×1×H×W`` ``masks`` by the same geometry → float [0, 1] masks."""
+    x, moved, _ = augment_with_maps(images, masks, None, out_size, generator)
+    return x, moved
+
+
+def augment_with_maps(images: Tensor, masks: Tensor | None, maps: Tensor | None, out_size: int | tuple[int, int],
+                      generator: torch.Generator) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """:func:`augment_with_masks`, also moving float ``N×k×h×w`` ``maps`` (any grid over the same field of
+    view, e.g. a teacher's CAM) by the same geometry, bilinearly, to the output size. The random numbers drawn
+    do not depend on ``maps``."""
     out_h, out_w = (out_size, out_size) if isinstance(out_size, int) else out_size
     n = images.shape[0]
     theta = _affine(n, images.shape[-2] / images.shape[-1], generator)
@@ -88,11 +97,14 @@ def augment_with_masks(images: Tensor, masks: Tensor | None, out_size: int | tup
         x = torch.cat([x, masks.to(device=device, dtype=torch.float32).div_(255.0)], dim=1)
     grid = F.affine_grid(theta.to(device), [n, x.shape[1], out_h, out_w], align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    moved_maps = None if maps is None else F.grid_sample(maps.to(device=device, dtype=torch.float32), grid,
+                                                         mode="bilinear", padding_mode="reflection",
+                                                         align_corners=False)
     moved_masks = x[:, 3:4] if masks is not None else None
     x = x[:, :3]
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = ((x - mean) * contrast.to(device) + mean) * brightness.to(device)
-    return x.clamp_(0.0, 1.0), moved_masks
+    return x.clamp_(0.0, 1.0), moved_masks, moved_maps
 
 
 def normalize(x: Tensor) -> Tensor:

@@ -79,6 +79,7 @@ class RunRecord:
     skipped: int = 0
     masked_train_images: int = 0
     data_hashes: dict[str, list[str]] = field(default_factory=dict)   # sha256 of the train / val files
+    extras: dict[str, Any] = field(default_factory=dict)   # further ``training`` entries (distillation, …)
 
     def card(self) -> dict[str, Any]:
         """The model card of the best epoch so far (``best`` must be set)."""
@@ -115,6 +116,7 @@ class RunRecord:
                      "unreadable_images_skipped": self.skipped},
             "epochs": c.epochs,
             "epochs_run": len(self.history),
+            "epoch_images": c.epoch_images,
             "best_epoch": self.best_epoch,
             "interrupted": self.interrupted,
             "optimizer": f"AdamW(weight_decay={c.weight_decay:g})",
@@ -149,6 +151,7 @@ class RunRecord:
             "device": str(self.device),
             "versions": _versions(),
             "history": [asdict(h) for h in self.history],
+            **self.extras,
         }
 
     def _pretrained(self) -> dict[str, Any]:

@@ -11,7 +11,9 @@ from cam_core.checkpoints import RESIZE_MODES
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, MAP_STRIDE_RULE, map_stride_supported
 from cam_core.errors import InputError, ModelError
 from cam_core.options import Pretrained, choices
+from cam_core.training.distill import DistillSettings
 from cam_core.training.freezing import FREEZE_MODES
+from cam_core.training.fresh import FreshSynth
 
 __all__ = ["EpochStats", "TrainConfig", "TrainResult"]
 
@@ -44,6 +46,11 @@ class TrainConfig:
     ``calibrate``: after training, move the verdict threshold to where the validation balanced accuracy is
     highest (:func:`~cam_core.training.calibration.decision_offset`, recorded in the card); ``False`` keeps
     the plain argmax.
+    ``distill``: learn from a teacher model too (:mod:`cam_core.training.distill`; recorded in the card).
+    ``fresh_synth``: add freshly drawn synthetic parts every epoch (:mod:`cam_core.training.fresh`).
+    ``epoch_images``: train each epoch on about this many images, a fresh random draw of whole batches from
+    the training side (validation and the best-epoch checkpoint come more often on a slow machine);
+    ``None``: every training image once per epoch.
     ``require_learning``: a finished run whose validation shows it learned nothing
     (:func:`~cam_core.training.validation.learned_something`) is not saved; ``False`` saves it anyway,
     marked ``validation.learned: false``.
@@ -69,6 +76,9 @@ class TrainConfig:
     require_learning: bool = True
     init_from: str | None = None
     calibrate: bool = True
+    distill: DistillSettings | None = None
+    fresh_synth: FreshSynth | None = None
+    epoch_images: int | None = None
 
     @property
     def head_relu(self) -> bool:
@@ -82,12 +92,17 @@ class TrainConfig:
         for ok, message in self._checks():
             if not ok:
                 raise InputError(message)
+        for part in (self.distill, self.fresh_synth):
+            if part is not None:
+                part.validate()
 
     def _checks(self) -> list[tuple[bool, str]]:
         return [
             (self.epochs is None or self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})"),
             (32 <= self.image_size <= 1024, f"image size must be 32–1024 px (got {self.image_size})"),
             (self.batch_size >= 1, f"batch size must be at least 1 (got {self.batch_size})"),
+            (self.epoch_images is None or self.epoch_images >= 1,
+             f"images per epoch must be at least 1 (got {self.epoch_images})"),
             (self.lr is None or 0 < self.lr < 1, f"learning rate must be in (0, 1) (got {self.lr})"),
             (self.weight_decay >= 0, f"weight decay must be ≥ 0 (got {self.weight_decay})"),
             (0 < self.val_fraction < 1, f"validation fraction must be in (0, 1) (got {self.val_fraction})"),

@@ -1,7 +1,9 @@
 """The epoch loop of one run: optimiser steps, validation after each epoch, keeping the best epoch.
 
 Class imbalance: class-weighted cross-entropy, ``w_c = N / (C · N_c)`` (every image seen once per epoch);
-with defect masks the pointing loss is added (:class:`~cam_core.training.pointing.PointingLoss`).
+with defect masks the pointing loss is added (:class:`~cam_core.training.pointing.PointingLoss`); with a
+teacher, the distillation loss replaces the plain cross-entropy (:mod:`cam_core.training.distill`). Fresh
+synthetic parts (:mod:`cam_core.training.fresh`) join each epoch as one more bucket.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from torch import Tensor, nn
 from cam_core.checkpoints import save_checkpoint
 from cam_core.errors import CamInspectorError
 from cam_core.progress import ProgressCallback
-from cam_core.training.augment import augment_with_masks, normalize
+from cam_core.training.augment import augment_with_maps, normalize
 from cam_core.training.card import RunRecord
 from cam_core.training.config import EpochStats
+from cam_core.training.distill import UNLABELLED, DistillLoss, Teacher
 from cam_core.training.events import batch_event, epoch_event, note
 from cam_core.training.freezing import train_mode
+from cam_core.training.fresh import FreshParts
 from cam_core.training.optim import GRAD_CLIP_NORM
 from cam_core.training.pointing import PointingLoss
 from cam_core.training.saving import finish, working_path
@@ -52,6 +56,9 @@ class Loop:
     should_stop: Callable[[], bool]
     out_path: Path
     positive: int
+    distill: DistillLoss | None = None
+    teacher: Teacher | None = None
+    fresh: FreshParts | None = None
 
     def run_all(self, train_buckets: Sequence[Bucket], val_buckets: Sequence[Bucket], batch_size: int,
                 steps: int) -> dict[str, Tensor] | None:
@@ -67,7 +74,8 @@ class Loop:
         assert epochs is not None
         try:
             for epoch in range(1, epochs + 1):
-                stats, val = self._epoch(epoch, train_buckets, val_buckets, batch_size, steps)
+                stats, val = self._epoch(epoch, self._epoch_buckets(train_buckets, epoch), val_buckets, batch_size,
+                                         steps)
                 best_state = self._keep(stats, val, best_state)
         except (_Stop, KeyboardInterrupt):
             self._mark_interrupted()
@@ -77,9 +85,19 @@ class Loop:
             finish(self.model, best_state, self.run, self.out_path, self.emit)
             raise
         finally:
-            if self.pointing is not None:
-                self.pointing.close()
+            for part in (self.pointing, self.distill, self.fresh):
+                if part is not None:
+                    part.close()
         return best_state
+
+    def _epoch_buckets(self, train_buckets: Sequence[Bucket], epoch: int) -> list[Bucket]:
+        """The stored images, plus this epoch's fresh parts (with the teacher's outputs when distilling)."""
+        if self.fresh is None:
+            return list(train_buckets)
+        bucket = self.fresh.bucket(epoch)
+        if self.teacher is not None:
+            bucket.teacher_logits, bucket.teacher_maps = self.teacher.outputs(bucket.images)
+        return [*train_buckets, bucket]
 
     def _keep(self, stats: EpochStats, val: ValResult, best_state: dict[str, Tensor] | None
               ) -> dict[str, Tensor] | None:
@@ -103,39 +121,46 @@ class Loop:
     def _epoch(self, epoch: int, train_buckets: Sequence[Bucket], val_buckets: Sequence[Bucket],
                batch_size: int, steps: int) -> tuple[EpochStats, ValResult]:
         started = time.perf_counter()
-        loss_sum = correct = seen = 0.0
+        loss_sum = correct = seen = labelled = 0.0
         epochs = self.run.config.epochs
         assert epochs is not None
         train_mode(self.model, self.run.frozen)
-        for step, (b, idx) in enumerate(batches(train_buckets, batch_size, self.generator)):
+        for step, (b, idx) in enumerate(batches(train_buckets, batch_size, self.generator)[:steps]):
             if self.should_stop():
                 raise _Stop
             loss, logits, y = self._step(train_buckets[b], idx)
             seen += y.numel()
+            labelled += float((y != UNLABELLED).sum())
             loss_sum += float(loss) * y.numel()
             correct += float((logits.argmax(dim=1) == y).sum())
-            self.emit(batch_event(epoch, epochs, step + 1, steps, loss_sum / seen, correct / seen,
+            self.emit(batch_event(epoch, epochs, step + 1, steps, loss_sum / seen, correct / max(labelled, 1.0),
                                   seen / (time.perf_counter() - started), self.optimizer.param_groups[0]["lr"]))
         train_seconds = time.perf_counter() - started
         val = validate(self.model, val_buckets, self.positive, max(batch_size, 32), self.device)
-        stats = EpochStats(epoch=epoch, train_loss=loss_sum / seen, train_acc=correct / seen,
+        stats = EpochStats(epoch=epoch, train_loss=loss_sum / seen, train_acc=correct / max(labelled, 1.0),
                            val_loss=val.loss, val_acc=val.acc, val_auroc=val.auroc,
                            seconds=time.perf_counter() - started, images_per_s=seen / train_seconds)
         return stats, val
 
     def _step(self, bucket: Bucket, idx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """One optimiser step; returns (detached loss, detached logits, labels)."""
-        x, m = augment_with_masks(bucket.images[idx].to(self.device),
-                                  None if bucket.masks is None else bucket.masks[idx],
-                                  bucket.out_size, self.generator)
+        """One optimiser step; returns (detached loss, detached logits, labels; ``-1`` for no label)."""
+        teacher_maps = bucket.teacher_maps[idx] if self.distill is not None and bucket.teacher_maps is not None \
+            else None
+        x, m, moved_maps = augment_with_maps(bucket.images[idx].to(self.device),
+                                             None if bucket.masks is None else bucket.masks[idx],
+                                             teacher_maps, bucket.out_size, self.generator)
         x = normalize(x)
         y = bucket.labels[idx].to(self.device)
-        if self.pointing is not None:
-            self.pointing.start()
+        for part in (self.pointing, self.distill):
+            if part is not None:
+                part.start()
         logits = self.model(x)
         if not isinstance(logits, Tensor):
             logits = logits[0]
-        loss = F.cross_entropy(logits, y, weight=self.weight)
+        if self.distill is not None and moved_maps is not None and bucket.teacher_logits is not None:
+            loss = self.distill(logits, y, self.weight, bucket.teacher_logits[idx], moved_maps)
+        else:
+            loss = F.cross_entropy(logits, y, weight=self.weight)
         if self.pointing is not None and m is not None:
             extra = self.pointing(m, y)
             if extra is not None:

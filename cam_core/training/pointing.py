@@ -2,7 +2,8 @@
 
 Defect masks, when the data has them (``masks/<stem>.png``), add this loss on the maps (weight
 ``mask_loss_weight``, default 1): the defect-class map must peak inside the mask, stay quiet elsewhere and
-show no peak on OK images. The masks follow the same augmentation as their images.
+show no peak on OK images. The masks follow the same augmentation as their images. Images labelled ``-1``
+(no label, distillation) take no part.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class PointingLoss:
         cover = F.adaptive_avg_pool2d(masks, (int(maps.shape[-2]), int(maps.shape[-1])))[:, 0]
         inside = cover > MASK_CELL_MIN_COVER
         use = (labels == self._positive) & inside.flatten(1).any(dim=1)
-        scored = (labels != self._positive) | use          # OK images and NG images with a usable mask
+        ok = (labels != self._positive) & (labels >= 0)    # a negative label: no label (distillation)
+        scored = ok | use                                  # OK images and NG images with a usable mask
         if not bool(scored.any()):
             return None
         maps = maps.float()
@@ -70,7 +72,6 @@ class PointingLoss:
         positive_cells = inside[scored] & use[scored].view(-1, 1, 1)
         negative_cells = cells[~positive_cells]
         loss = 0.5 * F.smooth_l1_loss(negative_cells, torch.zeros_like(negative_cells))
-        ok = labels != self._positive
         if bool(ok.any()):
             peaks = torch.logsumexp(maps[ok].flatten(1), dim=1) - math.log(maps.shape[-1] * maps.shape[-2])
             loss = loss + F.softplus(peaks).mean()

@@ -90,6 +90,8 @@ class Bucket:
     images: Tensor                   # N×3×h×w uint8
     labels: Tensor                   # N
     masks: Tensor | None = None      # N×1×h×w uint8 0/255
+    teacher_logits: Tensor | None = None   # N×C, a teacher's logits (distillation)
+    teacher_maps: Tensor | None = None     # N×1×h'×w', a teacher's defect-evidence map (distillation)
 
 
 def bucketize(arrays: list[np.ndarray], labels: list[int], out_sizes: list[tuple[int, int]],
@@ -171,7 +173,8 @@ def load_data(train_index: DatasetIndex, val_index: DatasetIndex, config: TrainC
                         masked_train_images=masked,
                         skipped=len(train_index) + len(val_index) - len(kept_train) - len(kept_val))
     n_classes = len(train_index.classes)
-    for name, labels in (("training", loaded.train_labels), ("validation", loaded.val_labels)):
+    for name, labels in (("training", loaded.train_labels[loaded.train_labels >= 0]),
+                         ("validation", loaded.val_labels)):
         if labels.numel() == 0 or torch.bincount(labels, minlength=n_classes).min() == 0:
             raise InputError(f"after skipping unreadable files the {name} set lacks a class")
     return loaded

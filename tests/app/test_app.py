@@ -234,6 +234,22 @@ def test_compare_networks(models_dir: Path) -> None:
     assert sum(bool(VERDICT.search(s.value)) for s in at.subheader) == 2
 
 
+def test_compare_opens_with_every_shipped_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  model_files: dict[str, Path]) -> None:
+    shipped, user = tmp_path / "shipped", tmp_path / "user_models"
+    shipped.mkdir()
+    user.mkdir()
+    for name, path in model_files.items():
+        (shipped / f"{name}.safetensors").symlink_to(path)
+    (shipped / "third-shipped.safetensors").symlink_to(model_files["squeezenet1_1-test"])
+    (user / "mine.safetensors").symlink_to(model_files["resnet18-test"])
+    monkeypatch.setenv("CAM_INSPECTOR_MODELS", str(user))
+    monkeypatch.setattr(registry, "SHIPPED_MODELS_DIR", shipped)
+    at = run_app("pages/compare.py")
+    assert set(at.multiselect(key="cfg_compare_models").value) == {"squeezenet1_1-test", "resnet18-test",
+                                                                   "third-shipped"}
+
+
 def test_models_page_lists_cards_and_refuses_pickles(models_dir: Path) -> None:
     at = run_app("pages/models.py")
     labels = [e.label for e in at.expander]

@@ -64,7 +64,7 @@ def test_score_row_turns_nan_and_missing_localization_into_none() -> None:
                              overall={"n": 0, "pointing": float("nan"), "pointing_flagged": float("nan"),
                                       "energy_ratio": float("nan")}, classes=["ok", "ng"],
                              confusion=[[3, 1], [0, 4]], flags=[{"code": "few_images", "text": "only 4"}],
-                             domain_counts={"unknown": 8}, n_images=8)
+                             domain_counts={"unknown": 8}, n_images=8, deletion={})
     row = score_row("net", report)  # type: ignore[arg-type]
     assert tuple(row) == SCORE_COLUMNS
     assert row["grid"] == "7×5" and row["ms/image"] == 12.3 and row["accuracy"] == 0.75
@@ -72,10 +72,13 @@ def test_score_row_turns_nan_and_missing_localization_into_none() -> None:
     assert row["pointing game"] is None and row["energy in mask ÷ mask share"] is None
     assert row["confusion at threshold"] == "ok→ng 1" and row["flags"] == "only 4"
     assert row["unlike training data"] == "domain unknown"
+    assert row["deletion area"] is None and row["deletion, random order"] is None
     localized = SimpleNamespace(**{**vars(report), "overall": {"n": 2, "pointing": 0.5, "pointing_flagged": 1.0,
-                                                               "energy_ratio": 2.5}})
+                                                               "energy_ratio": 2.5},
+                                             "deletion": {"n": 3, "auc": 0.2, "random_auc": 0.6}})
     row = score_row("net", localized)  # type: ignore[arg-type]
     assert (row["pointing game"], row["pointing on NG calls"], row["energy in mask ÷ mask share"]) == (0.5, 1.0, 2.5)
+    assert (row["deletion area"], row["deletion, random order"]) == (0.2, 0.6)
 
 
 def test_compare_networks_scores_each_network_and_reports_the_others_errors(
