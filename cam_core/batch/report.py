@@ -48,8 +48,12 @@ class ReportSummary:
 
 def _glance(stats: BatchStats, model: str) -> list[tuple[str, str]]:
     explained = stats.explained
-    rows = [("Parts inspected", f"{stats.rows}"),
-            ("Flagged NG", f"{stats.flagged} ({stats.flagged / explained:.1%} of the explained)" if explained else "0"),
+    inside = explained - stats.outside
+    parts = (f"{stats.rows} parts: {stats.outside} outside the model's domain (verdicts not trusted); of the "
+             f"{inside} inside, {stats.flagged} NG") if stats.outside else f"{stats.rows}"
+    rows = [("Parts inspected", parts),
+            ("Flagged NG", f"{stats.flagged} ({stats.flagged / inside:.1%} of the explained parts inside the "
+                           "model's domain)" if inside else "0"),
             ("Could not be read or explained", f"{stats.errors}" + (f" (first: {stats.first_error})"
                                                                    if stats.first_error else "")),
             ("Model", model)]

@@ -61,6 +61,8 @@ def explanation_row(item: Decoded, explanation: Explanation, info: ModelInfo, *,
     row.update(
         width=width, height=height, verdict=verdict.label, is_defect=verdict.is_positive,
         probability=verdict.probability, defect_probability=verdict.positive_probability, threshold=used,
+        domain=explanation.domain.verdict.value, domain_distance=explanation.domain.distance,
+        domain_threshold=explanation.domain.threshold,
         classes=list(explanation.classes), probabilities=[float(p) for p in explanation.probabilities],
         map_classes=map_classes, peak_x=[peaks[c][0] for c in map_classes], peak_y=[peaks[c][1] for c in map_classes],
         evidence_max=evidence_max, hot_share=hot_share, map_height=explanation.map_size[0],

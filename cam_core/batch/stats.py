@@ -22,7 +22,8 @@ __all__ = ["BINS", "BatchStats", "collect_stats"]
 
 BINS = 20                 # defect-probability histogram: [0, 0.05), …, [0.95, 1]
 READ_ROWS = 16_384        # rows per record batch
-_COLUMNS = ["path", "folder", "modified", "is_defect", "defect_probability", "error"]
+_COLUMNS = ["path", "folder", "modified", "is_defect", "defect_probability", "domain", "error"]
+OUTSIDE = "unlike training data"      # cam_core.domain.DomainVerdict.UNLIKE, as the rows store it
 
 
 @dataclass
@@ -31,7 +32,8 @@ class BatchStats:
 
     rows: int = 0
     errors: int = 0
-    flagged: int = 0
+    flagged: int = 0                   # called NG among the explained parts inside the model's domain
+    outside: int = 0                   # explained parts unlike the model's training data (verdicts not trusted)
     groups: dict[str, list[int]] = field(default_factory=dict)       # key → [explained, flagged]
     histogram: np.ndarray = field(default_factory=lambda: np.zeros(BINS, dtype=np.int64))
     worst: list[dict[str, Any]] = field(default_factory=list)         # most likely defective first
@@ -89,12 +91,14 @@ def collect_stats(dataset: pads.Dataset, *, by: str = "hour", worst: int = 20) -
     stats, top = BatchStats(), _Worst(max(0, worst))
     for batch in _batches(dataset, _COLUMNS):
         errors = batch.column("error").is_valid().to_numpy(zero_copy_only=False)
-        flagged = batch.column("is_defect").fill_null(False).to_numpy(zero_copy_only=False)
+        outside = pc.equal(batch.column("domain"), OUTSIDE).fill_null(False).to_numpy(zero_copy_only=False)
+        flagged = batch.column("is_defect").fill_null(False).to_numpy(zero_copy_only=False) & ~outside
         p = batch.column("defect_probability").to_numpy(zero_copy_only=False).astype(np.float64)
         ok = ~errors
         stats.rows += batch.num_rows
         stats.errors += int(errors.sum())
         stats.flagged += int((flagged & ok).sum())
+        stats.outside += int((outside & ok).sum())
         if stats.first_error is None and errors.any():
             stats.first_error = batch.column("error")[int(np.argmax(errors))].as_py()
         _add_groups(stats, batch, by, ok, flagged)

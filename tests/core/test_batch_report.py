@@ -65,3 +65,24 @@ def test_report_of_an_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="no batch results"):
         write_batch_report(tmp_path, tmp_path / "r.html")
+
+
+def test_parts_outside_the_domain_are_counted_apart(tmp_path: Path) -> None:
+    """NG calls on parts unlike the training data are not counted as NG; the headline says how many were outside."""
+    domains = ["known parts", "unlike training data", "unknown", None]
+    with PartWriter(tmp_path, rows_per_part=5) as writer:
+        for i in range(12):
+            writer.add({"path": f"/p/{i}.png", "folder": "/p", "is_defect": i % 2 == 0, "defect_probability": 0.9,
+                        "domain": domains[i % 4], "error": None})
+    stats = collect_stats(results_dataset(tmp_path), worst=0)
+    assert stats.outside == 3                            # i = 1, 5, 9
+    assert stats.flagged == 6                            # every even i: none of them is outside
+    with PartWriter(tmp_path / "all-out", rows_per_part=5) as writer:
+        for i in range(4):
+            writer.add({"path": f"/q/{i}.png", "folder": "/q", "is_defect": True, "defect_probability": 0.9,
+                        "domain": "unlike training data", "error": None})
+    out = tmp_path / "r.html"
+    write_batch_report(tmp_path / "all-out", out, ReportSettings(worst=0))
+    page = out.read_text()
+    assert "4 parts: 4 outside the model&#x27;s domain" in page or "4 parts: 4 outside the model's domain" in page
+    assert collect_stats(results_dataset(tmp_path / "all-out"), worst=0).flagged == 0
