@@ -178,7 +178,8 @@ def test_compare_scores_each_network_on_a_labelled_zip(monkeypatch: pytest.Monke
     table = at.dataframe[0].value
     assert list(table.columns) == ["network", "unlike training data", "grid", "ms/image", "accuracy", "AUROC",
                                    "pointing game", "pointing chance", "pointing on NG calls",
-                                   "energy in mask ÷ mask share", "confusion at threshold", "flags"]
+                                   "energy in mask ÷ mask share", "deletion area", "deletion, random order",
+                                   "confusion at threshold", "flags"]
     assert all("fewer than 20" in flags for flags in table["flags"])     # 4 images of each class: flagged
     assert list(table["network"]) == models
     assert dict(zip(table["network"], table["grid"]))["resnet18-test"] == "4×4"   # 112 px input
