@@ -16,6 +16,7 @@ import pyarrow.dataset as pads
 
 from cam_core.batch.schema import MAPS_COLUMN
 from cam_core.batch.writer import part_files
+from cam_core.domain import DomainResult, DomainVerdict, unknown_domain
 from cam_core.errors import InputError
 from cam_core.explain.pipeline import Explanation
 
@@ -48,13 +49,26 @@ def explanation_of_row(row: Mapping[str, Any], defect_index: int | None = None) 
     map_classes: Sequence[str] = row["map_classes"]
     shape = (len(map_classes), int(row["map_height"]), int(row["map_width"]))
     probabilities = np.asarray(row["probabilities"], dtype=np.float64)
-    kwargs: dict[str, Any] = {} if defect_index is None else {"defect_index": defect_index}
+    kwargs: dict[str, Any] = {"domain": domain_of_row(row)}
+    if defect_index is not None:
+        kwargs["defect_index"] = defect_index
     return Explanation(classes=tuple(classes), probabilities=probabilities,
                        logits=np.log(np.clip(probabilities, 1e-12, None)),
                        maps=np.asarray(maps, dtype=np.float32).reshape(shape),
                        class_indices=tuple(list(classes).index(c) for c in map_classes),
                        image_size=(int(row["width"]), int(row["height"])), method=_method_name(row["method"]),
                        layer="", **kwargs)
+
+
+def domain_of_row(row: Mapping[str, Any]) -> DomainResult:
+    """The domain check a row recorded (``domain``, ``domain_distance``, ``domain_threshold``)."""
+    try:
+        verdict = DomainVerdict(row.get("domain"))
+    except ValueError:
+        return unknown_domain("not recorded in the batch results")
+    if verdict is DomainVerdict.UNKNOWN:
+        return unknown_domain()
+    return DomainResult(verdict=verdict, distance=row.get("domain_distance"), threshold=row.get("domain_threshold"))
 
 
 def table_rows(table: pa.Table) -> list[dict[str, Any]]:

@@ -126,7 +126,17 @@ def _card_of(model: str, classes: Sequence[str]) -> Mapping[str, Any]:
         return {"classes": list(classes)}
 
 
-def _worst_items(rows: Sequence[Mapping[str, Any]], model: str | None) -> tuple[list[Any], str | None]:
+def _card_scale(card: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The model's fixed evidence scale ``(−A, A)`` from its card's ``evidence_range`` (else each image its own)."""
+    recorded = card.get("evidence_range")
+    if not recorded or len(recorded) != 2:
+        return None
+    top = max(abs(float(recorded[0])), abs(float(recorded[1])))
+    return (-top, top) if top > 0 else None
+
+
+def _worst_items(rows: Sequence[Mapping[str, Any]], model: str | None,
+                 value_range: tuple[float, float] | None) -> tuple[list[Any], str | None]:
     names, images, explanations, notes = [], [], [], []
     source = _Explanations(model)
     try:
@@ -141,7 +151,7 @@ def _worst_items(rows: Sequence[Mapping[str, Any]], model: str | None) -> tuple[
             notes.append(() if image is not None else ("the image file can no longer be read",))
     finally:
         source.close()
-    return make_report_items(names, images, explanations, notes=notes), source.failed
+    return make_report_items(names, images, explanations, notes=notes, value_range=value_range), source.failed
 
 
 def batch_report_html(results: str | Path, settings: ReportSettings = ReportSettings()) -> tuple[str, BatchStats]:
@@ -152,7 +162,7 @@ def batch_report_html(results: str | Path, settings: ReportSettings = ReportSett
     known = manifest or {}
     model = stats.worst[0]["model"] if stats.worst else known.get("model", "?")
     card = _card_of(str(model), known.get("classes", []))
-    items, failed = _worst_items(stats.worst, settings.model or known.get("model_spec"))
+    items, failed = _worst_items(stats.worst, settings.model or known.get("model_spec"), _card_scale(card))
     sections = [_groups_html(stats, settings.by), _histogram_html(stats)]
     if failed:
         sections.append(f"<p class='notes'>{html.escape(failed)}</p>")

@@ -44,8 +44,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("defect_probability", pa.float64(), "probability of the defect class (null: none)"),
     Column("threshold", pa.float64(), "decision threshold on defect_probability (null: argmax of a model "
                                       "without a defect class)"),
-    Column("domain", pa.string(), "domain check: known parts / unlike training data (verdict not to be trusted) "
-                                  "/ unknown (cam_core.domain)"),
+    Column("domain", pa.string(), "domain check: known / unlike training data (verdict not to be trusted) / "
+                                  "unknown (cam_core.domain.DomainVerdict)"),
     Column("domain_distance", pa.float64(), "the image's distance to the model's reference (null: unknown)"),
     Column("domain_threshold", pa.float64(), "the distance above which the image is unlike the training data"),
     Column("classes", pa.list_(pa.string()), "the model's classes"),

@@ -69,7 +69,7 @@ def test_report_of_an_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_parts_outside_the_domain_are_counted_apart(tmp_path: Path) -> None:
     """NG calls on parts unlike the training data are not counted as NG; the headline says how many were outside."""
-    domains = ["known parts", "unlike training data", "unknown", None]
+    domains = ["known", "unlike training data", "unknown", None]
     with PartWriter(tmp_path, rows_per_part=5) as writer:
         for i in range(12):
             writer.add({"path": f"/p/{i}.png", "folder": "/p", "is_defect": i % 2 == 0, "defect_probability": 0.9,
@@ -86,3 +86,12 @@ def test_parts_outside_the_domain_are_counted_apart(tmp_path: Path) -> None:
     page = out.read_text()
     assert "4 parts: 4 outside the model&#x27;s domain" in page or "4 parts: 4 outside the model's domain" in page
     assert collect_stats(results_dataset(tmp_path / "all-out"), worst=0).flagged == 0
+
+
+def test_a_row_read_back_keeps_its_domain_check() -> None:
+    from cam_core.batch.readback import domain_of_row
+
+    outside = domain_of_row({"domain": "unlike training data", "domain_distance": 0.4, "domain_threshold": 0.1})
+    assert outside.outside and (outside.distance, outside.threshold) == (0.4, 0.1)
+    assert not domain_of_row({"domain": "known", "domain_distance": 0.01, "domain_threshold": 0.1}).outside
+    assert domain_of_row({}).verdict.value == "unknown"          # results written before the column existed
