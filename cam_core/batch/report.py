@@ -127,11 +127,14 @@ def _card_of(model: str, classes: Sequence[str]) -> Mapping[str, Any]:
 
 
 def _card_scale(card: Mapping[str, Any]) -> tuple[float, float] | None:
-    """The model's fixed evidence scale ``(−A, A)`` from its card's ``evidence_range`` (else each image its own)."""
-    recorded = card.get("evidence_range")
-    if not recorded or len(recorded) != 2:
+    """The model's fixed evidence scale ``(−A, A)`` from its typed card's evidence range (else each image its own)."""
+    from cam_core.checkpoints import ModelCard
+
+    try:
+        limits = ModelCard.from_dict(card).evidence_limits
+    except CamInspectorError:         # the fallback card of a model this machine does not have
         return None
-    top = max(abs(float(recorded[0])), abs(float(recorded[1])))
+    top = max(abs(limits[0]), abs(limits[1])) if limits else 0.0
     return (-top, top) if top > 0 else None
 
 
