@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["PARTIAL_MARK", "sha256_of", "atomic_path", "atomic_write", "commit_partial", "naming_target",
+__all__ = ["PARTIAL_MARK", "sha256_of", "atomic_path", "atomic_write", "commit_partial", "committing", "naming_target",
            "partial_beside", "partial_files", "remove_partials"]
 
 #: Part of every temporary name: ``.<stem>.<random>.partial<ext>``.
@@ -96,7 +96,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     removed, ``path`` is untouched and the exception propagates.
     """
     target = Path(path)
-    tmp = partial_beside(target)
+    with committing(partial_beside(target), target) as tmp:
+        yield tmp
+
+
+@contextmanager
+def committing(tmp: Path, target: Path) -> Iterator[Path]:
+    """Yield the temporary file ``tmp``; on success it is synced and moved onto ``target``, on any exception it
+    is deleted (an ``OSError`` then names ``target``, :func:`naming_target`)."""
     try:
         yield tmp
         commit_partial(tmp, target)

@@ -12,7 +12,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cam_core.errors import InputError
-from cam_core.files import commit_partial, naming_target, partial_beside
+from cam_core.files import committing, partial_beside
 
 
 def temp_beside(path: Path) -> Path:
@@ -34,16 +34,5 @@ def discard(path: Path | None) -> None:
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on leaving without an exception it replaces ``path``,
     on any exception (``BaseException`` included) it is deleted."""
-    tmp = temp_beside(path)
-    try:
+    with committing(temp_beside(path), path) as tmp:
         yield tmp
-        commit_partial(tmp, path)
-    except OSError as exc:
-        discard(tmp)
-        relabelled = naming_target(exc, tmp, path)
-        if relabelled is exc:
-            raise
-        raise relabelled from exc
-    except BaseException:
-        discard(tmp)
-        raise
