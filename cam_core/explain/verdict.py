@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from cam_core.checkpoints import defect_class_index
-from cam_core.explain.pipeline import Explanation
+
+if TYPE_CHECKING:
+    from cam_core.explain.pipeline import Explanation
 
 __all__ = ["Verdict", "VerdictKind", "overlay_class", "positive_index_of", "predicted_index", "shown_classes",
            "verdict_of"]
