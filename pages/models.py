@@ -216,7 +216,7 @@ def _run_pending(pending: dict[str, Any], top: Any) -> None:
 
 
 def page() -> None:
-    st.title("Models")
+    ui.page_title("Models")
     cards, add, imported, train = st.tabs(["Available models", "Add a checkpoint", "Import a PyTorch model",
                                            "Train a new model"])
     with cards:
