@@ -190,4 +190,4 @@ def run_training(data_root: Path, out_path: Path, options: dict[str, Any], where
                                       "path": None if result.path is None else str(result.path),
                                       "best_epoch": result.best_epoch, "interrupted": result.interrupted,
                                       "rejected": result.rejected, "name": out_path.stem,
-                                      "summary": training_summary(result.card) if result.card else []}
+                                      "summary": training_summary(result.model_card) if result.model_card else []}

@@ -10,7 +10,7 @@ import streamlit as st
 
 from app_ui.domain import domain_caption
 from app_ui.state import DEFAULTS, KEPT_OVERLAY
-from cam_core.checkpoints import ModelBundle, ModelCard, defect_class_index
+from cam_core.checkpoints import ModelBundle, ModelCard
 from cam_core.domain import DomainResult
 from cam_core.explain import Verdict
 from cam_core.explain.scale import ModelScale, scale_in_force
@@ -98,7 +98,7 @@ def show_verdict(container: Any, verdict: Verdict, small: bool = False, trained_
 
 def synthetic_model_hint(container: Any, bundle: ModelBundle, own: Sequence[str], what: str = "photographs") -> None:
     """A visible warning when a model that only knows synthetic parts is shown the user's own inputs ``own``."""
-    if bundle.synthetic_only and own:
+    if bundle.card.synthetic_only and own:
         container.warning(
             f"**{bundle.name} has only seen synthetic parts** (plates and hex nuts drawn by this product), not "
             f"{what} like {own[0]}{' and the others' if len(own) > 1 else ''}. Its verdicts and maps on them "
@@ -124,7 +124,7 @@ def map_caption(class_name: str, raw: np.ndarray, scale: tuple[float, float], mo
 def model_card_label(name: str, card: ModelCard, where: str) -> str:
     """``**name** · arch · ok, NG* · imported from line7.pt · user``: what it is, its defect class (marked
     ``*``), and where it came from when it was imported or converted (the card's ``origin``)."""
-    defect = defect_class_index(card.classes, card)
+    defect = card.defect_index
     classes = ", ".join(f"{c}*" if i == defect else c for i, c in enumerate(card.classes))
     origin = card.origin or {}
     came = f"{origin.get('format', 'imported').replace('_', ' ')} from {origin['file']}" if origin.get("file") else ""

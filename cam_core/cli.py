@@ -214,7 +214,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"interrupted: kept the best model so far in {result.path}", file=sys.stderr)
     from cam_core.training.summary import training_summary
 
-    for line in training_summary(result.card):
+    card = result.model_card
+    for line in training_summary(card) if card is not None else []:
         print(line)
     return EXIT_OK
 
@@ -283,7 +284,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     finally:
         if drawn:
             print(file=sys.stderr)   # end the progress line, so what follows starts on its own
-    positive = bundle.positive_index
+    positive = bundle.card.defect_index
     ng = 0 if positive is None else sum(1 for f in result.frames if f.predicted == bundle.classes[positive])
     print(f"wrote {result.output} ({result.frames_text}, {ng} NG; colour scale from {result.scale_source})",
           file=sys.stderr)

@@ -23,7 +23,7 @@ def sidebar_controls() -> tuple[str | None, ui.MapMethod, int | None, ui.ViewSet
     value_range = None
     if model is not None:
         bundle = ui.get_explainer(model, method).bundle
-        value_range = bundle.value_range
+        value_range = bundle.card.value_range
         options = ["predicted", *bundle.classes]
         if st.session_state.get("cfg_target") not in options:
             st.session_state["cfg_target"] = "predicted"

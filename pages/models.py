@@ -51,7 +51,7 @@ def model_cards() -> None:
             st.error(f"{name} ({origin}) cannot be used: {exc}")
             continue
         with st.expander(ui.model_card_label(name, card, origin)):
-            table = pd.DataFrame(card_summary(card.to_dict()), columns=["field", "value"])
+            table = pd.DataFrame(card_summary(card), columns=["field", "value"])
             st.dataframe(table, hide_index=True, width="stretch")
             st.caption(f"File: `{path}` · {ref.size / 1024**2:.1f} MB")
 

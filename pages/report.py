@@ -22,7 +22,7 @@ def source_batch() -> ui.Batch | None:
         if model is None or not items:
             return None
         bundle = ui.get_explainer(model, method).bundle
-        view = ui.view_controls(st.sidebar, bundle.value_range, scale=ui.model_scale_of(model))
+        view = ui.view_controls(st.sidebar, bundle.card.value_range, scale=ui.model_scale_of(model))
         with st.spinner("Explaining…"):
             explanations = ui.explain_inputs(model, method, items)
         return ui.Batch(model=model, method=method, items=items, explanations=explanations, view=view)

@@ -22,9 +22,10 @@ from cam_core.checkpoints.card import (
     FORMAT_VERSION,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    LEGACY_SYNTHETIC_TEXT,
     RESIZE_MODES,
+    DataKind,
     ModelCard,
-    trained_on_of,
     validate_card,
 )
 from cam_core.checkpoints.classes import (
@@ -51,6 +52,6 @@ __all__ = [
     "MAX_CHECKPOINT_BYTES", "MODEL_SUFFIXES", "REPO_ROOT", "RESIZE_MODES", "SHIPPED_MODELS_DIR", "ModelBundle",
     "ModelCard", "defect_class_index", "defect_names_text", "fitted_input_size", "is_defect_name", "list_models",
     "TORCHVISION_PREFIX", "load_checkpoint", "load_torchvision", "pick_device", "positive_class_index", "read_card",
-    "read_model_card", "resolve_model_path", "save_checkpoint", "shipped_models_dir", "trained_on_of",
+    "read_model_card", "resolve_model_path", "save_checkpoint", "shipped_models_dir", "DataKind", "LEGACY_SYNTHETIC_TEXT",
     "user_models_dir", "validate_card",
 ]

@@ -39,7 +39,7 @@ def attach_reference(model: str, folder: str | Path, *, seed: int = 0, describe:
         domain = replace(domain, reference=replace(domain.reference, source=describe))
     for line in skipped:
         say(f"skipped {line}")
-    write_domain(path, bundle.card, domain)
+    write_domain(path, bundle.card.to_dict(), domain)
     ref = domain.reference
     return (f"wrote the domain reference into {path}: {ref.n_reference} reference images, threshold "
             f"{ref.threshold:.4f} ({ref.quantile:.0%} of {ref.n_calibration} held-out distances × {ref.margin:g})")

@@ -25,17 +25,15 @@ __all__ = ["DOMAIN_PREFIX", "split_domain", "write_domain"]
 DOMAIN_PREFIX = "domain."
 
 
-def split_domain(state: dict[str, Tensor], card: dict[str, Any], label: str
+def split_domain(state: dict[str, Tensor], reference: DomainReference | None, label: str
                  ) -> tuple[dict[str, Tensor], DomainModel | None]:
-    """``(the weights, the domain model or None)`` from a file's tensors and card.
+    """``(the weights, the domain model or None)`` from a file's tensors and its card's ``domain`` reference.
 
-    A card without ``domain`` (or a file without its tensors) gives ``None``: the domain is unknown."""
+    No reference (or a file without its tensors) gives ``None``: the domain is unknown."""
     weights = {k: v for k, v in state.items() if not k.startswith(DOMAIN_PREFIX)}
-    field = card.get("domain")
-    if not isinstance(field, dict):
+    if reference is None:
         return weights, None
     try:
-        reference = DomainReference.from_dict(field)
         return weights, DomainModel.from_tensors(reference, {k: v for k, v in state.items() if k not in weights})
     except ValueError as exc:
         raise ModelError(f"{label}: {exc}") from None

@@ -66,7 +66,7 @@ def samples_scale(bundle: ModelBundle) -> ModelScale:
 
 def model_scale(bundle: ModelBundle) -> ModelScale:
     """The card's evidence range, else :func:`samples_scale` (one CAM pass over six small images)."""
-    recorded = bundle.evidence_range
+    recorded = bundle.card.evidence_limits
     if recorded is not None and max(abs(recorded[0]), abs(recorded[1])) > 0:
         return ModelScale(top=float(max(abs(recorded[0]), abs(recorded[1]))), source=CARD_SOURCE)
     return samples_scale(bundle)

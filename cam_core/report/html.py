@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from cam_core.checkpoints import ModelBundle, trained_on_of
+from cam_core.checkpoints import ModelBundle, ModelCard
 from cam_core.explain.legend import Legend, legend_of
 from cam_core.explain.picture import map_picture
 from cam_core.explain.pipeline import Explanation
@@ -220,13 +220,11 @@ def headline_rows(items: Sequence[ReportItem], verdicts: Sequence[Verdict]) -> l
             ("Flagged NG", f"{flagged}{share}" if n_out else (f"{flagged} ({flagged / n:.0%})" if n else "0"))]
 
 
-def warning_html(card: Mapping[str, Any], items: Sequence[ReportItem]) -> str:
+def warning_html(card: ModelCard, items: Sequence[ReportItem]) -> str:
     """The yellow box under the headline: synthetic-only model (with the advice to train on your own folders)
     and parts outside the domain."""
-    from cam_core.synth import DATA_DESCRIPTION
-
     lines = []
-    if trained_on_of(card) == DATA_DESCRIPTION:
+    if card.synthetic_only:
         lines.append("This model has only seen synthetic parts (drawn by this product). Its verdicts and validation "
                      "figures say little about real photographs; train a model on your own OK/NG folders "
                      "(Models page, or python -m cam_core train DATA_DIR).")
@@ -237,7 +235,7 @@ def warning_html(card: Mapping[str, Any], items: Sequence[ReportItem]) -> str:
     return "".join(f"<div class='warn'>{html.escape(line)}</div>" for line in lines)
 
 
-def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], card: Mapping[str, Any],
+def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], card: ModelCard,
                  model_name: str | None) -> list[tuple[str, str]]:
     """The manager's first rows: how many parts, how many NG, how often the map pointed at a marked defect,
     which model (its defect class, and where it came from when imported) and what it was trained on."""
@@ -250,11 +248,11 @@ def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], card:
     else:
         rows.append(("Map pointed at the marked defect", "no defect masks were given"))
     rows.append(("Model", model_line(card, model_name)))
-    rows.append(("Model trained on", trained_on_of(card)))
+    rows.append(("Model trained on", card.trained_on_text))
     return rows
 
 
-def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle | Mapping[str, Any], *,
+def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle | ModelCard, *,
                       title: str = "CAM Inspector report", settings: Mapping[str, Any] | None = None,
                       model_name: str | None = None, generated_at: datetime | None = None,
                       glance: Sequence[tuple[str, str]] | None = None, sections: Sequence[str] = (),
@@ -265,12 +263,12 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
     HTML fragments made by this package (escaped already) placed after them."""
     esc = html.escape
     if isinstance(bundle_or_card, ModelBundle):
-        card: Mapping[str, Any] = bundle_or_card.card
+        card = bundle_or_card.card
         model_name = model_name or bundle_or_card.name
     else:
         card = bundle_or_card
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
-    verdicts = [verdict_of(item.explanation, card=card) for item in items]
+    verdicts = [verdict_of(item.explanation) for item in items]
     summary_rows = "".join(
         f"<tr><td><a href='#item-{i}'>{i}</a></td><td>{esc(item.name)}</td>"
         f"<td>{esc(('(' + v.label + ') not trusted') if item.explanation.domain.outside else v.label)}</td>"
@@ -278,7 +276,7 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         for i, (item, v) in enumerate(zip(items, verdicts), start=1))
     settings_rows = [(str(k), format_value(v)) for k, v in (settings or {}).items()]
     glance = list(glance) if glance is not None else _at_a_glance(items, verdicts, card, model_name)
-    trained_on = trained_on_of(card)
+    trained_on = card.trained_on_text
     order = sorted(range(len(items)), key=lambda i: (items[i].explanation.domain.outside,
                                                      -(verdicts[i].positive_probability or 0.0)))
     parts = [

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cam_core.checkpoints import RESIZE_MODES
+from cam_core.checkpoints import RESIZE_MODES, ModelCard
 from cam_core.engine.architectures import KNOWN_ARCHITECTURES, MAP_STRIDE_RULE, map_stride_supported
 from cam_core.errors import InputError, ModelError
 from cam_core.options import Pretrained, choices
@@ -138,8 +138,13 @@ class TrainResult:
     validation showed that the model learned nothing (``rejected`` then says why)."""
 
     path: Path | None
-    card: dict[str, Any]
+    card: dict[str, Any]                 # the card as written (empty when nothing was)
     history: list[EpochStats]
     best_epoch: int | None
     interrupted: bool = False
     rejected: str | None = None
+
+    @property
+    def model_card(self) -> ModelCard | None:
+        """The card, typed; ``None`` when the run stopped before its first epoch finished."""
+        return ModelCard.from_dict(self.card) if self.card else None

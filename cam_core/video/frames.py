@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -53,22 +52,21 @@ class Job:
     view: FrameView
 
 
-def panel_classes(explanation: Explanation, layout: Layout, card: Any = None) -> list[int]:
-    """Classes shown: overlay → :func:`overlay_class`; side-by-side → :func:`shown_classes` (OK | NG).
-    ``card``: the model card, for the defect-class rule."""
+def panel_classes(explanation: Explanation, layout: Layout) -> list[int]:
+    """Classes shown: overlay → :func:`overlay_class`; side-by-side → :func:`shown_classes` (OK | NG)."""
     if layout == "overlay":
-        return [overlay_class(explanation, card=card)]
-    return shown_classes(explanation, card=card)
+        return [overlay_class(explanation)]
+    return shown_classes(explanation)
 
 
-def frame_view(explanation: Explanation, layout: Layout, threshold: float, value_range: tuple[float, float],
-               card: Any = None) -> FrameView:
+def frame_view(explanation: Explanation, layout: Layout, threshold: float, value_range: tuple[float, float]
+               ) -> FrameView:
     """The verdict (NG when ``p(ng) ≥ threshold``) and the evidence maps of :func:`panel_classes`, scaled to
     [0, 1] on the video's one fixed ``value_range``."""
-    shown = panel_classes(explanation, layout, card)
+    shown = panel_classes(explanation, layout)
     scaled, _ = normalize_maps(explanation.display_maps(shown, "evidence"), "evidence", value_range)
     panels = tuple(Panel(values01=scaled[i], caption=f"{explanation.classes[c]} map") for i, c in enumerate(shown))
-    return FrameView(verdict=verdict_of(explanation, threshold, card=card), panels=panels)
+    return FrameView(verdict=verdict_of(explanation, threshold), panels=panels)
 
 
 COLOUR_STEPS = 4   # a map is coloured at this multiple of its own resolution, then scaled to the frame once

@@ -85,7 +85,6 @@ class _RunState:
                  value_range: tuple[float, float] | None, scale_source: str, frames_total: int | None,
                  progress: Callable[[VideoProgress], None] | None) -> None:
         self.explainer = explainer
-        self.card = explainer.bundle.card
         self.layout: Layout = layout
         self.every = every
         self.batch_size = batch_size
@@ -108,7 +107,7 @@ class _RunState:
     def _calibrate(self, explanations: list[Explanation]) -> tuple[float, float]:
         """The fixed colour scale; on the first batch without one, :func:`auto_evidence_range` of its maps."""
         if self.value_range is None:
-            shown = [e.display_maps(panel_classes(e, self.layout, self.card), "evidence") for e in explanations]
+            shown = [e.display_maps(panel_classes(e, self.layout), "evidence") for e in explanations]
             self.value_range = auto_evidence_range(shown)
             self.scale_source = f"first {len(explanations)} frames of the video"
         return self.value_range
@@ -125,7 +124,7 @@ class _RunState:
         for frame in pending:
             explanation = by_index.get(frame.index)
             if explanation is not None:
-                self.current = (frame_view(explanation, self.layout, self.threshold, value_range, self.card),
+                self.current = (frame_view(explanation, self.layout, self.threshold, value_range),
                                 recorded_probabilities(explanation), explanation.domain.verdict.value)
             if self.current is None:
                 raise RuntimeError("internal error: a frame before the first explained frame")
@@ -231,8 +230,8 @@ def _initial_scale(value_range: tuple[float, float] | None,
     """The colour scale known before the run and where it came from (None: fixed from the first frames)."""
     if value_range is not None:
         return (float(value_range[0]), float(value_range[1])), "value_range argument"
-    if explainer.bundle.evidence_range is not None:
-        return explainer.bundle.evidence_range, "model card"
+    if explainer.bundle.card.evidence_limits is not None:
+        return explainer.bundle.card.evidence_limits, "model card"
     return None, ""
 
 
@@ -282,7 +281,7 @@ def explain_video(
     state = _RunState(explainer, layout=layout, every=options.every,
                       batch_size=min(options.batch_size, MAX_PENDING_FRAMES), threshold=options.threshold,
                       value_range=scale, scale_source=source, frames_total=info.frame_count, progress=progress)
-    defect = explainer.bundle.positive_index
+    defect = explainer.bundle.card.defect_index
     state.events = EventLog(None if defect is None else explainer.bundle.classes[defect], options.opacity,
                             options.colormap)
     state.tracker = PartTracker() if options.track_parts else None

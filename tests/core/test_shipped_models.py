@@ -34,6 +34,9 @@ def test_the_default_model_is_shipped_and_fine_tuned_from_imagenet() -> None:
 @pytest.mark.parametrize("name", SHIPPED)
 def test_card_says_what_the_model_knows(name: str) -> None:
     assert read_card(SHIPPED_MODELS_DIR / f"{name}.safetensors").get("trained_on") == SYNTHETIC_DATA
+    from cam_core.checkpoints import read_model_card
+
+    assert read_model_card(SHIPPED_MODELS_DIR / f"{name}.safetensors").synthetic_only   # warned about everywhere
 
 
 @pytest.mark.slow

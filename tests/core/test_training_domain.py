@@ -45,7 +45,7 @@ def test_training_writes_a_domain_reference_hashes_and_a_judgement(resnet_run) -
     assert v["judgement"].startswith("too small to judge the model: 8 validation images")
     assert [f["code"] for f in v["flags"]][:2] == ["few_images", "few_images"]
     assert json.loads(result.path.with_suffix(".json").read_text()) == card
-    lines = training_summary(result.card)
+    lines = training_summary(result.model_card)
     assert lines[0].endswith("on 8 images") and any("too small" in line for line in lines)
     assert lines[-1].startswith("domain reference: 32 training images")
 
