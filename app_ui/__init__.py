@@ -71,7 +71,6 @@ from app_ui.inputs import (
 )
 from app_ui.masks import (
     attach_masks,
-    defect_class,
     display_mask,
     mask_scores,
     pointing_lines,
@@ -169,7 +168,7 @@ __all__ = [
     "VIDEO_THRESHOLD", "VIDEO_TYPES", "TRAIN_DATA", "TRAIN_RESULT", "TrainingView", "add_checkpoint", "MODEL_FILE_TYPES",
     "default_resize", "forget_train_data", "history_charts", "prepare_data", "run_training", "target_path", "Batch", "DefectMask", "InputImage", "LabelledSet", "MapMethod", "ModelRef",
     "NetworkScores", "VideoJob", "VideoRun", "VideoSettings", "VideoSource", "ViewSettings", "attach_masks",
-    "available_pages", "decode_image", "defect_class", "digest_of", "display_copy", "display_mask", "draw_menu",
+    "available_pages", "decode_image", "digest_of", "display_copy", "display_mask", "draw_menu",
     "encode_jpeg", "encode_png", "error_line", "explain_inputs", "get_explainer", "init_state", "keep_batch",
     "keep_video_run", "labelled_set", "last_batch", "load_uploads", "map_caption", "mask_scores", "method_picker", "engine_label",
     "model_card", "model_names", "shipped_model_names", "model_picker", "model_ref", "overlay_controls", "overlays_zip", "own_input_names", "page_menu",

@@ -89,19 +89,6 @@ def attach_masks(items: Sequence[InputImage], uploads: Iterable[Any] | None) -> 
     return out, warnings
 
 
-def defect_class(explanation: Explanation, target: int | None = None) -> int:
-    """The class whose map is scored against the mask: the chosen target, else the defect class, else the class
-    shown first."""
-    from cam_core.explain import shown_classes
-
-    if target is not None and explanation.has_map(target):
-        return target
-    positive = explanation.defect_index
-    if positive is not None and explanation.has_map(positive):
-        return positive
-    return shown_classes(explanation, target)[0]
-
-
 def mask_scores(model: str, method: MapMethod, item: InputImage, explanation: Explanation,
                 class_index: int) -> dict[str, Any] | None:
     """:func:`cam_core.evaluation.localization_scores` of one class map against the item's mask (cached);

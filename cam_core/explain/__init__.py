@@ -31,11 +31,11 @@ from cam_core.explain.render import (
     normalize_maps,
     overlay,
 )
-from cam_core.explain.verdict import Verdict, overlay_class, shown_classes, verdict_of
+from cam_core.explain.verdict import Verdict, mask_class, overlay_class, shown_classes, verdict_of
 
 __all__ = [
     "COLORMAPS", "DEFAULT_MODE", "NORMALIZATION_MODES", "OUTLINE_COLOR", "SCORE_COLUMNS", "Explainer", "Explanation",
     "ExportBatch", "FolderExport", "NormalizationMode", "Verdict", "colorize", "image_record", "normalize_maps",
-    "overlay", "overlay_class", "overlays_zip", "png_bytes", "score_row", "scores_csv",
+    "mask_class", "overlay", "overlay_class", "overlays_zip", "png_bytes", "score_row", "scores_csv",
     "scores_json", "shown_classes", "unique_name", "unique_stem", "verdict_of",
 ]

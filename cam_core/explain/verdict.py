@@ -22,7 +22,7 @@ import numpy as np
 
 from cam_core.explain.pipeline import Explanation
 
-__all__ = ["Verdict", "VerdictKind", "overlay_class", "predicted_index", "shown_classes", "verdict_of"]
+__all__ = ["Verdict", "VerdictKind", "mask_class", "overlay_class", "predicted_index", "shown_classes", "verdict_of"]
 
 VerdictKind = Literal["ng", "ok", "other"]
 
@@ -111,3 +111,14 @@ def overlay_class(explanation: Explanation) -> int:
     positive = explanation.defect_index
     wanted = positive if positive is not None and explanation.has_map(positive) else explanation.predicted
     return wanted if explanation.has_map(wanted) else _by_probability(explanation)[0]
+
+
+def mask_class(explanation: Explanation, target: int | None = None) -> int:
+    """The class whose map is scored against a defect mask (the app's mask panel and the report): the chosen
+    ``target`` when it has a map, else the defect class when it has one, else the class shown first."""
+    if target is not None and explanation.has_map(target):
+        return target
+    positive = explanation.defect_index
+    if positive is not None and explanation.has_map(positive):
+        return positive
+    return shown_classes(explanation, target)[0]

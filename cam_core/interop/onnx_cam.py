@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from cam_core.domain.features import pooled_features
 from cam_core.engine.heads import single_logit_as_two_class
 from cam_core.engine.hooks import linear_weight_product
+from cam_core.engine.identity import IDENTITY_RTOL, IDENTITY_RTOL_HALF, identity_gap
 from cam_core.engine.methods import CAMResult
 from cam_core.errors import InputError, ModelError
 from cam_core.interop.onnx_graph import CamHead, find_cam_head
@@ -40,8 +41,6 @@ __all__ = ["DOMAIN_OUTPUT_PREFIX", "GRADCAM_REFUSAL", "OnnxCAM", "OnnxCamRuntime
 
 MAX_FIXED_BATCH = 256         # a graph with a fixed batch size N gets every batch padded to N images
 DOMAIN_OUTPUT_PREFIX = "domain:"   # graph outputs the domain check pools (export-onnx adds them)
-IDENTITY_RTOL = 1e-4
-IDENTITY_RTOL_FLOAT16 = 1e-2
 GRADCAM_REFUSAL = "Grad-CAM needs the model's gradients; ONNX models are explained with CAM only"
 _NUMPY_TYPES: dict[int, type] = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16}
 
@@ -115,7 +114,7 @@ class OnnxCamRuntime:
         self.head = head or find_cam_head(model)
         self.input_name, self.input_dims, elem_type = _image_input(model)
         self._input_type = _NUMPY_TYPES[elem_type]
-        self._rtol = IDENTITY_RTOL_FLOAT16 if elem_type == onnx.TensorProto.FLOAT16 else IDENTITY_RTOL
+        self._rtol = IDENTITY_RTOL_HALF if elem_type == onnx.TensorProto.FLOAT16 else IDENTITY_RTOL
         self.domain_outputs = [o.name for o in model.graph.output if o.name.startswith(DOMAIN_OUTPUT_PREFIX)]
         self.session = _session(with_outputs(model, [self.head.logits, self.head.features], elem_type), label)
         weight = None if self.head.weight is None else torch.from_numpy(self.head.weight).float()  # C×K
@@ -197,9 +196,7 @@ class OnnxCamRuntime:
         if maps.shape[:2] != logits.shape:
             raise ModelError(f"{self.label}: the maps have {maps.shape[1]} classes but the graph outputs "
                              f"{logits.shape[1]} logits")
-        rebuilt = maps.double().mean(dim=(2, 3)) + self.bias.double()
-        error = float((rebuilt - logits.double()).abs().max()) if logits.numel() else 0.0
-        tolerance = self._rtol * (1.0 + float(logits.abs().max()) if logits.numel() else 1.0)
+        error, tolerance = identity_gap(maps, self.bias, logits, self._rtol)
         if not error <= tolerance:
             raise ModelError(f"{self.label}: CAM identity fails (mean(map) + bias differs from the logit by "
                              f"{error:.3g}, more than {tolerance:.2g}): {self.head.head} is not a global average "

@@ -30,7 +30,7 @@ from cam_core.explain.legend import Legend, legend_of
 from cam_core.explain.picture import map_picture
 from cam_core.explain.pipeline import Explanation
 from cam_core.explain.render import DEFAULT_MODE, NormalizationMode, draw_mask_outline
-from cam_core.explain.verdict import Verdict, shown_classes, verdict_of
+from cam_core.explain.verdict import Verdict, mask_class, shown_classes, verdict_of
 from cam_core.report.cards import card_summary, format_value, model_line
 
 THUMB_SIDE = 160
@@ -111,9 +111,7 @@ def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
         if mask is not None and mask.any():
             outline = fit_mask(mask, small.size)[0]
             overlays = {c: draw_mask_outline(im, outline) for c, im in overlays.items()}
-            positive = explanation.defect_index
-            if positive is not None and explanation.has_map(positive):
-                scores = localization_scores(explanation.map_of(positive), mask)
+            scores = localization_scores(explanation.map_of(mask_class(explanation)), mask)
         items.append(ReportItem(
             name=name, image=small, explanation=explanation,
             overlays={explanation.classes[c]: im for c, im in overlays.items()},

@@ -94,3 +94,14 @@ def test_report_and_video_use_the_same_verdict() -> None:
     items = make_report_items(["x.png"], [Image.new("RGB", (40, 40))], [e])
     html = build_html_report(items, ModelCard(arch="a", classes=("ok", "ng"), input_size=(8, 8)))
     assert f"<div class='verdict {verdict.kind}'>{verdict.text}</div>" in html
+
+
+def test_mask_class_is_the_target_else_the_defect_class_else_the_first_shown() -> None:
+    from cam_core.explain import mask_class
+
+    ok_ng = explanation(("ok", "ng"), [0.9, 0.1])
+    assert mask_class(ok_ng) == 1 and mask_class(ok_ng, target=0) == 0          # the defect map, unless chosen
+    many = explanation(("a", "b", "c"), [0.1, 0.2, 0.7])
+    assert mask_class(many) == shown_classes(many)[0] == 2                      # no defect class: shown first
+    only_ok = explanation(("ok", "ng"), [0.9, 0.1], mapped=(0,), method="gradcam")
+    assert mask_class(only_ok) == 0                                              # the defect class has no map

@@ -309,7 +309,7 @@ def test_given_and_model_card_scales_are_used(explainer: Explainer, clip: Path, 
     result = explain_video(clip, tmp_path / "a.mp4", explainer, value_range=(-2.0, 3.0))
     assert result.scale_source == "value_range argument" and result.value_range == (-2.0, 3.0)
     assert set(seen) == {(-2.0, 3.0)}
-    carded = dataclasses.replace(explainer.bundle, card={**explainer.bundle.card, "evidence_range": [-1.5, 1.5]})
+    carded = dataclasses.replace(explainer.bundle, card=dataclasses.replace(explainer.bundle.card, evidence_range=(-1.5, 1.5)))
     with Explainer(carded) as other:
         result = explain_video(clip, tmp_path / "b.mp4", other)
     assert result.scale_source == "model card" and result.value_range == (-1.5, 1.5)
