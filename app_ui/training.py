@@ -64,7 +64,7 @@ def add_checkpoint(data: bytes, upload_name: str, wanted_name: str) -> Path:
         tmp.write_bytes(data)
         card = open_model(tmp, device="cpu").card  # card first, then weights fit its architecture / a CAM graph
     if suffix == ".safetensors":                   # an ONNX file carries its card in its metadata
-        target.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+        target.with_suffix(".json").write_text(json.dumps(card.to_dict(), indent=2) + "\n")
     return target
 
 

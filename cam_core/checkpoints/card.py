@@ -22,7 +22,8 @@ Fields (all but ``arch``, ``classes`` and ``input_size`` optional):
 Every fact the product states about a model is answered here, once: the defect class (:attr:`ModelCard.defect_index`),
 the class metrics score as positive (:attr:`ModelCard.scored_index`), what it was trained on
 (:attr:`ModelCard.trained_on_text`, imports and ONNX graphs folded in), the kind of data (:attr:`ModelCard.data`),
-the architecture as shown (:attr:`ModelCard.arch_label`), the resizing and the calibrated ranges.
+the architecture as shown (:attr:`ModelCard.arch_label`), the methods it allows (:attr:`ModelCard.methods`),
+the resizing and the calibrated ranges.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 from cam_core.checkpoints.classes import defect_class_index, positive_class_index
 from cam_core.domain.reference import DomainReference
 from cam_core.errors import ModelError
+from cam_core.options import Method
 
 __all__ = ["CARD_KEY", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD", "LEGACY_SYNTHETIC_TEXT", "RESIZE_MODES",
            "DataKind", "ModelCard", "validate_card"]
@@ -176,6 +178,14 @@ class ModelCard:
         if isinstance(self.origin, Mapping) and self.origin.get("format") == "onnx":
             return "onnx" if self.arch == "onnx" else f"{self.origin.get('architecture', self.arch)} (ONNX)"
         return self.arch
+
+    @property
+    def methods(self) -> tuple[Method, ...]:
+        """The map methods the model allows: all for a PyTorch network; CAM only for a graph read from an ONNX
+        file (onnxruntime gives no gradients)."""
+        if isinstance(self.origin, Mapping) and self.origin.get("format") == "onnx":
+            return (Method.CAM,)
+        return tuple(Method)
 
     @property
     def pretrained(self) -> dict[str, Any]:

@@ -159,3 +159,11 @@ def test_registry_names_and_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
     assert load_model("b", "cpu").name == "b"
     assert load_model(user / "b.safetensors", "cpu").name == "b"
+
+
+def test_methods_the_card_allows() -> None:
+    from cam_core.options import Method
+
+    assert _card().methods == tuple(Method)
+    assert _card(origin={"format": "onnx", "architecture": "resnet18"}).methods == (Method.CAM,)
+    assert _card(origin={"format": "state_dict", "file": "line7.pt"}).methods == tuple(Method)
