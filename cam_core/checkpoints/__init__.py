@@ -24,6 +24,7 @@ from cam_core.checkpoints.card import (
     IMAGENET_STD,
     LEGACY_SYNTHETIC_TEXT,
     RESIZE_MODES,
+    SYNTHETIC_TEXT,
     DataKind,
     ModelCard,
     validate_card,
@@ -52,6 +53,6 @@ __all__ = [
     "MAX_CHECKPOINT_BYTES", "MODEL_SUFFIXES", "REPO_ROOT", "RESIZE_MODES", "SHIPPED_MODELS_DIR", "ModelBundle",
     "ModelCard", "defect_class_index", "defect_names_text", "fitted_input_size", "is_defect_name", "list_models",
     "TORCHVISION_PREFIX", "load_checkpoint", "load_torchvision", "pick_device", "positive_class_index", "read_card",
-    "read_model_card", "resolve_model_path", "save_checkpoint", "shipped_models_dir", "DataKind", "LEGACY_SYNTHETIC_TEXT",
+    "read_model_card", "resolve_model_path", "save_checkpoint", "shipped_models_dir", "DataKind", "LEGACY_SYNTHETIC_TEXT", "SYNTHETIC_TEXT",
     "user_models_dir", "validate_card",
 ]

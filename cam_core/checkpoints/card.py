@@ -38,7 +38,7 @@ from cam_core.domain.reference import DomainReference
 from cam_core.errors import ModelError
 from cam_core.options import Method
 
-__all__ = ["CARD_KEY", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD", "LEGACY_SYNTHETIC_TEXT", "RESIZE_MODES",
+__all__ = ["CARD_KEY", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD", "LEGACY_SYNTHETIC_TEXT", "RESIZE_MODES", "SYNTHETIC_TEXT",
            "DataKind", "ModelCard", "validate_card"]
 
 CARD_KEY = "cam_inspector"
@@ -50,6 +50,9 @@ NOT_RECORDED = "not recorded in its model card"
 #: What cards written before ``data_kind`` existed said of synthetic training data: such a card reads as
 #: ``synthetic`` through this frozen copy, so rewording today's description never drops the warning.
 LEGACY_SYNTHETIC_TEXT = "synthetic parts (plates and hex nuts drawn by cam_core.synth)"
+#: What every page and report says of a model that has only seen synthetic parts (plain words, whatever the
+#: card's ``trained_on`` record says).
+SYNTHETIC_TEXT = "synthetic parts drawn by this product (plates and hex nuts), no real photographs"
 
 
 class DataKind(StrEnum):
@@ -137,8 +140,11 @@ class ModelCard:
 
     @property
     def trained_on_text(self) -> str:
-        """What the model was trained on, in words, for every verdict: ``trained_on``; else, for an imported or
-        converted model, "not recorded in its model card (imported from FILE)"; else "not recorded …"."""
+        """What the model was trained on, in words, for every verdict: :data:`SYNTHETIC_TEXT` for synthetic data;
+        else ``trained_on``; else, for an imported or converted model, "not recorded in its model card (imported
+        from FILE)"; else "not recorded …"."""
+        if self.data is DataKind.SYNTHETIC:
+            return SYNTHETIC_TEXT
         if isinstance(self.trained_on, str) and self.trained_on:
             return self.trained_on
         if isinstance(self.origin, Mapping) and self.origin.get("file"):

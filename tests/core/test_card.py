@@ -89,10 +89,16 @@ def test_data_kind_is_a_field_and_old_cards_read_once_by_their_sentence() -> Non
 
 
 def test_today_synthetic_description_is_independent_of_the_legacy_sentence() -> None:
+    from cam_core.checkpoints import SYNTHETIC_TEXT
     from cam_core.synth import DATA_DESCRIPTION
 
     # the warning never hangs on the words: a card written today carries data_kind, whatever the sentence says
+    assert DATA_DESCRIPTION != LEGACY_SYNTHETIC_TEXT
     assert _card(trained_on=DATA_DESCRIPTION + " (reworded)", data_kind="synthetic").synthetic_only
+    # and every page says it in the same plain words, for old cards and new
+    assert _card(trained_on=LEGACY_SYNTHETIC_TEXT).trained_on_text == SYNTHETIC_TEXT
+    assert _card(trained_on=DATA_DESCRIPTION, data_kind="synthetic").trained_on_text == SYNTHETIC_TEXT
+    assert "cam_core" not in SYNTHETIC_TEXT
 
 
 def test_defect_and_scored_index_are_the_cards() -> None:
