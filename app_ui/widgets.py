@@ -22,9 +22,8 @@ NORM_LABELS: dict[str, str] = {ScaleMode.HALVES: "Evidence for each class (model
                                ScaleMode.SHARED: "Raw, shared", ScaleMode.PER_MAP: "Raw, per map",
                                ScaleMode.RAW: "Raw, calibrated"}
 APP_MODES = (ScaleMode.HALVES, ScaleMode.HALVES_IMAGE, ScaleMode.SIGNED, ScaleMode.SHARED, ScaleMode.PER_MAP)
-TRAIN_OWN_HINT = ("Train on your own OK/NG folders on the **Models** page (a ZIP with `ok/`, `ng/` and optional "
-                  "`masks/`), or run `python -m cam_core train DATA_DIR`: EfficientNet-Lite0 from its ImageNet "
-                  "weights, about 8 minutes for 700 images on a 2-core CPU.")
+TRAIN_OWN_HINT = ("Train a model on your own OK and NG pictures on the **Models** page (one ZIP with an ok "
+                  "folder and an ng folder): about 8 minutes for 700 pictures on a 2-core computer.")
 COLOUR_SCALE_HELP = (
     "Evidence for each class (default): each map is coloured only where the part shows signs of its class, on "
     "one scale fixed for the model, so a doubtful call draws faint colours and a sure one strong colours. "
