@@ -337,6 +337,13 @@ def test_models_page_trains_a_small_model(models_dir: Path) -> None:
     at.text_input(key="train_name").set_value("tiny")
     at.button(key="train_go").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+    job = at.session_state["models_train_job"]                  # a background job: the page does not wait
+    assert at.button(key="train_go").disabled and any("Training **tiny**" in i.value for i in at.info)
+    at.switch_page("pages/explain.py").run()                    # leaving the page does not stop it
+    job.thread.join(timeout=600)
+    assert job.done and job.outcome is not None and not job.stop.is_set()
+    at.switch_page("pages/models.py").run()                     # back: the outcome is shown
+    assert not at.exception and not at.error, [e.value for e in at.error]
     assert (models_dir / "tiny.safetensors").is_file()
     assert checkpoint.read_card(models_dir / "tiny.safetensors")["resize"] == "aspect"
     assert any("saved **tiny**" in s.value for s in at.success)
@@ -450,6 +457,8 @@ def test_models_page_does_not_announce_a_model_that_learned_nothing(models_dir: 
     at.number_input(key="train_batch").set_value(4)
     at.text_input(key="train_name").set_value("nothing")
     at.button(key="train_go").click().run()
+    at.session_state["models_train_job"].thread.join(timeout=600)
+    at.run()
     assert not at.exception
     assert not at.success
     assert any("learned nothing" in e.value and "nothing" in e.value for e in at.error), [e.value for e in at.error]
