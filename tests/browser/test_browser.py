@@ -198,6 +198,11 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
         expect(page.get_by_text(VERDICT)).to_be_visible()
         expect(images).to_have_count(2)
         expect(thumb_value).to_have_text("70 %")  # the opacity survives page switches (kept in the browser)
+        assert "ws=" in page.url                      # the session's workspace key, in the URL
+        page.reload()                                 # a new session: the work comes back from the workspace
+        expect(page.get_by_text("Showing your last batch")).to_be_visible()
+        expect(page.get_by_text(VERDICT)).to_be_visible()
+        expect(images).to_have_count(2)
         outside = [u for u in requested if not u.startswith((url, "data:", "blob:"))]
         assert not outside, f"the page fetched from outside the server (offline sites break): {outside[:5]}"
 
