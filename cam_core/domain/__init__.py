@@ -6,7 +6,8 @@
   stride-16 stages (else the CAM layer) in the forward pass that makes the maps;
 - :mod:`~cam_core.domain.scorer`: :class:`DomainModel` (k nearest reference vectors, cosine distance);
 - :mod:`~cam_core.domain.store`: the reference in a model file (card field + ``domain.*`` tensors);
-- :mod:`~cam_core.domain.build`: making a reference from in-domain images (training, ``reference``, ``import``).
+- :mod:`~cam_core.domain.build`: fitting a reference to in-domain features (training, and the ``reference``
+  command of :mod:`cam_core.reference`, which also writes it into a model file).
 """
 
 from cam_core.domain.features import FEATURES_KIND, pooled_features
@@ -18,8 +19,8 @@ from cam_core.domain.reference import (
 )
 from cam_core.domain.scorer import DomainModel, calibrated_threshold, knn_distances, normalised
 from cam_core.domain.stages import DOMAIN_STAGES, domain_stages
-from cam_core.domain.store import DOMAIN_PREFIX, split_domain, write_domain
+from cam_core.domain.store import DOMAIN_PREFIX, split_domain
 
 __all__ = ["DOMAIN_PREFIX", "DOMAIN_STAGES", "domain_stages", "FEATURES_KIND", "DomainModel", "DomainReference", "DomainResult", "DomainVerdict",
            "calibrated_threshold", "knn_distances", "normalised", "pooled_features", "split_domain",
-           "unknown_domain", "write_domain"]
+           "unknown_domain"]

@@ -1,5 +1,5 @@
-"""Making a domain reference from in-domain images: :func:`fit_domain` (features → reference + threshold) and
-:func:`reference_from_folder` (a folder of images → a model's reference, for ``reference`` and ``import --reference``).
+"""Making a domain reference from in-domain features: :func:`fit_domain` (features → reference + threshold), for
+training and for the ``reference`` command (:mod:`cam_core.reference`, which explains a folder of images for them).
 
 The threshold: the reference vectors are fitted on one part of the in-domain images, the distances of the
 other part (held out: the validation split in training, a random share of the folder otherwise) are the
@@ -8,9 +8,7 @@ in-domain distances, and ``threshold = MARGIN × quantile_{QUANTILE}(held-out di
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,15 +20,13 @@ from cam_core.domain.reference import DomainReference
 from cam_core.domain.scorer import DomainModel, calibrated_threshold, knn_distances
 from cam_core.errors import InputError
 
-__all__ = ["CALIBRATION_SHARE", "K_NEAREST", "MARGIN", "MAX_REFERENCE", "MIN_CALIBRATION", "QUANTILE", "fit_domain",
-           "image_features", "reference_from_folder"]
+__all__ = ["K_NEAREST", "MARGIN", "MAX_REFERENCE", "MIN_CALIBRATION", "QUANTILE", "fit_domain"]
 
 K_NEAREST = 5
 QUANTILE = 0.99
 MARGIN = 1.1               # 10 % above the held-out quantile: a new in-domain image is rarely past it
 MAX_REFERENCE = 1000       # reference vectors kept (a random subset beyond): ≤ 5 MB of float16 for 2560 features
 MIN_CALIBRATION = 20       # fewer held-out images: the reference's own leave-one-out distances join them
-CALIBRATION_SHARE = 0.25   # share of a folder held out for the threshold (reference_from_folder)
 
 
 def fit_domain(reference: Tensor, held_out: Tensor, *, layer: str, source: str, seed: int = 0,
@@ -55,73 +51,3 @@ def fit_domain(reference: Tensor, held_out: Tensor, *, layer: str, source: str, 
         distances = np.concatenate([distances, own])
         record = replace(record, n_calibration=int(held_out.shape[0]) + int(own.shape[0]))
     return replace(model, reference=replace(record, threshold=calibrated_threshold(distances, QUANTILE, MARGIN)))
-
-
-def image_features(bundle: Any, images: Iterable[Any], batch_size: int = 16) -> tuple[Tensor, str]:
-    """``(N×D features, layer)`` of ``images`` (PIL or arrays) with ``bundle``'s CAM extractor: one pass each,
-    batched by input size as the Explainer does."""
-    from cam_core.explain.pipeline import make_model_extractor
-
-    extractor = make_model_extractor(bundle, "cam", domain=True)
-    rows: list[Tensor] = []
-    layer = ""
-    try:
-        pending: dict[tuple[int, int], list[Any]] = {}
-
-        def flush(size: tuple[int, int]) -> None:
-            nonlocal layer
-            out = extractor(bundle.preprocess(pending.pop(size), size))
-            if out.features is None:
-                raise InputError(f"{bundle.name}: its CAM head gives no domain features")
-            rows.append(out.features.cpu())
-            layer = out.features_layer or ""
-
-        for image in images:
-            size = bundle.input_size_for(image)
-            pending.setdefault(size, []).append(image)
-            if len(pending[size]) >= batch_size:
-                flush(size)
-        for size in list(pending):
-            flush(size)
-    finally:
-        extractor.close()
-    if not rows:
-        raise InputError("no readable images to make a domain reference from")
-    return torch.cat(rows), layer
-
-
-def _load_all(paths: Sequence[Path], skipped: list[str]) -> Iterable[Any]:
-    from cam_core.data.imaging import load_image
-
-    for path in paths:
-        try:
-            yield load_image(path).image
-        except InputError as exc:
-            skipped.append(f"{path.name}: {exc}")
-
-
-def reference_from_folder(bundle: Any, folder: str | Path, *, seed: int = 0,
-                          progress: Callable[[str], None] | None = None) -> tuple[DomainModel, list[str]]:
-    """The domain model of ``bundle`` from the images in ``folder`` (recursively; ``masks/`` folders skipped):
-    a random :data:`CALIBRATION_SHARE` is held out for the threshold. Returns it and the skipped files."""
-    from cam_core.data.dataset import is_masks_folder
-    from cam_core.data.imaging import iter_image_files
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"not a folder: {folder}")
-    paths = sorted(p for p in iter_image_files([folder]) if not any(is_masks_folder(q) for q in p.relative_to(folder).parts[:-1]))
-    if len(paths) < 10:
-        raise InputError(f"{folder} holds {len(paths)} images; a domain reference needs at least 10")
-    order = np.random.default_rng(seed).permutation(len(paths))
-    n_held = max(1, int(round(CALIBRATION_SHARE * len(paths))))
-    held_paths = [paths[i] for i in order[:n_held]]
-    ref_paths = [paths[i] for i in order[n_held:]]
-    skipped: list[str] = []
-    say = progress or (lambda _: None)
-    say(f"features of {len(ref_paths)} reference images")
-    ref, layer = image_features(bundle, _load_all(ref_paths, skipped))
-    say(f"features of {len(held_paths)} held-out images")
-    held, _ = image_features(bundle, _load_all(held_paths, skipped))
-    model = fit_domain(ref, held, layer=layer, source=str(folder), seed=seed)
-    return model, skipped

@@ -21,10 +21,12 @@ from cam_core.domain import DomainResult, unknown_domain
 from cam_core.engine.backend import BackendChoice
 from cam_core.engine.methods import CAMResult, make_extractor
 from cam_core.errors import InputError
+from cam_core.explain.picture import map_picture
 from cam_core.explain.render import (
     CENTRED_MODES,
     DEFAULT_MODE,
     NormalizationMode,
+    _rgb_image,
     normalize_maps,
     peak_location,
     upsample_maps,
@@ -152,9 +154,6 @@ class Explanation:
         """Overlays of the maps of ``classes`` (default: every mapped class) on ``image``, as
         :func:`cam_core.explain.picture.map_picture` draws them (``value_range``: the fixed scale): returns
         ``{class index: overlay}`` and the ``(lo, hi)`` range that the colours span."""
-        from cam_core.explain.picture import map_picture
-        from cam_core.explain.render import _rgb_image
-
         base = _rgb_image(image)
         picture = map_picture(self, base.size, classes, mode=mode, colormap=colormap, value_range=value_range)
         return picture.overlays(base, opacity), picture.scale

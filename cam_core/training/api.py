@@ -31,6 +31,7 @@ from cam_core.domain import DomainModel
 from cam_core.engine.architectures import build_model
 from cam_core.errors import InputError
 from cam_core.progress import ProgressCallback, ignore_progress
+from cam_core.training.buckets import steps_per_epoch
 from cam_core.training.card import RunRecord
 from cam_core.training.config import TrainConfig, TrainResult
 from cam_core.training.data import DatasetIndex, group_by_pattern, scan_dataset, split_dataset
@@ -50,7 +51,7 @@ from cam_core.training.optim import (
 )
 from cam_core.training.pointing import PointingLoss
 from cam_core.training.saving import finish, remove_partials
-from cam_core.training.tensors import LoadedData, load_data, steps_per_epoch
+from cam_core.training.tensors import LoadedData, load_data
 from cam_core.training.weights import starting_weights
 
 __all__ = ["train_model"]

@@ -21,8 +21,9 @@ import torchvision
 from cam_core.checkpoints import IMAGENET_MEAN, IMAGENET_STD, DataKind, positive_class_index
 from cam_core.synth import DATA_DESCRIPTION, is_synthetic_dataset
 from cam_core.training.augment import AUGMENTATION
-from cam_core.training.config import EpochStats, TrainConfig
+from cam_core.training.config import TrainConfig
 from cam_core.training.data import DatasetIndex
+from cam_core.training.events import EpochStats
 from cam_core.training.optim import GRAD_CLIP_NORM, HEAD_BIAS_LR_MULT, head_lr_mult
 from cam_core.training.validation import MAP_PERCENTILES, ValResult
 

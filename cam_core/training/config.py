@@ -12,10 +12,11 @@ from cam_core.engine.architectures import KNOWN_ARCHITECTURES, MAP_STRIDE_RULE, 
 from cam_core.errors import InputError, ModelError
 from cam_core.options import Pretrained, choices
 from cam_core.training.distill import DistillSettings
+from cam_core.training.events import EpochStats
 from cam_core.training.freezing import FREEZE_MODES
 from cam_core.training.fresh import FreshSynth
 
-__all__ = ["EpochStats", "TrainConfig", "TrainResult"]
+__all__ = ["TrainConfig", "TrainResult"]
 
 
 @dataclass
@@ -116,20 +117,6 @@ class TrainConfig:
             (map_stride_supported(self.arch, self.map_stride),
              f"map stride {self.map_stride} is not available for {self.arch}: {MAP_STRIDE_RULE}"),
         ]
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    """One finished epoch. ``images_per_s`` counts training images over training time only."""
-
-    epoch: int
-    train_loss: float
-    train_acc: float
-    val_loss: float
-    val_acc: float
-    val_auroc: float
-    seconds: float
-    images_per_s: float
 
 
 @dataclass

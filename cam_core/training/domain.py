@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from cam_core.domain import DomainModel
 from cam_core.domain.build import fit_domain
 from cam_core.training.augment import normalize
-from cam_core.training.tensors import Bucket
+from cam_core.training.buckets import Bucket
 
 __all__ = ["bucket_features", "training_domain"]
 

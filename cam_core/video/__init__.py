@@ -5,7 +5,7 @@ One job per module:
 - :mod:`~cam_core.video.probe`: is this a playable video, and what does it hold (:func:`probe_video`);
 - :mod:`~cam_core.video.decode`: frames upright and downscaled, with timestamps (:func:`read_frames`);
 - :mod:`~cam_core.video.frames`: one output frame: map overlay(s) and the verdict box;
-- :mod:`~cam_core.video.scale`: the one fixed colour scale of a video;
+- :mod:`~cam_core.video.scale`: the fixed colour scale of a video's raw maps;
 - :mod:`~cam_core.video.encode`: MP4 / WebM / GIF writing, timestamps kept;
 - :mod:`~cam_core.video.workers`: the decoder and encoder threads and their queues;
 - :mod:`~cam_core.video.pipeline`: :func:`explain_video` and :func:`convert_video`;
@@ -15,6 +15,7 @@ One job per module:
 - :mod:`~cam_core.video.sample_clip`: the built-in sample clip.
 """
 
+from cam_core.explain.scale import auto_evidence_range
 from cam_core.video.decode import read_frame, read_frames
 from cam_core.video.encode import GIF_MAX_FPS, GIF_MAX_WIDTH, OUTPUT_EXTENSIONS
 from cam_core.video.frames import Layout
@@ -29,7 +30,7 @@ from cam_core.video.probe import MAX_VIDEO_PIXELS, MAX_VIDEO_SIDE, VIDEO_EXTENSI
 from cam_core.video.records import MAX_RECORDED_CLASSES, TOP_CLASSES_RECORDED, FrameRecord, write_frames_csv
 from cam_core.video.results import VideoCancelled, VideoProgress, VideoResult
 from cam_core.video.sample_clip import make_sample_clip
-from cam_core.video.scale import auto_evidence_range, auto_value_range
+from cam_core.video.scale import auto_value_range
 
 __all__ = [
     "CALIBRATION_FRAMES", "GIF_MAX_FPS", "GIF_MAX_WIDTH", "MAX_PENDING_FRAMES", "MAX_RECORDED_CLASSES",

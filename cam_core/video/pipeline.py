@@ -24,7 +24,7 @@ Choices worth knowing:
 - Colour scale: the evidence maps (:meth:`~cam_core.explain.pipeline.Explanation.evidence`) on one fixed symmetric
   ``(−A, A)`` for the whole video, never per-frame (which flickers): the ``value_range`` argument, else the
   model card's ``evidence_range``, else a robust range fixed from the first ``CALIBRATION_FRAMES``
-  explained frames (:func:`~cam_core.video.scale.auto_evidence_range`).
+  explained frames (:func:`~cam_core.explain.scale.auto_evidence_range`).
 - Verdicts: :func:`cam_core.explain.verdict.verdict_of` with the ``threshold`` (NG when ``p(ng) ≥ threshold``).
 - A stream that breaks mid-way (a truncated recording) keeps the frames decoded so far and says so in
   :attr:`VideoResult.warnings`; a file with no decodable frame is an :class:`InputError`.
@@ -48,6 +48,7 @@ from PIL import Image
 
 from cam_core.errors import InputError
 from cam_core.explain.pipeline import Explainer, Explanation
+from cam_core.explain.scale import auto_evidence_range
 from cam_core.options import VideoSettings
 from cam_core.video.decode import EndOfStream, Frame, Plan, iter_decoded, make_plan
 from cam_core.video.encode import GIF_MAX_WIDTH, Writer, encoder_for
@@ -58,7 +59,6 @@ from cam_core.video.parts import PartTrack, PartTracker
 from cam_core.video.probe import VideoInfo, probe_video
 from cam_core.video.records import FrameRecord, recorded_probabilities, write_frames_csv
 from cam_core.video.results import VideoCancelled, VideoProgress, VideoResult
-from cam_core.video.scale import auto_evidence_range
 from cam_core.video.workers import (
     CANCELLED,
     END_JOBS,

@@ -20,11 +20,10 @@ from cam_core.domain import (
     pooled_features,
     unknown_domain,
 )
-from cam_core.domain.build import MIN_CALIBRATION, fit_domain, reference_from_folder
-from cam_core.domain.command import attach_reference
-from cam_core.domain.store import write_domain
+from cam_core.domain.build import MIN_CALIBRATION, fit_domain
 from cam_core.errors import InputError
 from cam_core.explain import Explainer, image_record, score_row
+from cam_core.reference import attach_reference, reference_from_folder, write_domain
 from tests.conftest import make_checkpoint
 
 
