@@ -194,20 +194,28 @@ def _item_body(index: int, item: ReportItem, verdict_html: str, trained_on: str,
 OUTSIDE_TEXT = "unlike anything this model was trained on"
 
 
+def parts_text(explanations: Sequence[Explanation], verdicts: Sequence[Verdict]) -> str:
+    """How many parts and how many NG, the parts outside the model's domain counted apart: "7 parts: 5 outside
+    the model's domain (verdicts not trusted); of the 2 inside, 1 NG", else "7 parts, 2 NG"."""
+    outside = [e.domain.outside for e in explanations]
+    inside = [v for v, out in zip(verdicts, outside) if not out]
+    flagged = sum(1 for v in inside if v.is_positive)
+    if any(outside):
+        return (f"{len(explanations)} parts: {sum(outside)} outside the model's domain (verdicts not trusted); "
+                f"of the {len(inside)} inside, {flagged} NG")
+    return f"{len(explanations)} parts, {flagged} NG"
+
+
 def headline_rows(items: Sequence[ReportItem], verdicts: Sequence[Verdict]) -> list[tuple[str, str]]:
-    """``Parts inspected``, the domain count and ``Flagged NG`` among the parts inside the model's domain only:
-    "7 parts: 5 outside the model's domain; of the 2 inside, 1 NG"."""
+    """``Parts inspected``, the domain count and ``Flagged NG`` among the parts inside the model's domain only
+    (:func:`parts_text`)."""
     n = len(items)
     outside = [item.explanation.domain.outside for item in items]
     n_out = sum(outside)
     inside = [v for v, out in zip(verdicts, outside) if not out]
     flagged = sum(1 for v in inside if v.is_positive)
     unknown = sum(1 for item in items if item.explanation.domain.verdict.value == "unknown")
-    if n_out:
-        parts = (f"{n} parts: {n_out} outside the model's domain (verdicts not trusted); of the {len(inside)} inside, "
-                 f"{flagged} NG")
-    else:
-        parts = str(n)
+    parts = parts_text([item.explanation for item in items], verdicts) if n_out else str(n)
     if unknown == n and n:
         domain = "unknown: the model has no domain reference, so parts unlike its training data cannot be marked"
     else:

@@ -70,3 +70,15 @@ def test_no_warning_box_for_a_model_of_real_parts_with_every_part_inside() -> No
     html = build_html_report(items, dataclasses.replace(CARD, trained_on="the images in tiles/ (ok 500, ng 200)",
                                                         data_kind=DataKind.OWN))
     assert "class='warn'" not in html
+
+
+def test_the_report_page_counts_the_same_way() -> None:
+    from cam_core.report import parts_text
+
+    items = _batch()
+    explanations = [i.explanation for i in items]
+    verdicts = [verdict_of(e) for e in explanations]
+    assert parts_text(explanations, verdicts) == dict(headline_rows(items, verdicts))["Parts inspected"]
+    assert parts_text(explanations[5:], verdicts[5:]) == "2 parts, 1 NG"
+    all_out = explanations[:4]
+    assert parts_text(all_out, verdicts[:4]).endswith("of the 0 inside, 0 NG")     # never "4 flagged NG"
