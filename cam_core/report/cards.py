@@ -140,7 +140,9 @@ def domain_rows(card: Mapping[str, Any]) -> Rows:
                                  "are not marked")]
     return [("Domain check", f"reference of {domain.get('n_reference')} images from {domain.get('source')}; an "
                              f"image farther than {format_value(domain.get('threshold'))} (mean cosine distance to "
-                             f"its {domain.get('k')} nearest reference images) is marked 'unlike training data'")]
+                             f"its {domain.get('k')} nearest reference images) is marked 'unlike training data'"
+                             + (f"; threshold calibrated on {domain['calibration']}" if domain.get("calibration")
+                                else ""))]
 
 
 def card_summary(card: Mapping[str, Any]) -> Rows:

@@ -63,7 +63,8 @@ def training_summary(card: Mapping[str, Any]) -> list[str]:
     domain = card.get("domain")
     if isinstance(domain, Mapping):
         lines.append(f"domain reference: {domain.get('n_reference')} training images, threshold "
-                     f"{domain.get('threshold', 0.0):.4f}")
+                     f"{domain.get('threshold', 0.0):.4f}"
+                     + (f" (calibrated on {domain['calibration']})" if domain.get("calibration") else ""))
     else:
         lines.append("domain reference: none (the domain of this model is unknown)")
     return lines

@@ -92,20 +92,22 @@ class Bucket:
     masks: Tensor | None = None      # N×1×h×w uint8 0/255
     teacher_logits: Tensor | None = None   # N×C, a teacher's logits (distillation)
     teacher_maps: Tensor | None = None     # N×1×h'×w', a teacher's defect-evidence map (distillation)
+    groups: tuple[str | None, ...] | None = None   # each image's split group (acquisition run), when grouped
 
 
 def bucketize(arrays: list[np.ndarray], labels: list[int], out_sizes: list[tuple[int, int]],
-              masks: list[np.ndarray] | None = None) -> list[Bucket]:
-    """Stack the images of each network input size (in order of first appearance)."""
-    groups: dict[tuple[int, int], list[int]] = {}
+              masks: list[np.ndarray] | None = None, groups: Sequence[str | None] | None = None) -> list[Bucket]:
+    """Stack the images of each network input size (in order of first appearance), with their groups."""
+    by_size: dict[tuple[int, int], list[int]] = {}
     for i, size in enumerate(out_sizes):
-        groups.setdefault(size, []).append(i)
+        by_size.setdefault(size, []).append(i)
     buckets = []
-    for size, members in groups.items():
+    for size, members in by_size.items():
         images = torch.from_numpy(np.stack([arrays[i] for i in members])).permute(0, 3, 1, 2).contiguous()
         bucket_masks = None if masks is None else torch.from_numpy(np.stack([masks[i] for i in members]))[:, None]
         buckets.append(Bucket(size, images, torch.tensor([labels[i] for i in members], dtype=torch.long),
-                              bucket_masks))
+                              bucket_masks,
+                              groups=None if groups is None else tuple(groups[i] for i in members)))
     return buckets
 
 
@@ -130,6 +132,13 @@ def steps_per_epoch(buckets: Sequence[Bucket], batch_size: int) -> int:
     """The number of batches :func:`batches` cuts."""
     n = [b.labels.numel() for b in buckets]
     return sum(math.ceil(k / batch_size) - (1 if k > 1 and k % batch_size == 1 else 0) for k in n)
+
+
+def _groups(index: DatasetIndex, kept: list[int]) -> list[str | None] | None:
+    """The split groups of the kept records (``None`` when no record of ``index`` has one)."""
+    if all(r.group is None for r in index.records):
+        return None
+    return [index.records[i].group for i in kept]
 
 
 @dataclass
@@ -166,8 +175,9 @@ def load_data(train_index: DatasetIndex, val_index: DatasetIndex, config: TrainC
                    if config.mask_loss_weight > 0 else None)
     masked = 0 if train_masks is None else sum(int(m.any()) for m in train_masks)
     train = bucketize(train_arrays, train_labels, [out_size[a.shape[:2]] for a in train_arrays],
-                      train_masks if masked else None)
-    val = bucketize(val_arrays, [val_index.records[i].label for i in kept_val], [a.shape[:2] for a in val_arrays])
+                      train_masks if masked else None, _groups(train_index, kept_train))
+    val = bucketize(val_arrays, [val_index.records[i].label for i in kept_val], [a.shape[:2] for a in val_arrays],
+                    groups=_groups(val_index, kept_val))
     loaded = LoadedData(train=train, val=val, train_labels=torch.tensor(train_labels, dtype=torch.long),
                         val_labels=torch.cat([b.labels for b in val]) if val else torch.zeros(0, dtype=torch.long),
                         masked_train_images=masked,
