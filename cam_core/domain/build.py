@@ -12,11 +12,13 @@ room for the quantile's own sampling error (a few hundred distances) and for flo
 
 Which distances calibrate it: when the images come in named groups (acquisition runs: training with
 ``--group-pattern``) and the reference holds at least two, those of whole groups to a reference without them
-(:mod:`cam_core.domain.calibration`: leave-one-group-out over the reference groups, pooled with the held-out
-groups against the reference), so that the line is drawn for "an image of a new run", not "a new image of a
-known run". Otherwise those of the held-out images against the reference (with fewer than
-:data:`MIN_CALIBRATION` of them, the reference's own leave-one-out distances join). The reference vectors are
-always all the reference images (up to :data:`MAX_REFERENCE`).
+(:mod:`cam_core.domain.calibration`: leave-one-group-out over the reference groups, with the held-out groups
+against the reference), so that the line is drawn for "an image of a new run", not "a new image of a known run";
+the quantile is then taken per group and the farthest group's sets the line:
+``MARGIN × max(quantile(all), max_g quantile(group g))``, groups of at least :data:`MIN_CALIBRATION` images.
+Otherwise those of the held-out images against the reference (with fewer than :data:`MIN_CALIBRATION` of them,
+the reference's own leave-one-out distances join). The reference vectors are always all the reference images
+(up to :data:`MAX_REFERENCE`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cam_core.domain.calibration import group_ids, named_groups, unseen_group_distances
+from cam_core.domain.calibration import (
+    farthest_group_threshold,
+    group_ids,
+    named_groups,
+    unseen_group_distances,
+)
 from cam_core.domain.features import FEATURES_KIND
 from cam_core.domain.reference import HELD_OUT_IMAGES, DomainReference
 from cam_core.domain.scorer import DomainModel, calibrated_threshold, knn_distances, normalised
@@ -72,11 +79,11 @@ def fit_domain(reference: Tensor, held_out: Tensor, *, layer: str, source: str, 
                              quantile=QUANTILE, margin=MARGIN, source=source, measured=measured)
     model = DomainModel.fit(reference, record)
     if len(named_groups(ref_groups)) >= 2:
-        distances, calibration = _group_distances(model, held_out, ref_groups, held_groups)
+        distances, threshold, calibration = _group_calibration(model, held_out, ref_groups, held_groups)
     else:
         distances, calibration = _image_distances(model, held_out)
-    record = replace(record, n_calibration=int(distances.shape[0]), calibration=calibration,
-                     threshold=calibrated_threshold(distances, QUANTILE, MARGIN))
+        threshold = calibrated_threshold(distances, QUANTILE, MARGIN)
+    record = replace(record, n_calibration=int(distances.shape[0]), calibration=calibration, threshold=threshold)
     return replace(model, reference=record)
 
 
@@ -93,18 +100,23 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _group_distances(model: DomainModel, held_out: Tensor, ref_groups: Sequence[str | None],
-                     held_groups: Sequence[str | None]) -> tuple[np.ndarray, str]:
-    """Leave-one-group-out distances of the reference rows, pooled with the held-out rows' distances to the
-    reference rows of other groups, and the words for the card."""
+def _group_calibration(model: DomainModel, held_out: Tensor, ref_groups: Sequence[str | None],
+                       held_groups: Sequence[str | None]) -> tuple[np.ndarray, float, str]:
+    """(leave-one-group-out distances of the reference rows with the held-out rows' distances to the reference
+    rows of other groups, the farthest group's threshold, the words for the card)."""
     ref_ids, held_ids = group_ids(ref_groups, held_groups)
     k = model.reference.k
     own = unseen_group_distances(model.vectors, ref_ids, model.vectors, ref_ids, k)
     held = unseen_group_distances(normalised(held_out), held_ids, model.vectors, ref_ids, k)
+    distances = np.concatenate([own, held])
+    threshold, n_large = farthest_group_threshold(distances, np.concatenate([ref_ids, held_ids]), QUANTILE, MARGIN,
+                                                  MIN_CALIBRATION)
     words = f"held-out groups (leave-one-group-out over {_count(len(named_groups(ref_groups)), 'reference group')}"
     if held.shape[0]:
         words += f", and {held.shape[0]} held-out images of {_count(len(named_groups(held_groups)), 'group')}"
-    return np.concatenate([own, held]), words + ")"
+    words += (f"; the farthest of {_count(n_large, 'group')} of ≥ {MIN_CALIBRATION} images)" if n_large else
+              f"; pooled, no group of ≥ {MIN_CALIBRATION} images)")
+    return distances, threshold, words
 
 
 def image_features(bundle: Any, images: Iterable[Any], batch_size: int = 16) -> tuple[Tensor, str]:

@@ -9,8 +9,18 @@ farther. So each calibration image is scored against the reference vectors of th
 
 For reference rows this is leave-one-group-out (a reference built without the row's whole group); for held-out
 rows of groups absent from the reference it is their plain distance. An image without a group (``None``) is its
-own group, so alone it is leave-one-out. The threshold is then ``margin × quantile_q`` of the pooled
-``d_g`` (:func:`cam_core.domain.scorer.calibrated_threshold`).
+own group, so alone it is leave-one-out.
+
+The threshold is drawn for the farthest group (:func:`farthest_group_threshold`), with D_g the distances of
+group g's rows and D all of them pooled:
+
+    threshold = margin × max( q(D), max_{g : |D_g| ≥ n_min} q(D_g) ),      q = quantile_{quantile}
+
+``q(D_g)`` is the line that would have flagged ``1 − quantile`` of run g's images had it been new; the largest
+over the runs seen covers each of them, where the pooled quantile alone lets a few close runs outvote a far one.
+Groups of fewer than ``n_min`` rows give no reliable quantile of their own and count through ``q(D)`` only.
+With G runs seen and runs alike in kind (exchangeable), a new run is farther than all of them with chance
+1/(G+1): few runs give a loose guarantee, which ``margin`` only partly absorbs.
 """
 
 from __future__ import annotations
@@ -21,7 +31,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["EXCLUDED", "group_ids", "named_groups", "unseen_group_distances"]
+from cam_core.domain.scorer import calibrated_threshold
+
+__all__ = ["EXCLUDED", "farthest_group_threshold", "group_ids", "named_groups", "unseen_group_distances"]
 
 EXCLUDED = -2.0       # a similarity below any cosine: a reference row of the query's own group never counts
 
@@ -63,3 +75,15 @@ def unseen_group_distances(queries: Tensor, query_ids: np.ndarray, reference: Te
     similarity = (queries.float() @ reference.float().T).masked_fill_(same, EXCLUDED)
     top = similarity.topk(min(k, others), dim=1).values
     return (1.0 - top).mean(dim=1).numpy()
+
+
+def farthest_group_threshold(distances: np.ndarray, ids: np.ndarray, quantile: float, margin: float, n_min: int
+                             ) -> tuple[float, int]:
+    """``margin × max(q(D), max_{|D_g| ≥ n_min} q(D_g))`` (module docstring) and how many groups had ``n_min``
+    rows; ``distances`` and their group ``ids`` as :func:`unseen_group_distances` and :func:`group_ids` give."""
+    line = calibrated_threshold(distances, quantile, margin)
+    sizes = np.bincount(ids)
+    large = np.flatnonzero(sizes >= n_min)
+    for g in large:
+        line = max(line, calibrated_threshold(distances[ids == g], quantile, margin))
+    return line, int(large.size)

@@ -9,7 +9,7 @@ import torch
 
 from cam_core.domain import HELD_OUT_IMAGES, DomainModel, DomainReference, build, knn_distances, normalised
 from cam_core.domain.build import MARGIN, QUANTILE, fit_domain
-from cam_core.domain.calibration import group_ids, unseen_group_distances
+from cam_core.domain.calibration import farthest_group_threshold, group_ids, unseen_group_distances
 
 
 def _runs(n_runs: int, per_run: int, seed: int, dim: int = 32, between: float = 0.25, within: float = 0.03
@@ -90,20 +90,33 @@ def test_grouped_threshold_covers_new_runs_where_the_per_image_one_does_not() ->
     assert known == 0.0 and foreign == 1.0
     ref = draws[0][4].reference
     assert ref.calibration == ("held-out groups (leave-one-group-out over 8 reference groups, and 80 held-out "
-                               "images of 2 groups)")
+                               "images of 2 groups; the farthest of 10 groups of ≥ 20 images)")
     assert ref.n_calibration == 320 + 80 and ref.n_reference == 320
 
 
-def test_the_threshold_is_the_margin_times_the_quantile_of_the_pooled_group_distances() -> None:
-    reference, ref_groups = _runs(4, 15, seed=3)
-    val, val_groups = _runs(1, 12, seed=4)
+def test_the_threshold_is_the_margin_times_the_farthest_groups_quantile() -> None:
+    reference, ref_groups = _runs(4, 25, seed=3)
+    val, val_groups = _runs(1, 12, seed=4)                         # fewer than MIN_CALIBRATION: pooled only
     model = fit_domain(reference, val, layer="f", source="s", reference_groups=ref_groups, held_out_groups=val_groups)
     ref_ids, val_ids = group_ids(ref_groups, val_groups)
-    pooled = np.concatenate([
-        unseen_group_distances(model.vectors, ref_ids, model.vectors, ref_ids, model.reference.k),
-        unseen_group_distances(normalised(val), val_ids, model.vectors, ref_ids, model.reference.k)])
-    assert model.reference.threshold == pytest.approx(MARGIN * float(np.quantile(pooled, QUANTILE)), rel=1e-6)
+    own = unseen_group_distances(model.vectors, ref_ids, model.vectors, ref_ids, model.reference.k)
+    held = unseen_group_distances(normalised(val), val_ids, model.vectors, ref_ids, model.reference.k)
+    lines = [np.quantile(np.r_[own, held], QUANTILE)] + [np.quantile(own[ref_ids == g], QUANTILE)
+                                                         for g in np.unique(ref_ids)]
+    assert model.reference.threshold == pytest.approx(MARGIN * float(max(lines)), rel=1e-6)
     assert model.reference.quantile == QUANTILE and model.reference.margin == MARGIN
+    assert model.reference.calibration.endswith("the farthest of 4 groups of ≥ 20 images)")
+
+
+def test_a_far_group_is_not_outvoted_by_many_close_ones_and_a_tiny_one_sets_no_line() -> None:
+    rng = np.random.default_rng(0)
+    close = [rng.uniform(0.005, 0.01, 100) for _ in range(30)]
+    distances = np.concatenate([*close, np.full(20, 0.05), np.full(5, 0.5)])
+    ids = np.repeat(np.arange(32), [100] * 30 + [20, 5])
+    pooled = MARGIN * np.quantile(distances, QUANTILE)
+    line, n_large = farthest_group_threshold(distances, ids, QUANTILE, MARGIN, n_min=20)
+    assert pooled < 0.011 * MARGIN                   # the far group is 0.6 % of the rows: below the pooled 99 %
+    assert line == pytest.approx(0.05 * MARGIN) and n_large == 31
 
 
 def test_one_named_group_keeps_the_per_image_calibration() -> None:

@@ -95,6 +95,7 @@ def test_grouped_training_calibrates_the_domain_threshold_on_whole_groups(tmp_pa
                                          pretrained="none", require_learning=False, group_pattern=r"exp\d+"))
     domain = read_card(result.path)["domain"]
     n_train = domain["n_reference"]
-    assert domain["calibration"].startswith("held-out groups (leave-one-group-out over 4 reference groups")
+    assert domain["calibration"] == ("held-out groups (leave-one-group-out over 4 reference groups, and 8 held-out "
+                                     "images of 1 group; pooled, no group of ≥ 20 images)")
     assert domain["n_calibration"] == n_train + 8 == 40     # every reference row plus the validation run's rows
     assert "calibrated on held-out groups" in training_summary(result.card)[-1]
