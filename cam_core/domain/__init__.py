@@ -7,11 +7,13 @@
 - :mod:`~cam_core.domain.scorer`: :class:`DomainModel` (k nearest reference vectors, cosine distance);
 - :mod:`~cam_core.domain.store`: the reference in a model file (card field + ``domain.*`` tensors);
 - :mod:`~cam_core.domain.build`: fitting a reference to in-domain features (training, and the ``reference``
-  command of :mod:`cam_core.reference`, which also writes it into a model file).
+  command of :mod:`cam_core.reference`, which also writes it into a model file);
+- :mod:`~cam_core.domain.calibration`: distances of whole held-out groups (acquisition runs) for the threshold.
 """
 
 from cam_core.domain.features import FEATURES_KIND, pooled_features
 from cam_core.domain.reference import (
+    HELD_OUT_IMAGES,
     DomainReference,
     DomainResult,
     DomainVerdict,
@@ -21,6 +23,6 @@ from cam_core.domain.scorer import DomainModel, calibrated_threshold, knn_distan
 from cam_core.domain.stages import DOMAIN_STAGES, domain_stages
 from cam_core.domain.store import DOMAIN_PREFIX, split_domain
 
-__all__ = ["DOMAIN_PREFIX", "DOMAIN_STAGES", "domain_stages", "FEATURES_KIND", "DomainModel", "DomainReference", "DomainResult", "DomainVerdict",
+__all__ = ["DOMAIN_PREFIX", "HELD_OUT_IMAGES", "DOMAIN_STAGES", "domain_stages", "FEATURES_KIND", "DomainModel", "DomainReference", "DomainResult", "DomainVerdict",
            "calibrated_threshold", "knn_distances", "normalised", "pooled_features", "split_domain",
            "unknown_domain"]

@@ -136,7 +136,8 @@ def domain_rows(card: ModelCard) -> Rows:
                                  "are not marked")]
     return [("Domain check", f"reference of {domain.n_reference} images from {domain.source}; an "
                              f"image farther than {format_value(domain.threshold)} (mean cosine distance to "
-                             f"its {domain.k} nearest reference images) is marked 'unlike training data'")]
+                             f"its {domain.k} nearest reference images) is marked 'unlike training data'"
+                             + (f"; threshold calibrated on {domain.calibration}" if domain.calibration else ""))]
 
 
 def card_summary(card: ModelCard) -> Rows:

@@ -88,6 +88,8 @@ def _prepare_data(data: str | Path | DatasetIndex, config: TrainConfig, emit: Pr
     """(whole index, train side, val side, how it was split in words)."""
     group_fn = group_by_pattern(config.group_pattern) if config.group_pattern else None
     index = data if isinstance(data, DatasetIndex) else scan_dataset(data, group_fn)
+    if group_fn is not None and isinstance(data, DatasetIndex):     # the groups travel with the images
+        index = index.subset([replace(r, group=group_fn(r)) for r in index.records])
     index, unlabelled = take_unlabelled(index, config)
     train, val = split_dataset(index, config.val_fraction, config.seed, group_fn)
     if group_fn is not None or any(r.group is not None for r in index.records):

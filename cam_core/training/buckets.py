@@ -26,20 +26,22 @@ class Bucket:
     masks: Tensor | None = None      # N×1×h×w uint8 0/255
     teacher_logits: Tensor | None = None   # N×C, a teacher's logits (distillation)
     teacher_maps: Tensor | None = None     # N×1×h'×w', a teacher's defect-evidence map (distillation)
+    groups: tuple[str | None, ...] | None = None   # each image's split group (acquisition run), when grouped
 
 
 def bucketize(arrays: list[np.ndarray], labels: list[int], out_sizes: list[tuple[int, int]],
-              masks: list[np.ndarray] | None = None) -> list[Bucket]:
-    """Stack the images of each network input size (in order of first appearance)."""
-    groups: dict[tuple[int, int], list[int]] = {}
+              masks: list[np.ndarray] | None = None, groups: Sequence[str | None] | None = None) -> list[Bucket]:
+    """Stack the images of each network input size (in order of first appearance), with their groups."""
+    by_size: dict[tuple[int, int], list[int]] = {}
     for i, size in enumerate(out_sizes):
-        groups.setdefault(size, []).append(i)
+        by_size.setdefault(size, []).append(i)
     buckets = []
-    for size, members in groups.items():
+    for size, members in by_size.items():
         images = torch.from_numpy(np.stack([arrays[i] for i in members])).permute(0, 3, 1, 2).contiguous()
         bucket_masks = None if masks is None else torch.from_numpy(np.stack([masks[i] for i in members]))[:, None]
         buckets.append(Bucket(size, images, torch.tensor([labels[i] for i in members], dtype=torch.long),
-                              bucket_masks))
+                              bucket_masks,
+                              groups=None if groups is None else tuple(groups[i] for i in members)))
     return buckets
 
 

@@ -1,5 +1,7 @@
 """The domain reference a training run writes (:func:`training_domain`): the training images' features,
-with the threshold calibrated on the validation images (:func:`cam_core.domain.build.fit_domain`).
+with the threshold calibrated on the validation images, or with split groups (``--group-pattern``) on whole
+held-out groups: leave-one-group-out over the training groups and the validation groups
+(:func:`cam_core.domain.build.fit_domain`).
 
 Features come from the trained model in eval mode, through the same CAM extractor that explains images later,
 on the images as :meth:`ModelBundle.preprocess` feeds them (training images, stored at 1.15×, are resized to the
@@ -23,11 +25,13 @@ __all__ = ["bucket_features", "training_domain"]
 
 
 def bucket_features(model: nn.Module, buckets: Sequence[Bucket], batch_size: int, device: torch.device
-                    ) -> tuple[Tensor, str]:
-    """``(N×D domain features, CAM layer)`` of every image in ``buckets``, each at its bucket's input size."""
+                    ) -> tuple[Tensor, str, list[str | None]]:
+    """``(N×D domain features, CAM layer, each row's group)`` of every image in ``buckets``, each at its bucket's
+    input size (groups ``None`` where a bucket has none)."""
     from cam_core.engine.methods import CAM
 
     rows: list[Tensor] = []
+    groups: list[str | None] = []
     layer = ""
     model.eval()
     with CAM(model) as cam:
@@ -40,15 +44,19 @@ def bucket_features(model: nn.Module, buckets: Sequence[Bucket], batch_size: int
                 out = cam(normalize(batch))
                 if out.features is not None:
                     rows.append(out.features.cpu())
+                    groups += (list(bucket.groups[start:start + batch_size]) if bucket.groups is not None
+                               else [None] * batch.shape[0])
                 layer = out.features_layer or ""
-    return (torch.cat(rows) if rows else torch.zeros(0, 0)), layer
+    return (torch.cat(rows) if rows else torch.zeros(0, 0)), layer, groups
 
 
 def training_domain(model: nn.Module, train: Sequence[Bucket], val: Sequence[Bucket], batch_size: int,
                     device: torch.device, source: str, seed: int) -> DomainModel | None:
-    """The run's domain model (None when the head gives no features, e.g. a 1×1-conv head)."""
-    reference, layer = bucket_features(model, train, batch_size, device)
-    held_out, _ = bucket_features(model, val, batch_size, device)
+    """The run's domain model (None when the head gives no features, e.g. a 1×1-conv head). With split groups
+    the threshold is calibrated on whole held-out groups (:func:`~cam_core.domain.build.fit_domain`)."""
+    reference, layer, reference_groups = bucket_features(model, train, batch_size, device)
+    held_out, _, held_out_groups = bucket_features(model, val, batch_size, device)
     if reference.shape[0] < 2 or reference.shape[1] == 0:
         return None
-    return fit_domain(reference, held_out, layer=layer, source=source, seed=seed)
+    return fit_domain(reference, held_out, layer=layer, source=source, seed=seed,
+                      reference_groups=reference_groups, held_out_groups=held_out_groups)

@@ -61,7 +61,8 @@ def training_summary(card: ModelCard) -> list[str]:
     lines += [f"FLAG: {flag['text']}" for flag in validation.get("flags", [])]
     domain = card.domain
     if domain is not None:
-        lines.append(f"domain reference: {domain.n_reference} training images, threshold {domain.threshold:.4f}")
+        lines.append(f"domain reference: {domain.n_reference} training images, threshold {domain.threshold:.4f}"
+                     + (f" (calibrated on {domain.calibration})" if domain.calibration else ""))
     else:
         lines.append("domain reference: none (the domain of this model is unknown)")
     return lines

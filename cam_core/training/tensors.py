@@ -81,6 +81,13 @@ def decode_mask(record: ImageRecord, shape: tuple[int, int], emit: ProgressCallb
     return out
 
 
+def _groups(index: DatasetIndex, kept: list[int]) -> list[str | None] | None:
+    """The split groups of the kept records (``None`` when no record of ``index`` has one)."""
+    if all(r.group is None for r in index.records):
+        return None
+    return [index.records[i].group for i in kept]
+
+
 @dataclass
 class LoadedData:
     """Both sides of the split in memory."""
@@ -115,8 +122,9 @@ def load_data(train_index: DatasetIndex, val_index: DatasetIndex, config: TrainC
                    if config.mask_loss_weight > 0 else None)
     masked = 0 if train_masks is None else sum(int(m.any()) for m in train_masks)
     train = bucketize(train_arrays, train_labels, [out_size[a.shape[:2]] for a in train_arrays],
-                      train_masks if masked else None)
-    val = bucketize(val_arrays, [val_index.records[i].label for i in kept_val], [a.shape[:2] for a in val_arrays])
+                      train_masks if masked else None, _groups(train_index, kept_train))
+    val = bucketize(val_arrays, [val_index.records[i].label for i in kept_val], [a.shape[:2] for a in val_arrays],
+                    groups=_groups(val_index, kept_val))
     loaded = LoadedData(train=train, val=val, train_labels=torch.tensor(train_labels, dtype=torch.long),
                         val_labels=torch.cat([b.labels for b in val]) if val else torch.zeros(0, dtype=torch.long),
                         masked_train_images=masked,
