@@ -25,4 +25,7 @@ pages = [st.Page(path, title=title, icon=icon, default=path == ui.HOME_PAGE)
 # visitor who opened /video directly got a menu of the raw pages/ file names.
 navigation = st.navigation(pages, position="hidden")
 ui.draw_menu(pages)
-navigation.run()
+try:
+    navigation.run()
+finally:
+    ui.warm_up()   # once the first page is drawn, the default network loads in the background (app_ui.warmup)

@@ -14,150 +14,207 @@ uses). This package only adds Streamlit caching, session state and widgets aroun
 - :mod:`app_ui.domain`: verdicts on images unlike the training data, greyed with the reason; table cells, flags;
 - :mod:`app_ui.video_jobs`, :mod:`app_ui.video_view`: staged videos, runs, background jobs, timeline;
 - :mod:`app_ui.training`: the Models page's checkpoint upload and training run;
-- :mod:`app_ui.import_model`: the Models page's import of a PyTorch state dict.
+- :mod:`app_ui.import_model`: the Models page's import of a PyTorch state dict;
+- :mod:`app_ui.warmup`: the default network, loaded in the background from the first page load.
 
-``import app_ui as ui`` then ``ui.X`` reaches every name below. A test that replaces a function the
-package itself calls patches it in the module that calls it (e.g. ``app_ui.video_jobs.run_video``).
+``import app_ui as ui`` then ``ui.X`` reaches every name below. Names are imported on first use
+(:mod:`cam_core.lazy`), so a page draws its heading and controls before PyTorch and the network load. A test
+that replaces a function the package itself calls patches it in the module that calls it (e.g.
+``app_ui.video_jobs.run_video``).
 """
 
 from __future__ import annotations
 
-from app_ui.batch import (
-    LAST_BATCH,
-    Batch,
-    keep_batch,
-    last_batch,
-    overlays_zip,
-    report_html,
-    scores_csv,
-    scores_json_bytes,
-    verdicts,
-)
-from app_ui.compare import (
-    LABELLED_SET,
-    SCORE_COLUMNS,
-    SCORE_LIMIT,
-    LabelledSet,
-    NetworkScores,
-    labelled_set,
-    score_networks,
-    scores_key,
-    timed_explanation,
-)
-from app_ui.domain import domain_caption, domain_cell, frames_domain_note, gallery_verdict, score_flags
-from app_ui.drawing import (
-    DISPLAY_MAX_SIDE,
-    OUTLINE_WIDTH,
-    display_copy,
-    encode_jpeg,
-    encode_png,
-    raw_grid_figure,
-    render_maps,
-    render_overlays,
-)
-from app_ui.errors import error_line, run_guarded, show_error
-from app_ui.inputs import (
-    IMAGE_TYPES,
-    SAMPLE_MASK_SOURCE,
-    STALE_UPLOAD_HINT,
-    DefectMask,
-    InputImage,
-    decode_image,
-    digest_of,
-    load_uploads,
-    own_input_names,
-    sample_image,
-    sample_picker,
-)
-from app_ui.masks import (
-    attach_masks,
-    display_mask,
-    mask_scores,
-    pointing_lines,
-    show_mask_panel,
-)
-from app_ui.models import (
-    CAM,
-    METHODS,
-    NO_MODELS_MESSAGE,
-    MapMethod,
-    ModelRef,
-    engine_label,
-    explain_inputs,
-    get_explainer,
-    method_picker,
-    model_card,
-    model_names,
-    model_picker,
-    model_ref,
-    shipped_model_names,
-    timed_explain,
-)
-from app_ui.picture import (
-    colormap_control,
-    grid_range,
-    grid_values,
-    model_scale_of,
-    outlined_display,
-    show_blended_maps,
-)
-from app_ui.state import (
-    APP_PAGES,
-    DEFAULTS,
-    HOME_PAGE,
-    available_pages,
-    draw_menu,
-    init_state,
-    kept_choice,
-    page_menu,
-    tab_icon,
-)
-from app_ui.training import (
-    MODEL_FILE_TYPES,
-    TRAIN_DATA,
-    TRAIN_RESULT,
-    add_checkpoint,
-    default_resize,
-    forget_train_data,
-    history_charts,
-    prepare_data,
-    show_run_summary,
-    target_path,
-)
-from app_ui.video_jobs import (
-    SAMPLE_CLIP_NAME,
-    VIDEO_JOB,
-    VIDEO_RUN,
-    VIDEO_THRESHOLD,
-    VIDEO_TYPES,
-    VideoJob,
-    VideoRun,
-    VideoSettings,
-    VideoSource,
-    keep_video_run,
-    probe_source,
-    run_video,
-    sample_clip,
-    stage_video,
-    start_video_job,
-    video_frame,
-    video_gif,
-    video_job,
-    video_run,
-)
-from app_ui.video_view import show_events, timeline_figure, video_info_text, video_progress
-from app_ui.widgets import (
-    NORM_LABELS,
-    TRAIN_OWN_HINT,
-    ViewSettings,
-    map_caption,
-    model_card_label,
-    overlay_controls,
-    show_verdict,
-    synthetic_model_hint,
-    verdict_text,
-    view_controls,
-)
+from typing import TYPE_CHECKING
+
+from cam_core.lazy import lazy_names
+
+if TYPE_CHECKING:
+    from app_ui.batch import (
+        LAST_BATCH,
+        Batch,
+        keep_batch,
+        last_batch,
+        overlays_zip,
+        report_html,
+        scores_csv,
+        scores_json_bytes,
+        verdicts,
+    )
+    from app_ui.compare import (
+        LABELLED_SET,
+        SCORE_COLUMNS,
+        SCORE_LIMIT,
+        LabelledSet,
+        NetworkScores,
+        labelled_set,
+        score_networks,
+        scores_key,
+        timed_explanation,
+    )
+    from app_ui.domain import domain_caption, domain_cell, frames_domain_note, gallery_verdict, score_flags
+    from app_ui.drawing import (
+        DISPLAY_MAX_SIDE,
+        OUTLINE_WIDTH,
+        display_copy,
+        encode_jpeg,
+        encode_png,
+        raw_grid_figure,
+        render_maps,
+        render_overlays,
+    )
+    from app_ui.errors import error_line, run_guarded, show_error
+    from app_ui.inputs import (
+        IMAGE_TYPES,
+        SAMPLE_MASK_SOURCE,
+        STALE_UPLOAD_HINT,
+        DefectMask,
+        InputImage,
+        decode_image,
+        digest_of,
+        load_uploads,
+        own_input_names,
+        sample_image,
+        sample_picker,
+    )
+    from app_ui.masks import (
+        attach_masks,
+        display_mask,
+        mask_scores,
+        pointing_lines,
+        show_mask_panel,
+    )
+    from app_ui.models import (
+        CAM,
+        METHODS,
+        NO_MODELS_MESSAGE,
+        MapMethod,
+        ModelRef,
+        engine_label,
+        explain_inputs,
+        get_explainer,
+        method_picker,
+        model_card,
+        model_names,
+        model_picker,
+        model_ref,
+        shipped_model_names,
+        timed_explain,
+    )
+    from app_ui.picture import (
+        colormap_control,
+        grid_range,
+        grid_values,
+        model_scale_of,
+        outlined_display,
+        show_blended_maps,
+    )
+    from app_ui.state import (
+        APP_PAGES,
+        DEFAULTS,
+        HOME_PAGE,
+        available_pages,
+        draw_menu,
+        init_state,
+        kept_choice,
+        page_menu,
+        tab_icon,
+    )
+    from app_ui.training import (
+        MODEL_FILE_TYPES,
+        TRAIN_DATA,
+        TRAIN_RESULT,
+        add_checkpoint,
+        default_resize,
+        forget_train_data,
+        history_charts,
+        prepare_data,
+        show_run_summary,
+        target_path,
+    )
+    from app_ui.video_jobs import (
+        SAMPLE_CLIP_NAME,
+        VIDEO_JOB,
+        VIDEO_RUN,
+        VIDEO_THRESHOLD,
+        VIDEO_TYPES,
+        VideoJob,
+        VideoRun,
+        VideoSettings,
+        VideoSource,
+        keep_video_run,
+        probe_source,
+        run_video,
+        sample_clip,
+        stage_video,
+        start_video_job,
+        video_frame,
+        video_gif,
+        video_job,
+        video_run,
+    )
+    from app_ui.video_view import show_events, timeline_figure, video_info_text, video_progress
+    from app_ui.warmup import warm_up
+    from app_ui.widgets import (
+        NORM_LABELS,
+        TRAIN_OWN_HINT,
+        ViewSettings,
+        map_caption,
+        model_card_label,
+        overlay_controls,
+        show_verdict,
+        synthetic_model_hint,
+        verdict_text,
+        view_controls,
+    )
+
+_HOMES: dict[str, str] = {
+    **dict.fromkeys(("LAST_BATCH", "Batch", "keep_batch", "last_batch", "overlays_zip", "report_html",
+                     "scores_csv", "scores_json_bytes", "verdicts"),
+                    "app_ui.batch"),
+    **dict.fromkeys(("LABELLED_SET", "SCORE_COLUMNS", "SCORE_LIMIT", "LabelledSet", "NetworkScores",
+                     "labelled_set", "score_networks", "scores_key", "timed_explanation"),
+                    "app_ui.compare"),
+    **dict.fromkeys(("domain_caption", "domain_cell", "frames_domain_note", "gallery_verdict", "score_flags"),
+                    "app_ui.domain"),
+    **dict.fromkeys(("DISPLAY_MAX_SIDE", "OUTLINE_WIDTH", "display_copy", "encode_jpeg", "encode_png",
+                     "raw_grid_figure", "render_maps", "render_overlays"),
+                    "app_ui.drawing"),
+    **dict.fromkeys(("error_line", "run_guarded", "show_error"), "app_ui.errors"),
+    **dict.fromkeys(("IMAGE_TYPES", "SAMPLE_MASK_SOURCE", "STALE_UPLOAD_HINT", "DefectMask", "InputImage",
+                     "decode_image", "digest_of", "load_uploads", "own_input_names", "sample_image",
+                     "sample_picker"),
+                    "app_ui.inputs"),
+    **dict.fromkeys(("attach_masks", "display_mask", "mask_scores", "pointing_lines",
+                     "show_mask_panel"),
+                    "app_ui.masks"),
+    **dict.fromkeys(("CAM", "METHODS", "NO_MODELS_MESSAGE", "MapMethod", "ModelRef", "engine_label",
+                     "explain_inputs", "get_explainer", "method_picker", "model_card", "model_names",
+                     "model_picker", "model_ref", "shipped_model_names", "timed_explain"),
+                    "app_ui.models"),
+    **dict.fromkeys(("colormap_control", "grid_range", "grid_values", "model_scale_of", "outlined_display",
+                     "show_blended_maps"),
+                    "app_ui.picture"),
+    **dict.fromkeys(("APP_PAGES", "DEFAULTS", "HOME_PAGE", "available_pages", "draw_menu", "init_state",
+                     "kept_choice", "page_menu", "tab_icon"),
+                    "app_ui.state"),
+    **dict.fromkeys(("MODEL_FILE_TYPES", "TRAIN_DATA", "TRAIN_RESULT", "add_checkpoint",
+                     "default_resize", "forget_train_data", "history_charts", "prepare_data",
+                     "show_run_summary", "target_path"),
+                    "app_ui.training"),
+    **dict.fromkeys(("SAMPLE_CLIP_NAME", "VIDEO_JOB", "VIDEO_RUN", "VIDEO_THRESHOLD", "VIDEO_TYPES",
+                     "VideoJob", "VideoRun", "VideoSettings", "VideoSource", "keep_video_run", "probe_source",
+                     "run_video", "sample_clip", "stage_video", "start_video_job", "video_frame", "video_gif",
+                     "video_job", "video_run"),
+                    "app_ui.video_jobs"),
+    **dict.fromkeys(("show_events", "timeline_figure", "video_info_text", "video_progress"),
+                    "app_ui.video_view"),
+    "warm_up": "app_ui.warmup",
+    **dict.fromkeys(("NORM_LABELS", "TRAIN_OWN_HINT", "ViewSettings", "map_caption", "model_card_label",
+                     "overlay_controls", "show_verdict", "synthetic_model_hint", "verdict_text",
+                     "view_controls"),
+                    "app_ui.widgets"),
+}
 
 __all__ = [
     "APP_PAGES", "CAM", "DEFAULTS", "DISPLAY_MAX_SIDE", "HOME_PAGE", "IMAGE_TYPES", "LABELLED_SET", "LAST_BATCH",
@@ -177,4 +234,6 @@ __all__ = [
     "colormap_control", "grid_range", "kept_choice", "grid_values", "model_scale_of", "outlined_display", "show_blended_maps",
     "video_frame", "video_gif", "video_info_text", "video_job", "video_progress", "video_run", "view_controls",
     "domain_caption", "domain_cell", "show_run_summary", "frames_domain_note", "gallery_verdict", "score_flags",
+    "warm_up",
 ]
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

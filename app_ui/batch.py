@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 from PIL import Image
@@ -15,9 +15,11 @@ from app_ui.inputs import InputImage
 from app_ui.masks import display_mask
 from app_ui.models import MapMethod
 from app_ui.widgets import ViewSettings
-from cam_core import Explanation
-from cam_core.checkpoints import ModelBundle
 from cam_core.explain import Verdict, verdict_of
+
+if TYPE_CHECKING:
+    from cam_core.checkpoints import ModelBundle
+    from cam_core.explain.pipeline import Explanation
 
 LAST_BATCH = "last_batch"
 

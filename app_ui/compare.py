@@ -10,14 +10,16 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from app_ui.inputs import InputImage, digest_of, unpack_zip
 from app_ui.models import MapMethod, get_explainer, model_ref, timed_explain
-from cam_core import Explanation
 from cam_core.evaluation import SCORE_COLUMNS, NetworkComparison, compare_networks, labelled_folder
+
+if TYPE_CHECKING:
+    from cam_core.explain.pipeline import Explanation
 
 __all__ = ["LABELLED_SET", "SCORE_COLUMNS", "SCORE_LIMIT", "LabelledSet", "NetworkScores", "labelled_set",
            "score_networks", "scores_key", "timed_explanation"]

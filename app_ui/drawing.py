@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -12,9 +12,11 @@ from PIL import Image
 from app_ui.cache import cached
 from app_ui.inputs import InputImage
 from app_ui.widgets import ViewSettings
-from cam_core import Explanation
 from cam_core.explain import OUTLINE_COLOR
 from cam_core.report import fit_within
+
+if TYPE_CHECKING:
+    from cam_core.explain.pipeline import Explanation
 
 DISPLAY_MAX_SIDE = 1024          # overlays shown on screen are drawn at most this large
 OUTLINE_WIDTH = 2                # px at screen size

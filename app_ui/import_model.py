@@ -14,7 +14,6 @@ import streamlit as st
 from app_ui.errors import error_line
 from cam_core import CamInspectorError
 from cam_core.engine import KNOWN_ARCHITECTURES
-from cam_core.interop import import_weights
 
 IMPORTED = "models_imported"   # session: message about the last imported model (shown after the rerun)
 DETECT = "detect from the weights"
@@ -24,6 +23,8 @@ WEIGHT_TYPES = ["pt", "pth", "ckpt", "bin", "safetensors"]
 def _run_import(data: bytes, upload_name: str, classes: str, arch: str | None, name: str, defect: str,
                 size: int) -> str:
     """Write the upload to a private temporary folder, import it, and return the success message (Markdown)."""
+    from cam_core.interop import import_weights  # loads PyTorch: only when a file is imported
+
     with tempfile.TemporaryDirectory(prefix="cam-import-upload-") as folder:
         staged = Path(folder) / "upload.bin"
         staged.write_bytes(data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,8 +18,11 @@ from app_ui.cache import cached
 from app_ui.errors import error_line, log
 from app_ui.inputs import SAMPLE_MASK_SOURCE, DefectMask, InputImage, digest_of
 from app_ui.models import MapMethod, model_ref
-from cam_core import CamInspectorError, Explanation
+from cam_core import CamInspectorError
 from cam_core.data import MaskMatch, match_masks
+
+if TYPE_CHECKING:
+    from cam_core.explain.pipeline import Explanation
 
 
 def _decoded_mask(data: bytes, name: str) -> np.ndarray:

@@ -12,17 +12,21 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 from PIL import Image
 
 from app_ui.cache import stores
-from cam_core import Explainer, Explanation, ModelError, list_models
-from cam_core.checkpoints import DEFAULT_MODEL, ModelBundle, ModelCard, shipped_models_dir, user_models_dir
+from cam_core.checkpoints import DEFAULT_MODEL, ModelCard, list_models, shipped_models_dir, user_models_dir
 from cam_core.engine.backend import Backend
+from cam_core.errors import ModelError
 from cam_core.models import open_model, open_model_card
 from cam_core.options import Method
+
+if TYPE_CHECKING:
+    from cam_core.checkpoints import ModelBundle
+    from cam_core.explain.pipeline import Explainer, Explanation
 
 PREFERRED_MODELS = (DEFAULT_MODEL,)
 

@@ -14,7 +14,7 @@ import io
 import json
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import streamlit as st
@@ -23,13 +23,15 @@ from PIL import Image
 from app_ui.drawing import OUTLINE_WIDTH, display_copy, encode_jpeg
 from app_ui.inputs import InputImage
 from app_ui.masks import display_mask
-from app_ui.models import CAM, get_explainer, model_ref
+from app_ui.models import CAM, get_explainer, model_card, model_ref
 from app_ui.widgets import _keep_overlay
-from cam_core import Explanation
 from cam_core.explain import COLORMAPS, OUTLINE_COLOR
 from cam_core.explain.legend import Legend, legend_of
 from cam_core.explain.picture import MapPicture, map_picture
-from cam_core.explain.scale import ModelScale, model_scale
+from cam_core.explain.scale import ModelScale, model_scale, recorded_scale
+
+if TYPE_CHECKING:
+    from cam_core.explain.pipeline import Explanation
 
 LAYER_SIDE = 320           # the RGBA layers sent to the browser are at most this large (longest side)
 OPACITY_KEY = "cam-inspector-opacity"
@@ -42,9 +44,11 @@ def _scale_of(name: str, path: str, mtime_ns: int, size: int) -> ModelScale:
 
 
 def model_scale_of(model: str) -> ModelScale:
-    """The fixed evidence scale of ``model`` (its card's, else measured once per file version)."""
+    """The fixed evidence scale of ``model``: its card's (read without loading the network), else measured once
+    per file version."""
     ref = model_ref(model)
-    return _scale_of(ref.name, ref.path, ref.mtime_ns, ref.size)
+    recorded = recorded_scale(model_card(ref).evidence_limits)
+    return recorded if recorded is not None else _scale_of(ref.name, ref.path, ref.mtime_ns, ref.size)
 
 
 def screen_picture(explanation: Explanation, display: Image.Image, classes: Sequence[int], mode: str,

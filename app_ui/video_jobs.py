@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 from PIL import Image
@@ -23,11 +23,14 @@ from app_ui.cache import cached, scratch_root
 from app_ui.errors import error_line, log
 from app_ui.inputs import InputImage, digest_of
 from app_ui.models import MapMethod, get_explainer
-from cam_core import CamInspectorError, Explainer, InputError
+from cam_core import CamInspectorError, InputError
 from cam_core.options import VIDEO_EXTENSIONS, VideoSettings, upload_types
 from cam_core.scratch import new_run_folder, stage_bytes, subfolder, touch
 from cam_core.synth.samples import SAMPLE_CLIP_FPS, SAMPLE_CLIP_SECONDS, SAMPLE_CLIP_SEED
 from cam_core.video import VideoInfo, VideoProgress, VideoResult
+
+if TYPE_CHECKING:
+    from cam_core.explain.pipeline import Explainer
 
 VIDEO_TYPES: list[str] = upload_types(VIDEO_EXTENSIONS)
 VIDEO_RUN = "video_run"

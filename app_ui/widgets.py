@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import streamlit as st
 
 from app_ui.domain import domain_caption
 from app_ui.state import DEFAULTS, KEPT_OVERLAY
-from cam_core.checkpoints import ModelBundle, ModelCard
+from cam_core.checkpoints import ModelCard
 from cam_core.domain import DomainResult
 from cam_core.explain import Verdict
 from cam_core.explain.scale import ModelScale, scale_in_force
 from cam_core.options import Colormap, ScaleMode, ViewSettings, choices
+
+if TYPE_CHECKING:
+    from cam_core.checkpoints import ModelBundle
 
 NORM_LABELS: dict[str, str] = {ScaleMode.HALVES: "Evidence for each class (model's scale)",
                                ScaleMode.HALVES_IMAGE: "Evidence for each class, shape only (own scale)",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pandas as pd
 import streamlit as st
 
 import app_ui as ui
@@ -22,18 +21,18 @@ def sidebar_controls() -> tuple[str | None, ui.MapMethod, int | None, ui.ViewSet
     target: int | None = None
     value_range = None
     if model is not None:
-        bundle = ui.get_explainer(model, method).bundle
-        value_range = bundle.card.value_range
-        options = ["predicted", *bundle.classes]
+        card = ui.model_card(ui.model_ref(model))    # the file's card: the network itself loads in the background
+        value_range = card.value_range
+        options = ["predicted", *card.classes]
         if st.session_state.get("cfg_target") not in options:
             st.session_state["cfg_target"] = "predicted"
-        two = len(bundle.classes) == 2
+        two = len(card.classes) == 2
         choice = sidebar.selectbox(
             "Target class", options, key="cfg_target",
             help=("Both maps are shown; the target decides which map the defect outline's pointing result is "
                   "scored on (default: the defect class)." if two else
                   "Which class map to show first (default: the predicted class)."))
-        target = None if choice == "predicted" else bundle.classes.index(choice)
+        target = None if choice == "predicted" else card.classes.index(choice)
     scale = ui.model_scale_of(model) if model is not None else None
     view = ui.view_controls(sidebar, value_range, overlay=False, scale=scale)   # opacity/colormap: above the maps
     raw_grid = sidebar.toggle("Raw feature grid", key="cfg_raw_grid",
@@ -68,6 +67,8 @@ def gallery(items: list[ui.InputImage], explanations: list) -> int:
     """Table of every image (worst first, with thumbnails) and the selector of the image shown large.
 
     The selection is kept by file name, so changing the network or the method keeps the image shown."""
+    import pandas as pd
+
     from cam_core.report import image_data_uri
 
     verdicts = ui.verdicts(explanations)

@@ -23,7 +23,7 @@ from cam_core.checkpoints import (
     shipped_models_dir,
     user_models_dir,
 )
-from cam_core.engine.architectures import KNOWN_ARCHITECTURES, map_stride_supported
+from cam_core.engine.names import KNOWN_ARCHITECTURES, map_stride_supported
 from cam_core.options import Pretrained, Resize, choices
 from cam_core.report import card_summary
 

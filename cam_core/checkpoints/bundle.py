@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchvision
 from PIL import Image
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -32,10 +31,10 @@ from cam_core.checkpoints.card import (
     RESIZE_MODES,
     DataKind,
     ModelCard,
-    validate_card,
 )
+from cam_core.checkpoints.header import MAX_CHECKPOINT_BYTES, read_card, read_model_card
 from cam_core.domain import DomainModel, split_domain
-from cam_core.engine.architectures import KNOWN_ARCHITECTURES, build_model
+from cam_core.engine.architectures import build_model
 from cam_core.engine.imagenet import read_state_dict, torchvision_cache_file
 from cam_core.errors import ModelError
 from cam_core.files import atomic_path, atomic_write
@@ -45,7 +44,6 @@ __all__ = [
     "load_checkpoint", "load_torchvision", "pick_device", "read_card", "read_model_card", "save_checkpoint",
 ]
 
-MAX_CHECKPOINT_BYTES = 600 * 1024**2
 IMAGENET_TEXT = "ImageNet-1k photographs (1000 everyday object classes, no OK/NG parts)"
 ASPECT_STEP = 2.0 ** 0.25        # aspect ratios are rounded to powers of this (≈ 1.19), so sizes repeat
 MAX_ASPECT = 3.0                 # wider or taller images are squashed to 3:1
@@ -182,41 +180,6 @@ def save_checkpoint(model: nn.Module, path: str | Path, card: dict[str, Any], *,
     return path
 
 
-def read_card(path: str | Path) -> dict[str, Any]:
-    """The model card of a safetensors file, validated; reads only the header (any format:
-    :func:`cam_core.models.open_card`)."""
-    path = Path(path)
-    if path.suffix.lower() == ".onnx":
-        raise ModelError(f"{path.name} is an ONNX graph, not a safetensors checkpoint (cam_core.models.open_model "
-                         "reads both)")
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
-    if path.suffix.lower() in {".pt", ".pth", ".ckpt", ".pkl", ".bin"}:
-        raise ModelError(f"{path.name}: only .safetensors checkpoints are accepted (pickle-based files can run "
-                         "code when loaded). Re-export the weights with safetensors.")
-    if path.stat().st_size > MAX_CHECKPOINT_BYTES:
-        raise ModelError(f"{path.name} is larger than {MAX_CHECKPOINT_BYTES // 1024**2} MB; refusing to load it")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelError(f"{path.name} is not a readable safetensors file ({exc})") from None
-    if CARD_KEY not in metadata:
-        raise ModelError(f"{path.name} has no CAM Inspector model card in its metadata (architecture, classes, "
-                         "input size); it was not written by `python -m cam_core train`")
-    try:
-        card = json.loads(metadata[CARD_KEY])
-    except json.JSONDecodeError:
-        raise ModelError(f"{path.name}: its model card is not valid JSON") from None
-    validate_card(card, path.name, KNOWN_ARCHITECTURES)
-    return card
-
-
-def read_model_card(path: str | Path) -> ModelCard:
-    """:func:`read_card`, typed."""
-    return ModelCard.from_dict(read_card(path))
-
-
 def load_checkpoint(path: str | Path, device: str = "auto", name: str | None = None) -> ModelBundle:
     """Load a CAM Inspector safetensors file; its weights are checked against the card's architecture (any
     format: :func:`cam_core.models.open_model`)."""
@@ -246,6 +209,8 @@ def load_checkpoint(path: str | Path, device: str = "auto", name: str | None = N
 
 def load_torchvision(arch: str, device: str = "auto") -> ModelBundle:
     """torchvision's ImageNet classifier for ``arch``, from the local cache only (never downloads)."""
+    import torchvision
+
     cache_file, weights = torchvision_cache_file(arch)
     if not cache_file.is_file():
         raise ModelError(

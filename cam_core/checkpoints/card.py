@@ -246,7 +246,7 @@ def validate_card(card: object, label: str, known_architectures: tuple[str, ...]
 
 
 def _check_map_stride(card: dict[str, Any], label: str) -> None:
-    from cam_core.engine.architectures import MAP_STRIDE_RULE, map_stride_supported
+    from cam_core.engine.names import MAP_STRIDE_RULE, map_stride_supported
 
     if not map_stride_supported(card["arch"], card.get("map_stride", 32)):
         raise ModelError(f"{label}: the card's 'map_stride' does not fit {card['arch']} ({MAP_STRIDE_RULE})")

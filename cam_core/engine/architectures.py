@@ -1,4 +1,4 @@
-"""Known networks: how to build them and which layers CAM reads.
+"""Known networks: how to build them and which layers CAM reads (their names: :mod:`cam_core.engine.names`).
 
 CAM needs a network that ends in ``conv features → global average pool → one linear map``.
 For each known torchvision family the feature layer and the classifier are resolved by name,
@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import torchvision
 from torch import nn
 
 from cam_core.engine.efficientnet_lite import efficientnet_lite0
 from cam_core.engine.hooks import resolve_module
+from cam_core.engine.names import KNOWN_ARCHITECTURES, MAP_STRIDE_RULE, map_stride_supported
 from cam_core.errors import ModelError, UnsupportedArchitectureError
 
 HeadKind = Literal["linear", "conv1x1"]
@@ -64,24 +64,6 @@ _NOT_CAM_FAMILIES: dict[str, str] = {
     "SwinTransformer": "it has no convolutional feature map before a pooled linear head",
 }
 
-# Architectures the product trains, ships and tests (torchvision builders, and our own EfficientNet-Lite0).
-KNOWN_ARCHITECTURES: tuple[str, ...] = (
-    "efficientnet_lite0", "squeezenet1_0", "squeezenet1_1", "googlenet", "resnet18", "resnet34", "resnet50",
-    "mobilenet_v2", "efficientnet_b0", "densenet121",
-)
-OWN_ARCHITECTURES: tuple[str, ...] = ("efficientnet_lite0",)   # built by cam_core, not torchvision
-
-
-# Architectures whose last stage can run at stride 16 instead of 32 (twice the map resolution per side).
-STRIDE16_ARCHITECTURES: tuple[str, ...] = ("efficientnet_lite0", "googlenet", "resnet18", "resnet34", "resnet50")
-MAP_STRIDE_RULE = f"32 for every network, 16 for {', '.join(STRIDE16_ARCHITECTURES)}"
-
-
-def map_stride_supported(arch: str, map_stride: object) -> bool:
-    """Whether ``arch`` can be built with ``map_stride`` (:data:`MAP_STRIDE_RULE`)."""
-    return map_stride == 32 or (map_stride == 16 and arch in STRIDE16_ARCHITECTURES)
-
-
 def build_model(arch: str, num_classes: int, *, weights: str | None = None,
                 head_relu: bool = True, map_stride: int = 32) -> nn.Module:
     """A torchvision ``arch`` with a ``num_classes`` head, random weights (no download).
@@ -101,6 +83,8 @@ def build_model(arch: str, num_classes: int, *, weights: str | None = None,
         raise ModelError(f"map stride {map_stride} is not available for {arch}: {MAP_STRIDE_RULE}")
     if arch == "efficientnet_lite0":
         return efficientnet_lite0(num_classes=num_classes, map_stride=map_stride)
+    import torchvision  # only for its own architectures: importing it costs ~1 s and ~170 MB
+
     builder = getattr(torchvision.models, arch)
     kwargs: dict[str, object] = {"weights": weights, "num_classes": num_classes}
     if arch == "googlenet":
@@ -114,6 +98,8 @@ def build_model(arch: str, num_classes: int, *, weights: str | None = None,
 
 
 def _halve_last_stride(model: nn.Module) -> None:
+    import torchvision
+
     if isinstance(model, torchvision.models.GoogLeNet):
         model.maxpool4 = nn.Identity()
         return

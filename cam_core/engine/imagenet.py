@@ -31,11 +31,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
-import torchvision
 from torch import Tensor, nn
 
-from cam_core.engine.architectures import KNOWN_ARCHITECTURES, OWN_ARCHITECTURES
 from cam_core.engine.efficientnet_lite import translate_reference_keys
+from cam_core.engine.names import KNOWN_ARCHITECTURES, OWN_ARCHITECTURES
 from cam_core.errors import InputError, ModelError
 from cam_core.files import atomic_path, sha256_of
 from cam_core.progress import Progress, ProgressCallback
@@ -52,6 +51,8 @@ _DENSENET_KEY = re.compile(
 
 def torchvision_cache_file(arch: str) -> tuple[Path, Any]:
     """The exact file torchvision's ImageNet weights for ``arch`` are cached under, and the weights enum."""
+    import torchvision  # imported here: it costs ~1 s and ~170 MB, and our own Lite0 never needs it
+
     try:
         weights = torchvision.models.get_model_weights(arch).DEFAULT
     except (ValueError, KeyError):

@@ -28,14 +28,16 @@ import json
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
-from cam_core.explain.pipeline import Explanation
 from cam_core.explain.verdict import verdict_of
 from cam_core.files import atomic_write
+
+if TYPE_CHECKING:
+    from cam_core.explain.pipeline import Explanation
 
 __all__ = ["RESULTS_CSV", "SCORE_COLUMNS", "ExportBatch", "FolderExport", "image_record", "overlay_file_name",
            "overlays_zip", "png_bytes", "safe_name", "score_row", "scores_csv", "scores_json", "target_classes",

@@ -28,14 +28,15 @@ Maps arrive raw, at the network's feature resolution (``C×h×w``). The normalis
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from cam_core.options import Colormap, ScaleMode
+
+if TYPE_CHECKING:
+    import torch
 
 NormalizationMode = Literal["halves", "halves-image", "signed", "evidence", "shared", "per-map", "raw"]
 NORMALIZATION_MODES: tuple[str, ...] = tuple(m.value for m in ScaleMode)
@@ -49,6 +50,9 @@ _EPS = 1e-12
 
 def upsample_maps(maps: np.ndarray | torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """Bilinearly resize ``C×h×w`` (or ``h×w``) maps to ``size = (H, W)``; values are not rescaled."""
+    import torch
+    import torch.nn.functional as F
+
     tensor = torch.as_tensor(np.asarray(maps, dtype=np.float32))
     squeeze = tensor.ndim == 2
     if squeeze:

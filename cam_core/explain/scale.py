@@ -25,7 +25,7 @@ from cam_core.explain.render import FIXED_SCALE_MODES
 if TYPE_CHECKING:
     from cam_core.checkpoints import ModelBundle
 
-__all__ = ["ModelScale", "auto_evidence_range", "model_scale", "samples_scale", "scale_in_force"]
+__all__ = ["ModelScale", "auto_evidence_range", "model_scale", "recorded_scale", "samples_scale", "scale_in_force"]
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,16 @@ def samples_scale(bundle: ModelBundle) -> ModelScale:
     return ModelScale(top=auto_evidence_range(maps)[1], source=SAMPLES_SOURCE)
 
 
+def recorded_scale(evidence_range: tuple[float, float] | None) -> ModelScale | None:
+    """The scale recorded at training (a card's ``evidence_range``), ``A = max |range|``; None when there is none
+    (the card alone decides, so the app reads it before the network is loaded)."""
+    if evidence_range is not None and max(abs(evidence_range[0]), abs(evidence_range[1])) > 0:
+        return ModelScale(top=float(max(abs(evidence_range[0]), abs(evidence_range[1]))), source=CARD_SOURCE)
+    return None
+
+
 def model_scale(bundle: ModelBundle) -> ModelScale:
-    """The card's evidence range, else :func:`samples_scale` (one CAM pass over six small images)."""
-    recorded = bundle.card.evidence_limits
-    if recorded is not None and max(abs(recorded[0]), abs(recorded[1])) > 0:
-        return ModelScale(top=float(max(abs(recorded[0]), abs(recorded[1]))), source=CARD_SOURCE)
-    return samples_scale(bundle)
+    """The card's evidence range (:func:`recorded_scale`), else :func:`samples_scale` (one CAM pass over six
+    small images)."""
+    recorded = recorded_scale(bundle.card.evidence_limits)
+    return recorded if recorded is not None else samples_scale(bundle)

@@ -16,11 +16,12 @@ The one rule for the report, the video, the CLI and the app:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from cam_core.explain.pipeline import Explanation
+if TYPE_CHECKING:
+    from cam_core.explain.pipeline import Explanation
 
 __all__ = ["Verdict", "VerdictKind", "mask_class", "overlay_class", "predicted_index", "shown_classes", "verdict_of"]
 

@@ -20,11 +20,13 @@ ONNX model fits :class:`~cam_core.checkpoints.bundle.ModelBundle`. Sessions are 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import torch
 from torch import Tensor, nn
@@ -37,12 +39,22 @@ from cam_core.engine.methods import CAMResult
 from cam_core.errors import InputError, ModelError
 from cam_core.interop.onnx_graph import CamHead, find_cam_head
 
-__all__ = ["DOMAIN_OUTPUT_PREFIX", "GRADCAM_REFUSAL", "OnnxCAM", "OnnxCamRuntime", "OnnxModule", "is_onnx_model", "onnx_extractor"]
+if TYPE_CHECKING:   # onnx is imported only to read a graph (~1 s): a prepared runtime (RuntimeSpec) needs none
+    import onnx
+
+__all__ = ["DOMAIN_OUTPUT_PREFIX", "GRADCAM_REFUSAL", "OnnxCAM", "OnnxCamRuntime", "OnnxModule", "RuntimeSpec",
+           "is_onnx_model", "onnx_extractor"]
 
 MAX_FIXED_BATCH = 256         # a graph with a fixed batch size N gets every batch padded to N images
+# Images per onnxruntime run (a graph with a dynamic batch). The session's CPU arena keeps the largest
+# activations it ever held, for the life of the process: Lite0 at 320 px takes ≈ 45 MiB per image of a run
+# (+37, +86, +184, +366, +746 MiB after runs of 1, 2, 4, 8, 16 images), while the time per image stays the
+# same (17.0, 17.0, 16.9, 16.4, 17.5 ms on 2 threads). Bigger runs would only hold more memory.
+RUN_CHUNK = 2
 DOMAIN_OUTPUT_PREFIX = "domain:"   # graph outputs the domain check pools (export-onnx adds them)
 GRADCAM_REFUSAL = "Grad-CAM needs the model's gradients; ONNX models are explained with CAM only"
-_NUMPY_TYPES: dict[int, type] = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.FLOAT16: np.float16}
+FLOAT, FLOAT16 = 1, 10        # onnx.TensorProto element types
+_NUMPY_TYPES: dict[int, type] = {FLOAT: np.float32, FLOAT16: np.float16}
 
 
 def _image_input(model: onnx.ModelProto) -> tuple[str, list[int | None], int]:
@@ -55,6 +67,8 @@ def _image_input(model: onnx.ModelProto) -> tuple[str, list[int | None], int]:
     dims: list[int | None] = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
                               for d in tensor.shape.dim]
     if tensor.elem_type not in _NUMPY_TYPES:
+        import onnx
+
         raise ModelError(f"the graph's input {inputs[0].name!r} is not float32 or float16 "
                          f"({onnx.TensorProto.DataType.Name(tensor.elem_type)})")
     if len(dims) != 4 or dims[1] not in (3, None):
@@ -68,6 +82,8 @@ def _image_input(model: onnx.ModelProto) -> tuple[str, list[int | None], int]:
 
 def _tensor_types(model: onnx.ModelProto) -> dict[str, int]:
     """Element type of every tensor shape inference can type (empty when it cannot run)."""
+    import onnx
+
     try:
         inferred = onnx.shape_inference.infer_shapes(model)
     except (onnx.shape_inference.InferenceError, ValueError, RuntimeError):  # custom ops: fall back
@@ -78,6 +94,8 @@ def _tensor_types(model: onnx.ModelProto) -> dict[str, int]:
 
 def with_outputs(model: onnx.ModelProto, names: Sequence[str], default_type: int) -> onnx.ModelProto:
     """A copy of ``model`` that also outputs the tensors ``names`` (those not outputs already)."""
+    import onnx
+
     augmented = onnx.ModelProto()
     augmented.CopyFrom(model)
     present = {o.name for o in augmented.graph.output}
@@ -95,28 +113,87 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def _session(model: onnx.ModelProto, label: str) -> ort.InferenceSession:
+def _session(graph: bytes, label: str) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, torch.get_num_threads())   # as many threads as PyTorch uses
     options.log_severity_level = 3
     try:
-        return ort.InferenceSession(model.SerializeToString(), sess_options=options,
-                                    providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for bad graphs
         raise ModelError(f"{label}: onnxruntime cannot run this graph ({_first_line(exc)})") from None
+
+
+_HEAD_TEXT = ("kind", "features", "logits", "num_classes", "head", "pool", "output")   # CamHead's non-array fields
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """What a runtime reads from its graph besides the graph itself: the image input, the domain outputs and the
+    CAM head. :meth:`arrays` / :meth:`from_arrays` keep it in an ``.npz`` file, so a graph prepared once
+    (:meth:`graph_bytes`) opens later without importing onnx (:mod:`cam_core.interop.onnx_cache`)."""
+
+    input_name: str
+    input_dims: tuple[int | None, ...]
+    elem_type: int
+    domain_outputs: tuple[str, ...]
+    head: CamHead
+
+    @classmethod
+    def of(cls, model: onnx.ModelProto, head: CamHead | None = None) -> RuntimeSpec:
+        """Read from ``model`` (:class:`ModelError` when CAM cannot read it)."""
+        head = head or find_cam_head(model)
+        name, dims, elem_type = _image_input(model)
+        domain = tuple(o.name for o in model.graph.output if o.name.startswith(DOMAIN_OUTPUT_PREFIX))
+        return cls(name, tuple(dims), elem_type, domain, head)
+
+    def graph_bytes(self, model: onnx.ModelProto) -> bytes:
+        """``model`` with the logits and the pooled features as outputs, serialised for onnxruntime."""
+        return with_outputs(model, [self.head.logits, self.head.features], self.elem_type).SerializeToString()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The spec as arrays (``np.savez``): the head's weight and bias, everything else as one JSON string."""
+        text: dict[str, Any] = {key: getattr(self.head, key) for key in _HEAD_TEXT}
+        text.update(input_name=self.input_name, input_dims=list(self.input_dims), elem_type=self.elem_type,
+                    domain_outputs=list(self.domain_outputs))
+        out = {"spec": np.array(json.dumps(text)), "bias": np.asarray(self.head.bias)}
+        if self.head.weight is not None:
+            out["weight"] = np.asarray(self.head.weight)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: Any) -> RuntimeSpec:
+        """The spec :meth:`arrays` kept (``arrays``: an ``np.load`` result or a dict); KeyError/ValueError when
+        something is missing."""
+        text = json.loads(str(arrays["spec"]))
+        weight = np.asarray(arrays["weight"]) if "weight" in arrays else None
+        head = CamHead(weight=weight, bias=np.asarray(arrays["bias"]), **{key: text[key] for key in _HEAD_TEXT})
+        return cls(str(text["input_name"]), tuple(text["input_dims"]), int(text["elem_type"]),
+                   tuple(text["domain_outputs"]), head)
 
 
 class OnnxCamRuntime:
     """One ONNX graph ready for CAM: the session with the pooled features exposed, and the head's weights."""
 
     def __init__(self, model: onnx.ModelProto, label: str = "ONNX model", head: CamHead | None = None) -> None:
+        spec = RuntimeSpec.of(model, head)
+        self._open(spec.graph_bytes(model), spec, label)
+
+    @classmethod
+    def prepared(cls, graph: bytes, spec: RuntimeSpec, label: str = "ONNX model") -> OnnxCamRuntime:
+        """A runtime for a graph already prepared by :meth:`RuntimeSpec.graph_bytes` (onnx is not imported)."""
+        runtime = cls.__new__(cls)
+        runtime._open(graph, spec, label)
+        return runtime
+
+    def _open(self, graph: bytes, spec: RuntimeSpec, label: str) -> None:
         self.label = label
-        self.head = head or find_cam_head(model)
-        self.input_name, self.input_dims, elem_type = _image_input(model)
-        self._input_type = _NUMPY_TYPES[elem_type]
-        self._rtol = IDENTITY_RTOL_HALF if elem_type == onnx.TensorProto.FLOAT16 else IDENTITY_RTOL
-        self.domain_outputs = [o.name for o in model.graph.output if o.name.startswith(DOMAIN_OUTPUT_PREFIX)]
-        self.session = _session(with_outputs(model, [self.head.logits, self.head.features], elem_type), label)
+        self.spec = spec
+        self.head = spec.head
+        self.input_name, self.input_dims = spec.input_name, list(spec.input_dims)
+        self._input_type = _NUMPY_TYPES[spec.elem_type]
+        self._rtol = IDENTITY_RTOL_HALF if spec.elem_type == FLOAT16 else IDENTITY_RTOL
+        self.domain_outputs = list(spec.domain_outputs)
+        self.session = _session(graph, label)
         weight = None if self.head.weight is None else torch.from_numpy(self.head.weight).float()  # C×K
         bias = torch.from_numpy(self.head.bias).float()                                            # C
         if self.head.single_logit and weight is not None:   # z = w·GAP(A) + b → rows (−w/2, +w/2), (−b/2, +b/2)
@@ -131,9 +208,10 @@ class OnnxCamRuntime:
         return self.input_dims[0]
 
     def run(self, batch: np.ndarray, outputs: Sequence[str]) -> list[np.ndarray]:
-        """Run ``batch`` (N×3×H×W float32), in chunks of the graph's batch size when it is fixed."""
+        """Run ``batch`` (N×3×H×W float32) in chunks: the graph's batch size when it is fixed, else at most
+        :data:`RUN_CHUNK` images (see there why)."""
         batch = np.ascontiguousarray(batch, dtype=self._input_type)
-        step = self.fixed_batch or max(1, len(batch))
+        step = self.fixed_batch or min(RUN_CHUNK, max(1, len(batch)))
         parts = []
         for start in range(0, len(batch), step):
             chunk = batch[start:start + step]

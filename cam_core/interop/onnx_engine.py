@@ -1,10 +1,10 @@
 """ONNX Runtime as the CPU engine for the CAM of our PyTorch models, checked against PyTorch before use.
 
 :func:`engine_extractor` takes a PyTorch :class:`~cam_core.checkpoints.ModelBundle`, gets its graph from the
-cache (:func:`~cam_core.interop.onnx_cache.cached_graph`: exported once per model file), opens an
-onnxruntime session and, before the first call, runs a probe batch through both engines at every input size
-the model is ever run at (one for ``square``, every aspect-rule size for ``aspect``: the graph has dynamic
-height and width). It is used only when, at each size,
+cache (:func:`~cam_core.interop.onnx_cache.engine_runtime`: exported once per model file, later opened
+without importing onnx), opens an onnxruntime session and, before the first call, runs a probe batch through
+both engines at every input size the model is ever run at (one for ``square``, every aspect-rule size for
+``aspect``: the graph has dynamic height and width). It is used only when, at each size,
 
     max|M_onnx − M_torch| ≤ VERIFY_RTOL · max|M_torch|      and the same for the logits (``+ 1`` below)
 
@@ -26,9 +26,9 @@ from torch import nn
 from cam_core.checkpoints import ModelBundle
 from cam_core.engine.methods import make_extractor
 from cam_core.errors import ModelError
-from cam_core.interop.onnx_cache import cached_graph
+from cam_core.interop.onnx_cache import engine_runtime
 from cam_core.interop.onnx_cam import OnnxCAM, OnnxCamRuntime
-from cam_core.interop.onnx_export import check_sizes
+from cam_core.interop.onnx_targets import check_sizes
 
 __all__ = ["VERIFY_RTOL", "engine_extractor", "verify_runtime"]
 
@@ -72,8 +72,7 @@ def engine_extractor(bundle: ModelBundle, folder: Path | None = None) -> OnnxCAM
     with _lock:
         runtime = _runtimes.get(bundle.model)
         if runtime is None:
-            graph, _ = cached_graph(bundle, folder)
-            runtime = OnnxCamRuntime(graph, label=f"{bundle.name} (ONNX engine)")
+            runtime = engine_runtime(bundle, folder, label=f"{bundle.name} (ONNX engine)")
             verify_runtime(bundle, runtime)
             _runtimes[bundle.model] = runtime
     return OnnxCAM(runtime)

@@ -34,10 +34,8 @@ from torch import nn
 from cam_core.checkpoints import (
     CARD_KEY,
     ModelBundle,
-    fitted_input_size,
     load_checkpoint,
 )
-from cam_core.checkpoints.bundle import ASPECT_STEP
 from cam_core.domain import domain_stages
 from cam_core.engine.hooks import resolve_module
 from cam_core.engine.methods import make_extractor
@@ -46,10 +44,10 @@ from cam_core.files import atomic_write
 from cam_core.interop.formats import is_onnx_file
 from cam_core.interop.onnx_cam import DOMAIN_OUTPUT_PREFIX, OnnxCamRuntime, _first_line, is_onnx_model
 from cam_core.interop.onnx_graph import CamHead
+from cam_core.interop.onnx_targets import DEFAULT_OPSET, check_sizes
 
 __all__ = ["DEFAULT_OPSET", "EXPORT_RTOL", "OPSET_RANGE", "OnnxExport", "check_sizes", "export_onnx"]
 
-DEFAULT_OPSET = 17
 OPSET_RANGE = (13, 20)   # what the TorchScript exporter writes and the CAM reader has been checked on
 EXPORT_RTOL = 1e-4
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
@@ -125,17 +123,6 @@ def _with_card(model: onnx.ModelProto, bundle: ModelBundle, opset: int) -> None:
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, props)
     model.doc_string = f"CAM Inspector model {bundle.name}: classes {', '.join(bundle.classes)}"
-
-
-def check_sizes(bundle: ModelBundle) -> list[tuple[int, int]]:
-    """The input sizes ``bundle`` is ever run at: its input size, and every aspect-rule size for ``aspect``."""
-    sizes = [bundle.input_size]
-    if bundle.card.resize == "aspect":
-        for k in range(-8, 9):   # every ASPECT_STEP^k ratio inside [1/3, 3] (and a little beyond: clamped)
-            size = fitted_input_size(round(1000 * ASPECT_STEP ** k), 1000, bundle.input_size, "aspect")
-            if size not in sizes:
-                sizes.append(size)
-    return sizes
 
 
 def _compare(bundle: ModelBundle, runtime: OnnxCamRuntime, samples: list[torch.Tensor]) -> tuple[float, float]:

@@ -24,13 +24,14 @@ and the graph is refused with a one-line reason. Reading a file never runs anyth
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
 from cam_core.errors import ModelError
+
+if TYPE_CHECKING:   # onnx is imported where a graph is read: a runtime prepared earlier needs only the class
+    import onnx
 
 __all__ = ["CamHead", "GraphIndex", "find_cam_head"]
 
@@ -109,6 +110,8 @@ class GraphIndex:
 def _tensor_value(tensor: onnx.TensorProto) -> np.ndarray:
     """A stored tensor's values; its declared ``dims`` must match the data the file holds (a tensor that
     claims more values than it stores is refused, not trusted)."""
+    from onnx import numpy_helper
+
     try:
         return np.asarray(numpy_helper.to_array(tensor))
     except (ValueError, TypeError, RuntimeError, OverflowError) as exc:
@@ -118,6 +121,8 @@ def _tensor_value(tensor: onnx.TensorProto) -> np.ndarray:
 
 
 def _attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
+    import onnx
+
     for attr in node.attribute:
         if attr.name == name:
             return onnx.helper.get_attribute_value(attr)

@@ -20,18 +20,21 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
-from cam_core.checkpoints import ModelBundle, ModelCard
+from cam_core.checkpoints.card import ModelCard
 from cam_core.explain.legend import Legend, legend_of
 from cam_core.explain.picture import map_picture
-from cam_core.explain.pipeline import Explanation
 from cam_core.explain.render import DEFAULT_MODE, NormalizationMode, draw_mask_outline
 from cam_core.explain.verdict import Verdict, mask_class, shown_classes, verdict_of
 from cam_core.report.cards import card_summary, format_value, model_line
+
+if TYPE_CHECKING:
+    from cam_core.checkpoints import ModelBundle
+    from cam_core.explain.pipeline import Explanation
 
 THUMB_SIDE = 160
 OVERLAY_SIDE = 480
@@ -268,7 +271,7 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
     ``glance`` replaces the first rows (a batch report counts more parts than it shows); ``sections`` are
     HTML fragments made by this package (escaped already) placed after them."""
     esc = html.escape
-    if isinstance(bundle_or_card, ModelBundle):
+    if not isinstance(bundle_or_card, ModelCard):   # a ModelBundle
         card = bundle_or_card.card
         model_name = model_name or bundle_or_card.name
     else:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cam_core.checkpoints import RESIZE_MODES, ModelCard
-from cam_core.engine.architectures import KNOWN_ARCHITECTURES, MAP_STRIDE_RULE, map_stride_supported
+from cam_core.engine.names import KNOWN_ARCHITECTURES, MAP_STRIDE_RULE, map_stride_supported
 from cam_core.errors import InputError, ModelError
 from cam_core.options import Pretrained, choices
 from cam_core.training.distill import DistillSettings

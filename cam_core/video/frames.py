@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cam_core.explain.pipeline import Explanation
 from cam_core.explain.render import blend_heat, colormap_lut, heat_image, normalize_maps, overlay
 from cam_core.explain.verdict import Verdict, VerdictKind, overlay_class, shown_classes, verdict_of
 from cam_core.options import Layout
 from cam_core.video.decode import Frame
+
+if TYPE_CHECKING:
+    from cam_core.explain.pipeline import Explanation
 
 LAYOUTS: tuple[Layout, ...] = tuple(Layout)
 VERDICT_COLOURS: dict[VerdictKind, tuple[int, int, int]] = {

@@ -7,11 +7,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cam_core.explain.pipeline import Explanation
 from cam_core.video.outputs import atomic_output
+
+if TYPE_CHECKING:
+    from cam_core.explain.pipeline import Explanation
 
 # FrameRecord keeps every class's probability for models with up to this many classes; above (e.g. an
 # ImageNet model), only each frame's TOP_CLASSES_RECORDED, so records stay small on long videos.

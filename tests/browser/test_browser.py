@@ -121,9 +121,9 @@ def write_part_png(path: Path) -> Path:
 
 
 @contextmanager
-def browser_page(tmp_path: Path, log_name: str) -> Iterator[tuple[str, object]]:
+def browser_page(tmp_path: Path, log_name: str, log_holds: str = "") -> Iterator[tuple[str, object]]:
     """A fresh ``streamlit run`` server (random-weight model) and a chromium page; yields ``(url, page)``.
-    Afterwards the server log must hold no traceback."""
+    Afterwards the server log must hold no traceback, and ``log_holds``."""
     from playwright.sync_api import expect, sync_playwright
 
     models = tmp_path / "models"
@@ -141,6 +141,7 @@ def browser_page(tmp_path: Path, log_name: str) -> Iterator[tuple[str, object]]:
             browser.close()  # type: ignore[attr-defined]
     log = log_path.read_text(errors="replace")
     assert "Traceback" not in log, log[-3000:]
+    assert log_holds in log, log[-3000:]
 
 
 def reload_keeps_the_batch(page: object) -> None:
@@ -163,7 +164,8 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     picture = write_part_png(tmp_path / "ng part.png")
-    with browser_page(tmp_path, "browser-server.log") as (url, page):
+    # the first page load starts the default network's load in the background (app_ui.warmup); it must finish
+    with browser_page(tmp_path, "browser-server.log", "squeezenet1_1-browser loaded in the background") as (url, page):
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
         page.goto(url)

@@ -1,7 +1,11 @@
-"""The CPU engine: onnxruntime CAM matches PyTorch, falls back with a note, exports once per model file."""
+"""The CPU engine: onnxruntime CAM matches PyTorch, falls back with a note, exports once per model file and
+later opens without onnx."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from cam_core.interop import onnx_cache, onnx_engine
 from cam_core.models import load_model
 
 SIZE = 64
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _checkpoint(path: Path, resize: str = "square", seed: int = 0) -> Path:
@@ -95,17 +100,45 @@ def test_cache_reuse_exports_once(lite: Path, cache: Path, monkeypatch: pytest.M
     onnx_engine._runtimes.clear()                          # a new process: opens the file, verifies again
     second = make_explainer(load_model(str(lite), device="cpu"), "cam")
     assert second.backend.ran == "onnx" and len(exports) == 1
-    assert [p.suffix for p in cache.iterdir()] == [".onnx"]   # no temporary file left behind
+    # the export and the engine's prepared pair beside it; no temporary file left behind
+    assert sorted(p.name.split(".", 1)[1] for p in cache.iterdir()) == ["cam1.npz", "cam1.onnx", "onnx"]
 
 
-def test_damaged_cache_file_is_exported_again(lite: Path, cache: Path) -> None:
+def test_a_prepared_engine_opens_without_onnx(lite: Path, cache: Path) -> None:
+    """A later process opens the engine from the prepared pair: onnx (about a second to import) is not loaded,
+    and the maps are those of the first process."""
+    bundle = load_model(str(lite), device="cpu")
+    with make_explainer(bundle, "cam") as first:
+        want = first.explain_one(_images(1)[0]).maps
+    np.save(cache.parent / "image.npy", np.asarray(_images(1)[0]))
+    code = ("import sys, numpy as np\n"
+            "from cam_core.models import load_model\n"
+            "from cam_core.explain.factory import make_explainer\n"
+            f"explainer = make_explainer(load_model({str(lite)!r}, device='cpu'), 'cam')\n"
+            f"np.save({str(cache.parent / 'maps.npy')!r}, explainer.explain_one(np.load("
+            f"{str(cache.parent / 'image.npy')!r})).maps)\n"
+            "print(explainer.backend.ran, 'onnx' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, onnx_cache.CACHE_ENV: str(cache)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["onnx", "False"]
+    np.testing.assert_allclose(np.load(cache.parent / "maps.npy"), want, rtol=0, atol=1e-6 * np.abs(want).max())
+
+
+def test_damaged_cache_files_are_made_again(lite: Path, cache: Path) -> None:
     bundle = load_model(str(lite), device="cpu")
     make_explainer(bundle, "cam").close()
-    (graph,) = cache.iterdir()
-    graph.write_bytes(b"not a graph")
+    files = {p.name.split(".", 1)[1]: p for p in cache.iterdir()}
+    for damaged in ("cam1.onnx", "cam1.npz"):    # the engine's prepared pair: prepared again from the export
+        files[damaged].write_bytes(b"damaged")
+        onnx_engine._runtimes.clear()
+        assert make_explainer(bundle, "cam").backend.ran == "onnx"
+        assert files[damaged].stat().st_size > 1000
+    files["onnx"].write_bytes(b"not a graph")    # the export itself (and no pair): exported again
+    files["cam1.onnx"].unlink()
     onnx_engine._runtimes.clear()
     assert make_explainer(bundle, "cam").backend.ran == "onnx"
-    assert graph.stat().st_size > 1000
+    assert files["onnx"].stat().st_size > 1000
 
 
 def test_mismatch_falls_back_to_torch_with_a_note(lite: Path, monkeypatch: pytest.MonkeyPatch,

@@ -7,8 +7,8 @@ import importlib
 
 import pytest
 
-PACKAGES = ["cam_core.checkpoints", "cam_core.data", "cam_core.engine", "cam_core.engine.methods",
-            "cam_core.evaluation", "cam_core.files"]
+PACKAGES = ["cam_core", "cam_core.checkpoints", "cam_core.data", "cam_core.domain", "cam_core.engine",
+            "cam_core.engine.methods", "cam_core.evaluation", "cam_core.explain", "cam_core.files"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
