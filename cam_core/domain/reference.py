@@ -39,7 +39,8 @@ class DomainReference:
     ``distance > threshold``; the threshold is the :attr:`quantile` of the distances of held-out in-domain
     images (:attr:`n_calibration` of them), times :attr:`margin`. :attr:`calibration` says which distances:
     of held-out images to the reference (:data:`HELD_OUT_IMAGES`, the default of older cards), or of whole
-    held-out groups to a reference without them (:mod:`cam_core.domain.calibration`).
+    held-out groups to a reference without them, the quantile then taken for the farthest group
+    (:mod:`cam_core.domain.calibration`).
     """
 
     layer: str

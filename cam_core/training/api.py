@@ -203,6 +203,6 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
     source = run.card_source()
 
     def domain() -> DomainModel | None:
-        return training_domain(model, loaded.train, loaded.val, batch_size, device, source, config.seed)
+        return training_domain(model, train_index.records, loaded.val, config, batch_size, device, source)
 
     return finish(model, best_state, run, out_path, emit, domain)

@@ -28,7 +28,7 @@ from cam_core.training.config import TrainConfig
 from cam_core.training.data import DatasetIndex, ImageRecord
 from cam_core.training.events import loading_event, note
 
-__all__ = ["LoadedData", "decode_images", "decode_mask", "load_data"]
+__all__ = ["LoadedData", "decode_images", "decode_mask", "load_data", "network_size"]
 
 SizeFor = Callable[[int, int], tuple[int, int]]      # (width, height) of an image → (height, width) to store
 
@@ -100,14 +100,21 @@ class LoadedData:
     skipped: int                     # unreadable images left out
 
 
-def load_data(train_index: DatasetIndex, val_index: DatasetIndex, config: TrainConfig,
-              emit: ProgressCallback) -> LoadedData:
-    """Decode both sides at their stored sizes; :class:`InputError` when a side lacks a class afterwards."""
+def network_size(config: TrainConfig) -> SizeFor:
+    """``(width, height) → (height, width)`` of the network input, as :meth:`ModelBundle.preprocess` sizes it."""
     base = (config.image_size, config.image_size)
-    out_size: dict[tuple[int, int], tuple[int, int]] = {}     # stored train size → network input size
 
     def net_size(width: int, height: int) -> tuple[int, int]:
         return fitted_input_size(width, height, base, config.resize)
+
+    return net_size
+
+
+def load_data(train_index: DatasetIndex, val_index: DatasetIndex, config: TrainConfig,
+              emit: ProgressCallback) -> LoadedData:
+    """Decode both sides at their stored sizes; :class:`InputError` when a side lacks a class afterwards."""
+    out_size: dict[tuple[int, int], tuple[int, int]] = {}     # stored train size → network input size
+    net_size = network_size(config)
 
     def work_size(width: int, height: int) -> tuple[int, int]:
         size = net_size(width, height)

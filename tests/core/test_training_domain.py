@@ -99,3 +99,18 @@ def test_grouped_training_calibrates_the_domain_threshold_on_whole_groups(tmp_pa
                                      "images of 1 group; pooled, no group of ≥ 20 images)")
     assert domain["n_calibration"] == n_train + 8 == 40     # every reference row plus the validation run's rows
     assert "calibrated on held-out groups" in training_summary(result.model_card)[-1]
+
+
+def test_the_reference_holds_the_training_images_as_they_are_explained(resnet_run) -> None:  # noqa: ANN001
+    from cam_core.domain import knn_distances, normalised
+    from cam_core.reference import image_features
+
+    result, data = resnet_run
+    bundle = load_checkpoint(result.path, device="cpu")
+    assert bundle.domain is not None
+    train = set(read_card(result.path)["data_hashes"]["train"])
+    files = [p for p in sorted(data.rglob("*.png")) if "masks" not in p.parts and sha256_of(p) in train]
+    features, _ = image_features(bundle, [Image.open(p).convert("RGB") for p in files])
+    # each training image, explained, lies on its own reference vector (float16 apart), not beside it
+    nearest = knn_distances(normalised(features), bundle.domain.vectors, 1)
+    assert len(files) == 32 and float(nearest.max()) < 1e-3
