@@ -165,7 +165,7 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
 
     picture = write_part_png(tmp_path / "ng part.png")
     # the first page load starts the default network's load in the background (app_ui.warmup); it must finish
-    with browser_page(tmp_path, "browser-server.log", "squeezenet1_1-browser loaded in the background") as (url, page):
+    with browser_page(tmp_path, "browser-server.log", " loaded in the background in ") as (url, page):
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
         page.goto(url)
