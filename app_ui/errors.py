@@ -27,6 +27,10 @@ def run_guarded(body: Callable[[], None]) -> None:
     except Exception:  # noqa: BLE001 - the user must never see a traceback page
         log.exception("unexpected error on a CAM Inspector page")
         st.error(UNEXPECTED_MESSAGE)
+    finally:
+        from app_ui.workspace import sync_workspace
+
+        sync_workspace()     # what the page kept (or dropped) is what a reload gets back
 
 
 def show_error(exc: BaseException, prefix: str | None = None) -> None:

@@ -92,19 +92,6 @@ def attach_masks(items: Sequence[InputImage], uploads: Iterable[Any] | None) -> 
     return out, warnings
 
 
-def defect_class(explanation: Explanation, target: int | None = None) -> int:
-    """The class whose map is scored against the mask: the chosen target, else the defect class, else the class
-    shown first."""
-    from cam_core.explain import shown_classes
-
-    if target is not None and explanation.has_map(target):
-        return target
-    positive = explanation.defect_index
-    if positive is not None and explanation.has_map(positive):
-        return positive
-    return shown_classes(explanation, target)[0]
-
-
 def mask_scores(model: str, method: MapMethod, item: InputImage, explanation: Explanation,
                 class_index: int) -> dict[str, Any] | None:
     """:func:`cam_core.evaluation.localization_scores` of one class map against the item's mask (cached);
@@ -134,7 +121,7 @@ def pointing_lines(scores: dict[str, Any], class_name: str) -> list[str]:
     ratio = scores["energy_ratio"]
     ratio_text = f" · **{ratio:.1f}×** the area share" if ratio == ratio else ""  # NaN-safe
     return [
-        f"{class_name}-map peak inside the defect (within 15 px at 224 scale): :{colour}[**{hit}**]",
+        f"{class_name} map's strongest point on the marked defect: :{colour}[**{hit}**]",
         f"Energy inside the mask: **{scores['energy']:.1%}** of the {class_name} map's positive evidence; the "
         f"mask covers **{scores['mask_share']:.1%}** of the image{ratio_text}",
     ]
@@ -154,8 +141,9 @@ def show_mask_panel(container: Any, item: InputImage, scores: dict[str, Any] | N
         width, height = item.image.size
         peak = scores["peak"]
         where = f" · peak at x={peak[0]}, y={peak[1]}" if peak else " · the map is flat (no peak)"
-        container.caption(f"Outline (white): {mask.source}. Tolerance here {scores['tolerance_px']:.0f} px "
-                          f"(15·max(W, H)/224 on this {width}×{height} image){where}. Chance level for "
-                          "the energy share is the mask's area share.")
+        container.caption(f"Outline (white): {mask.source}.")
+        container.expander("Details").caption(
+            f"Pointing tolerance {scores['tolerance_px']:.0f} px (15·max(W, H)/224 on this {width}×{height} image)"
+            f"{where}. Chance level for the energy share is the mask's area share.")
     for note in mask.notes:
         container.caption(f"Note: {note}")

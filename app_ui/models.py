@@ -21,7 +21,7 @@ from app_ui.cache import stores
 from cam_core.checkpoints import DEFAULT_MODEL, ModelCard, list_models, shipped_models_dir, user_models_dir
 from cam_core.engine.backend import Backend
 from cam_core.errors import ModelError
-from cam_core.models import is_onnx_file, open_model, open_model_card
+from cam_core.models import open_model, open_model_card
 from cam_core.options import Method
 
 if TYPE_CHECKING:
@@ -152,17 +152,12 @@ def model_picker(container: Any = None, *, key: str = "cfg_model", label: str = 
                                help="Shipped models (models/) and the ones trained or uploaded on the Models page.")
 
 
-def is_onnx_model(model_name: str | None) -> bool:
-    """Whether the picked model is an ONNX file (explained with CAM only: no gradients)."""
-    return bool(model_name) and is_onnx_file(model_ref(str(model_name)).path)
-
-
 def method_picker(container: Any = None, model_name: str | None = None) -> MapMethod:
-    """The Method select box (``cfg_method``): CAM, flip-averaged CAM, Grad-CAM, Grad-CAM++; CAM only (and
-    why) when ``model_name`` is an ONNX model."""
+    """The Method select box (``cfg_method``): CAM, flip-averaged CAM, Grad-CAM, Grad-CAM++; only what the model's
+    card allows (:attr:`ModelCard.methods`: CAM alone, and why, for an ONNX graph)."""
     container = container or st.sidebar
-    onnx_model = is_onnx_model(model_name)
-    choices = [k for k in METHODS if not onnx_model or METHODS[k].name == "cam"]
+    allowed = model_card(model_ref(str(model_name))).methods if model_name else tuple(Method)
+    choices = [k for k in METHODS if Method(METHODS[k].name) in allowed]
     if st.session_state.get("cfg_method") not in choices:
         st.session_state["cfg_method"] = "cam"
     choice = container.selectbox("Method", choices, format_func=lambda k: METHODS[k].label, key="cfg_method",
@@ -170,7 +165,7 @@ def method_picker(container: Any = None, model_name: str | None = None) -> MapMe
                                       "Flip-averaged CAM also runs the mirrored image and averages both (twice the "
                                       "cost; on real magnetic tiles +0.01–0.03 AUROC). "
                                       "Grad-CAM / Grad-CAM++: gradient-weighted, work for any conv layer.")
-    if onnx_model:
+    if Method.GRADCAM not in allowed:
         from cam_core.interop import GRADCAM_REFUSAL
 
         container.caption(f"{GRADCAM_REFUSAL}.")

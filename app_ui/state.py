@@ -111,6 +111,9 @@ def init_state() -> None:
     kept = state.get(KEPT_OVERLAY)
     if kept is not None:
         state["cfg_opacity"], state["cfg_colormap"] = kept
+    from app_ui.workspace import sync_workspace
+
+    sync_workspace()      # a reload (a new session with the same ?ws= key) gets the session's results back
 
 
 def kept_choice(key: str, options: Sequence[str]) -> Any:

@@ -1,17 +1,11 @@
-"""The Models page's glue: checkpoint uploads into the user models folder, training ZIPs, a training run.
-
-Training runs inside the page's script run (blocking this session only): the progress events of
-:func:`cam_core.training.train_model` drive a progress bar, a status line and two charts.
+"""The Models page's glue: checkpoint uploads into the user models folder, training ZIPs, the run's charts and
+summary (the run itself is a background job: :mod:`app_ui.training_jobs`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +18,9 @@ from cam_core import CamInspectorError, InputError, ModelError, list_models
 from cam_core.checkpoints import MODEL_SUFFIXES, user_models_dir
 from cam_core.files import atomic_path
 from cam_core.models import open_model
-from cam_core.progress import Progress
 
 TRAIN_DATA = "models_train_data"      # session: extracted ZIP (digest, folder, summary, notes)
 TRAIN_RESULT = "models_train_result"  # session: last training run (history, path, best epoch)
-HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_auroc")
 
 
 MODEL_FILE_TYPES = MODEL_SUFFIXES   # what the Models page accepts as a ready model: what the registry lists
@@ -64,7 +56,7 @@ def add_checkpoint(data: bytes, upload_name: str, wanted_name: str) -> Path:
         tmp.write_bytes(data)
         card = open_model(tmp, device="cpu").card  # card first, then weights fit its architecture / a CAM graph
     if suffix == ".safetensors":                   # an ONNX file carries its card in its metadata
-        target.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+        target.with_suffix(".json").write_text(json.dumps(card.to_dict(), indent=2) + "\n")
     return target
 
 
@@ -116,78 +108,8 @@ def history_charts(history: list[dict[str, Any]], loss_slot: Any, acc_slot: Any)
                         y_label="accuracy / AUROC")
 
 
-@dataclass
-class TrainingView:
-    """Where a running training shows itself: progress bar, status line, loss and accuracy charts."""
-
-    bar: Any
-    status: Any
-    loss_chart: Any
-    acc_chart: Any
-    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-
-    @classmethod
-    def draw(cls, where: Any) -> TrainingView:
-        bar = where.progress(0.0, text="Starting…")
-        status = where.empty()
-        loss_slot, acc_slot = where.columns(2)
-        return cls(bar, status, loss_slot.empty(), acc_slot.empty())
-
-    def __call__(self, event: Progress) -> None:
-        """One :mod:`cam_core.training.events` event: a status line, the bar (steps done of the whole run), a chart
-        point per epoch."""
-        if event.stage == "message":
-            self.status.caption(event.message)
-        elif event.stage == "loading":
-            self.bar.progress(0.0, text=event.text())
-        elif event.stage == "batch":
-            self.bar.progress(event.fraction or 0.0, text=event.text())
-        elif event.stage == "epoch":
-            self.history.append({k: event.fields[k] for k in HISTORY_KEYS if k in event.fields})
-            history_charts(self.history, self.loss_chart, self.acc_chart)
-        elif event.stage == "done":
-            self.bar.progress(1.0, text="Done")
-
-
 def default_resize() -> str:
     """The image shape training uses unless told otherwise (:class:`~cam_core.training.TrainConfig`'s)."""
     from cam_core.training import TrainConfig
 
     return str(TrainConfig.__dataclass_fields__["resize"].default)
-
-
-def _command_line(options: Mapping[str, Any]) -> str:
-    return (f"CAM Inspector app, Models page: arch={options['arch']} epochs={options['epochs']} "
-            f"image_size={options['image_size']} batch_size={options['batch_size']} "
-            f"pretrained={options['pretrained']} seed={options['seed']} resize={options['resize']} "
-            f"map_stride={options['map_stride']}"
-            + (f" teacher={options['teacher']} temperature={options['temperature']:g} alpha={options['alpha']:g}"
-               if options.get("teacher") else ""))
-
-
-def run_training(data_root: Path, out_path: Path, options: dict[str, Any], where: Any = None) -> None:
-    """Train in this script run; progress events drive the progress bar, the status line and the charts
-    (drawn in ``where``, the top of the Train tab). The outcome is kept in session state (:data:`TRAIN_RESULT`)."""
-    from cam_core.training import TrainConfig, scan_dataset, train_model
-    from cam_core.training.distill import DistillSettings
-    from cam_core.training.summary import training_summary
-
-    distill = (DistillSettings(teacher=options["teacher"], temperature=options["temperature"], alpha=options["alpha"])
-               if options.get("teacher") else None)
-    config = TrainConfig(arch=options["arch"], epochs=options["epochs"], image_size=options["image_size"],
-                         batch_size=options["batch_size"], pretrained=options["pretrained"],
-                         seed=options["seed"], resize=options["resize"], map_stride=options["map_stride"],
-                         distill=distill)
-    where = where if where is not None else st.container()
-    where.info(f"Training **{out_path.stem}** ({options['arch']}, {options['epochs']} epochs). Leaving this page or "
-               "changing a setting stops the run; the best epoch so far is then kept, marked interrupted.")
-    view = TrainingView.draw(where)
-    deadline = time.monotonic() + options["minutes"] * 60
-    data = dataclasses.replace(scan_dataset(data_root), source=f"{options['zip_name']} (uploaded on the Models page)")
-    result = train_model(data, out_path, config, progress=view, should_stop=lambda: time.monotonic() > deadline,
-                         command_line=_command_line(options))
-    st.session_state[TRAIN_RESULT] = {"history": view.history,
-                                      "path": None if result.path is None else str(result.path),
-                                      "best_epoch": result.best_epoch, "interrupted": result.interrupted,
-                                      "rejected": result.rejected, "name": out_path.stem,
-                                      "summary": training_summary(result.card) if result.card else []}

@@ -8,7 +8,6 @@ from typing import Any
 import streamlit as st
 
 from app_ui.video_jobs import VIDEO_THRESHOLD, VideoSource
-from cam_core.explain import positive_index_of
 from cam_core.video import FrameRecord, VideoInfo, VideoProgress
 
 
@@ -53,14 +52,14 @@ def _shown_classes(frames: Sequence[FrameRecord], classes: Sequence[str], positi
     return [c for c in classes if c in recorded][:8]
 
 
-def timeline_figure(frames: Sequence[FrameRecord], classes: Sequence[str], threshold: float = VIDEO_THRESHOLD,
-                    selected: int | None = None, card: Any = None) -> Any:
+def timeline_figure(frames: Sequence[FrameRecord], classes: Sequence[str], defect_index: int | None,
+                    threshold: float = VIDEO_THRESHOLD, selected: int | None = None) -> Any:
     """Plotly timeline: P(defect class) per frame with the decision threshold (every class's probability for
-    models without a defect class; ``card``: the model's, for its defect class); a vertical line marks the
-    selected frame. Points carry their frame index."""
+    models without a defect class, ``defect_index`` None: the card's :attr:`ModelCard.defect_index`); a vertical
+    line marks the selected frame. Points carry their frame index."""
     import plotly.graph_objects as go
 
-    positive = positive_index_of(classes, card)
+    positive = defect_index
     times = [record.time_s for record in frames]
     indices = [record.index for record in frames]
     figure = go.Figure()

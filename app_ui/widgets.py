@@ -10,7 +10,7 @@ import streamlit as st
 
 from app_ui.domain import domain_caption
 from app_ui.state import DEFAULTS, KEPT_OVERLAY
-from cam_core.checkpoints import ModelCard, defect_class_index
+from cam_core.checkpoints import ModelCard
 from cam_core.domain import DomainResult
 from cam_core.explain import Verdict
 from cam_core.explain.scale import ModelScale, scale_in_force
@@ -25,9 +25,8 @@ NORM_LABELS: dict[str, str] = {ScaleMode.HALVES: "Evidence for each class (model
                                ScaleMode.SHARED: "Raw, shared", ScaleMode.PER_MAP: "Raw, per map",
                                ScaleMode.RAW: "Raw, calibrated"}
 APP_MODES = (ScaleMode.HALVES, ScaleMode.HALVES_IMAGE, ScaleMode.SIGNED, ScaleMode.SHARED, ScaleMode.PER_MAP)
-TRAIN_OWN_HINT = ("Train on your own OK/NG folders on the **Models** page (a ZIP with `ok/`, `ng/` and optional "
-                  "`masks/`), or run `python -m cam_core train DATA_DIR`: EfficientNet-Lite0 from its ImageNet "
-                  "weights, about 8 minutes for 700 images on a 2-core CPU.")
+TRAIN_OWN_HINT = ("Train a model on your own OK and NG pictures on the **Models** page (one ZIP with an ok "
+                  "folder and an ng folder): about 8 minutes for 700 pictures on a 2-core computer.")
 COLOUR_SCALE_HELP = (
     "Evidence for each class (default): each map is coloured only where the part shows signs of its class, on "
     "one scale fixed for the model, so a doubtful call draws faint colours and a sure one strong colours. "
@@ -101,7 +100,7 @@ def show_verdict(container: Any, verdict: Verdict, small: bool = False, trained_
 
 def synthetic_model_hint(container: Any, bundle: ModelBundle, own: Sequence[str], what: str = "photographs") -> None:
     """A visible warning when a model that only knows synthetic parts is shown the user's own inputs ``own``."""
-    if bundle.synthetic_only and own:
+    if bundle.card.synthetic_only and own:
         container.warning(
             f"**{bundle.name} has only seen synthetic parts** (plates and hex nuts drawn by this product), not "
             f"{what} like {own[0]}{' and the others' if len(own) > 1 else ''}. Its verdicts and maps on them "
@@ -127,7 +126,7 @@ def map_caption(class_name: str, raw: np.ndarray, scale: tuple[float, float], mo
 def model_card_label(name: str, card: ModelCard, where: str) -> str:
     """``**name** · arch · ok, NG* · imported from line7.pt · user``: what it is, its defect class (marked
     ``*``), and where it came from when it was imported or converted (the card's ``origin``)."""
-    defect = defect_class_index(card.classes, card)
+    defect = card.defect_index
     classes = ", ".join(f"{c}*" if i == defect else c for i, c in enumerate(card.classes))
     origin = card.origin or {}
     came = f"{origin.get('format', 'imported').replace('_', ' ')} from {origin['file']}" if origin.get("file") else ""

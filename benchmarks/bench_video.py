@@ -210,7 +210,7 @@ def bench_naive(src: Path, dst: Path, explainer: Explainer, frames: int, max_sid
                 draw: Callable[[np.ndarray, np.ndarray], object]) -> float:
     """Frames/s of decode → explain one → overlay → encode one, in one thread."""
     bundle = explainer.bundle
-    target = bundle.positive_index if bundle.positive_index is not None else 0
+    target = bundle.card.scored_index
     start = time.perf_counter()
     with av.open(str(dst), "w") as container:
         stream = None

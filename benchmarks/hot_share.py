@@ -70,7 +70,7 @@ def main() -> int:
     root = Path(args.data_dir)
     manifest = read_manifest(root)
     bundle = load_model(args.model, device="cpu")
-    ng = bundle.positive_index
+    ng = bundle.card.defect_index
     assert ng is not None, "the model needs a defect class"
     scale = model_scale(bundle)
     value_range = scale_in_force(args.mode, True, scale.range)

@@ -18,20 +18,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from cam_core.checkpoints import DEFAULT_MODEL
+from cam_core.batch.cli_commands import add_batch, add_report
+from cam_core.cli_args import add_model_args, add_view_args
 from cam_core.errors import CamInspectorError, InputError
 from cam_core.options import (
-    Colormap,
     Device,
     Freeze,
     Layout,
-    Method,
     Pretrained,
     Resize,
     VideoSettings,
     ViewSettings,
     choices,
 )
+from cam_core.reference import add_reference_parser, attach_reference
 
 if TYPE_CHECKING:
     from cam_core.checkpoints import ModelBundle
@@ -214,7 +214,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"interrupted: kept the best model so far in {result.path}", file=sys.stderr)
     from cam_core.training.summary import training_summary
 
-    for line in training_summary(result.card):
+    card = result.model_card
+    for line in training_summary(card) if card is not None else []:
         print(line)
     return EXIT_OK
 
@@ -283,7 +284,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     finally:
         if drawn:
             print(file=sys.stderr)   # end the progress line, so what follows starts on its own
-    positive = bundle.positive_index
+    positive = bundle.card.defect_index
     ng = 0 if positive is None else sum(1 for f in result.frames if f.predicted == bundle.classes[positive])
     print(f"wrote {result.output} ({result.frames_text}, {ng} NG; colour scale from {result.scale_source})",
           file=sys.stderr)
@@ -359,8 +360,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"head: {card['head_type']}; classes: {', '.join(card['classes'])}; defect class: {defect}")
     print(f"wrote {result.path} and {result.card_path.name}; use it with --model {result.name}")
     if args.reference:
-        from cam_core.domain.command import attach_reference
-
         print(attach_reference(str(result.path), args.reference))
     else:
         print("domain unknown: give --reference DIR (images like its training data) to mark unfamiliar images")
@@ -404,32 +403,12 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-def add_model_args(p: argparse.ArgumentParser, method: bool = True) -> None:
-    p.add_argument("--model", default=DEFAULT_MODEL,
-                   help=f"shipped/user model name, .safetensors or .onnx path, or torchvision:ARCH "
-                        f"(default {DEFAULT_MODEL}; ONNX models: CAM only)")
-    p.add_argument("--device", default=Device.AUTO.value, choices=choices(Device))
-    if method:
-        p.add_argument("--method", default=Method.CAM.value, choices=choices(Method))
-        p.add_argument("--flip-average", action="store_true",
-                       help="CAM only: average maps and logits with the mirrored image (2 passes)")
-        p.add_argument("--backend", default=None, choices=["auto", "onnx", "torch"],
-                       help="CPU engine for CAM: auto (default, or $CAM_INSPECTOR_BACKEND) = onnxruntime when "
-                            "installed and checked against PyTorch, else PyTorch; Grad-CAM and CUDA: PyTorch")
-
-
-def _add_view_args(p: argparse.ArgumentParser) -> None:
-    """``--opacity`` and ``--colormap`` (their ranges are checked by :class:`~cam_core.options.ViewSettings`)."""
-    p.add_argument("--opacity", type=float, default=ViewSettings.opacity, help="0 (image only) to 1 (map only)")
-    p.add_argument("--colormap", default=ViewSettings.colormap.value, choices=choices(Colormap))
-
-
 def _add_explain(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("explain", help="explain images: verdicts, maps, overlays")
     p.add_argument("paths", nargs="+", help="image files or folders (recursive)")
     add_model_args(p)
     p.add_argument("--target", default="predicted", help="predicted | all | a class name (which overlays to write)")
-    _add_view_args(p)
+    add_view_args(p)
     p.add_argument("--out", help="folder for overlay PNGs and results.csv")
     p.add_argument("--save-maps", help="folder for <stem>.npy: float32 C×H×W raw maps at the image size")
     p.add_argument("--json", action="store_true", help="one JSON object per line per image on stdout")
@@ -513,7 +492,7 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input")
     add_model_args(p)
     p.add_argument("--out", required=True, help="output .mp4 (H.264), .webm or .gif")
-    _add_view_args(p)
+    add_view_args(p)
     p.add_argument("--layout", default=Layout.OVERLAY.value, choices=choices(Layout))
     p.add_argument("--every", type=int, default=1, help="explain every N-th frame (others reuse its maps)")
     p.add_argument("--max-side", type=int, default=1280)
@@ -550,12 +529,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     _add_export_onnx(sub)
     _add_import(sub)
-    from cam_core.batch.cli_commands import add_batch, add_report
-
     add_batch(sub)
     add_report(sub)
-    from cam_core.domain.command import add_reference_parser
-
     add_reference_parser(sub)
     return parser
 

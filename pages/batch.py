@@ -11,7 +11,7 @@ from PIL import Image
 import app_ui as ui
 from cam_core.batch.browse import Facets, RowFilter, export_columns, facets, filtered_rows, row_of, rows_csv
 from cam_core.batch.decode import read_input
-from cam_core.batch.readback import explanation_of_row, results_dataset
+from cam_core.batch.readback import explanation_of_row, results_card, results_dataset
 from cam_core.explain import Explanation, shown_classes, verdict_of
 
 SHOWN_ROWS = 2000      # rows drawn in the table and offered in the picker (the CSV has every filtered row)
@@ -36,7 +36,7 @@ def filters(found: Facets) -> RowFilter:
 
 def explanation_for(row: dict[str, Any], image: Image.Image | None) -> Explanation | None:
     """The row's maps: stored ones, else the row's model explains the image again (when the app has it)."""
-    stored = explanation_of_row(row)
+    stored = explanation_of_row(row, results_card(row["model"], row["classes"]).defect_index)
     if stored is not None or image is None:
         return stored
     if row["model"] not in ui.model_names():

@@ -67,7 +67,7 @@ def one_image(models: list[str], method: ui.MapMethod, view: ui.ViewSettings) ->
         st.info("Upload an image or pick a built-in sample to compare the networks on it.")
         return
     st.image(ui.display_copy(item), caption=item.name, width=240)
-    synthetic = [b for b in (ui.get_explainer(m, method).bundle for m in models) if b.synthetic_only]
+    synthetic = [b for b in (ui.get_explainer(m, method).bundle for m in models) if b.card.synthetic_only]
     if synthetic:
         ui.synthetic_model_hint(st, synthetic[0], ui.own_input_names([item]))
     columns = st.columns(len(models))

@@ -7,7 +7,7 @@ import dataclasses
 import streamlit as st
 
 import app_ui as ui
-from cam_core.explain import shown_classes, verdict_of
+from cam_core.explain import mask_class, shown_classes, verdict_of
 from cam_core.options import Colormap
 
 THUMB_SIDE = 56
@@ -121,7 +121,7 @@ def maps_view(item: ui.InputImage, explanation, target: int | None, view: ui.Vie
     ui.show_blended_maps(columns[0], display, explanation, classes, view.mode, view.colormap, view.value_range,
                          view.scale_source, view.opacity)
     if item.mask is not None:
-        scored = ui.defect_class(explanation, target)
+        scored = mask_class(explanation, target)
         scores = ui.mask_scores(model, method, item, explanation, scored)
         ui.show_mask_panel(columns[-1], item, scores, explanation.classes[scored].upper())
     if raw_grid:

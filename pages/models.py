@@ -1,9 +1,8 @@
 """Models: every network with its card; add a .safetensors checkpoint; train a new model from a ZIP.
 
-Training runs inside this page's script run (blocking this session only): the progress bar and
-the charts are updated from the training callback. Other sessions keep working (they share the
-CPU). A time limit stops training early and keeps the best model so far. Navigating away or
-reloading the page while it trains interrupts the run.
+Training is a background job of the session (:mod:`app_ui.training_jobs`): it goes on when the user leaves
+the page, the page shows its progress and charts on return, and Cancel (or the time limit) stops it, keeping
+the best epoch so far, marked interrupted. Other sessions keep working (they share the CPU).
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import streamlit as st
 
 import app_ui as ui
 from app_ui.import_model import import_section
+from app_ui.training_jobs import TRAIN_JOB, TrainJob, start_training_job, training_job
 from cam_core import CamInspectorError, list_models
 from cam_core.checkpoints import (
     defect_class_index,
@@ -27,7 +27,6 @@ from cam_core.engine.names import KNOWN_ARCHITECTURES, map_stride_supported
 from cam_core.options import Pretrained, Resize, choices
 from cam_core.report import card_summary
 
-TRAIN_PENDING = "models_train_pending"  # session: the run to start in this script run (set by the Train button)
 ADDED = "models_added"               # session: message about the last added checkpoint
 SHAPES = {Resize.ASPECT.value: "Keep each image's aspect ratio", Resize.SQUARE.value: "Squash every image to a square"}
 
@@ -51,7 +50,7 @@ def model_cards() -> None:
             st.error(f"{name} ({origin}) cannot be used: {exc}")
             continue
         with st.expander(ui.model_card_label(name, card, origin)):
-            table = pd.DataFrame(card_summary(card.to_dict()), columns=["field", "value"])
+            table = pd.DataFrame(card_summary(card), columns=["field", "value"])
             st.dataframe(table, hide_index=True, width="stretch")
             st.caption(f"File: `{path}` · {ref.size / 1024**2:.1f} MB")
 
@@ -104,19 +103,52 @@ def show_last_run(last: dict[str, Any]) -> None:
     ui.show_run_summary(st, last.get("summary", []))
 
 
+def _collect_finished() -> TrainJob | None:
+    """This session's running job; a job that ended becomes the last run's outcome (or its error)."""
+    job = training_job()
+    if job is not None and job.done:
+        st.session_state.pop(TRAIN_JOB, None)
+        if job.outcome is not None:
+            st.session_state[ui.TRAIN_RESULT] = job.outcome
+        elif job.error:
+            st.error(f"Training **{job.name}** failed: {job.error}")
+        return None
+    return job
+
+
+@st.fragment(run_every=1.0)
+def training_progress() -> None:
+    """The running job's progress (redrawn every second); when it ends, the whole page shows its outcome."""
+    job = training_job()
+    if job is None:
+        return
+    if job.done:
+        st.rerun(scope="app")
+        return
+    st.info(f"Training **{job.name}** on the server: you may leave this page and come back, it goes on. "
+            "Cancel keeps the best epoch so far, marked interrupted.")
+    st.progress(job.fraction, text=job.text)
+    if job.status:
+        st.caption(job.status)
+    loss_slot, acc_slot = st.columns(2)
+    ui.history_charts(job.history, loss_slot, acc_slot)
+    st.button("Cancel", key="train_cancel", on_click=job.stop.set,
+              help="Stops after the current step; the best epoch so far is saved, marked interrupted.")
+
+
 def train_section() -> None:
     st.write("Upload a ZIP with one folder per class, e.g. `ok/` and `ng/` (sub-folders are fine). "
-             "Training runs on this server while the page waits; a small SqueezeNet on a few hundred "
+             "Training runs on this server in the background; a small SqueezeNet on a few hundred "
              "images takes minutes on a CPU.")
-    top = st.container()            # a running run shows its progress here, above the form
-    pending = st.session_state.get(TRAIN_PENDING)
-    upload = st.file_uploader("Training data (ZIP)", type=["zip"], key="models_train_zip",
-                              disabled=pending is not None)
+    job = _collect_finished()
+    if job is not None:
+        training_progress()
+    upload = st.file_uploader("Training data (ZIP)", type=["zip"], key="models_train_zip", disabled=job is not None)
     if upload is None:
         st.caption(ui.STALE_UPLOAD_HINT)
-        if pending is None:
+        if job is None:
             ui.forget_train_data()
-    last = st.session_state.get(ui.TRAIN_RESULT) if pending is None else None
+    last = st.session_state.get(ui.TRAIN_RESULT) if job is None else None
     if last:
         show_last_run(last)
         loss_slot, acc_slot = st.columns(2)
@@ -124,9 +156,7 @@ def train_section() -> None:
     prepared = ui.prepare_data(upload) if upload is not None else None
     if prepared is not None and upload is not None:
         data_summary(prepared)
-        train_form(prepared["summary"].root, upload.name, disabled=pending is not None)
-    if pending is not None:
-        _run_pending(pending, top)
+        train_form(prepared["summary"].root, upload.name, disabled=job is not None)
 
 
 def data_summary(prepared: dict[str, Any]) -> None:
@@ -200,19 +230,8 @@ def train_form(data_root: Path, zip_name: str, disabled: bool) -> None:
     if exists:
         st.warning(f"A model called '{out_path.stem}' already exists; choose another name.")
     if st.button("Train", type="primary", disabled=exists or disabled, key="train_go"):
-        # Rerun first, so the run itself draws a disabled Train button and its progress at the top.
-        st.session_state[TRAIN_PENDING] = {"root": str(data_root), "out": str(out_path),
-                                           "options": {**options, "zip_name": zip_name}}
-        st.rerun()
-
-
-def _run_pending(pending: dict[str, Any], top: Any) -> None:
-    """Run the training the Train button asked for, then rerun to show its outcome."""
-    try:
-        ui.run_training(Path(pending["root"]), Path(pending["out"]), pending["options"], top)
-    finally:
-        st.session_state.pop(TRAIN_PENDING, None)
-    st.rerun()
+        start_training_job(data_root, out_path, {**options, "zip_name": zip_name})
+        st.rerun()       # the page now draws the job's progress and a disabled Train button
 
 
 def page() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import app_ui as ui
+from cam_core.report import parts_text
 
 REPORT_HTML = "report_html"  # session: (key, html) of the last built report
 
@@ -22,7 +23,7 @@ def source_batch() -> ui.Batch | None:
         if model is None or not items:
             return None
         bundle = ui.get_explainer(model, method).bundle
-        view = ui.view_controls(st.sidebar, bundle.value_range, scale=ui.model_scale_of(model))
+        view = ui.view_controls(st.sidebar, bundle.card.value_range, scale=ui.model_scale_of(model))
         with st.spinner("Explaining…"):
             explanations = ui.explain_inputs(model, method, items)
         return ui.Batch(model=model, method=method, items=items, explanations=explanations, view=view)
@@ -60,8 +61,8 @@ def page() -> None:
         return
     title = st.text_input("Report title", key="cfg_report_title").strip() or "CAM Inspector report"
     html = build(batch, title)
-    n_ng = sum(1 for v in ui.verdicts(batch.explanations) if v.is_positive)
-    st.write(f"{len(batch.items)} image(s), {n_ng} flagged NG · {len(html) / 1024:.0f} KB, opens offline "
+    counted = parts_text(batch.explanations, ui.verdicts(batch.explanations))
+    st.write(f"{counted} · {len(html) / 1024:.0f} KB, opens offline "
              "(images embedded, no external resources).")
     st.download_button("Download HTML report", data=html.encode("utf-8"), file_name="cam-inspector-report.html",
                        mime="text/html", type="primary", key="report_download", on_click="ignore")

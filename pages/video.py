@@ -119,7 +119,7 @@ def _frame_explorer(run: ui.VideoRun) -> None:
     if not isinstance(chosen, int) or not 0 <= chosen <= last:
         st.session_state[FRAME] = min(max(run.selected, 0), last)
     bundle = ui.get_explainer(run.model, run.method).bundle
-    figure = ui.timeline_figure(frames, run.classes, selected=st.session_state[FRAME], card=bundle.card)
+    figure = ui.timeline_figure(frames, run.classes, bundle.card.defect_index, selected=st.session_state[FRAME])
     st.plotly_chart(figure, width="stretch", key=TIMELINE, on_select=_pick_from_timeline, selection_mode="points")
     ui.show_events(run.result)
     index = st.slider("Frame", 0, last, key=FRAME, help="Or click a point of the timeline.") if last > 0 else 0

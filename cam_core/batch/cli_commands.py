@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from cam_core.checkpoints import DEFAULT_MODEL
+from cam_core.cli_args import add_model_args
 
 __all__ = ["add_batch", "add_report", "cmd_batch", "cmd_report"]
 
@@ -42,8 +43,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def add_batch(sub: argparse._SubParsersAction) -> None:
-    from cam_core.cli import add_model_args
-
     p = sub.add_parser("batch", help="explain a whole folder, glob or list of paths into a Parquet data set "
                        "(resumable; --engine ray for a cluster)")
     p.add_argument("source", help="folder (recursive), glob pattern (quoted) or .txt file with one path a line")

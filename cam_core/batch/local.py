@@ -46,7 +46,7 @@ class RowMaker:
 
     def __init__(self, explainer: Explainer, info: ModelInfo, *, threshold: float | None, with_maps: bool) -> None:
         self.info, self.threshold, self.with_maps = info, threshold, with_maps
-        limits = explainer.bundle.evidence_range
+        limits = explainer.bundle.card.evidence_limits
         self.evidence_limit = max(abs(limits[0]), abs(limits[1])) if limits else None
 
     def row(self, item: Decoded, explanation: Explanation | None, error: str | None = None) -> dict[str, Any]:

@@ -16,8 +16,9 @@ import pyarrow.dataset as pads
 
 from cam_core.batch.schema import MAPS_COLUMN
 from cam_core.batch.writer import part_files
+from cam_core.checkpoints.card import ModelCard
 from cam_core.domain import DomainResult, DomainVerdict, unknown_domain
-from cam_core.errors import InputError
+from cam_core.errors import CamInspectorError, InputError
 from cam_core.explain.pipeline import Explanation
 
 __all__ = ["explanation_of_row", "has_maps", "results_dataset", "table_rows"]
@@ -40,8 +41,27 @@ def _method_name(label: str) -> str:
     return label.split("+", 1)[0]       # "cam+flip" maps are CAM maps
 
 
-def explanation_of_row(row: Mapping[str, Any], defect_index: int | None = None) -> Explanation | None:
-    """The row's Explanation from its stored maps (``--save-maps``); None for an error row or one without maps."""
+NOT_HERE = "not on this machine"
+
+
+def results_card(model: str, classes: Sequence[str]) -> ModelCard:
+    """The card of the model that made the results: its own when this machine has ``model``, else one holding the
+    little the results know (its ``classes``, whose names then name the defect class)."""
+    from cam_core.checkpoints import list_models
+    from cam_core.models import open_model_card
+
+    path = list_models().get(model)
+    try:
+        if path is not None:
+            return open_model_card(path)
+    except CamInspectorError:
+        pass
+    return ModelCard(arch=NOT_HERE, classes=tuple(classes), input_size=(0, 0))
+
+
+def explanation_of_row(row: Mapping[str, Any], defect_index: int | None) -> Explanation | None:
+    """The row's Explanation from its stored maps (``--save-maps``); None for an error row or one without maps.
+    ``defect_index``: the :attr:`ModelCard.defect_index` of :func:`results_card`."""
     maps = row.get(MAPS_COLUMN)
     if row.get("error") is not None or maps is None or row.get("map_height") is None:
         return None
@@ -49,15 +69,12 @@ def explanation_of_row(row: Mapping[str, Any], defect_index: int | None = None) 
     map_classes: Sequence[str] = row["map_classes"]
     shape = (len(map_classes), int(row["map_height"]), int(row["map_width"]))
     probabilities = np.asarray(row["probabilities"], dtype=np.float64)
-    kwargs: dict[str, Any] = {"domain": domain_of_row(row)}
-    if defect_index is not None:
-        kwargs["defect_index"] = defect_index
     return Explanation(classes=tuple(classes), probabilities=probabilities,
                        logits=np.log(np.clip(probabilities, 1e-12, None)),
                        maps=np.asarray(maps, dtype=np.float32).reshape(shape),
                        class_indices=tuple(list(classes).index(c) for c in map_classes),
                        image_size=(int(row["width"]), int(row["height"])), method=_method_name(row["method"]),
-                       layer="", **kwargs)
+                       layer="", defect_index=defect_index, domain=domain_of_row(row))
 
 
 def domain_of_row(row: Mapping[str, Any]) -> DomainResult:

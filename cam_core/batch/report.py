@@ -17,9 +17,10 @@ from typing import Any
 from PIL import Image
 
 from cam_core.batch.decode import read_input
-from cam_core.batch.readback import explanation_of_row, results_dataset
+from cam_core.batch.readback import explanation_of_row, results_card, results_dataset
 from cam_core.batch.resume import read_manifest
 from cam_core.batch.stats import BINS, BatchStats, collect_stats
+from cam_core.checkpoints import ModelCard
 from cam_core.errors import CamInspectorError
 from cam_core.explain.pipeline import Explainer, Explanation
 from cam_core.files import atomic_write
@@ -87,13 +88,13 @@ def _histogram_html(stats: BatchStats) -> str:
 class _Explanations:
     """Each worst row's Explanation: from its stored maps, else explained again (model loaded once, lazily)."""
 
-    def __init__(self, model: str | None) -> None:
-        self.model = model
+    def __init__(self, model: str | None, defect_index: int | None) -> None:
+        self.model, self.defect_index = model, defect_index
         self.explainer: Explainer | None = None
         self.failed: str | None = None        # why maps cannot be redrawn (the model cannot be loaded here)
 
     def of(self, row: Mapping[str, Any], image: Image.Image | None) -> Explanation | None:
-        stored = explanation_of_row(row)
+        stored = explanation_of_row(row, self.defect_index)
         if stored is not None or image is None or self.failed:
             return stored
         if self.explainer is None:
@@ -114,34 +115,17 @@ class _Explanations:
             self.explainer.close()
 
 
-def _card_of(model: str, classes: Sequence[str]) -> Mapping[str, Any]:
-    """The model's card when this machine has the model, else the little the results know."""
-    from cam_core.checkpoints import list_models
-    from cam_core.models import open_card
-
-    path = list_models().get(model)
-    try:
-        return open_card(path) if path is not None else {"classes": list(classes)}
-    except CamInspectorError:
-        return {"classes": list(classes)}
-
-
-def _card_scale(card: Mapping[str, Any]) -> tuple[float, float] | None:
-    """The model's fixed evidence scale ``(−A, A)`` from its typed card's evidence range (else each image its own)."""
-    from cam_core.checkpoints import ModelCard
-
-    try:
-        limits = ModelCard.from_dict(card).evidence_limits
-    except CamInspectorError:         # the fallback card of a model this machine does not have
-        return None
+def _card_scale(card: ModelCard) -> tuple[float, float] | None:
+    """The model's fixed evidence scale ``(−A, A)`` from its card's evidence range (else each image its own)."""
+    limits = card.evidence_limits
     top = max(abs(limits[0]), abs(limits[1])) if limits else 0.0
     return (-top, top) if top > 0 else None
 
 
 def _worst_items(rows: Sequence[Mapping[str, Any]], model: str | None,
-                 value_range: tuple[float, float] | None) -> tuple[list[Any], str | None]:
+                 card: ModelCard) -> tuple[list[Any], str | None]:
     names, images, explanations, notes = [], [], [], []
-    source = _Explanations(model)
+    source = _Explanations(model, card.defect_index)
     try:
         for row in rows:
             image = read_input(row["path"]).image
@@ -154,7 +138,8 @@ def _worst_items(rows: Sequence[Mapping[str, Any]], model: str | None,
             notes.append(() if image is not None else ("the image file can no longer be read",))
     finally:
         source.close()
-    return make_report_items(names, images, explanations, notes=notes, value_range=value_range), source.failed
+    return (make_report_items(names, images, explanations, notes=notes, value_range=_card_scale(card)),
+            source.failed)
 
 
 def batch_report_html(results: str | Path, settings: ReportSettings = ReportSettings()) -> tuple[str, BatchStats]:
@@ -164,8 +149,8 @@ def batch_report_html(results: str | Path, settings: ReportSettings = ReportSett
     manifest = read_manifest(results) if Path(results).is_dir() else None
     known = manifest or {}
     model = stats.worst[0]["model"] if stats.worst else known.get("model", "?")
-    card = _card_of(str(model), known.get("classes", []))
-    items, failed = _worst_items(stats.worst, settings.model or known.get("model_spec"), _card_scale(card))
+    card = results_card(str(model), known.get("classes", []))
+    items, failed = _worst_items(stats.worst, settings.model or known.get("model_spec"), card)
     sections = [_groups_html(stats, settings.by), _histogram_html(stats)]
     if failed:
         sections.append(f"<p class='notes'>{html.escape(failed)}</p>")

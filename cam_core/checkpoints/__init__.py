@@ -30,9 +30,11 @@ if TYPE_CHECKING:
         FORMAT_VERSION,
         IMAGENET_MEAN,
         IMAGENET_STD,
+        LEGACY_SYNTHETIC_TEXT,
         RESIZE_MODES,
+        SYNTHETIC_TEXT,
+        DataKind,
         ModelCard,
-        trained_on_of,
         validate_card,
     )
     from cam_core.checkpoints.classes import (
@@ -58,8 +60,9 @@ if TYPE_CHECKING:
 _HOMES: dict[str, str] = {
     **dict.fromkeys(("ModelBundle", "fitted_input_size", "load_checkpoint", "load_torchvision", "pick_device",
                      "save_checkpoint"), "cam_core.checkpoints.bundle"),
-    **dict.fromkeys(("CARD_KEY", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "ModelCard",
-                     "trained_on_of", "validate_card"), "cam_core.checkpoints.card"),
+    **dict.fromkeys(("CARD_KEY", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD", "LEGACY_SYNTHETIC_TEXT",
+                     "RESIZE_MODES", "SYNTHETIC_TEXT", "DataKind", "ModelCard", "validate_card"),
+                    "cam_core.checkpoints.card"),
     **dict.fromkeys(("DEFECT_CLASS_NAMES", "defect_class_index", "defect_names_text", "is_defect_name",
                      "positive_class_index"), "cam_core.checkpoints.classes"),
     **dict.fromkeys(("MAX_CHECKPOINT_BYTES", "read_card", "read_model_card"), "cam_core.checkpoints.header"),
@@ -73,7 +76,7 @@ __all__ = [
     "MAX_CHECKPOINT_BYTES", "MODEL_SUFFIXES", "REPO_ROOT", "RESIZE_MODES", "SHIPPED_MODELS_DIR", "ModelBundle",
     "ModelCard", "defect_class_index", "defect_names_text", "fitted_input_size", "is_defect_name", "list_models",
     "TORCHVISION_PREFIX", "load_checkpoint", "load_torchvision", "pick_device", "positive_class_index", "read_card",
-    "read_model_card", "resolve_model_path", "save_checkpoint", "shipped_models_dir", "trained_on_of",
+    "read_model_card", "resolve_model_path", "save_checkpoint", "shipped_models_dir", "DataKind", "LEGACY_SYNTHETIC_TEXT", "SYNTHETIC_TEXT",
     "user_models_dir", "validate_card",
 ]
 __getattr__, __dir__ = lazy_names(__name__, _HOMES)

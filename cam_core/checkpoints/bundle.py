@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +29,22 @@ from cam_core.checkpoints.card import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     RESIZE_MODES,
+    DataKind,
     ModelCard,
 )
-from cam_core.checkpoints.classes import defect_class_index
 from cam_core.checkpoints.header import MAX_CHECKPOINT_BYTES, read_card, read_model_card
 from cam_core.domain import DomainModel, split_domain
 from cam_core.engine.architectures import build_model
 from cam_core.engine.imagenet import read_state_dict, torchvision_cache_file
 from cam_core.errors import ModelError
 from cam_core.files import atomic_path, atomic_write
-from cam_core.synth import DATA_DESCRIPTION
 
 __all__ = [
     "ASPECT_STEP", "MAX_ASPECT", "MAX_CHECKPOINT_BYTES", "SIZE_MULTIPLE", "ModelBundle", "fitted_input_size",
     "load_checkpoint", "load_torchvision", "pick_device", "read_card", "read_model_card", "save_checkpoint",
 ]
 
+IMAGENET_TEXT = "ImageNet-1k photographs (1000 everyday object classes, no OK/NG parts)"
 ASPECT_STEP = 2.0 ** 0.25        # aspect ratios are rounded to powers of this (≈ 1.19), so sizes repeat
 MAX_ASPECT = 3.0                 # wider or taller images are squashed to 3:1
 SIZE_MULTIPLE = 32               # every network here has stride 32 at most
@@ -83,16 +83,13 @@ def pick_device(device: str = "auto") -> torch.device:
 
 @dataclass
 class ModelBundle:
-    """A ready-to-run network with everything needed to feed and read it."""
+    """A ready-to-run network and its card: every fact about the model (classes, input size, normalisation, defect
+    class, what it was trained on, ranges) is the card's (:class:`~cam_core.checkpoints.card.ModelCard`), read
+    once when the file is opened."""
 
     name: str
-    arch: str
     model: nn.Module
-    classes: tuple[str, ...]
-    input_size: tuple[int, int]                    # (height, width)
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    card: dict[str, Any] = field(default_factory=dict)
+    card: ModelCard
     source: str = ""
     domain: DomainModel | None = None               # the domain check (card ``domain`` + its tensors), if any
 
@@ -101,47 +98,28 @@ class ModelBundle:
         return next(self.model.parameters()).device
 
     @property
-    def model_card(self) -> ModelCard:
-        """The card, typed (read from :attr:`card`; the bundle's own arch/classes/size fill what it lacks)."""
-        base = {"arch": self.arch, "classes": list(self.classes), "input_size": list(self.input_size)}
-        return ModelCard.from_dict({**base, **self.card})
+    def arch(self) -> str:
+        """The architecture as shown (:attr:`ModelCard.arch_label`)."""
+        return self.card.arch_label
 
     @property
-    def positive_index(self) -> int | None:
-        """Index of the defect class (the card's ``defect_class``, else "ng", "defect", "bad", …), if there is one."""
-        return defect_class_index(self.classes, self.card)
+    def classes(self) -> tuple[str, ...]:
+        return self.card.classes
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the network input (``square``; ``aspect`` sizes: :meth:`input_size_for`)."""
+        return (int(self.card.input_size[0]), int(self.card.input_size[1]))
 
     @property
     def trained_on(self) -> str:
-        """What the model was trained on, in words (the card's ``trained_on``), for every verdict shown."""
-        if self.name.startswith("torchvision:"):
-            return "ImageNet-1k photographs (1000 everyday object classes, no OK/NG parts)"
-        return self.model_card.trained_on_text
-
-    @property
-    def synthetic_only(self) -> bool:
-        """True when the model has only seen synthetic parts (real photographs are new to it)."""
-        return self.trained_on == DATA_DESCRIPTION
-
-    @property
-    def resize(self) -> str:
-        """How images are fitted to the network: ``square`` (squashed to ``input_size``) or ``aspect``."""
-        return str(self.model_card.resize)
+        """What the model was trained on, in words (:attr:`ModelCard.trained_on_text`), for every verdict shown."""
+        return self.card.trained_on_text
 
     def input_size_for(self, image: Image.Image | np.ndarray) -> tuple[int, int]:
         """The ``(height, width)`` this image is resized to (:func:`fitted_input_size`)."""
         width, height = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])
-        return fitted_input_size(width, height, self.input_size, self.resize)
-
-    @property
-    def value_range(self) -> tuple[float, float] | None:
-        """Map value range calibrated at training time (for fixed colour scales), if recorded."""
-        return self.model_card.value_range
-
-    @property
-    def evidence_range(self) -> tuple[float, float] | None:
-        """Symmetric evidence-map range ``(−A, A)`` calibrated at training time, if recorded."""
-        return self.model_card.evidence_limits
+        return fitted_input_size(width, height, self.input_size, self.card.resize)
 
     def preprocess(self, images: Sequence[Image.Image | np.ndarray],
                    size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -151,8 +129,8 @@ class ModelBundle:
         :meth:`input_size_for` and call this once per size (as :class:`~cam_core.explain.pipeline.Explainer` does).
         """
         height, width = size or self.input_size
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1)
+        mean = torch.tensor(self.card.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.card.std).view(1, 3, 1, 1)
         arrays = []
         for image in images:
             pil = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
@@ -213,7 +191,7 @@ def load_checkpoint(path: str | Path, device: str = "auto", name: str | None = N
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{path.name}: cannot read its weights ({exc})") from None
-    state, domain = split_domain(state, card, path.name)
+    state, domain = split_domain(state, typed.domain, path.name)
     expected = model.state_dict()
     problems = [k for k in expected if k not in state][:3]
     problems += [f"{k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}"
@@ -225,10 +203,8 @@ def load_checkpoint(path: str | Path, device: str = "auto", name: str | None = N
         raise ModelError(f"{path.name}: weights do not fit a {card['arch']} with {len(card['classes'])} classes "
                          f"({detail})")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
-    return ModelBundle(name=name or path.stem, arch=card["arch"], model=_prepare(model, pick_device(device)),
-                       classes=tuple(card["classes"]), input_size=(card["input_size"][0], card["input_size"][1]),
-                       mean=tuple(card["mean"]), std=tuple(card["std"]), card=card, source=str(path),
-                       domain=domain)
+    return ModelBundle(name=name or path.stem, model=_prepare(model, pick_device(device)), card=typed,
+                       source=str(path), domain=domain)
 
 
 def load_torchvision(arch: str, device: str = "auto") -> ModelBundle:
@@ -254,6 +230,7 @@ def load_torchvision(arch: str, device: str = "auto") -> ModelBundle:
     categories = tuple(weights.meta["categories"])
     height = width = int(weights.transforms().crop_size[0])
     card = {"arch": arch, "classes": list(categories), "input_size": [height, width], "mean": list(IMAGENET_MEAN),
-            "std": list(IMAGENET_STD), "training": {"source": f"torchvision {weights} (ImageNet-1k)"}}
-    return ModelBundle(name=f"torchvision:{arch}", arch=arch, model=_prepare(model, pick_device(device)),
-                       classes=categories, input_size=(height, width), card=card, source=str(cache_file))
+            "std": list(IMAGENET_STD), "trained_on": IMAGENET_TEXT, "data_kind": DataKind.UNKNOWN.value,
+            "training": {"source": f"torchvision {weights} (ImageNet-1k)"}}
+    return ModelBundle(name=f"torchvision:{arch}", model=_prepare(model, pick_device(device)),
+                       card=ModelCard.from_dict(card), source=str(cache_file))

@@ -9,7 +9,8 @@ Fields (all but ``arch``, ``classes`` and ``input_size`` optional):
 
 - ``arch``, ``classes`` (in output order), ``input_size`` ``[height, width]``, ``mean``/``std`` (per RGB channel);
 - ``resize`` (``square`` or ``aspect``), ``map_stride`` (32, or 16 for a finer map), ``head_relu``;
-- ``trained_on`` (words for every verdict), ``created``, ``training`` (how: data, epochs, ``pretrained``…),
+- ``trained_on`` (words for every verdict), ``data_kind`` (:class:`DataKind`: ``synthetic``, ``own`` or
+  ``unknown``), ``created``, ``training`` (how: data, epochs, ``pretrained``…),
   ``validation`` (how well), ``decision_calibration``, ``stages``;
 - ``map_value_range`` / ``evidence_range``: calibrated map ranges ``[lo, hi]`` for fixed colour scales;
 - ``defect_class``: the defect class by name or index (else the names rule, :mod:`cam_core.checkpoints.classes`);
@@ -17,19 +18,28 @@ Fields (all but ``arch``, ``classes`` and ``input_size`` optional):
 - ``domain``: the domain check's reference (:class:`~cam_core.domain.DomainReference`; its vectors are tensors
   in the model file), absent when the model's domain is unknown;
 - ``data_hashes``: sha256 of every training and validation file (``{"train": [...], "val": [...]}``).
+
+Every fact the product states about a model is answered here, once: the defect class (:attr:`ModelCard.defect_index`),
+the class metrics score as positive (:attr:`ModelCard.scored_index`), what it was trained on
+(:attr:`ModelCard.trained_on_text`, imports and ONNX graphs folded in), the kind of data (:attr:`ModelCard.data`),
+the architecture as shown (:attr:`ModelCard.arch_label`), the methods it allows (:attr:`ModelCard.methods`),
+the resizing and the calibrated ranges.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any
 
+from cam_core.checkpoints.classes import defect_class_index, positive_class_index
 from cam_core.domain.reference import DomainReference
 from cam_core.errors import ModelError
+from cam_core.options import Method
 
-__all__ = ["CARD_KEY", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD", "RESIZE_MODES", "ModelCard", "trained_on_of",
-           "validate_card"]
+__all__ = ["CARD_KEY", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD", "LEGACY_SYNTHETIC_TEXT", "RESIZE_MODES", "SYNTHETIC_TEXT",
+           "DataKind", "ModelCard", "validate_card"]
 
 CARD_KEY = "cam_inspector"
 FORMAT_VERSION = 1
@@ -37,12 +47,26 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_MODES = ("square", "aspect")
 NOT_RECORDED = "not recorded in its model card"
+#: What cards written before ``data_kind`` existed said of synthetic training data: such a card reads as
+#: ``synthetic`` through this frozen copy, so rewording today's description never drops the warning.
+LEGACY_SYNTHETIC_TEXT = "synthetic parts (plates and hex nuts drawn by cam_core.synth)"
+#: What every page and report says of a model that has only seen synthetic parts (plain words, whatever the
+#: card's ``trained_on`` record says).
+SYNTHETIC_TEXT = "synthetic parts drawn by this product (plates and hex nuts), no real photographs"
+
+
+class DataKind(StrEnum):
+    """What a model was trained on: our synthetic parts, the user's own images, or nobody knows (imports)."""
+
+    SYNTHETIC = "synthetic"
+    OWN = "own"
+    UNKNOWN = "unknown"
 
 _REQUIRED = ("arch", "classes", "input_size")
 _TUPLES = frozenset({"classes", "input_size", "mean", "std", "map_value_range", "evidence_range"})
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelCard:
     """A model card. ``to_dict(from_dict(d)) == d`` for every card ``d``."""
 
@@ -56,6 +80,7 @@ class ModelCard:
     map_stride: int = 32
     head_relu: bool = True
     trained_on: str | None = None
+    data_kind: DataKind | None = None                 # as written; read it through :attr:`data`
     created: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
@@ -85,6 +110,10 @@ class ModelCard:
         for key, value in card.items():
             if key == "domain" and isinstance(value, Mapping):
                 values[key] = _domain_of(value)
+            elif key == "data_kind" and value in DataKind._value2member_map_:
+                values[key] = DataKind(value)
+            elif key == "data_kind":
+                extra[key] = value          # a kind this version does not know: kept, read as not written
             elif key in known:
                 values[key] = tuple(value) if key in _TUPLES and value is not None else value
             else:
@@ -99,7 +128,7 @@ class ModelCard:
         read = set(self.key_order)
         order = [*self.key_order, *(k for k in values if k not in read), *(k for k in self.extra if k not in read)]
         for key in order:
-            if key in values:
+            if key in values and not (values[key] is None and key in self.extra):   # an unknown data_kind kept
                 value = values[key]
                 if key not in read and key not in _REQUIRED and value == getattr(defaults, key):
                     continue          # not in the card it was read from, and not set since: keep it out
@@ -109,14 +138,60 @@ class ModelCard:
                 out[key] = self.extra[key]
         return out
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """The card's value for ``key`` as in :meth:`to_dict` (for code that reads cards like dicts)."""
-        return self.to_dict().get(key, default)
-
     @property
     def trained_on_text(self) -> str:
-        """What the model was trained on, in words: ``trained_on``, else "not recorded in its model card"."""
-        return self.trained_on if isinstance(self.trained_on, str) and self.trained_on else NOT_RECORDED
+        """What the model was trained on, in words, for every verdict: :data:`SYNTHETIC_TEXT` for synthetic data;
+        else ``trained_on``; else, for an imported or converted model, "not recorded in its model card (imported
+        from FILE)"; else "not recorded …"."""
+        if self.data is DataKind.SYNTHETIC:
+            return SYNTHETIC_TEXT
+        if isinstance(self.trained_on, str) and self.trained_on:
+            return self.trained_on
+        if isinstance(self.origin, Mapping) and self.origin.get("file"):
+            return f"{NOT_RECORDED} (imported from {self.origin['file']})"
+        return NOT_RECORDED
+
+    @property
+    def data(self) -> DataKind:
+        """The kind of training data: ``data_kind`` when written; an older card without it is ``synthetic`` when
+        its ``trained_on`` is :data:`LEGACY_SYNTHETIC_TEXT`, ``own`` when it records a training run, else
+        ``unknown``."""
+        if self.data_kind is not None:
+            return self.data_kind
+        if self.trained_on == LEGACY_SYNTHETIC_TEXT:
+            return DataKind.SYNTHETIC
+        return DataKind.OWN if isinstance(self.training, dict) and self.training.get("data_dir") else DataKind.UNKNOWN
+
+    @property
+    def synthetic_only(self) -> bool:
+        """True when the model has only seen synthetic parts (real photographs are new to it)."""
+        return self.data is DataKind.SYNTHETIC
+
+    @property
+    def defect_index(self) -> int | None:
+        """Index of the defect class: ``defect_class`` when given, else the names rule
+        (:func:`cam_core.checkpoints.classes.defect_class_index`); ``None`` when the model has none."""
+        return defect_class_index(self.classes, self.defect_class)
+
+    @property
+    def scored_index(self) -> int:
+        """The class AUROC and the pointing game score as positive: the defect class, else the second class."""
+        return positive_class_index(self.classes, self.defect_class)
+
+    @property
+    def arch_label(self) -> str:
+        """The architecture as shown: ``arch``, or ``"<architecture> (ONNX)"`` for a graph read from an ONNX file."""
+        if isinstance(self.origin, Mapping) and self.origin.get("format") == "onnx":
+            return "onnx" if self.arch == "onnx" else f"{self.origin.get('architecture', self.arch)} (ONNX)"
+        return self.arch
+
+    @property
+    def methods(self) -> tuple[Method, ...]:
+        """The map methods the model allows: all for a PyTorch network; CAM only for a graph read from an ONNX
+        file (onnxruntime gives no gradients)."""
+        if isinstance(self.origin, Mapping) and self.origin.get("format") == "onnx":
+            return (Method.CAM,)
+        return tuple(Method)
 
     @property
     def pretrained(self) -> dict[str, Any]:
@@ -144,18 +219,7 @@ def _domain_of(value: Mapping[str, Any]) -> DomainReference:
         raise ModelError(str(exc)) from None
 
 
-def trained_on_of(card: Mapping[str, Any] | ModelCard | Any) -> str:
-    """What a model card says the model was trained on (``trained_on``), in words for every verdict."""
-    said = card.trained_on if isinstance(card, ModelCard) else card.get("trained_on") if hasattr(card, "get") else None
-    if isinstance(said, str) and said:
-        return said
-    origin = card.origin if isinstance(card, ModelCard) else card.get("origin") if hasattr(card, "get") else None
-    if isinstance(origin, Mapping) and origin.get("file"):       # an imported model: say where it came from
-        return f"{NOT_RECORDED} (imported from {origin['file']})"
-    return NOT_RECORDED
-
-
-def validate_card(card: Any, label: str, known_architectures: tuple[str, ...] | None = None) -> None:
+def validate_card(card: object, label: str, known_architectures: tuple[str, ...] | None = None) -> None:
     """Raise ``ModelError`` (one line, naming ``label``) unless ``card`` is a usable model card.
 
     With ``known_architectures`` the ``arch`` must be one of them and ``map_stride`` must fit it.

@@ -8,8 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 __all__ = ["DEFECT_CLASS_NAMES", "defect_class_index", "defect_names_text", "is_defect_name",
            "positive_class_index"]
@@ -29,23 +28,13 @@ def defect_names_text() -> str:
     return ", ".join(quoted[:-1]) + f" or {quoted[-1]}"
 
 
-def _card_choice(card: Any) -> Any:
-    """The card's ``defect_class`` (a dict, a :class:`~cam_core.checkpoints.card.ModelCard`, or ``None``)."""
-    if card is None:
-        return None
-    if isinstance(card, Mapping):
-        return card.get("defect_class")
-    return getattr(card, "defect_class", None)
-
-
-def defect_class_index(classes: Sequence[str], card: Any = None) -> int | None:
+def defect_class_index(classes: Sequence[str], chosen: str | int | None = None) -> int | None:
     """Index of the defect class among ``classes``, if there is one (see the module's rule).
 
-    ``card``: a model card (dict or ``ModelCard``) whose ``defect_class`` (name or index), when
-    present and valid for ``classes``, decides.
+    ``chosen``: a card's ``defect_class`` (name or index); it decides when valid for ``classes``. Code holding a
+    model reads :attr:`cam_core.checkpoints.card.ModelCard.defect_index` instead of calling this.
     """
     names = list(classes)
-    chosen = _card_choice(card)
     if isinstance(chosen, bool):
         chosen = None
     if isinstance(chosen, int) and 0 <= chosen < len(names):
@@ -60,9 +49,10 @@ def defect_class_index(classes: Sequence[str], card: Any = None) -> int | None:
     return None
 
 
-def positive_class_index(classes: Sequence[str], card: Any = None) -> int:
-    """The class scored as "positive" by AUROC and the pointing game: the defect class, else the second class."""
-    index = defect_class_index(classes, card)
+def positive_class_index(classes: Sequence[str], chosen: str | int | None = None) -> int:
+    """The class scored as "positive" by AUROC and the pointing game: the defect class, else the second class
+    (:attr:`cam_core.checkpoints.card.ModelCard.scored_index` for a model)."""
+    index = defect_class_index(classes, chosen)
     if index is not None:
         return index
     return 1 if len(classes) > 1 else 0

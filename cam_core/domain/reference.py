@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-__all__ = ["DOMAIN_TENSORS", "REFERENCE_TENSOR", "DomainReference", "DomainResult", "DomainVerdict", "unknown_domain"]
+__all__ = ["DOMAIN_TENSORS", "HELD_OUT_IMAGES", "REFERENCE_TENSOR", "DomainReference", "DomainResult", "DomainVerdict", "unknown_domain"]
 
 REFERENCE_TENSOR = "domain.reference"     # R×D reference features, L2-normalised (float16)
+HELD_OUT_IMAGES = "held-out images"       # the threshold's distances: held-out images against the reference
 DOMAIN_TENSORS = (REFERENCE_TENSOR,)
 
 
@@ -36,7 +37,10 @@ class DomainReference:
     :attr:`features` of the layers :attr:`layer` (:mod:`cam_core.domain.features`, :mod:`cam_core.domain.stages`),
     taken in the pass that makes the maps. An image is *unlike training data* when
     ``distance > threshold``; the threshold is the :attr:`quantile` of the distances of held-out in-domain
-    images (:attr:`n_calibration` of them), times :attr:`margin`.
+    images (:attr:`n_calibration` of them), times :attr:`margin`. :attr:`calibration` says which distances:
+    of held-out images to the reference (:data:`HELD_OUT_IMAGES`, the default of older cards), or of whole
+    held-out groups to a reference without them, the quantile then taken for the farthest group
+    (:mod:`cam_core.domain.calibration`).
     """
 
     layer: str
@@ -49,6 +53,7 @@ class DomainReference:
     margin: float
     source: str
     metric: str = "mean cosine distance to the k nearest reference vectors"
+    calibration: str = HELD_OUT_IMAGES
     tensors: tuple[str, ...] = DOMAIN_TENSORS
     measured: Mapping[str, Any] | None = None   # figures measured when it was made (AUROC against other sets…)
 
@@ -61,6 +66,7 @@ class DomainReference:
                        n_calibration=int(data["n_calibration"]), quantile=float(data["quantile"]),
                        margin=float(data["margin"]), source=str(data["source"]),
                        metric=str(data.get("metric", cls.metric)),
+                       calibration=str(data.get("calibration", HELD_OUT_IMAGES)),
                        tensors=tuple(data.get("tensors", DOMAIN_TENSORS)),
                        measured=dict(data["measured"]) if isinstance(data.get("measured"), Mapping) else None)
         except (KeyError, TypeError, ValueError) as exc:
@@ -71,6 +77,8 @@ class DomainReference:
                                "threshold": self.threshold, "quantile": self.quantile, "margin": self.margin,
                                "n_reference": self.n_reference, "n_calibration": self.n_calibration,
                                "source": self.source, "tensors": list(self.tensors)}
+        if self.calibration != HELD_OUT_IMAGES:     # the default stays out, so older cards round-trip exactly
+            out["calibration"] = self.calibration
         if self.measured is not None:
             out["measured"] = dict(self.measured)
         return out

@@ -4,7 +4,7 @@
 set (``ok/``, ``ng/`` named like the model's classes; the layout rules, masks included, are
 :mod:`cam_core.data.dataset`'s), reads defect types from ``manifest.csv`` and returns an
 :class:`~cam_core.evaluation.report.EvaluationReport`. The positive class is the defect class
-(:func:`cam_core.checkpoints.positive_class_index`); its maps are scored with
+(:attr:`cam_core.checkpoints.ModelCard.scored_index`); its maps are scored with
 :func:`~cam_core.evaluation.metrics.localization_scores` against each NG image's mask.
 """
 
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from cam_core.checkpoints.classes import positive_class_index
 from cam_core.data.dataset import class_folders, folder_masks, list_images, read_manifest, relative_name
 from cam_core.errors import InputError
 from cam_core.evaluation.deletion import DeletionResult, deletion_curves, deletion_summary
@@ -200,7 +199,7 @@ def evaluate(data_dir: str | Path, explainer: Explainer, *, tolerance_px: float 
         raise InputError(f"data folder not found: {root}")
     bundle = explainer.bundle
     classes = list(bundle.classes)
-    pos = positive_class_index(classes, bundle.card)
+    pos = bundle.card.scored_index
     entries = _list_files(root, _class_folders(root, classes), files)
     if not entries:
         raise InputError(f"{root}: no images found in the class folders")

@@ -22,6 +22,7 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
+from cam_core.checkpoints.card import ModelCard
 from cam_core.evaluation.metrics import auroc
 
 __all__ = ["CHANCE_MARGIN", "ENERGY_CHANCE_FACTOR", "MIN_PER_CLASS", "Flag", "class_count_flags", "evaluation_flags",
@@ -82,9 +83,9 @@ def evaluation_flags(auroc_value: float | None, counts: Mapping[str, int], overa
     return [*auroc_flags(auroc_value), *class_count_flags(counts), *localization_flags(overall)]
 
 
-def training_hashes(card: Mapping[str, Any] | Any) -> set[str]:
+def training_hashes(card: ModelCard) -> set[str]:
     """The sha256 of every training and validation file a model card recorded (empty when it recorded none)."""
-    hashes = card.get("data_hashes") if hasattr(card, "get") else None
+    hashes = card.data_hashes
     if not isinstance(hashes, Mapping):
         return set()
     return {str(h) for side in hashes.values() if isinstance(side, list) for h in side}

@@ -18,9 +18,10 @@ The raw map ``M`` (feature resolution) is bilinearly upsampled to the mask's siz
 image have the same size; the network sees the whole image, squashed to its input size or at its own
 aspect ratio, so the map covers the whole image).
 
-- **Pointing game** (:func:`pointing_hit`): hit when the map's peak ``p = argmax M`` lies within
-  ``tolerance`` pixels of the mask: ``min_{q ∈ mask} ‖p − q‖₂ ≤ tolerance``. A constant map has no
-  peak and is a miss. Default tolerance: ``15 · max(W, H) / 224`` px (15 px at the usual 224-px input).
+- **Pointing game** (:func:`pointing_hit`): hit when the map's peak ``p``
+  (:func:`cam_core.explain.render.peak_location`, the centre of the maximum's cell in mask pixels) lies within
+  ``tolerance`` pixels of the mask: ``min_{q ∈ mask} ‖p − q‖₂ ≤ tolerance``. A constant map points
+  nowhere and is a miss. Default tolerance: ``15 · max(W, H) / 224`` px (15 px at the usual 224-px input).
 - **Energy share** (:func:`energy_share`): with ``P = max(M, 0)`` (positive evidence),
   ``energy = Σ_{mask} P / Σ P`` (0 when ``Σ P = 0``), reported with ``mask_share = |mask| / (H·W)``:
   a map that ignores the defect scores about ``mask_share``; ``energy / mask_share`` > 1 means the
@@ -44,9 +45,9 @@ from typing import Any
 
 import numpy as np
 
-from cam_core.explain.render import upsample_maps
+from cam_core.explain.render import peak_location, upsample_maps
 
-__all__ = ["CHANCE_GRID", "TOLERANCE_AT_224", "auroc", "confusion", "default_tolerance", "energy_share", "half_max_iou",
+__all__ = ["CHANCE_GRID", "TOLERANCE_AT_224", "auroc", "confusion", "default_tolerance", "energy_share", "half_max_iou", "map_peak",
            "localization_scores", "pointing_chance", "pointing_hit"]
 
 TOLERANCE_AT_224 = 15.0
@@ -127,18 +128,31 @@ def default_tolerance(width: int, height: int) -> float:
     return TOLERANCE_AT_224 * max(width, height) / 224.0
 
 
-def pointing_hit(map_hw: np.ndarray, mask_bool: np.ndarray, tolerance_px: float) -> bool:
-    """Pointing game: is the upsampled map's peak within ``tolerance_px`` of a mask pixel?
-
-    ``hit ⇔ min_{q ∈ mask} ‖argmax M − q‖₂ ≤ tolerance_px``. A constant map (no peak) is a miss;
-    an empty mask raises ``ValueError``.
-    """
-    values, mask = _upsampled(map_hw, mask_bool)
-    if not mask.any():
-        raise ValueError("the mask is empty: the pointing game needs at least one defect pixel")
+def map_peak(map_hw: np.ndarray, size: tuple[int, int]) -> tuple[int, int] | None:
+    """:func:`~cam_core.explain.render.peak_location` in an image of ``size = (W, H)``; ``None`` for a map that
+    points nowhere (constant, or not finite)."""
+    values = np.asarray(map_hw, dtype=np.float32)
+    if values.ndim != 2:
+        raise ValueError(f"map must be h×w, got shape {values.shape}")
     if not np.isfinite(values).all() or values.max() <= values.min():
-        return False
-    y, x = (int(v) for v in np.unravel_index(int(np.argmax(values)), values.shape))
+        return None
+    return peak_location(values, size)
+
+
+def pointing_hit(map_hw: np.ndarray, mask_bool: np.ndarray, tolerance_px: float) -> bool:
+    """Pointing game: is the map's peak (:func:`map_peak` at the mask's size) within ``tolerance_px`` of a mask
+    pixel? ``hit ⇔ min_{q ∈ mask} ‖p − q‖₂ ≤ tolerance_px``. A constant map is a miss; an empty mask raises
+    ``ValueError``.
+    """
+    mask = np.asarray(mask_bool, dtype=bool)
+    if mask.ndim != 2 or not mask.any():
+        raise ValueError("the mask is empty: the pointing game needs at least one defect pixel")
+    peak = map_peak(map_hw, (mask.shape[1], mask.shape[0]))
+    return peak is not None and _near(peak, mask, tolerance_px)
+
+
+def _near(peak: tuple[int, int], mask: np.ndarray, tolerance_px: float) -> bool:
+    x, y = peak
     t = max(0.0, float(tolerance_px))
     r = int(math.floor(t))
     window = mask[max(0, y - r): y + r + 1, max(0, x - r): x + r + 1]
@@ -181,7 +195,7 @@ def localization_scores(map_hw: np.ndarray, mask_bool: np.ndarray,
     ``mask_share``, ``energy_ratio`` (``energy / mask_share``), ``iou`` (half-max IoU),
     ``tolerance_px`` (``None`` → :func:`default_tolerance` of the mask's size), ``pointing_chance``
     (:func:`pointing_chance`) and ``peak``
-    (``(x, y)`` of the upsampled map's maximum in mask pixels, ``None`` for a constant map).
+    (:func:`map_peak` in mask pixels, ``None`` for a constant map).
     Raises ``ValueError`` for an empty mask.
     """
     values, mask = _upsampled(map_hw, mask_bool)
@@ -190,12 +204,9 @@ def localization_scores(map_hw: np.ndarray, mask_bool: np.ndarray,
     height, width = mask.shape
     tolerance = default_tolerance(width, height) if tolerance_px is None else float(tolerance_px)
     energy, share = energy_share(values, mask)
-    peak = None
-    if np.isfinite(values).all() and values.max() > values.min():
-        y, x = np.unravel_index(int(np.argmax(values)), values.shape)
-        peak = (int(x), int(y))
+    peak = map_peak(map_hw, (width, height))
     return {
-        "pointing": pointing_hit(values, mask, tolerance),
+        "pointing": peak is not None and _near(peak, mask, tolerance),
         "energy": energy,
         "mask_share": share,
         "energy_ratio": energy / share if share > 0 else float("nan"),

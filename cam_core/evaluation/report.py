@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from cam_core.checkpoints.card import ModelCard
 from cam_core.evaluation.metrics import auroc, confusion
 
 __all__ = ["ALL_TYPES", "LOCALIZATION_KEYS", "EvaluationReport", "build_report", "format_report",
@@ -115,7 +116,7 @@ def build_report(model: str, method: str, classes: list[str], pos: int, per_imag
         skipped_empty_masks=empty_masks, missing_masks=missing_masks, skipped_files=skipped)
 
 
-def judge(report: EvaluationReport, card: Any) -> None:
+def judge(report: EvaluationReport, card: ModelCard) -> None:
     """Fill ``flags``, ``leakage`` and ``domain_counts`` of ``report`` (:mod:`cam_core.evaluation.honesty`)."""
     from cam_core.evaluation.honesty import evaluation_flags, leakage, training_hashes
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
         normalize_maps,
         overlay,
     )
-    from cam_core.explain.verdict import Verdict, overlay_class, positive_index_of, shown_classes, verdict_of
+    from cam_core.explain.verdict import Verdict, mask_class, overlay_class, shown_classes, verdict_of
 
 _HOMES: dict[str, str] = {
     **dict.fromkeys(("SCORE_COLUMNS", "ExportBatch", "FolderExport", "image_record", "overlays_zip",
@@ -51,14 +51,14 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(("COLORMAPS", "DEFAULT_MODE", "NORMALIZATION_MODES", "OUTLINE_COLOR", "NormalizationMode",
                      "colorize", "normalize_maps", "overlay"),
                     "cam_core.explain.render"),
-    **dict.fromkeys(("Verdict", "overlay_class", "positive_index_of", "shown_classes", "verdict_of"),
+    **dict.fromkeys(("Verdict", "overlay_class", "mask_class", "shown_classes", "verdict_of"),
                     "cam_core.explain.verdict"),
 }
 
 __all__ = [
     "COLORMAPS", "DEFAULT_MODE", "NORMALIZATION_MODES", "OUTLINE_COLOR", "SCORE_COLUMNS", "Explainer", "Explanation",
     "ExportBatch", "FolderExport", "NormalizationMode", "Verdict", "colorize", "image_record", "normalize_maps",
-    "overlay", "overlay_class", "overlays_zip", "png_bytes", "positive_index_of", "score_row", "scores_csv",
+    "mask_class", "overlay", "overlay_class", "overlays_zip", "png_bytes", "score_row", "scores_csv",
     "scores_json", "shown_classes", "unique_name", "unique_stem", "verdict_of",
 ]
 __getattr__, __dir__ = lazy_names(__name__, _HOMES)

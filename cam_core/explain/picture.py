@@ -10,18 +10,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
 from cam_core.explain.layers import DrawStyle, compose, draw_style, drawn_colormap, heat_layer
-from cam_core.explain.render import CENTRED_MODES, normalize_maps
+from cam_core.explain.render import CENTRED_MODES, NormalizationMode, normalize_maps
 
-if TYPE_CHECKING:
-    from cam_core.explain.pipeline import Explanation
+__all__ = ["Mapped", "MapPicture", "drawn_classes", "map_picture", "signed_pair"]
 
-__all__ = ["MapPicture", "drawn_classes", "map_picture", "signed_pair"]
+
+class Mapped(Protocol):
+    """What a picture reads of one explanation (:class:`~cam_core.explain.pipeline.Explanation` is one): its
+    classes, which of them have maps, the maps a mode draws, and whether they can be centred."""
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+
+    @property
+    def class_indices(self) -> tuple[int, ...]: ...
+
+    @property
+    def defect_index(self) -> int | None: ...
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def is_centrable(self) -> bool: ...
+
+    def display_maps(self, classes: Sequence[int], mode: NormalizationMode = ...) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -52,7 +71,7 @@ class MapPicture:
         return f"{self.class_names[c].upper()} map"
 
 
-def signed_pair(explanation: Explanation, mode: str) -> tuple[int, int] | None:
+def signed_pair(explanation: Mapped, mode: str) -> tuple[int, int] | None:
     """``(other, defect)`` when ``mode`` draws one signed map: ``signed`` on a two-class CAM with a defect class."""
     defect = explanation.defect_index
     if mode != "signed" or not explanation.is_centrable or len(explanation.classes) != 2 or defect is None:
@@ -60,13 +79,13 @@ def signed_pair(explanation: Explanation, mode: str) -> tuple[int, int] | None:
     return 1 - defect, defect
 
 
-def drawn_classes(explanation: Explanation, classes: Sequence[int], mode: str) -> list[int]:
+def drawn_classes(explanation: Mapped, classes: Sequence[int], mode: str) -> list[int]:
     """The maps drawn for ``classes``: all of them, except one defect-class map for a signed pair."""
     pair = signed_pair(explanation, mode)
     return [pair[1]] if pair is not None else list(classes)
 
 
-def map_picture(explanation: Explanation, size: tuple[int, int], classes: Sequence[int] | None = None, *,
+def map_picture(explanation: Mapped, size: tuple[int, int], classes: Sequence[int] | None = None, *,
                 mode: str, colormap: str = "jet", value_range: tuple[float, float] | None = None) -> MapPicture:
     """The layers of ``classes`` (default: every mapped class) at ``size = (W, H)``.
 

@@ -16,15 +16,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cam_core.checkpoints import ModelBundle, defect_class_index
+from cam_core.checkpoints import ModelBundle
 from cam_core.domain import DomainResult, unknown_domain
 from cam_core.engine.backend import BackendChoice
 from cam_core.engine.methods import CAMResult, make_extractor
 from cam_core.errors import InputError
+from cam_core.explain.picture import map_picture
 from cam_core.explain.render import (
     CENTRED_MODES,
     DEFAULT_MODE,
     NormalizationMode,
+    _rgb_image,
     normalize_maps,
     peak_location,
     upsample_maps,
@@ -57,7 +59,6 @@ def make_model_extractor(bundle: ModelBundle, method: str, layer: str | None = N
 
 NO_REFERENCE = ("this model has no domain reference (train it here, or give `import --reference DIR` / "
                 "`reference MODEL DIR` a folder of its in-domain images)")
-BY_CLASS_NAMES = -1   # Explanation.defect_index not given: decided by the class names
 
 
 @dataclass(frozen=True)
@@ -72,17 +73,13 @@ class Explanation:
     image_size: tuple[int, int]  # (width, height) of the original image
     method: str
     layer: str
-    defect_index: int | None = BY_CLASS_NAMES
-    """Index of the model's defect class (its card's rule, :attr:`ModelBundle.positive_index`), ``None`` when it
-    has none; left out, the class names decide (:func:`cam_core.checkpoints.defect_class_index`)."""
+    defect_index: int | None
+    """Index of the model's defect class (:attr:`ModelCard.defect_index` of the model that made it), ``None`` when
+    it has none."""
     backend: str = "torch"
     """The engine that computed it: ``"onnx"`` (onnxruntime) or ``"torch"`` (:mod:`cam_core.engine.backend`)."""
     domain: DomainResult = field(default_factory=unknown_domain)
     """Whether the image is like the model's training data (:mod:`cam_core.domain`), from the same forward pass."""
-
-    def __post_init__(self) -> None:
-        if self.defect_index == BY_CLASS_NAMES:
-            object.__setattr__(self, "defect_index", defect_class_index(self.classes))
 
     @property
     def predicted(self) -> int:
@@ -157,9 +154,6 @@ class Explanation:
         """Overlays of the maps of ``classes`` (default: every mapped class) on ``image``, as
         :func:`cam_core.explain.picture.map_picture` draws them (``value_range``: the fixed scale): returns
         ``{class index: overlay}`` and the ``(lo, hi)`` range that the colours span."""
-        from cam_core.explain.picture import map_picture
-        from cam_core.explain.render import _rgb_image
-
         base = _rgb_image(image)
         picture = map_picture(self, base.size, classes, mode=mode, colormap=colormap, value_range=value_range)
         return picture.overlays(base, opacity), picture.scale
@@ -249,7 +243,7 @@ class Explainer:
             explanations.append(Explanation(
                 classes=self.bundle.classes, probabilities=probabilities[i], logits=logits[i], maps=maps[i],
                 class_indices=tuple(int(c) for c in indices[i]), image_size=(int(width), int(height)),
-                method=out.method, layer=out.layer, defect_index=self.bundle.positive_index,
+                method=out.method, layer=out.layer, defect_index=self.bundle.card.defect_index,
                 backend=self.backend.ran, domain=domains[i]))
         return explanations
 

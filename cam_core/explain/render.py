@@ -209,7 +209,12 @@ def blend_heat(image: Image.Image, heat: Image.Image, opacity: float = 0.5) -> I
 
 
 def peak_location(map_hw: np.ndarray, image_size: tuple[int, int]) -> tuple[int, int]:
-    """The ``(x, y)`` pixel of the map's maximum in an image of ``image_size = (W, H)`` (cell centre)."""
+    """The map's peak, the one definition used everywhere (the CSV's and JSON's ``peak``, the picture, the
+    pointing game): the ``(x, y)`` pixel of an image of ``image_size = (W, H)`` at the centre of the map cell
+    holding the maximum (the first one on ties), ``x = ⌊(col + ½)·W / w⌋``, ``y = ⌊(row + ½)·H / h⌋``.
+
+    A map already at the image's size peaks at its own argmax pixel; a bilinear upsampling of a coarse map
+    peaks within a pixel of the same point, since each upsampled value is a convex combination of cells."""
     height, width = map_hw.shape
     row, col = np.unravel_index(int(np.argmax(map_hw)), map_hw.shape)
     img_w, img_h = image_size

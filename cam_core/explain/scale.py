@@ -5,7 +5,7 @@ images, recorded at training), so the same colour means the same evidence on eve
 video frame: a part called NG at 51 % draws faint colours, one called NG at 100 % strong ones. A card
 without a range gets one when the model is opened (:func:`model_scale`): the same statistic over the
 built-in samples (:mod:`cam_core.synth.samples`), ``1.25 ×`` the 99th percentile of ``|M̃|``
-(:func:`cam_core.video.scale.auto_evidence_range`).
+(:func:`auto_evidence_range`, also a video's scale when its model's card records none).
 
 Per-image scales stay available (``halves-image``: shape only). Gradient methods (maps ≥ 0, not centred)
 are never on the model's scale: their magnitude depends on the gradients, so each image is scaled to its own
@@ -14,15 +14,18 @@ maximum and their words say so.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from cam_core.explain.render import FIXED_SCALE_MODES
 
 if TYPE_CHECKING:
     from cam_core.checkpoints import ModelBundle
 
-__all__ = ["ModelScale", "model_scale", "recorded_scale", "samples_scale", "scale_in_force"]
+__all__ = ["ModelScale", "auto_evidence_range", "model_scale", "recorded_scale", "samples_scale", "scale_in_force"]
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,23 @@ def scale_in_force(mode: str, centred: bool, model_range: tuple[float, float] | 
     return None
 
 
+def auto_evidence_range(maps: Sequence[np.ndarray]) -> tuple[float, float]:
+    """A fixed symmetric colour scale ``(−A, A)`` from a few images' (or frames') evidence maps.
+
+    ``A`` = 1.25 × the 99th percentile of ``|value|`` (robust to a stray hot pixel, with room for a
+    hotter defect than the first frames hold); at least 1e-3.
+    """
+    values = np.concatenate([np.abs(np.asarray(m, dtype=np.float32)).ravel() for m in maps]) if maps else np.zeros(1)
+    values = values[np.isfinite(values)]
+    top = 1.25 * float(np.percentile(values, 99.0)) if values.size else 1.0
+    top = max(top, 1e-3)
+    return -top, top
+
+
 def samples_scale(bundle: ModelBundle) -> ModelScale:
     """``A`` from the built-in samples' evidence maps (CAM), for a card that records no evidence range."""
     from cam_core.explain.pipeline import Explainer
     from cam_core.synth.samples import SAMPLES, render_sample
-    from cam_core.video.scale import auto_evidence_range
 
     images = [render_sample(label).image for label in SAMPLES]
     with Explainer(bundle, method="cam") as explainer:
@@ -75,5 +90,5 @@ def recorded_scale(evidence_range: tuple[float, float] | None) -> ModelScale | N
 def model_scale(bundle: ModelBundle) -> ModelScale:
     """The card's evidence range (:func:`recorded_scale`), else :func:`samples_scale` (one CAM pass over six
     small images)."""
-    recorded = recorded_scale(bundle.evidence_range)
+    recorded = recorded_scale(bundle.card.evidence_limits)
     return recorded if recorded is not None else samples_scale(bundle)

@@ -2,10 +2,9 @@
 
 The one rule for the report, the video, the CLI and the app:
 
-- The defect class is the class the defect-class rule names (:func:`cam_core.checkpoints.defect_class_index`:
-  the model card's ``defect_class`` when given, else "ng", "defect", "bad", …); a model may have none. The
-  explanation carries it (:attr:`Explanation.defect_index`, set by the Explainer from the model's card); a
-  ``card`` given to a function here overrides it.
+- The defect class is the one the model's card names (:attr:`cam_core.checkpoints.ModelCard.defect_index`:
+  its ``defect_class`` when given, else "ng", "defect", "bad", …); a model may have none. The explanation
+  carries it (:attr:`Explanation.defect_index`, set from the card by whoever made it).
 - Without a threshold the verdict is the most probable class, ``argmax_c p_c``. With a threshold ``t``
   (the video's decision line) it is the defect class ``d`` when ``p_d ≥ t``, else ``argmax_{c≠d} p_c``.
   For an OK/NG model and ``t = 0.5`` both give the same class.
@@ -16,19 +15,15 @@ The one rule for the report, the video, the CLI and the app:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-
-from cam_core.checkpoints import defect_class_index
 
 if TYPE_CHECKING:
     from cam_core.explain.pipeline import Explanation
 
-__all__ = ["Verdict", "VerdictKind", "overlay_class", "positive_index_of", "predicted_index", "shown_classes",
-           "verdict_of"]
+__all__ = ["Verdict", "VerdictKind", "mask_class", "overlay_class", "predicted_index", "shown_classes", "verdict_of"]
 
 VerdictKind = Literal["ng", "ok", "other"]
 
@@ -61,11 +56,6 @@ class Verdict:
         return "ng" if self.is_positive else "ok"
 
 
-def positive_index_of(classes: Sequence[str], card: Any = None) -> int | None:
-    """Index of the defect class ("ng", "defect", …, or the card's ``defect_class``) among ``classes``, if any."""
-    return defect_class_index(tuple(classes), card)
-
-
 def predicted_index(probabilities: np.ndarray, positive: int | None, threshold: float | None = None) -> int:
     """The called class: ``argmax p`` without a threshold or defect class; with both, the defect class when
     ``p[positive] ≥ threshold``, else the most probable other class."""
@@ -78,14 +68,9 @@ def predicted_index(probabilities: np.ndarray, positive: int | None, threshold: 
     return int(np.argmax(others))
 
 
-def _defect(explanation: Explanation, card: Any) -> int | None:
-    """The defect class of ``explanation``: its own, or the one ``card`` names when a card is given."""
-    return explanation.defect_index if card is None else positive_index_of(explanation.classes, card)
-
-
-def verdict_of(explanation: Explanation, threshold: float | None = None, *, card: Any = None) -> Verdict:
+def verdict_of(explanation: Explanation, threshold: float | None = None) -> Verdict:
     """The verdict of one explanation (see the module docstring for the rule and ``threshold``)."""
-    positive = _defect(explanation, card)
+    positive = explanation.defect_index
     probabilities = explanation.probabilities
     called = predicted_index(probabilities, positive, threshold)
     return Verdict(
@@ -103,7 +88,7 @@ def _by_probability(explanation: Explanation) -> list[int]:
     return [int(c) for c in np.argsort(-np.asarray(explanation.probabilities)) if int(c) in available]
 
 
-def shown_classes(explanation: Explanation, target: int | None = None, *, card: Any = None) -> list[int]:
+def shown_classes(explanation: Explanation, target: int | None = None) -> list[int]:
     """Which class maps to show side by side.
 
     Two-class models: both maps, the defect class last (OK | NG). More classes: the target (default: the
@@ -112,7 +97,7 @@ def shown_classes(explanation: Explanation, target: int | None = None, *, card: 
     """
     available = list(explanation.class_indices)
     if len(explanation.classes) <= 2:
-        positive = _defect(explanation, card)
+        positive = explanation.defect_index
         return sorted(available, key=lambda c: (c == positive, c))
     ranked = _by_probability(explanation)
     first = target if target is not None and target in available else explanation.predicted
@@ -121,9 +106,20 @@ def shown_classes(explanation: Explanation, target: int | None = None, *, card: 
     return [first, *[c for c in ranked if c != first][:1]]
 
 
-def overlay_class(explanation: Explanation, *, card: Any = None) -> int:
+def overlay_class(explanation: Explanation) -> int:
     """The one map a single overlay shows: the defect class, else the predicted class, else the most
     probable class that has a map."""
-    positive = _defect(explanation, card)
+    positive = explanation.defect_index
     wanted = positive if positive is not None and explanation.has_map(positive) else explanation.predicted
     return wanted if explanation.has_map(wanted) else _by_probability(explanation)[0]
+
+
+def mask_class(explanation: Explanation, target: int | None = None) -> int:
+    """The class whose map is scored against a defect mask (the app's mask panel and the report): the chosen
+    ``target`` when it has a map, else the defect class when it has one, else the class shown first."""
+    if target is not None and explanation.has_map(target):
+        return target
+    positive = explanation.defect_index
+    if positive is not None and explanation.has_map(positive):
+        return positive
+    return shown_classes(explanation, target)[0]

@@ -66,7 +66,7 @@ def cache_dir() -> Path:
 def cache_key(bundle: ModelBundle, file_hash: str, opset: int = DEFAULT_OPSET) -> str:
     """The 24-hex-digit key of ``bundle``'s export (see the module docstring)."""
     sizes = ",".join(f"{h}x{w}" for h, w in check_sizes(bundle))
-    parts = [file_hash, sizes, bundle.resize, str(opset), torch.__version__, importlib.metadata.version("onnx"),
+    parts = [file_hash, sizes, bundle.card.resize, str(opset), torch.__version__, importlib.metadata.version("onnx"),
              onnxruntime.__version__, str(FORMAT)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from cam_core.domain.features import pooled_features
 from cam_core.engine.heads import single_logit_as_two_class
 from cam_core.engine.hooks import linear_weight_product
+from cam_core.engine.identity import IDENTITY_RTOL, IDENTITY_RTOL_HALF, identity_gap
 from cam_core.engine.methods import CAMResult
 from cam_core.errors import InputError, ModelError
 from cam_core.interop.onnx_graph import CamHead, find_cam_head
@@ -51,8 +52,6 @@ MAX_FIXED_BATCH = 256         # a graph with a fixed batch size N gets every bat
 # same (17.0, 17.0, 16.9, 16.4, 17.5 ms on 2 threads). Bigger runs would only hold more memory.
 RUN_CHUNK = 2
 DOMAIN_OUTPUT_PREFIX = "domain:"   # graph outputs the domain check pools (export-onnx adds them)
-IDENTITY_RTOL = 1e-4
-IDENTITY_RTOL_FLOAT16 = 1e-2
 GRADCAM_REFUSAL = "Grad-CAM needs the model's gradients; ONNX models are explained with CAM only"
 FLOAT, FLOAT16 = 1, 10        # onnx.TensorProto element types
 _NUMPY_TYPES: dict[int, type] = {FLOAT: np.float32, FLOAT16: np.float16}
@@ -192,7 +191,7 @@ class OnnxCamRuntime:
         self.head = spec.head
         self.input_name, self.input_dims = spec.input_name, list(spec.input_dims)
         self._input_type = _NUMPY_TYPES[spec.elem_type]
-        self._rtol = IDENTITY_RTOL_FLOAT16 if spec.elem_type == FLOAT16 else IDENTITY_RTOL
+        self._rtol = IDENTITY_RTOL_HALF if spec.elem_type == FLOAT16 else IDENTITY_RTOL
         self.domain_outputs = list(spec.domain_outputs)
         self.session = _session(graph, label)
         weight = None if self.head.weight is None else torch.from_numpy(self.head.weight).float()  # C×K
@@ -275,9 +274,7 @@ class OnnxCamRuntime:
         if maps.shape[:2] != logits.shape:
             raise ModelError(f"{self.label}: the maps have {maps.shape[1]} classes but the graph outputs "
                              f"{logits.shape[1]} logits")
-        rebuilt = maps.double().mean(dim=(2, 3)) + self.bias.double()
-        error = float((rebuilt - logits.double()).abs().max()) if logits.numel() else 0.0
-        tolerance = self._rtol * (1.0 + float(logits.abs().max()) if logits.numel() else 1.0)
+        error, tolerance = identity_gap(maps, self.bias, logits, self._rtol)
         if not error <= tolerance:
             raise ModelError(f"{self.label}: CAM identity fails (mean(map) + bias differs from the logit by "
                              f"{error:.3g}, more than {tolerance:.2g}): {self.head.head} is not a global average "

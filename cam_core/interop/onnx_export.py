@@ -92,7 +92,7 @@ class _WithStages(nn.Module):
 
 
 def _traced(bundle: ModelBundle, sample: torch.Tensor, opset: int) -> onnx.ModelProto:
-    spatial = {2: "height", 3: "width"} if bundle.resize == "aspect" else {}
+    spatial = {2: "height", 3: "width"} if bundle.card.resize == "aspect" else {}
     stages = domain_stages(bundle.model)
     outputs = [OUTPUT_NAME, *(DOMAIN_OUTPUT_PREFIX + name for name in stages)]
     axes = {INPUT_NAME: {0: "batch", **spatial}, OUTPUT_NAME: {0: "batch"},
@@ -112,11 +112,12 @@ def _traced(bundle: ModelBundle, sample: torch.Tensor, opset: int) -> onnx.Model
 
 
 def _with_card(model: onnx.ModelProto, bundle: ModelBundle, opset: int) -> None:
-    card = {k: v for k, v in bundle.card.items() if k not in ("origin",)}
+    written = bundle.card.to_dict()
+    card = {k: v for k, v in written.items() if k not in ("origin",)}
     card["exported_from"] = {"model": bundle.name, "file": Path(bundle.source).name if bundle.source else "",
                              "torch": torch.__version__, "opset": opset}
-    if isinstance(bundle.card.get("origin"), dict):   # an imported model: keep where it came from first
-        card["exported_from"]["origin"] = bundle.card["origin"]
+    if isinstance(written.get("origin"), dict):   # an imported model: keep where it came from first
+        card["exported_from"]["origin"] = written["origin"]
     props = {p.key: p.value for p in model.metadata_props}
     props[CARD_KEY] = json.dumps(card)
     del model.metadata_props[:]

@@ -29,6 +29,7 @@ from cam_core.checkpoints import (
     IMAGENET_STD,
     MAX_CHECKPOINT_BYTES,
     ModelBundle,
+    ModelCard,
     validate_card,
 )
 from cam_core.domain import DOMAIN_PREFIX, DomainModel, split_domain
@@ -172,18 +173,14 @@ def load_onnx(path: str | Path, device: str = "auto", name: str | None = None) -
     head = _head_or_refuse(model, path.name)
     card = card_of(path, model, head)
     runtime = OnnxCamRuntime(model, label=path.name, head=head)
-    classes = tuple(card["classes"])
-    arch = card["origin"]["architecture"] if card.get("arch") != "onnx" else "onnx"
-    return ModelBundle(name=name or path.stem, arch=f"{arch} (ONNX)" if arch != "onnx" else "onnx",
-                       model=OnnxModule(runtime), classes=classes,
-                       input_size=(int(card["input_size"][0]), int(card["input_size"][1])),
-                       mean=tuple(card["mean"]), std=tuple(card["std"]), card=card, source=str(path),
-                       domain=_domain_of(model, card, path.name))
+    typed = ModelCard.from_dict(card)
+    return ModelBundle(name=name or path.stem, model=OnnxModule(runtime), card=typed, source=str(path),
+                       domain=_domain_of(model, typed, path.name))
 
 
-def _domain_of(model: onnx.ModelProto, card: dict[str, Any], label: str) -> DomainModel | None:
+def _domain_of(model: onnx.ModelProto, card: ModelCard, label: str) -> DomainModel | None:
     """The domain check an exported model of ours carries (card ``domain`` + initializer ``domain.reference``)."""
     tensors = {init.name: torch.from_numpy(onnx.numpy_helper.to_array(init).copy())
                for init in model.graph.initializer if init.name.startswith(DOMAIN_PREFIX)}
-    _, domain = split_domain(tensors, card, label) if tensors else ({}, None)
+    _, domain = split_domain(tensors, card.domain, label) if tensors else ({}, None)
     return domain

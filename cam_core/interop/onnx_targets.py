@@ -19,7 +19,7 @@ DEFAULT_OPSET = 17
 def check_sizes(bundle: ModelBundle) -> list[tuple[int, int]]:
     """The input sizes ``bundle`` is ever run at: its input size, and every aspect-rule size for ``aspect``."""
     sizes = [bundle.input_size]
-    if bundle.resize == "aspect":
+    if bundle.card.resize == "aspect":
         for k in range(-8, 9):   # every ASPECT_STEP^k ratio inside [1/3, 3] (and a little beyond: clamped)
             size = fitted_input_size(round(1000 * ASPECT_STEP ** k), 1000, bundle.input_size, "aspect")
             if size not in sizes:

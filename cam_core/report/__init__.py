@@ -9,7 +9,8 @@ from cam_core.report.html import (
     fit_within,
     image_data_uri,
     make_report_items,
+    parts_text,
 )
 
 __all__ = ["OVERLAY_SIDE", "THUMB_SIDE", "ReportItem", "build_html_report", "card_summary", "fit_within",
-           "format_value", "image_data_uri", "make_report_items", "model_line"]
+           "format_value", "image_data_uri", "make_report_items", "model_line", "parts_text"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cam_core.checkpoints import defect_class_index, trained_on_of
+from cam_core.checkpoints import ModelCard
 
 __all__ = ["card_summary", "domain_rows", "format_value", "model_line"]
 
@@ -36,44 +36,40 @@ def _counts(value: Any) -> str:
     return format_value(value)
 
 
-def _model_rows(card: Mapping[str, Any]) -> Rows:
+def _model_rows(card: ModelCard) -> Rows:
+    size = card.input_size
     rows: Rows = [
-        ("Trained on", trained_on_of(card)),
-        ("Architecture", str(card.get("arch", "?"))),
-        ("Classes", ", ".join(str(c) for c in card.get("classes", []))),
+        ("Trained on", card.trained_on_text),
+        ("Architecture", card.arch),
+        ("Classes", ", ".join(card.classes)),
+        ("Input size", f"about {size[0]}×{size[1]} px at each image's own aspect ratio"
+         if card.resize == "aspect" else f"{size[0]}×{size[1]} px (height × width)"),
     ]
-    size = card.get("input_size")
-    if isinstance(size, list | tuple) and len(size) == 2:
-        rows.append(("Input size", f"about {size[0]}×{size[1]} px at each image's own aspect ratio"
-                     if card.get("resize") == "aspect" else f"{size[0]}×{size[1]} px (height × width)"))
-    if card.get("map_stride") == 16:
+    if card.map_stride == 16:
         rows.append(("Map stride", "16: last stage at half stride (twice the CAM grid per side)"))
     return rows + _provenance_rows(card)
 
 
-def _provenance_rows(card: Mapping[str, Any]) -> Rows:
-    """The defect class (:func:`cam_core.checkpoints.defect_class_index`), where an imported model came from
-    (``origin``: format, file, architecture, head) and the card's ``notes``."""
-    classes = [str(c) for c in card.get("classes", [])]
-    rows: Rows = []
-    if classes:
-        positive = defect_class_index(classes, card)
-        rows.append(("Defect class", classes[positive] if positive is not None
-                     else "none (each verdict names the most probable class)"))
-    origin = card.get("origin")
+def _provenance_rows(card: ModelCard) -> Rows:
+    """The defect class (:attr:`ModelCard.defect_index`), where an imported model came from (``origin``:
+    format, file, architecture, head) and the card's ``notes``."""
+    positive = card.defect_index
+    rows: Rows = [("Defect class", card.classes[positive] if positive is not None
+                   else "none (each verdict names the most probable class)")]
+    origin = card.origin
     if isinstance(origin, Mapping):
         parts = [f"{key} {format_value(origin[key])}" for key in _ORIGIN_FIELDS if origin.get(key)]
         if parts:
             rows.append(("Imported from", ", ".join(parts)))
-    notes = card.get("notes")
+    notes = card.notes
     if isinstance(notes, list | tuple) and notes:
         rows.append(("Notes", "; ".join(str(n) for n in notes)))
     return rows
 
 
-def _training_of(card: Mapping[str, Any]) -> Mapping[str, Any]:
+def _training_of(card: ModelCard) -> Mapping[str, Any]:
     """The card's ``training`` section as a mapping (an old card's plain string becomes its ``source``)."""
-    training = card.get("training")
+    training: Any = card.training
     if isinstance(training, Mapping):
         return training
     return {"source": training} if training else {}
@@ -111,9 +107,9 @@ def _run_rows(training: Mapping[str, Any]) -> Rows:
     return rows
 
 
-def _validation_rows(card: Mapping[str, Any]) -> Rows:
-    validation = card.get("validation")
-    if not isinstance(validation, Mapping):
+def _validation_rows(card: ModelCard) -> Rows:
+    validation = card.validation
+    if not isinstance(validation, Mapping) or not validation:
         return [("Validation accuracy", "not recorded"), ("Validation AUROC", "not recorded")]
     rows: Rows = []
     for key, label in (("accuracy", "Validation accuracy"), ("auroc", "Validation AUROC")):
@@ -121,52 +117,52 @@ def _validation_rows(card: Mapping[str, Any]) -> Rows:
         rows.append((label, "n/a" if value is None else format_value(value)))
     if validation.get("n_images") is not None:
         rows.append(("Validation images", format_value(validation["n_images"])))
-    rows.append(("Validation measured on", f"the model's own validation split of {trained_on_of(card)}: it says "
+    rows.append(("Validation measured on", f"the model's own validation split of {card.trained_on_text}: it says "
                  "nothing about other kinds of parts"))
     if validation.get("judgement"):
         rows.append(("Validation judgement", str(validation["judgement"])))
-    calibration = card.get("decision_calibration")
+    calibration = card.decision_calibration
     if isinstance(calibration, Mapping):
         rows.append(("Threshold calibration", str(calibration["skipped"]) if calibration.get("skipped") else
                      f"ran: defect logit offset {format_value(calibration.get('defect_logit_offset', 0.0))}"))
     return rows
 
 
-def domain_rows(card: Mapping[str, Any]) -> Rows:
+def domain_rows(card: ModelCard) -> Rows:
     """The domain check: where its reference came from and its threshold, or that the domain is unknown."""
-    domain = card.get("domain")
-    if not isinstance(domain, Mapping):
+    domain = card.domain
+    if domain is None:
         return [("Domain check", "unknown: this model has no domain reference, so images unlike its training data "
                                  "are not marked")]
-    return [("Domain check", f"reference of {domain.get('n_reference')} images from {domain.get('source')}; an "
-                             f"image farther than {format_value(domain.get('threshold'))} (mean cosine distance to "
-                             f"its {domain.get('k')} nearest reference images) is marked 'unlike training data'")]
+    return [("Domain check", f"reference of {domain.n_reference} images from {domain.source}; an "
+                             f"image farther than {format_value(domain.threshold)} (mean cosine distance to "
+                             f"its {domain.k} nearest reference images) is marked 'unlike training data'"
+                             + (f"; threshold calibrated on {domain.calibration}" if domain.calibration else ""))]
 
 
-def card_summary(card: Mapping[str, Any]) -> Rows:
+def card_summary(card: ModelCard) -> Rows:
     """Human rows ``(field, value)`` for a model card: architecture, classes, input size, training
     data, validation accuracy / AUROC and the training command (whatever of these the card holds)."""
     training = _training_of(card)
     rows = _model_rows(card) + _data_rows(training) + _run_rows(training)
-    if card.get("created"):
-        rows.append(("Created", str(card["created"])))
+    if card.created:
+        rows.append(("Created", str(card.created)))
     rows += _validation_rows(card) + domain_rows(card)
-    if card.get("map_value_range"):
-        rows.append(("Calibrated map range", format_value(card["map_value_range"])))
-    command = card.get("command") or training.get("command_line") or training.get("command")
+    if card.map_value_range:
+        rows.append(("Calibrated map range", format_value(card.map_value_range)))
+    command = card.extra.get("command") or training.get("command_line") or training.get("command")
     rows.append(("Training command", str(command) if command else "not recorded"))
     return rows
 
 
-def model_line(card: Mapping[str, Any], name: str | None = None) -> str:
+def model_line(card: ModelCard, name: str | None = None) -> str:
     """One line for the report's first rows: ``line7 (resnet18) · defect class: scratch · imported from
     line7.pt: state dict, resnet18 (detected from the weights), head linear (fc: 2 outputs)``; a model of
     ours says only its name, network and defect class."""
-    classes = [str(c) for c in card.get("classes", [])]
-    positive = defect_class_index(classes, card) if classes else None
-    parts = [f"{name or '?'} ({card.get('arch', '?')})",
-             f"defect class: {classes[positive]}" if positive is not None else "no defect class"]
-    origin = card.get("origin")
+    positive = card.defect_index
+    parts = [f"{name or '?'} ({card.arch})",
+             f"defect class: {card.classes[positive]}" if positive is not None else "no defect class"]
+    origin = card.origin
     if isinstance(origin, Mapping) and origin.get("file"):
         how = [str(origin.get("format", "")).replace("_", " "), str(origin.get("architecture", "")),
                f"head {origin['head']}" if origin.get("head") else ""]

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from cam_core.checkpoints import trained_on_of
+from cam_core.checkpoints.card import ModelCard
 from cam_core.explain.legend import Legend, legend_of
 from cam_core.explain.picture import map_picture
 from cam_core.explain.render import DEFAULT_MODE, NormalizationMode, draw_mask_outline
-from cam_core.explain.verdict import Verdict, shown_classes, verdict_of
+from cam_core.explain.verdict import Verdict, mask_class, shown_classes, verdict_of
 from cam_core.report.cards import card_summary, format_value, model_line
 
 if TYPE_CHECKING:
@@ -114,9 +114,7 @@ def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
         if mask is not None and mask.any():
             outline = fit_mask(mask, small.size)[0]
             overlays = {c: draw_mask_outline(im, outline) for c, im in overlays.items()}
-            positive = explanation.defect_index
-            if positive is not None and explanation.has_map(positive):
-                scores = localization_scores(explanation.map_of(positive), mask)
+            scores = localization_scores(explanation.map_of(mask_class(explanation)), mask)
         items.append(ReportItem(
             name=name, image=small, explanation=explanation,
             overlays={explanation.classes[c]: im for c, im in overlays.items()},
@@ -199,20 +197,28 @@ def _item_body(index: int, item: ReportItem, verdict_html: str, trained_on: str,
 OUTSIDE_TEXT = "unlike anything this model was trained on"
 
 
+def parts_text(explanations: Sequence[Explanation], verdicts: Sequence[Verdict]) -> str:
+    """How many parts and how many NG, the parts outside the model's domain counted apart: "7 parts: 5 outside
+    the model's domain (verdicts not trusted); of the 2 inside, 1 NG", else "7 parts, 2 NG"."""
+    outside = [e.domain.outside for e in explanations]
+    inside = [v for v, out in zip(verdicts, outside) if not out]
+    flagged = sum(1 for v in inside if v.is_positive)
+    if any(outside):
+        return (f"{len(explanations)} parts: {sum(outside)} outside the model's domain (verdicts not trusted); "
+                f"of the {len(inside)} inside, {flagged} NG")
+    return f"{len(explanations)} parts, {flagged} NG"
+
+
 def headline_rows(items: Sequence[ReportItem], verdicts: Sequence[Verdict]) -> list[tuple[str, str]]:
-    """``Parts inspected``, the domain count and ``Flagged NG`` among the parts inside the model's domain only:
-    "7 parts: 5 outside the model's domain; of the 2 inside, 1 NG"."""
+    """``Parts inspected``, the domain count and ``Flagged NG`` among the parts inside the model's domain only
+    (:func:`parts_text`)."""
     n = len(items)
     outside = [item.explanation.domain.outside for item in items]
     n_out = sum(outside)
     inside = [v for v, out in zip(verdicts, outside) if not out]
     flagged = sum(1 for v in inside if v.is_positive)
     unknown = sum(1 for item in items if item.explanation.domain.verdict.value == "unknown")
-    if n_out:
-        parts = (f"{n} parts: {n_out} outside the model's domain (verdicts not trusted); of the {len(inside)} inside, "
-                 f"{flagged} NG")
-    else:
-        parts = str(n)
+    parts = parts_text([item.explanation for item in items], verdicts) if n_out else str(n)
     if unknown == n and n:
         domain = "unknown: the model has no domain reference, so parts unlike its training data cannot be marked"
     else:
@@ -223,13 +229,11 @@ def headline_rows(items: Sequence[ReportItem], verdicts: Sequence[Verdict]) -> l
             ("Flagged NG", f"{flagged}{share}" if n_out else (f"{flagged} ({flagged / n:.0%})" if n else "0"))]
 
 
-def warning_html(card: Mapping[str, Any], items: Sequence[ReportItem]) -> str:
+def warning_html(card: ModelCard, items: Sequence[ReportItem]) -> str:
     """The yellow box under the headline: synthetic-only model (with the advice to train on your own folders)
     and parts outside the domain."""
-    from cam_core.synth import DATA_DESCRIPTION
-
     lines = []
-    if trained_on_of(card) == DATA_DESCRIPTION:
+    if card.synthetic_only:
         lines.append("This model has only seen synthetic parts (drawn by this product). Its verdicts and validation "
                      "figures say little about real photographs; train a model on your own OK/NG folders "
                      "(Models page, or python -m cam_core train DATA_DIR).")
@@ -240,7 +244,7 @@ def warning_html(card: Mapping[str, Any], items: Sequence[ReportItem]) -> str:
     return "".join(f"<div class='warn'>{html.escape(line)}</div>" for line in lines)
 
 
-def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], card: Mapping[str, Any],
+def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], card: ModelCard,
                  model_name: str | None) -> list[tuple[str, str]]:
     """The manager's first rows: how many parts, how many NG, how often the map pointed at a marked defect,
     which model (its defect class, and where it came from when imported) and what it was trained on."""
@@ -253,11 +257,11 @@ def _at_a_glance(items: Sequence[ReportItem], verdicts: Sequence[Verdict], card:
     else:
         rows.append(("Map pointed at the marked defect", "no defect masks were given"))
     rows.append(("Model", model_line(card, model_name)))
-    rows.append(("Model trained on", trained_on_of(card)))
+    rows.append(("Model trained on", card.trained_on_text))
     return rows
 
 
-def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle | Mapping[str, Any], *,
+def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle | ModelCard, *,
                       title: str = "CAM Inspector report", settings: Mapping[str, Any] | None = None,
                       model_name: str | None = None, generated_at: datetime | None = None,
                       glance: Sequence[tuple[str, str]] | None = None, sections: Sequence[str] = (),
@@ -267,13 +271,13 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
     ``glance`` replaces the first rows (a batch report counts more parts than it shows); ``sections`` are
     HTML fragments made by this package (escaped already) placed after them."""
     esc = html.escape
-    if not isinstance(bundle_or_card, Mapping):   # a ModelBundle
-        card: Mapping[str, Any] = bundle_or_card.card
+    if not isinstance(bundle_or_card, ModelCard):   # a ModelBundle
+        card = bundle_or_card.card
         model_name = model_name or bundle_or_card.name
     else:
         card = bundle_or_card
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
-    verdicts = [verdict_of(item.explanation, card=card) for item in items]
+    verdicts = [verdict_of(item.explanation) for item in items]
     summary_rows = "".join(
         f"<tr><td><a href='#item-{i}'>{i}</a></td><td>{esc(item.name)}</td>"
         f"<td>{esc(('(' + v.label + ') not trusted') if item.explanation.domain.outside else v.label)}</td>"
@@ -281,7 +285,7 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         for i, (item, v) in enumerate(zip(items, verdicts), start=1))
     settings_rows = [(str(k), format_value(v)) for k, v in (settings or {}).items()]
     glance = list(glance) if glance is not None else _at_a_glance(items, verdicts, card, model_name)
-    trained_on = trained_on_of(card)
+    trained_on = card.trained_on_text
     order = sorted(range(len(items)), key=lambda i: (items[i].explanation.domain.outside,
                                                      -(verdicts[i].positive_probability or 0.0)))
     parts = [

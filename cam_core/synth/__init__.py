@@ -10,7 +10,12 @@ their masks), :mod:`~cam_core.synth.render` (one part: :func:`render_part`), :mo
 """
 
 from cam_core.synth.conveyor import conveyor_frames
-from cam_core.synth.dataset import MANIFEST_COLUMNS, generate_conveyor_dataset, generate_dataset
+from cam_core.synth.dataset import (
+    MANIFEST_COLUMNS,
+    generate_conveyor_dataset,
+    generate_dataset,
+    is_synthetic_dataset,
+)
 from cam_core.synth.defects import (
     DEFECT_TYPES,
     MASK_THRESHOLD,
@@ -21,7 +26,7 @@ from cam_core.synth.defects import (
 from cam_core.synth.render import DATA_DESCRIPTION, KINDS, SynthSample, render_part
 
 __all__ = [
-    "DATA_DESCRIPTION", "DEFECT_TYPES", "KINDS", "MANIFEST_COLUMNS", "MASK_THRESHOLD", "MAX_DEFECT_AREA",
+    "DATA_DESCRIPTION", "DEFECT_TYPES", "is_synthetic_dataset", "KINDS", "MANIFEST_COLUMNS", "MASK_THRESHOLD", "MAX_DEFECT_AREA",
     "MAX_SOFT_DEFECT_AREA", "MIN_DEFECT_AREA", "SynthSample", "conveyor_frames", "generate_conveyor_dataset",
     "generate_dataset", "render_part",
 ]

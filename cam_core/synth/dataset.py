@@ -9,16 +9,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cam_core.data.dataset import MANIFEST_FILE, MASKS_FOLDER
+from cam_core.data.dataset import MANIFEST_FILE, MASKS_FOLDER, manifest_columns
 from cam_core.progress import Progress, ProgressCallback
 from cam_core.synth.conveyor import conveyor_frames
 from cam_core.synth.render import KINDS, MIN_SIZE, PART_KINDS, check_kind, render_part
 
-__all__ = ["MANIFEST_COLUMNS", "generate_conveyor_dataset", "generate_dataset"]
+__all__ = ["MANIFEST_COLUMNS", "generate_conveyor_dataset", "generate_dataset", "is_synthetic_dataset"]
 
 _NAME_RE = re.compile(r"^(ok|ng)_\d+\.png$")
 MAX_SIZE = 4096
 MANIFEST_COLUMNS = ("file", "label", "defect_type", "kind", "mask", "mask_area_px")
+
+
+def is_synthetic_dataset(root: str | Path) -> bool:
+    """Whether ``root`` is a folder this module wrote: its manifest starts with :data:`MANIFEST_COLUMNS`'s first four
+    (folders written before ``mask`` and ``mask_area_px`` were added count too)."""
+    return manifest_columns(root)[:4] == MANIFEST_COLUMNS[:4]
 
 
 def _written(done: int, total: int) -> Progress:

@@ -49,7 +49,7 @@ __all__ = ["DATA_DESCRIPTION", "KINDS", "MIN_SIZE", "PART_KINDS", "SynthSample",
 
 KINDS = ("plate", "nut", "mixed")
 #: How a model card names data made here (``trained_on``), shown next to every verdict of such a model.
-DATA_DESCRIPTION = "synthetic parts (plates and hex nuts drawn by cam_core.synth)"
+DATA_DESCRIPTION = "synthetic parts (plates and hex nuts drawn by this product)"
 PART_KINDS = ("plate", "nut")
 MIN_SIZE = 32
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from cam_core.synth import DATA_DESCRIPTION, SynthSample, conveyor_frames, render_part
+from cam_core.synth import SynthSample, conveyor_frames, render_part
 
 SAMPLE_SIZE = 384
 # label → (part kind, defect type or None, seed)
@@ -28,8 +28,6 @@ SAMPLES: dict[str, tuple[str, str | None, int]] = {
 SAMPLE_CLIP_SEED = 0
 SAMPLE_CLIP_SECONDS = 4.0
 SAMPLE_CLIP_FPS = 15
-#: Words for what the shipped models were trained on (shown next to every verdict of theirs).
-SYNTHETIC_DATA = DATA_DESCRIPTION
 
 
 def render_sample(label: str, size: int = SAMPLE_SIZE) -> SynthSample:

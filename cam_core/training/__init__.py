@@ -9,8 +9,9 @@ Progress comes as :class:`cam_core.progress.Progress` events (:mod:`cam_core.tra
 from cam_core.training.api import train_model
 from cam_core.training.augment import augment_batch, augment_with_masks
 from cam_core.training.calibration import balanced_accuracy, decision_offset
-from cam_core.training.config import EpochStats, TrainConfig, TrainResult
+from cam_core.training.config import TrainConfig, TrainResult
 from cam_core.training.data import DatasetIndex, ImageRecord, group_by_pattern, scan_dataset, split_dataset
+from cam_core.training.events import EpochStats
 from cam_core.training.freezing import FROZEN_PREFIXES
 from cam_core.training.optim import DEFAULT_LR, auto_epochs, default_lr
 from cam_core.training.pointing import PointingLoss

@@ -31,6 +31,7 @@ from cam_core.domain import DomainModel
 from cam_core.engine.architectures import build_model
 from cam_core.errors import InputError
 from cam_core.progress import ProgressCallback, ignore_progress
+from cam_core.training.buckets import steps_per_epoch
 from cam_core.training.card import RunRecord
 from cam_core.training.config import TrainConfig, TrainResult
 from cam_core.training.data import DatasetIndex, group_by_pattern, scan_dataset, split_dataset
@@ -50,7 +51,7 @@ from cam_core.training.optim import (
 )
 from cam_core.training.pointing import PointingLoss
 from cam_core.training.saving import finish, remove_partials
-from cam_core.training.tensors import LoadedData, load_data, steps_per_epoch
+from cam_core.training.tensors import LoadedData, load_data
 from cam_core.training.weights import starting_weights
 
 __all__ = ["train_model"]
@@ -87,6 +88,8 @@ def _prepare_data(data: str | Path | DatasetIndex, config: TrainConfig, emit: Pr
     """(whole index, train side, val side, how it was split in words)."""
     group_fn = group_by_pattern(config.group_pattern) if config.group_pattern else None
     index = data if isinstance(data, DatasetIndex) else scan_dataset(data, group_fn)
+    if group_fn is not None and isinstance(data, DatasetIndex):     # the groups travel with the images
+        index = index.subset([replace(r, group=group_fn(r)) for r in index.records])
     index, unlabelled = take_unlabelled(index, config)
     train, val = split_dataset(index, config.val_fraction, config.seed, group_fn)
     if group_fn is not None or any(r.group is not None for r in index.records):
@@ -200,6 +203,6 @@ def _train(data: str | Path | DatasetIndex, out_path: Path, config: TrainConfig,
     source = run.card_source()
 
     def domain() -> DomainModel | None:
-        return training_domain(model, loaded.train, loaded.val, batch_size, device, source, config.seed)
+        return training_domain(model, train_index.records, loaded.val, config, batch_size, device, source)
 
     return finish(model, best_state, run, out_path, emit, domain)

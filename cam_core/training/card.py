@@ -18,22 +18,27 @@ from typing import Any
 import torch
 import torchvision
 
-from cam_core.checkpoints import IMAGENET_MEAN, IMAGENET_STD, positive_class_index
-from cam_core.synth import DATA_DESCRIPTION
+from cam_core.checkpoints import IMAGENET_MEAN, IMAGENET_STD, DataKind, positive_class_index
+from cam_core.synth import DATA_DESCRIPTION, is_synthetic_dataset
 from cam_core.training.augment import AUGMENTATION
-from cam_core.training.config import EpochStats, TrainConfig
+from cam_core.training.config import TrainConfig
 from cam_core.training.data import DatasetIndex
+from cam_core.training.events import EpochStats
 from cam_core.training.optim import GRAD_CLIP_NORM, HEAD_BIAS_LR_MULT, head_lr_mult
 from cam_core.training.validation import MAP_PERCENTILES, ValResult
 
-__all__ = ["RunRecord", "describe_data"]
+__all__ = ["RunRecord", "data_kind_of", "describe_data"]
+
+
+def data_kind_of(index: DatasetIndex) -> DataKind:
+    """``synthetic`` when the folder is ``synth``'s output (:func:`cam_core.synth.is_synthetic_dataset`), else
+    ``own``: the card's ``data_kind``, so no warning ever depends on how the data is described in words."""
+    return DataKind.SYNTHETIC if is_synthetic_dataset(index.root) else DataKind.OWN
 
 
 def describe_data(index: DatasetIndex) -> str:
     """Words for what a model was trained on: synthetic parts when the folder is ``synth``'s output."""
-    from cam_core.data.dataset import manifest_columns
-
-    if manifest_columns(index.root)[:4] == ("file", "label", "defect_type", "kind"):
+    if data_kind_of(index) is DataKind.SYNTHETIC:
         return DATA_DESCRIPTION
     given = Path(index.source) if index.source else index.root   # the folder or ZIP the user gave, not a scratch path
     name = f"{given.name}/" if given.is_dir() else index.source
@@ -96,6 +101,7 @@ class RunRecord:
             "std": list(IMAGENET_STD),
             "head_relu": c.head_relu,
             "trained_on": c.data_description or describe_data(self.index),
+            "data_kind": data_kind_of(self.index).value,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "training": self._training(),
             "validation": self._validation(best),

@@ -7,15 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cam_core.checkpoints import RESIZE_MODES
+from cam_core.checkpoints import RESIZE_MODES, ModelCard
 from cam_core.engine.names import KNOWN_ARCHITECTURES, MAP_STRIDE_RULE, map_stride_supported
 from cam_core.errors import InputError, ModelError
 from cam_core.options import Pretrained, choices
 from cam_core.training.distill import DistillSettings
+from cam_core.training.events import EpochStats
 from cam_core.training.freezing import FREEZE_MODES
 from cam_core.training.fresh import FreshSynth
 
-__all__ = ["EpochStats", "TrainConfig", "TrainResult"]
+__all__ = ["TrainConfig", "TrainResult"]
 
 
 @dataclass
@@ -118,28 +119,19 @@ class TrainConfig:
         ]
 
 
-@dataclass(frozen=True)
-class EpochStats:
-    """One finished epoch. ``images_per_s`` counts training images over training time only."""
-
-    epoch: int
-    train_loss: float
-    train_acc: float
-    val_loss: float
-    val_acc: float
-    val_auroc: float
-    seconds: float
-    images_per_s: float
-
-
 @dataclass
 class TrainResult:
     """``path`` is ``None`` when nothing was saved: training stopped before the first epoch finished, or
     validation showed that the model learned nothing (``rejected`` then says why)."""
 
     path: Path | None
-    card: dict[str, Any]
+    card: dict[str, Any]                 # the card as written (empty when nothing was)
     history: list[EpochStats]
     best_epoch: int | None
     interrupted: bool = False
     rejected: str | None = None
+
+    @property
+    def model_card(self) -> ModelCard | None:
+        """The card, typed; ``None`` when the run stopped before its first epoch finished."""
+        return ModelCard.from_dict(self.card) if self.card else None

@@ -120,8 +120,7 @@ class Teacher:
 
     def record(self) -> dict[str, Any]:
         """What the student's card says about its teacher."""
-        card = self.bundle.card or {}
-        validation = card.get("validation") or {}
+        validation = self.bundle.card.validation
         figures = {k: validation.get(k) for k in ("n_images", "accuracy", "auroc") if k in validation}
         return {"teacher": self.bundle.name, "file": self.file, "sha256": self.sha256, "arch": self.bundle.arch,
                 "input_size": list(self.bundle.input_size), "teacher_validation": figures,

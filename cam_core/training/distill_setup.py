@@ -15,12 +15,12 @@ from pathlib import Path
 from cam_core.data.dataset import list_images
 from cam_core.errors import InputError
 from cam_core.progress import ProgressCallback
+from cam_core.training.buckets import Bucket
 from cam_core.training.config import TrainConfig
 from cam_core.training.data import DatasetIndex, ImageRecord
 from cam_core.training.distill import UNLABELLED, UNLABELLED_FOLDER, Teacher
 from cam_core.training.events import note
 from cam_core.training.fresh import FreshParts
-from cam_core.training.tensors import Bucket
 
 __all__ = ["annotate", "fresh_parts", "fresh_steps", "take_unlabelled"]
 
@@ -76,7 +76,7 @@ def fresh_parts(config: TrainConfig, classes: Sequence[str], with_masks: bool) -
 
 
 def fresh_steps(config: TrainConfig, batch_size: int) -> int:
-    """Batches that the fresh parts add to every epoch (the rule of :func:`~cam_core.training.tensors.batches`)."""
+    """Batches that the fresh parts add to every epoch (the rule of :func:`~cam_core.training.buckets.batches`)."""
     if config.fresh_synth is None:
         return 0
     n = config.fresh_synth.count

@@ -3,22 +3,35 @@
 ``message`` (a line of text), ``loading`` (``done``/``total`` images decoded) while decoding, then per
 epoch ``batch`` after every optimiser step (``done``/``total`` steps of the whole run; fields ``epoch``,
 ``epochs``, ``step``, ``steps``, ``loss``, ``acc``, ``images_per_s``, ``lr``) and one ``epoch``
-(``done``/``total`` epochs; fields: the :class:`~cam_core.training.config.EpochStats` fields plus
-``improved`` (1/0) and ``best_epoch``), finally ``done`` (field ``interrupted``) or ``rejected``.
-Each event's ``message`` is the line every front end shows.
+(``done``/``total`` epochs; fields: the :class:`EpochStats` fields plus ``improved`` (1/0) and
+``best_epoch``), finally ``done`` (field ``interrupted``) or ``rejected``. Each event's ``message`` is the line
+every front end shows. :class:`EpochStats` is one finished epoch: an ``epoch`` event, and a row of the run's history.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cam_core.progress import Progress
-from cam_core.training.config import EpochStats
 
-__all__ = ["MESSAGE", "batch_event", "done_event", "epoch_event", "loading_event", "note", "rejected_event"]
+__all__ = ["MESSAGE", "EpochStats", "batch_event", "done_event", "epoch_event", "loading_event", "note", "rejected_event"]
 
 MESSAGE, LOADING, BATCH, EPOCH, DONE, REJECTED = "message", "loading", "batch", "epoch", "done", "rejected"
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One finished epoch. ``images_per_s`` counts training images over training time only."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    val_auroc: float
+    seconds: float
+    images_per_s: float
 
 
 def note(text: str) -> Progress:

@@ -11,15 +11,12 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from cam_core.errors import InputError
-
-if TYPE_CHECKING:                # tensors imports the config, which imports this module
-    from cam_core.training.tensors import Bucket
+from cam_core.training.buckets import Bucket
 
 __all__ = ["FreshParts", "FreshSynth", "render_parts"]
 
@@ -88,8 +85,6 @@ class FreshParts:
 
     def bucket(self, epoch: int) -> Bucket:
         """Epoch ``epoch``'s fresh parts (waits for them if they are not ready yet)."""
-        from cam_core.training.tensors import Bucket
-
         self._submit(epoch)
         images, labels, masks = self._pending.pop(epoch).result()
         self._submit(epoch + 1)

@@ -21,16 +21,15 @@ from cam_core.checkpoints import save_checkpoint
 from cam_core.errors import CamInspectorError
 from cam_core.progress import ProgressCallback
 from cam_core.training.augment import augment_with_maps, normalize
+from cam_core.training.buckets import Bucket, batches
 from cam_core.training.card import RunRecord
-from cam_core.training.config import EpochStats
 from cam_core.training.distill import UNLABELLED, DistillLoss, Teacher
-from cam_core.training.events import batch_event, epoch_event, note
+from cam_core.training.events import EpochStats, batch_event, epoch_event, note
 from cam_core.training.freezing import train_mode
 from cam_core.training.fresh import FreshParts
 from cam_core.training.optim import GRAD_CLIP_NORM
 from cam_core.training.pointing import PointingLoss
 from cam_core.training.saving import finish, working_path
-from cam_core.training.tensors import Bucket, batches
 from cam_core.training.validation import ValResult, better, validate
 
 __all__ = ["Loop"]

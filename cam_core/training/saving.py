@@ -70,7 +70,8 @@ def finish(model: nn.Module, best_state: dict[str, Tensor] | None, run: RunRecor
     if reference is not None:
         card["domain"] = reference.reference.to_dict()
         emit(note(f"domain reference: {reference.reference.n_reference} training images, threshold "
-                  f"{reference.reference.threshold:.4f} from {reference.reference.n_calibration} held-out distances"))
+                  f"{reference.reference.threshold:.4f} from {reference.reference.n_calibration} distances of "
+                  f"{reference.reference.calibration}"))
     save_checkpoint(model, out_path, card, domain=reference)   # final card: epochs run, total time, full history
     emit(done_event(out_path, run.interrupted))
     return TrainResult(path=out_path, card=card, history=run.history, best_epoch=run.best_epoch,

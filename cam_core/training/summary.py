@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
+from cam_core.checkpoints.card import ModelCard
 from cam_core.evaluation.honesty import MIN_PER_CLASS, auroc_flags, class_count_flags
 
 __all__ = ["accuracy_margin", "training_summary", "validation_flags", "validation_judgement"]
@@ -43,27 +43,26 @@ def validation_judgement(counts: Mapping[str, int], accuracy: float) -> str:
     return f"{n} validation images ({split}): accuracy {accuracy:.3f} ± {margin:.2f} (95 %)"
 
 
-def training_summary(card: Mapping[str, Any]) -> list[str]:
+def training_summary(card: ModelCard) -> list[str]:
     """The end-of-run lines: validation figures and size, its judgement, calibration, flags, domain reference."""
-    validation = card.get("validation") if isinstance(card.get("validation"), Mapping) else {}
-    assert isinstance(validation, Mapping)
+    validation = card.validation
     auroc = validation.get("auroc")
     lines = [f"validation: accuracy {validation.get('accuracy', float('nan')):.3f}, AUROC "
              + (f"{auroc:.3f}" if isinstance(auroc, int | float) else "n/a")
              + f" on {validation.get('n_images', '?')} images"]
     if validation.get("judgement"):
         lines.append(f"judgement: {validation['judgement']}")
-    calibration = card.get("decision_calibration")
+    calibration = card.decision_calibration
     if isinstance(calibration, Mapping):
         lines.append("threshold calibration: " + (str(calibration["skipped"]) if calibration.get("skipped") else
                      f"ran (defect logit offset {calibration.get('defect_logit_offset', 0.0):+.2f})"))
     else:
         lines.append("threshold calibration: did not run")
     lines += [f"FLAG: {flag['text']}" for flag in validation.get("flags", [])]
-    domain = card.get("domain")
-    if isinstance(domain, Mapping):
-        lines.append(f"domain reference: {domain.get('n_reference')} training images, threshold "
-                     f"{domain.get('threshold', 0.0):.4f}")
+    domain = card.domain
+    if domain is not None:
+        lines.append(f"domain reference: {domain.n_reference} training images, threshold {domain.threshold:.4f}"
+                     + (f" (calibrated on {domain.calibration})" if domain.calibration else ""))
     else:
         lines.append("domain reference: none (the domain of this model is unknown)")
     return lines

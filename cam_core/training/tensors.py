@@ -5,12 +5,11 @@ in memory as uint8 at 1.15× its network input size (training) or at exactly tha
 resized as :meth:`ModelBundle.preprocess` does at inference time). The input size is ``image_size²`` with
 ``resize="square"``, or :func:`~cam_core.checkpoints.bundle.fitted_input_size` with ``resize="aspect"``:
 about ``image_size²`` pixels at the image's own aspect ratio. Images of one input size form a bucket, and
-each batch comes from one bucket.
+each batch comes from one bucket (:mod:`cam_core.training.buckets`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,12 +23,12 @@ from cam_core.checkpoints import fitted_input_size
 from cam_core.errors import InputError
 from cam_core.progress import ProgressCallback
 from cam_core.training.augment import WORKING_SCALE
+from cam_core.training.buckets import Bucket, bucketize
 from cam_core.training.config import TrainConfig
 from cam_core.training.data import DatasetIndex, ImageRecord
 from cam_core.training.events import loading_event, note
 
-__all__ = ["Bucket", "LoadedData", "batches", "bucketize", "decode_images", "decode_mask", "load_data",
-           "steps_per_epoch"]
+__all__ = ["LoadedData", "decode_images", "decode_mask", "load_data", "network_size"]
 
 SizeFor = Callable[[int, int], tuple[int, int]]      # (width, height) of an image → (height, width) to store
 
@@ -82,54 +81,11 @@ def decode_mask(record: ImageRecord, shape: tuple[int, int], emit: ProgressCallb
     return out
 
 
-@dataclass
-class Bucket:
-    """Images that share one stored size (and so one network input size ``out_size``)."""
-
-    out_size: tuple[int, int]
-    images: Tensor                   # N×3×h×w uint8
-    labels: Tensor                   # N
-    masks: Tensor | None = None      # N×1×h×w uint8 0/255
-    teacher_logits: Tensor | None = None   # N×C, a teacher's logits (distillation)
-    teacher_maps: Tensor | None = None     # N×1×h'×w', a teacher's defect-evidence map (distillation)
-
-
-def bucketize(arrays: list[np.ndarray], labels: list[int], out_sizes: list[tuple[int, int]],
-              masks: list[np.ndarray] | None = None) -> list[Bucket]:
-    """Stack the images of each network input size (in order of first appearance)."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, size in enumerate(out_sizes):
-        groups.setdefault(size, []).append(i)
-    buckets = []
-    for size, members in groups.items():
-        images = torch.from_numpy(np.stack([arrays[i] for i in members])).permute(0, 3, 1, 2).contiguous()
-        bucket_masks = None if masks is None else torch.from_numpy(np.stack([masks[i] for i in members]))[:, None]
-        buckets.append(Bucket(size, images, torch.tensor([labels[i] for i in members], dtype=torch.long),
-                              bucket_masks))
-    return buckets
-
-
-def batches(buckets: Sequence[Bucket], batch_size: int, generator: torch.Generator) -> list[tuple[int, Tensor]]:
-    """One epoch of ``(bucket, row indices)`` batches: each bucket shuffled and cut into ``batch_size`` pieces
-    (a last piece of 1 image is dropped when the bucket has more, as BatchNorm cannot train on it); with
-    several buckets the batch order is shuffled too."""
-    out = []
-    for b, bucket in enumerate(buckets):
-        n = bucket.labels.numel()
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, batch_size):
-            if n - start == 1 and n > 1:
-                break
-            out.append((b, order[start:start + batch_size]))
-    if len(buckets) > 1:
-        out = [out[i] for i in torch.randperm(len(out), generator=generator).tolist()]
-    return out
-
-
-def steps_per_epoch(buckets: Sequence[Bucket], batch_size: int) -> int:
-    """The number of batches :func:`batches` cuts."""
-    n = [b.labels.numel() for b in buckets]
-    return sum(math.ceil(k / batch_size) - (1 if k > 1 and k % batch_size == 1 else 0) for k in n)
+def _groups(index: DatasetIndex, kept: list[int]) -> list[str | None] | None:
+    """The split groups of the kept records (``None`` when no record of ``index`` has one)."""
+    if all(r.group is None for r in index.records):
+        return None
+    return [index.records[i].group for i in kept]
 
 
 @dataclass
@@ -144,14 +100,21 @@ class LoadedData:
     skipped: int                     # unreadable images left out
 
 
-def load_data(train_index: DatasetIndex, val_index: DatasetIndex, config: TrainConfig,
-              emit: ProgressCallback) -> LoadedData:
-    """Decode both sides at their stored sizes; :class:`InputError` when a side lacks a class afterwards."""
+def network_size(config: TrainConfig) -> SizeFor:
+    """``(width, height) → (height, width)`` of the network input, as :meth:`ModelBundle.preprocess` sizes it."""
     base = (config.image_size, config.image_size)
-    out_size: dict[tuple[int, int], tuple[int, int]] = {}     # stored train size → network input size
 
     def net_size(width: int, height: int) -> tuple[int, int]:
         return fitted_input_size(width, height, base, config.resize)
+
+    return net_size
+
+
+def load_data(train_index: DatasetIndex, val_index: DatasetIndex, config: TrainConfig,
+              emit: ProgressCallback) -> LoadedData:
+    """Decode both sides at their stored sizes; :class:`InputError` when a side lacks a class afterwards."""
+    out_size: dict[tuple[int, int], tuple[int, int]] = {}     # stored train size → network input size
+    net_size = network_size(config)
 
     def work_size(width: int, height: int) -> tuple[int, int]:
         size = net_size(width, height)
@@ -166,8 +129,9 @@ def load_data(train_index: DatasetIndex, val_index: DatasetIndex, config: TrainC
                    if config.mask_loss_weight > 0 else None)
     masked = 0 if train_masks is None else sum(int(m.any()) for m in train_masks)
     train = bucketize(train_arrays, train_labels, [out_size[a.shape[:2]] for a in train_arrays],
-                      train_masks if masked else None)
-    val = bucketize(val_arrays, [val_index.records[i].label for i in kept_val], [a.shape[:2] for a in val_arrays])
+                      train_masks if masked else None, _groups(train_index, kept_train))
+    val = bucketize(val_arrays, [val_index.records[i].label for i in kept_val], [a.shape[:2] for a in val_arrays],
+                    groups=_groups(val_index, kept_val))
     loaded = LoadedData(train=train, val=val, train_labels=torch.tensor(train_labels, dtype=torch.long),
                         val_labels=torch.cat([b.labels for b in val]) if val else torch.zeros(0, dtype=torch.long),
                         masked_train_images=masked,

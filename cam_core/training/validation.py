@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from cam_core.evaluation import auroc, confusion
 from cam_core.training.augment import normalize
-from cam_core.training.tensors import Bucket
+from cam_core.training.buckets import Bucket
 
 __all__ = ["LEARNED_MIN_AUROC", "MAP_PERCENTILES", "ValResult", "better", "defect_margins", "learned_something",
            "validate"]

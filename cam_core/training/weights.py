@@ -53,7 +53,7 @@ def init_from_model(model: nn.Module, config: TrainConfig, classes: Sequence[str
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
     earlier = card.pretrained.get("source", "?")
     return len(state), [], (f"continued from {path.name} (this product's model; it started from: {earlier}; "
-                            f"its card: trained_on {card.get('trained_on', '?')!r}, "
+                            f"its card: trained_on {card.trained_on_text!r}, "
                             f"validation accuracy {card.validation.get('accuracy', '?')})")
 
 

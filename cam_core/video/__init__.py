@@ -5,7 +5,7 @@ One job per module:
 - :mod:`~cam_core.video.probe`: is this a playable video, and what does it hold (:func:`probe_video`);
 - :mod:`~cam_core.video.decode`: frames upright and downscaled, with timestamps (:func:`read_frames`);
 - :mod:`~cam_core.video.frames`: one output frame: map overlay(s) and the verdict box;
-- :mod:`~cam_core.video.scale`: the one fixed colour scale of a video;
+- :mod:`~cam_core.video.scale`: the fixed colour scale of a video's raw maps;
 - :mod:`~cam_core.video.encode`: MP4 / WebM / GIF writing, timestamps kept;
 - :mod:`~cam_core.video.workers`: the decoder and encoder threads and their queues;
 - :mod:`~cam_core.video.pipeline`: :func:`explain_video` and :func:`convert_video`;
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from cam_core.lazy import lazy_names
 
 if TYPE_CHECKING:
+    from cam_core.explain.scale import auto_evidence_range
     from cam_core.video.decode import read_frame, read_frames
     from cam_core.video.encode import GIF_MAX_FPS, GIF_MAX_WIDTH, OUTPUT_EXTENSIONS
     from cam_core.video.frames import Layout
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     )
     from cam_core.video.results import VideoCancelled, VideoProgress, VideoResult
     from cam_core.video.sample_clip import make_sample_clip
-    from cam_core.video.scale import auto_evidence_range, auto_value_range
+    from cam_core.video.scale import auto_value_range
 
 _HOMES: dict[str, str] = {
     **dict.fromkeys(("read_frame", "read_frames"), "cam_core.video.decode"),
@@ -65,7 +66,8 @@ _HOMES: dict[str, str] = {
                     "cam_core.video.records"),
     **dict.fromkeys(("VideoCancelled", "VideoProgress", "VideoResult"), "cam_core.video.results"),
     "make_sample_clip": "cam_core.video.sample_clip",
-    **dict.fromkeys(("auto_evidence_range", "auto_value_range"), "cam_core.video.scale"),
+    "auto_evidence_range": "cam_core.explain.scale",
+    "auto_value_range": "cam_core.video.scale",
 }
 
 __all__ = [

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cam_core.explain.render import blend_heat, heat_image, normalize_maps, overlay
+from cam_core.explain.render import blend_heat, colormap_lut, heat_image, normalize_maps, overlay
 from cam_core.explain.verdict import Verdict, VerdictKind, overlay_class, shown_classes, verdict_of
 from cam_core.options import Layout
 from cam_core.video.decode import Frame
@@ -55,22 +55,21 @@ class Job:
     view: FrameView
 
 
-def panel_classes(explanation: Explanation, layout: Layout, card: Any = None) -> list[int]:
-    """Classes shown: overlay → :func:`overlay_class`; side-by-side → :func:`shown_classes` (OK | NG).
-    ``card``: the model card, for the defect-class rule."""
+def panel_classes(explanation: Explanation, layout: Layout) -> list[int]:
+    """Classes shown: overlay → :func:`overlay_class`; side-by-side → :func:`shown_classes` (OK | NG)."""
     if layout == "overlay":
-        return [overlay_class(explanation, card=card)]
-    return shown_classes(explanation, card=card)
+        return [overlay_class(explanation)]
+    return shown_classes(explanation)
 
 
-def frame_view(explanation: Explanation, layout: Layout, threshold: float, value_range: tuple[float, float],
-               card: Any = None) -> FrameView:
+def frame_view(explanation: Explanation, layout: Layout, threshold: float, value_range: tuple[float, float]
+               ) -> FrameView:
     """The verdict (NG when ``p(ng) ≥ threshold``) and the evidence maps of :func:`panel_classes`, scaled to
     [0, 1] on the video's one fixed ``value_range``."""
-    shown = panel_classes(explanation, layout, card)
+    shown = panel_classes(explanation, layout)
     scaled, _ = normalize_maps(explanation.display_maps(shown, "evidence"), "evidence", value_range)
     panels = tuple(Panel(values01=scaled[i], caption=f"{explanation.classes[c]} map") for i, c in enumerate(shown))
-    return FrameView(verdict=verdict_of(explanation, threshold, card=card), panels=panels)
+    return FrameView(verdict=verdict_of(explanation, threshold), panels=panels)
 
 
 COLOUR_STEPS = 4   # a map is coloured at this multiple of its own resolution, then scaled to the frame once
@@ -108,9 +107,40 @@ def _text_box(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: i
     draw.text((x + pad - left, y + pad - top), text, fill=(255, 255, 255), font=font)
 
 
+@lru_cache(maxsize=8)
+def colour_bar(width: int, height: int, colormap: str) -> Image.Image:
+    """The video's colour bar: the colour map's own ramp from 0 (evidence against the class) through ½ (neither)
+    to 1 (evidence for it), as the panels are scaled (:func:`frame_view`, evidence mode)."""
+    ramp = colormap_lut(colormap)[np.linspace(0, 255, max(2, width)).round().astype(np.intp)][:, :3]
+    return Image.fromarray(np.repeat(ramp[None].astype(np.uint8), max(1, height), axis=0), "RGB")
+
+
+def _draw_bar(out: Image.Image, colormap: str, size: int, margin: int) -> None:
+    """``against [ramp] for`` in the bottom-right corner of ``out``: what the map colours mean."""
+    draw = ImageDraw.Draw(out)
+    font_size = max(8, size * 3 // 4)
+    font = _font(font_size)
+    width, height = out.size
+    bar_w, bar_h = max(40, width // 8), max(6, font_size * 2 // 3)
+    words = [(w, draw.textbbox((0, 0), w, font=font)) for w in ("against", "for")]
+    text_w = sum(int(box[2] - box[0]) for _, box in words)
+    pad = max(2, font_size // 4)
+    box_w, box_h = bar_w + text_w + 4 * pad, max(bar_h, font_size) + 2 * pad
+    x0, y0 = width - margin - box_w, height - margin - box_h
+    draw.rectangle((x0, y0, x0 + box_w, y0 + box_h), fill=CAPTION_COLOUR)
+    x = x0 + pad
+    (left_word, left_box), (right_word, right_box) = words
+    draw.text((x - left_box[0], y0 + pad - left_box[1]), left_word, fill=(255, 255, 255), font=font)
+    x += int(left_box[2] - left_box[0]) + pad
+    out.paste(colour_bar(bar_w, bar_h, colormap), (x, y0 + (box_h - bar_h) // 2))
+    x += bar_w + pad
+    draw.text((x - right_box[0], y0 + pad - right_box[1]), right_word, fill=(255, 255, 255), font=font)
+
+
 class FrameRenderer:
     """Draws the output frames of one run: overlay panel(s) side by side, captions when there are several,
-    verdict box (top-left, red for NG, green for OK) on the first.
+    verdict box (top-left, red for NG, green for OK) on the first, and the colour bar (bottom right) that says
+    what the colours mean.
 
     A view's coloured maps (:func:`~cam_core.explain.render.heat_image` at the frame size) are made once and
     reused by every frame that shows that view (the frames between two explained ones, ``every > 1``).
@@ -152,4 +182,5 @@ class FrameRenderer:
         verdict = job.view.verdict
         _text_box(draw, (margin, margin), f"{verdict.label} {verdict.probability:.2f}", size,
                   VERDICT_COLOURS[verdict.kind])
+        _draw_bar(out, self.colormap, size, margin)
         return out

@@ -28,7 +28,7 @@ Choices worth knowing:
 - Colour scale: the evidence maps (:meth:`~cam_core.explain.pipeline.Explanation.evidence`) on one fixed symmetric
   ``(−A, A)`` for the whole video, never per-frame (which flickers): the ``value_range`` argument, else the
   model card's ``evidence_range``, else a robust range fixed from the first ``CALIBRATION_FRAMES``
-  explained frames (:func:`~cam_core.video.scale.auto_evidence_range`).
+  explained frames (:func:`~cam_core.explain.scale.auto_evidence_range`).
 - Verdicts: :func:`cam_core.explain.verdict.verdict_of` with the ``threshold`` (NG when ``p(ng) ≥ threshold``).
 - A stream that breaks mid-way (a truncated recording) keeps the frames decoded so far and says so in
   :attr:`VideoResult.warnings`; a file with no decodable frame is an :class:`InputError`.
@@ -52,6 +52,7 @@ from PIL import Image
 
 from cam_core.errors import InputError
 from cam_core.explain.pipeline import Explainer, Explanation
+from cam_core.explain.scale import auto_evidence_range
 from cam_core.memory import release_free_memory
 from cam_core.options import VideoSettings
 from cam_core.video.decode import EndOfStream, Frame, Plan, iter_decoded, make_plan
@@ -63,7 +64,6 @@ from cam_core.video.parts import PartTrack, PartTracker
 from cam_core.video.probe import VideoInfo, probe_video
 from cam_core.video.records import FrameRecord, recorded_probabilities, write_frames_csv
 from cam_core.video.results import VideoCancelled, VideoProgress, VideoResult
-from cam_core.video.scale import auto_evidence_range
 from cam_core.video.workers import (
     CANCELLED,
     END_JOBS,
@@ -92,7 +92,6 @@ class _RunState:
                  value_range: tuple[float, float] | None, scale_source: str, frames_total: int | None,
                  progress: Callable[[VideoProgress], None] | None) -> None:
         self.explainer = explainer
-        self.card = explainer.bundle.card
         self.layout: Layout = layout
         self.every = every
         self.batch_size = batch_size
@@ -115,7 +114,7 @@ class _RunState:
     def _calibrate(self, explanations: list[Explanation]) -> tuple[float, float]:
         """The fixed colour scale; on the first batch without one, :func:`auto_evidence_range` of its maps."""
         if self.value_range is None:
-            shown = [e.display_maps(panel_classes(e, self.layout, self.card), "evidence") for e in explanations]
+            shown = [e.display_maps(panel_classes(e, self.layout), "evidence") for e in explanations]
             self.value_range = auto_evidence_range(shown)
             self.scale_source = f"first {len(explanations)} frames of the video"
         return self.value_range
@@ -132,7 +131,7 @@ class _RunState:
         for frame in pending:
             explanation = by_index.get(frame.index)
             if explanation is not None:
-                self.current = (frame_view(explanation, self.layout, self.threshold, value_range, self.card),
+                self.current = (frame_view(explanation, self.layout, self.threshold, value_range),
                                 recorded_probabilities(explanation), explanation.domain.verdict.value)
             if self.current is None:
                 raise RuntimeError("internal error: a frame before the first explained frame")
@@ -239,8 +238,8 @@ def _initial_scale(value_range: tuple[float, float] | None,
     """The colour scale known before the run and where it came from (None: fixed from the first frames)."""
     if value_range is not None:
         return (float(value_range[0]), float(value_range[1])), "value_range argument"
-    if explainer.bundle.evidence_range is not None:
-        return explainer.bundle.evidence_range, "model card"
+    if explainer.bundle.card.evidence_limits is not None:
+        return explainer.bundle.card.evidence_limits, "model card"
     return None, ""
 
 
@@ -290,7 +289,7 @@ def explain_video(
     state = _RunState(explainer, layout=layout, every=options.every,
                       batch_size=min(options.batch_size, MAX_PENDING_FRAMES), threshold=options.threshold,
                       value_range=scale, scale_source=source, frames_total=info.frame_count, progress=progress)
-    defect = explainer.bundle.positive_index
+    defect = explainer.bundle.card.defect_index
     state.events = EventLog(None if defect is None else explainer.bundle.classes[defect], options.opacity,
                             options.colormap)
     state.tracker = PartTracker() if options.track_parts else None

@@ -1,7 +1,8 @@
 """The video's colour scale: one fixed range for the whole video, never per frame (which flickers).
 
 ``explain_video`` takes the ``value_range`` argument, else the model card's ``evidence_range``, else
-:func:`auto_evidence_range` of the first ``CALIBRATION_FRAMES`` explained frames.
+:func:`~cam_core.explain.scale.auto_evidence_range` of the first ``CALIBRATION_FRAMES`` explained frames
+(the rule a model's own scale follows). Raw maps get :func:`auto_value_range`.
 """
 
 from __future__ import annotations
@@ -10,20 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["auto_evidence_range", "auto_value_range"]
-
-
-def auto_evidence_range(maps: Sequence[np.ndarray]) -> tuple[float, float]:
-    """A fixed symmetric colour scale ``(−A, A)`` from a few frames' evidence maps.
-
-    ``A`` = 1.25 × the 99th percentile of ``|value|`` (robust to a stray hot pixel, with room for a
-    hotter defect than the first frames hold); at least 1e-3.
-    """
-    values = np.concatenate([np.abs(np.asarray(m, dtype=np.float32)).ravel() for m in maps]) if maps else np.zeros(1)
-    values = values[np.isfinite(values)]
-    top = 1.25 * float(np.percentile(values, 99.0)) if values.size else 1.0
-    top = max(top, 1e-3)
-    return -top, top
+__all__ = ["auto_value_range"]
 
 
 def auto_value_range(maps: Sequence[np.ndarray]) -> tuple[float, float]:

@@ -337,6 +337,13 @@ def test_models_page_trains_a_small_model(models_dir: Path) -> None:
     at.text_input(key="train_name").set_value("tiny")
     at.button(key="train_go").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+    job = at.session_state["models_train_job"]                  # a background job: the page does not wait
+    assert at.button(key="train_go").disabled and any("Training **tiny**" in i.value for i in at.info)
+    at.switch_page("pages/explain.py").run()                    # leaving the page does not stop it
+    job.thread.join(timeout=600)
+    assert job.done and job.outcome is not None and not job.stop.is_set()
+    at.switch_page("pages/models.py").run()                     # back: the outcome is shown
+    assert not at.exception and not at.error, [e.value for e in at.error]
     assert (models_dir / "tiny.safetensors").is_file()
     assert checkpoint.read_card(models_dir / "tiny.safetensors")["resize"] == "aspect"
     assert any("saved **tiny**" in s.value for s in at.success)
@@ -450,6 +457,8 @@ def test_models_page_does_not_announce_a_model_that_learned_nothing(models_dir: 
     at.number_input(key="train_batch").set_value(4)
     at.text_input(key="train_name").set_value("nothing")
     at.button(key="train_go").click().run()
+    at.session_state["models_train_job"].thread.join(timeout=600)
+    at.run()
     assert not at.exception
     assert not at.success
     assert any("learned nothing" in e.value and "nothing" in e.value for e in at.error), [e.value for e in at.error]
@@ -482,9 +491,8 @@ def test_a_synthetic_parts_model_warns_on_the_users_own_images_only(tmp_path: Pa
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from cam_core.checkpoints import save_checkpoint
+    from cam_core.checkpoints import LEGACY_SYNTHETIC_TEXT, save_checkpoint
     from cam_core.engine.architectures import build_model
-    from cam_core.synth.samples import SYNTHETIC_DATA
 
     user, shipped = tmp_path / "user", tmp_path / "shipped"
     user.mkdir()
@@ -492,13 +500,16 @@ def test_a_synthetic_parts_model_warns_on_the_users_own_images_only(tmp_path: Pa
     torch.manual_seed(0)
     save_checkpoint(build_model("squeezenet1_1", 2, head_relu=False), user / "synthetic-only.safetensors",
                     {"arch": "squeezenet1_1", "classes": ["ok", "ng"], "input_size": [96, 96], "head_relu": False,
-                     "trained_on": SYNTHETIC_DATA})
+                     "trained_on": LEGACY_SYNTHETIC_TEXT})              # an old card: no data_kind
     monkeypatch.setenv("CAM_INSPECTOR_MODELS", str(user))
     monkeypatch.setattr(registry, "SHIPPED_MODELS_DIR", shipped)
     at = run_app()
     at.multiselect(key="cfg_samples").set_value(["OK plate"]).run()
     assert not at.warning
-    assert any(SYNTHETIC_DATA in c.value for c in at.caption)               # named next to the verdict
+    from cam_core.checkpoints import SYNTHETIC_TEXT
+
+    assert any(SYNTHETIC_TEXT in c.value for c in at.caption)               # named next to the verdict, in plain words
+    assert not any("cam_core" in c.value for c in at.caption)
     at.file_uploader(key="explain_uploads").set_value([("my tile.png", png_bytes(), "image/png")]).run()
     warnings = [w.value for w in at.warning]
     assert any("only seen synthetic parts" in w and "tile.png" in w and "minutes" in w for w in warnings), warnings

@@ -33,7 +33,7 @@ def test_progress_bar_and_text(event: VideoProgress, fraction: float, text: str)
 def test_timeline_shows_p_ng_with_the_threshold_and_the_selected_frame() -> None:
     frames = [FrameRecord(index=i, time_s=i / 10, explained=True, predicted="ng" if i % 3 == 2 else "ok",
                           probabilities={"ok": 1 - i / 10, "ng": i / 10}) for i in range(5)]
-    figure = json.loads(app_ui.timeline_figure(frames, ("ok", "ng"), selected=3).to_json())
+    figure = json.loads(app_ui.timeline_figure(frames, ("ok", "ng"), 1, selected=3).to_json())
     (trace,) = figure["data"]
     assert trace["name"] == "P(NG)" and trace["y"] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
     assert trace["customdata"] == [0, 1, 2, 3, 4]

@@ -144,12 +144,28 @@ def browser_page(tmp_path: Path, log_name: str, log_holds: str = "") -> Iterator
     assert log_holds in log, log[-3000:]
 
 
+def reload_keeps_the_batch(page: object) -> None:
+    """A reload is a new session: the work comes back from the workspace its ``?ws=`` key names."""
+    from playwright.sync_api import expect
+
+    assert "ws=" in page.url  # type: ignore[attr-defined]
+    page.reload()  # type: ignore[attr-defined]
+    expect(page.get_by_text("Showing your last batch")).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.get_by_text(VERDICT)).to_be_visible()  # type: ignore[attr-defined]
+    expect(page.locator("img.cb-layer")).to_have_count(2)  # type: ignore[attr-defined]
+
+
+def assert_all_local(requested: list[str], url: str) -> None:
+    outside = [u for u in requested if not u.startswith((url, "data:", "blob:"))]
+    assert not outside, f"the page fetched from outside the server (offline sites break): {outside[:5]}"
+
+
 def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     picture = write_part_png(tmp_path / "ng part.png")
     # the first page load starts the default network's load in the background (app_ui.warmup); it must finish
-    with browser_page(tmp_path, "browser-server.log", "loaded in the background") as (url, page):
+    with browser_page(tmp_path, "browser-server.log", " loaded in the background in ") as (url, page):
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
         page.goto(url)
@@ -200,8 +216,8 @@ def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
         expect(page.get_by_text(VERDICT)).to_be_visible()
         expect(images).to_have_count(2)
         expect(thumb_value).to_have_text("70 %")  # the opacity survives page switches (kept in the browser)
-        outside = [u for u in requested if not u.startswith((url, "data:", "blob:"))]
-        assert not outside, f"the page fetched from outside the server (offline sites break): {outside[:5]}"
+        reload_keeps_the_batch(page)
+        assert_all_local(requested, url)
 
 
 def test_first_visit_straight_to_a_page_shows_the_app_menu(tmp_path: Path) -> None:

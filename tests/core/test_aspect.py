@@ -77,7 +77,7 @@ def _images(seed: int = 0) -> list[Image.Image]:
 
 def test_mixed_shapes_are_explained_in_order_with_maps_of_their_own_shape(tmp_path: Path) -> None:
     bundle = _aspect_bundle(tmp_path)
-    assert bundle.resize == "aspect"
+    assert bundle.card.resize == "aspect"
     images = _images()
     with Explainer(bundle, batch_size=2) as explainer:
         together = explainer.explain(images)

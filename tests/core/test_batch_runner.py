@@ -73,7 +73,7 @@ def test_rows_match_the_explainer_and_bad_files_are_error_rows(tmp_path: Path, s
             np.testing.assert_allclose(row["probabilities"], expected.probabilities, rtol=1e-5, atol=1e-6)
             assert row["defect_probability"] == pytest.approx(float(expected.probabilities[1]), abs=1e-6)
             assert [row["peak_x"], row["peak_y"]] == [list(v) for v in zip(*expected.peaks().values())]
-            back = explanation_of_row(row)
+            back = explanation_of_row(row, explainer.bundle.card.defect_index)
             assert back is not None
             np.testing.assert_allclose(back.maps, expected.maps, rtol=2e-3, atol=2e-3)   # float16
             evidence = expected.evidence_of(1)

@@ -23,8 +23,8 @@ def test_round_trip_keeps_weights_card_and_outputs(tmp_path: Path) -> None:
     card = json.loads(path.with_suffix(".json").read_text())
     assert card["arch"] == "resnet18" and card["classes"] == ["ok", "ng"]
     bundle = load_model(str(path), device="cpu")
-    assert bundle.classes == ("ok", "ng") and bundle.input_size == (64, 64) and bundle.positive_index == 1
-    assert read_card(path) == bundle.card
+    assert bundle.classes == ("ok", "ng") and bundle.input_size == (64, 64) and bundle.card.defect_index == 1
+    assert read_card(path) == bundle.card.to_dict()
     # fp16 storage: the loaded float weights equal the saved ones rounded to half precision
     torch.manual_seed(0)
     reference = build_model("resnet18", 2)
@@ -110,7 +110,7 @@ def test_missing_metadata_unknown_arch_and_wrong_shapes_are_clear(tmp_path: Path
 def test_three_class_checkpoint_works_and_classes_come_from_the_card(tmp_path: Path, part_images: list) -> None:
     path = make_checkpoint(tmp_path / "three.safetensors", classes=("good", "scratch", "dent"))
     bundle = load_model(str(path), device="cpu")
-    assert bundle.classes == ("good", "scratch", "dent") and bundle.positive_index is None
+    assert bundle.classes == ("good", "scratch", "dent") and bundle.card.defect_index is None
     with Explainer(bundle) as explainer:
         result = explainer.explain_one(part_images[0])
     assert result.maps.shape[0] == 3 and set(result.as_record()["probabilities"]) == {"good", "scratch", "dent"}

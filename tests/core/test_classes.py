@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -38,24 +39,19 @@ def test_names_and_fallbacks() -> None:
 
 def test_card_defect_class_wins() -> None:
     classes = ["good", "scratch", "ng"]
-    assert defect_class_index(classes, {"defect_class": "scratch"}) == 1
-    assert defect_class_index(classes, {"defect_class": "SCRATCH"}) == 1
-    assert defect_class_index(classes, {"defect_class": 0}) == 0
-    assert positive_class_index(classes, {"defect_class": 0}) == 0
+    assert defect_class_index(classes, "scratch") == 1
+    assert defect_class_index(classes, "SCRATCH") == 1
+    assert defect_class_index(classes, 0) == 0
+    assert positive_class_index(classes, 0) == 0
     # an unusable choice falls back to the names
     for bad in ("missing", 7, -1, True, None, 1.0):
-        assert defect_class_index(classes, {"defect_class": bad}) == 2
-    assert defect_class_index(classes, {}) == 2
-
-    class Card:
-        defect_class = "good"
-
-    assert defect_class_index(classes, Card()) == 0
+        assert defect_class_index(classes, bad) == 2  # type: ignore[arg-type]
+    assert defect_class_index(classes) == 2
 
 
 def test_bundle_and_evaluation_use_the_rule(tmp_path: Path) -> None:
     assert evaluation.positive_class_index is positive_class_index
     bundle = load_checkpoint(make_checkpoint(tmp_path / "m.safetensors", classes=("good", "bad")), "cpu")
-    assert bundle.positive_index == 1
-    bundle.card["defect_class"] = "good"
-    assert bundle.positive_index == 0
+    assert bundle.card.defect_index == 1
+    chosen = dataclasses.replace(bundle.card, defect_class="good")
+    assert chosen.defect_index == 0 and chosen.scored_index == 0

@@ -20,11 +20,10 @@ from cam_core.domain import (
     pooled_features,
     unknown_domain,
 )
-from cam_core.domain.build import MIN_CALIBRATION, fit_domain, reference_from_folder
-from cam_core.domain.command import attach_reference
-from cam_core.domain.store import write_domain
+from cam_core.domain.build import MIN_CALIBRATION, fit_domain
 from cam_core.errors import InputError
 from cam_core.explain import Explainer, image_record, score_row
+from cam_core.reference import attach_reference, reference_from_folder, write_domain
 from tests.conftest import make_checkpoint
 
 
@@ -170,9 +169,9 @@ def test_rewriting_keeps_the_weights_and_replaces_the_reference(referenced_model
     copy.write_bytes(referenced_model.read_bytes())
     bundle = load_checkpoint(copy, device="cpu")
     new = fit_domain(_cluster(20, 1.0, 0, dim=1024), _cluster(20, 1.0, 1, dim=1024), layer="fc", source="other")
-    write_domain(copy, bundle.card, new)
+    write_domain(copy, bundle.card.to_dict(), new)
     again = load_checkpoint(copy, device="cpu")
-    assert again.card["domain"]["source"] == "other"
+    assert again.card.domain is not None and again.card.domain.source == "other"
     for (name, a), b in zip(bundle.model.state_dict().items(), again.model.state_dict().values()):
         assert torch.equal(a, b), name
 

@@ -410,3 +410,24 @@ def test_evaluate_skips_an_unreadable_mask_and_still_classifies_its_image(tmp_pa
     skipped = [e.message for e in events if e.stage == "message" and e.message.startswith("skipped masks/")]
     assert len(skipped) == 2
     assert "2 unreadable file(s) skipped" in format_report(report)
+
+
+def test_one_peak_for_the_picture_and_the_pointing_game() -> None:
+    from cam_core.evaluation.metrics import map_peak
+    from cam_core.explain.render import peak_location
+
+    rng = np.random.default_rng(5)
+    for shape in ((7, 7), (13, 13), (10, 20)):
+        coarse = rng.normal(size=shape).astype(np.float32)
+        size = (224, 160)
+        peak = map_peak(coarse, size)
+        assert peak == peak_location(coarse, size)
+        scores = localization_scores(coarse, np.ones((size[1], size[0]), bool))
+        assert scores["peak"] == peak and scores["pointing"]
+        # the upsampled map's own maximum lies within a cell of the same point
+        from cam_core.explain.render import upsample_maps
+
+        up = upsample_maps(coarse, (size[1], size[0]))
+        y, x = np.unravel_index(int(np.argmax(up)), up.shape)
+        assert abs(int(x) - peak[0]) <= size[0] / shape[1] and abs(int(y) - peak[1]) <= size[1] / shape[0]
+    assert map_peak(np.ones((4, 4)), (8, 8)) is None

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cam_core.checkpoints import ModelBundle
+from cam_core.checkpoints import ModelBundle, ModelCard, defect_class_index
 from cam_core.engine.architectures import build_model
 from cam_core.explain.pipeline import Explainer, Explanation
 from cam_core.explain.render import DEFAULT_MODE, colorbar, normalize_maps, scale_words, symmetric_range
@@ -22,7 +22,7 @@ def _bundle(arch: str = "resnet18", classes: tuple[str, ...] = ("ok", "ng"), see
         torch.nn.init.normal_(head.bias, std=1.0)
     for p in model.parameters():
         p.requires_grad_(False)
-    return ModelBundle(name="t", arch=arch, model=model, classes=classes, input_size=(64, 64))
+    return ModelBundle(name="t", model=model, card=ModelCard(arch=arch, classes=classes, input_size=(64, 64)))
 
 
 def _image(seed: int = 0) -> Image.Image:
@@ -32,7 +32,7 @@ def _image(seed: int = 0) -> Image.Image:
 def _explanation(maps: np.ndarray, classes: tuple[str, ...] = ("ok", "ng"), method: str = "cam") -> Explanation:
     logits = maps.mean(axis=(1, 2))
     probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-    return Explanation(classes=classes, probabilities=probs, logits=logits, maps=maps,
+    return Explanation(classes=classes, defect_index=defect_class_index(classes), probabilities=probs, logits=logits, maps=maps,
                        class_indices=tuple(range(len(classes))), image_size=(32, 32), method=method, layer="x")
 
 

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from cam_core import Explainer, load_model
+from cam_core.checkpoints import defect_class_index
 from cam_core.cli import main
 from cam_core.explain.export import (
     FolderExport,
@@ -33,7 +34,7 @@ from cam_core.explain.pipeline import Explanation
 def explanation(classes: tuple[str, ...], probabilities: list[float]) -> Explanation:
     p = np.asarray(probabilities, dtype=np.float64)
     maps = np.random.default_rng(0).normal(size=(len(classes), 3, 5)).astype(np.float32)
-    return Explanation(classes=classes, probabilities=p, logits=np.log(p), maps=maps,
+    return Explanation(classes=classes, defect_index=defect_class_index(classes), probabilities=p, logits=np.log(p), maps=maps,
                        class_indices=tuple(range(len(classes))), image_size=(50, 30), method="cam", layer="f")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cam_core.checkpoints import ModelCard
 from cam_core.evaluation import pointing_chance
 from cam_core.evaluation.honesty import (
     auroc_flags,
@@ -83,7 +84,8 @@ def _rows() -> list[dict]:
 
 
 def test_leakage_counts_shared_files_and_scores_the_rest() -> None:
-    known = training_hashes({"data_hashes": {"train": ["h0", "h1"], "val": ["h2", "h3"]}})
+    known = training_hashes(ModelCard(arch="a", classes=("ok", "ng"), input_size=(8, 8),
+                                     data_hashes={"train": ["h0", "h1"], "val": ["h2", "h3"]}))
     assert known == {"h0", "h1", "h2", "h3"}
     leak = leakage(_rows(), known, ["ok", "ng"], 1)
     assert leak is not None
@@ -93,7 +95,7 @@ def test_leakage_counts_shared_files_and_scores_the_rest() -> None:
 
 
 def test_no_hashes_no_leakage_figure_and_disjoint_sets_share_nothing() -> None:
-    assert leakage(_rows(), training_hashes({}), ["ok", "ng"], 1) is None
+    assert leakage(_rows(), training_hashes(ModelCard(arch="a", classes=("ok", "ng"), input_size=(8, 8))), ["ok", "ng"], 1) is None
     leak = leakage(_rows(), {"x", "y"}, ["ok", "ng"], 1)
     assert leak is not None and leak["shared"] == 0 and leak["n_without"] == 10
 
@@ -112,7 +114,7 @@ def test_training_summary_lines() -> None:
                            "judgement": validation_judgement({"ok": 5, "ng": 3}, 0.625),
                            "flags": [{"code": "few_images", "text": "only 3 validation images of class ng"}]},
             "decision_calibration": {"defect_logit_offset": 0.0, "skipped": "fewer than 10 validation images"}}
-    lines = training_summary(card)
+    lines = training_summary(ModelCard.from_dict({"arch": "a", "classes": ["ok", "ng"], "input_size": [8, 8], **card}))
     assert lines[0] == "validation: accuracy 0.625, AUROC 0.400 on 8 images"
     assert any(line.startswith("judgement: too small") for line in lines)
     assert "threshold calibration: fewer than 10 validation images" in lines

@@ -19,7 +19,7 @@ import torchvision
 from PIL import Image
 from safetensors.torch import save_file
 
-from cam_core.checkpoints import defect_class_index
+from cam_core.checkpoints import ModelCard
 from cam_core.cli import main
 from cam_core.engine import KNOWN_ARCHITECTURES, build_model
 from cam_core.errors import InputError
@@ -85,7 +85,7 @@ def test_plain_resnet18_state_dict_is_detected_imported_and_explained(tmp_path: 
     card = json.loads((Path(os.environ["CAM_INSPECTOR_MODELS"]) / "line3.json").read_text())
     assert card["origin"]["file"] == "line3.pt" and card["origin"]["architecture_detected"] is True
     assert (card["head_type"], card["classes"], card["defect_class"]) == ("linear", ["ok", "ng"], "ng")
-    rows = dict(card_summary(card))                 # what the Models page and the report show
+    rows = dict(card_summary(ModelCard.from_dict(card)))                 # what the Models page and the report show
     assert "line3.pt" in rows["Imported from"] and "resnet18 (detected" in rows["Imported from"]
     assert "linear (fc: 2 outputs)" in rows["Imported from"] and rows["Defect class"] == "ng"
     identity, fidelity = explain_and_compare("line3", resnet)
@@ -130,7 +130,7 @@ def test_model_entry_and_safetensors_without_card(tmp_path: Path) -> None:
     first = import_weights(tmp_path / "squeeze.pt", "ok,scratch,dent", defect_class="Dent", input_size=96)
     assert (first.card["arch"], first.card["head_type"], first.card["origin"]["container"]) == (
         "squeezenet1_1", "conv1x1", "model")
-    assert defect_class_index(first.card["classes"], first.card) == 2
+    assert ModelCard.from_dict(first.card).defect_index == 2
     save_file({k: v.contiguous() for k, v in squeeze.state_dict().items()}, str(tmp_path / "plain.safetensors"))
     second = import_weights(tmp_path / "plain.safetensors", "ok,scratch,dent", input_size=96)
     assert second.card["origin"]["file_format"] == "safetensors" and second.card["defect_class"] is None

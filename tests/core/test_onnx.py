@@ -64,7 +64,7 @@ def test_onnx_maps_equal_pytorch_maps(exported, part_images, arch) -> None:
     torch_bundle, onnx_bundle = open_model(source), open_model(onnx_path)
     with Explainer(torch_bundle) as reference, Explainer(onnx_bundle) as explainer:
         expected, got = reference.explain(part_images), explainer.explain(part_images)
-    assert onnx_bundle.card["origin"]["format"] == "onnx"
+    assert onnx_bundle.card.to_dict()["origin"]["format"] == "onnx"
     for want, have in zip(expected, got):
         assert have.maps.shape == want.maps.shape and have.classes == ("ok", "ng")
         assert _relative(have.maps, want.maps) < RTOL
@@ -94,7 +94,7 @@ def test_export_carries_the_card(exported) -> None:
     assert card["origin"]["architecture"] == "efficientnet_lite0"
     assert card["origin"]["head"] == "Gemm (transB=1) after GlobalAveragePool"
     bundle = load_onnx(onnx_path)
-    assert bundle.positive_index == 1 and bundle.trained_on == "random weights for a test"
+    assert bundle.card.defect_index == 1 and bundle.trained_on == "random weights for a test"
     assert bundle.arch == "efficientnet_lite0 (ONNX)"
 
 
@@ -213,9 +213,9 @@ def test_foreign_graph_gets_a_minimal_card_and_fixed_batch_works(tmp_path, part_
                           nn.Linear(6, 2))
     path = _export_plain(model, tmp_path / "theirs.onnx", size=48, dynamic=False, batch=2)   # batch fixed at 2
     bundle = open_model(path)
-    assert bundle.classes == ("ok", "ng") and bundle.positive_index == 1 and bundle.input_size == (48, 48)
-    assert bundle.arch == "onnx" and bundle.card["origin"]["file"] == "theirs.onnx"
-    assert any("class names are not in the file" in note for note in bundle.card["notes"])
+    assert bundle.classes == ("ok", "ng") and bundle.card.defect_index == 1 and bundle.input_size == (48, 48)
+    assert bundle.arch == "onnx" and bundle.card.to_dict()["origin"]["file"] == "theirs.onnx"
+    assert any("class names are not in the file" in note for note in bundle.card.to_dict()["notes"])
     with Explainer(bundle) as explainer:
         results = explainer.explain(part_images)   # 3 images through a batch-2 graph: 2, then 1 padded
     batch = bundle.preprocess(part_images)
@@ -238,8 +238,8 @@ def test_single_logit_graph_reads_as_two_classes(tmp_path, part_images, sigmoid)
     tail = [nn.Sigmoid()] if sigmoid else []
     model = nn.Sequential(body, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head, *tail)
     bundle = open_model(_export_plain(model, tmp_path / "one.onnx", size=48))
-    assert bundle.classes == ("ok", "ng") and bundle.positive_index == 1
-    assert bundle.card["head_type"] == "single-logit"
+    assert bundle.classes == ("ok", "ng") and bundle.card.defect_index == 1
+    assert bundle.card.to_dict()["head_type"] == "single-logit"
     explanation = Explainer(bundle).explain_one(part_images[1])
     batch = bundle.preprocess([part_images[1]])
     with torch.inference_mode():
@@ -300,7 +300,7 @@ def test_hand_built_heads_give_the_textbook_cam(tmp_path, head) -> None:
     assert np.abs(logits.numpy() - (expected.mean(axis=(2, 3)) + b)).max() < 1e-5
     assert np.allclose(runtime.bias.numpy(), b, atol=1e-6)
     if head.startswith("matmul"):
-        assert load_onnx(path).card["origin"]["output"].startswith("Softmax probabilities")
+        assert load_onnx(path).card.to_dict()["origin"]["output"].startswith("Softmax probabilities")
 
 
 def test_unreadable_and_external_data_files_are_refused(tmp_path) -> None:
@@ -349,7 +349,7 @@ def test_onnx_files_are_named_models_and_evaluate_and_video_run(tmp_path, export
     monkeypatch.setenv("CAM_INSPECTOR_MODELS", str(models))
     assert list_models()["theirs"] == models / "theirs.onnx"
     bundle = load_model("theirs")
-    assert bundle.name == "theirs" and bundle.card["origin"]["file"] == "theirs.onnx"
+    assert bundle.name == "theirs" and bundle.card.to_dict()["origin"]["file"] == "theirs.onnx"
     data = generate_dataset(tmp_path / "data", count=12, seed=0, size=64)
     capsys.readouterr()
     reports = []

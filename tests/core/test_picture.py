@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cam_core.checkpoints import ModelBundle
+from cam_core.checkpoints import ModelBundle, ModelCard, defect_class_index
 from cam_core.engine.architectures import build_model
 from cam_core.explain.layers import alpha_of, compose, drawn_strength
 from cam_core.explain.legend import legend_of, with_legend
@@ -23,7 +24,7 @@ SIZE = (64, 48)
 def _explanation(maps: np.ndarray, classes: tuple[str, ...] = ("ok", "ng"), method: str = "cam") -> Explanation:
     logits = maps.mean(axis=(1, 2)).astype(np.float64)
     probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-    return Explanation(classes=classes, probabilities=probs, logits=logits, maps=maps.astype(np.float32),
+    return Explanation(classes=classes, defect_index=defect_class_index(classes), probabilities=probs, logits=logits, maps=maps.astype(np.float32),
                        class_indices=tuple(range(len(classes))), image_size=SIZE, method=method, layer="x")
 
 
@@ -128,9 +129,9 @@ def test_scale_in_force() -> None:
 def test_model_scale_from_the_card_else_from_the_built_in_samples() -> None:
     torch.manual_seed(0)
     model = build_model("resnet18", 2, head_relu=False).eval()
-    bundle = ModelBundle(name="t", arch="resnet18", model=model, classes=("ok", "ng"), input_size=(64, 64))
+    card = ModelCard(arch="resnet18", classes=("ok", "ng"), input_size=(64, 64))
+    bundle = ModelBundle(name="t", model=model, card=card)
     measured = model_scale(bundle)
     assert measured.source == SAMPLES_SOURCE and measured.top > 0
-    recorded = model_scale(ModelBundle(name="t", arch="resnet18", model=model, classes=("ok", "ng"),
-                                       input_size=(64, 64), card={"evidence_range": [-7.5, 7.5]}))
+    recorded = model_scale(ModelBundle(name="t", model=model, card=dataclasses.replace(card, evidence_range=(-7.5, 7.5))))
     assert recorded.top == 7.5 and recorded.source == CARD_SOURCE

@@ -12,7 +12,7 @@ import torch
 from conftest import make_checkpoint
 from PIL import Image
 
-from cam_core.explain.pipeline import BY_CLASS_NAMES, Explainer
+from cam_core.explain.pipeline import Explainer
 from cam_core.models import load_model
 
 
@@ -119,10 +119,10 @@ def test_the_model_cards_defect_class_travels_with_every_explanation(tmp_path, p
     bundle = load_model(path, device="cpu")
     with Explainer(bundle) as explainer:
         explanation = explainer.explain_one(part_images[0])
-    assert explanation.defect_index == 0 == bundle.positive_index
+    assert explanation.defect_index == 0 == bundle.card.defect_index
     verdict = verdict_of(explanation)
     assert verdict.positive_probability == pytest.approx(float(explanation.probabilities[0]))
     assert shown_classes(explanation) == [1, 0]                   # the defect class last: good | scratch
     assert score_row("a.png", explanation)["defect_probability"] == f"{explanation.probabilities[0]:.6f}"
-    unnamed = dataclasses.replace(explanation, defect_index=BY_CLASS_NAMES)   # by the names alone: none
-    assert unnamed.defect_index is None and verdict_of(unnamed).positive_probability is None
+    unnamed = dataclasses.replace(explanation, defect_index=None)   # a model without a defect class
+    assert verdict_of(unnamed).positive_probability is None and verdict_of(unnamed).kind == "other"

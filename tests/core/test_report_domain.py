@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from PIL import Image
 
+from cam_core.checkpoints import DataKind, ModelCard
 from cam_core.domain import DomainResult, DomainVerdict, unknown_domain
 from cam_core.explain import Explanation
 from cam_core.explain.verdict import verdict_of
@@ -12,12 +15,13 @@ from cam_core.report import build_html_report
 from cam_core.report.html import ReportItem, headline_rows
 from cam_core.synth import DATA_DESCRIPTION
 
-CARD = {"arch": "efficientnet_lite0", "classes": ["ok", "ng"], "input_size": [64, 64], "trained_on": DATA_DESCRIPTION}
+CARD = ModelCard.from_dict({"arch": "efficientnet_lite0", "classes": ["ok", "ng"], "input_size": [64, 64],
+                            "trained_on": DATA_DESCRIPTION, "data_kind": "synthetic"})
 
 
 def _item(name: str, p_ng: float, domain: DomainResult) -> ReportItem:
     logits = np.log(np.array([1 - p_ng, p_ng]))
-    explanation = Explanation(classes=("ok", "ng"), probabilities=np.array([1 - p_ng, p_ng]), logits=logits,
+    explanation = Explanation(classes=("ok", "ng"), defect_index=1, probabilities=np.array([1 - p_ng, p_ng]), logits=logits,
                               maps=np.zeros((2, 2, 2), np.float32), class_indices=(0, 1), image_size=(8, 8),
                               method="cam", layer="features", domain=domain)
     image = Image.new("RGB", (8, 8))
@@ -63,5 +67,18 @@ def test_report_greys_outside_verdicts_and_warns() -> None:
 
 def test_no_warning_box_for_a_model_of_real_parts_with_every_part_inside() -> None:
     items = [_item("a.png", 0.9, _domain(False))]
-    html = build_html_report(items, {**CARD, "trained_on": "the images in tiles/ (ok 500, ng 200)"})
+    html = build_html_report(items, dataclasses.replace(CARD, trained_on="the images in tiles/ (ok 500, ng 200)",
+                                                        data_kind=DataKind.OWN))
     assert "class='warn'" not in html
+
+
+def test_the_report_page_counts_the_same_way() -> None:
+    from cam_core.report import parts_text
+
+    items = _batch()
+    explanations = [i.explanation for i in items]
+    verdicts = [verdict_of(e) for e in explanations]
+    assert parts_text(explanations, verdicts) == dict(headline_rows(items, verdicts))["Parts inspected"]
+    assert parts_text(explanations[5:], verdicts[5:]) == "2 parts, 1 NG"
+    all_out = explanations[:4]
+    assert parts_text(all_out, verdicts[:4]).endswith("of the 0 inside, 0 NG")     # never "4 flagged NG"

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from cam_core.checkpoints import DEFAULT_MODEL, SHIPPED_MODELS_DIR, list_models, read_card
+from cam_core.checkpoints import (
+    DEFAULT_MODEL,
+    LEGACY_SYNTHETIC_TEXT,
+    SHIPPED_MODELS_DIR,
+    list_models,
+    read_card,
+)
 from cam_core.explain.pipeline import Explainer
 from cam_core.models import load_model
-from cam_core.synth.samples import SAMPLES, SYNTHETIC_DATA, render_sample, sample_clip_parts
+from cam_core.synth.samples import SAMPLES, render_sample, sample_clip_parts
 
 SHIPPED = sorted(p.stem for p in SHIPPED_MODELS_DIR.glob("*.safetensors") if not p.name.startswith("."))
 
@@ -33,7 +39,10 @@ def test_the_default_model_is_shipped_and_fine_tuned_from_imagenet() -> None:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_card_says_what_the_model_knows(name: str) -> None:
-    assert read_card(SHIPPED_MODELS_DIR / f"{name}.safetensors").get("trained_on") == SYNTHETIC_DATA
+    assert read_card(SHIPPED_MODELS_DIR / f"{name}.safetensors").get("trained_on") == LEGACY_SYNTHETIC_TEXT
+    from cam_core.checkpoints import read_model_card
+
+    assert read_model_card(SHIPPED_MODELS_DIR / f"{name}.safetensors").synthetic_only   # warned about everywhere
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ def models_dir(tmp_path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-un
 
 def explanation(maps: np.ndarray, logits: np.ndarray) -> Explanation:
     probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-    return Explanation(classes=("ok", "ng"), probabilities=probabilities, logits=logits, maps=maps,
+    return Explanation(classes=("ok", "ng"), defect_index=1, probabilities=probabilities, logits=logits, maps=maps,
                        class_indices=(0, 1), image_size=(7, 7), method="cam", layer="features")
 
 

@@ -184,7 +184,7 @@ def test_tiny_run_writes_a_complete_card(tiny_run) -> None:
 
 
 def test_tiny_run_card_reads_as_a_typed_model_card(tiny_run) -> None:
-    from cam_core.checkpoints import ModelCard
+    from cam_core.checkpoints import DataKind, ModelCard
 
     result, _, _ = tiny_run
     card = read_card(result.path)
@@ -195,13 +195,14 @@ def test_tiny_run_card_reads_as_a_typed_model_card(tiny_run) -> None:
     assert typed.classes == ("ok", "ng") and typed.input_size == (64, 64) and typed.head_relu is False
     assert typed.value_range == tuple(result.card["map_value_range"])
     assert typed.decision_calibration == result.card["decision_calibration"]
+    assert typed.data_kind is DataKind.OWN and not typed.synthetic_only      # written as a field, not read from words
 
 
 def test_tiny_run_loads_and_explains(tiny_run) -> None:
     result, _, data = tiny_run
     bundle = load_model(str(result.path), device="cpu")
-    assert bundle.value_range == tuple(result.card["map_value_range"])
-    assert bundle.positive_index == 1
+    assert bundle.card.value_range == tuple(result.card["map_value_range"])
+    assert bundle.card.defect_index == 1
     with Explainer(bundle, "cam") as explainer:
         out = explainer.explain([Image.open(p).convert("RGB") for p in sorted((data / "ng").iterdir())[:3]])
     assert len(out) == 3 and out[0].maps.shape[0] == 2

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from cam_core.checkpoints import ModelCard, defect_class_index
 from cam_core.explain.pipeline import Explanation
 from cam_core.explain.verdict import overlay_class, predicted_index, shown_classes, verdict_of
 from cam_core.report import build_html_report, make_report_items
@@ -17,7 +20,7 @@ def explanation(classes: tuple[str, ...], probabilities: list[float],
     indices = tuple(range(len(classes))) if mapped is None else mapped
     rng = np.random.default_rng(len(classes))
     maps = rng.normal(size=(len(indices), 4, 4)).astype(np.float32)
-    return Explanation(classes=classes, probabilities=p, logits=np.log(p), maps=maps, class_indices=indices,
+    return Explanation(classes=classes, defect_index=defect_class_index(classes), probabilities=p, logits=np.log(p), maps=maps, class_indices=indices,
                        image_size=(40, 40), method=method, layer="features")
 
 
@@ -59,9 +62,11 @@ def test_model_without_a_defect_class() -> None:
 def test_the_model_cards_defect_class_wins() -> None:
     e = explanation(("good", "scratch"), [0.3, 0.7])
     assert verdict_of(e).kind == "other"                          # no defect name among the classes
-    by_card = verdict_of(e, card={"defect_class": "scratch"})
+    card = ModelCard(arch="a", classes=("good", "scratch"), input_size=(8, 8), defect_class="scratch")
+    by_card = verdict_of(dataclasses.replace(e, defect_index=card.defect_index))
     assert by_card.kind == "ng" and by_card.positive_probability == pytest.approx(0.7)
-    assert shown_classes(e, card={"defect_class": 0}) == [1, 0]   # the defect map last
+    first = dataclasses.replace(card, defect_class=0)
+    assert shown_classes(dataclasses.replace(e, defect_index=first.defect_index)) == [1, 0]   # the defect map last
 
 
 def test_shown_classes() -> None:
@@ -87,5 +92,16 @@ def test_report_and_video_use_the_same_verdict() -> None:
     view = frame_view(e, "side-by-side", 0.5, (-1.0, 1.0))
     assert view.verdict == verdict and [p.caption for p in view.panels] == ["ok map", "ng map"]
     items = make_report_items(["x.png"], [Image.new("RGB", (40, 40))], [e])
-    html = build_html_report(items, {"classes": ["ok", "ng"]})
+    html = build_html_report(items, ModelCard(arch="a", classes=("ok", "ng"), input_size=(8, 8)))
     assert f"<div class='verdict {verdict.kind}'>{verdict.text}</div>" in html
+
+
+def test_mask_class_is_the_target_else_the_defect_class_else_the_first_shown() -> None:
+    from cam_core.explain import mask_class
+
+    ok_ng = explanation(("ok", "ng"), [0.9, 0.1])
+    assert mask_class(ok_ng) == 1 and mask_class(ok_ng, target=0) == 0          # the defect map, unless chosen
+    many = explanation(("a", "b", "c"), [0.1, 0.2, 0.7])
+    assert mask_class(many) == shown_classes(many)[0] == 2                      # no defect class: shown first
+    only_ok = explanation(("ok", "ng"), [0.9, 0.1], mapped=(0,), method="gradcam")
+    assert mask_class(only_ok) == 0                                              # the defect class has no map

@@ -310,7 +310,7 @@ def test_given_and_model_card_scales_are_used(explainer: Explainer, clip: Path, 
     result = explain_video(clip, tmp_path / "a.mp4", explainer, value_range=(-2.0, 3.0))
     assert result.scale_source == "value_range argument" and result.value_range == (-2.0, 3.0)
     assert set(seen) == {(-2.0, 3.0)}
-    carded = dataclasses.replace(explainer.bundle, card={**explainer.bundle.card, "evidence_range": [-1.5, 1.5]})
+    carded = dataclasses.replace(explainer.bundle, card=dataclasses.replace(explainer.bundle.card, evidence_range=(-1.5, 1.5)))
     with Explainer(carded) as other:
         result = explain_video(clip, tmp_path / "b.mp4", other)
     assert result.scale_source == "model card" and result.value_range == (-1.5, 1.5)
@@ -578,3 +578,25 @@ def test_frames_are_streamed_not_accumulated(explainer: Explainer, tmp_path: Pat
     bound = 2 * 4 + batch + 6
     assert peak[0] <= bound, f"{peak[0]} frames alive at once (bound {bound})"
     assert live[0] == 0
+
+
+def test_every_output_frame_carries_its_colour_bar() -> None:
+    from fractions import Fraction
+
+    from cam_core.explain.render import colormap_lut
+    from cam_core.explain.verdict import Verdict
+    from cam_core.video.decode import Frame
+    from cam_core.video.frames import FrameRenderer, FrameView, Job, Panel, colour_bar
+
+    verdict = Verdict(index=1, class_name="ng", probability=0.9, positive_probability=0.9, is_positive=True)
+    flat = np.full((7, 7), 0.5, np.float32)
+    job = Job(frame=Frame(0, 0.0, 0, 1, Fraction(1, 15), np.full((180, 320, 3), 128, np.uint8)),
+              view=FrameView(verdict=verdict, panels=(Panel(flat, "ok map"), Panel(flat, "ng map"))))
+    for colormap in ("jet", "viridis"):
+        out = np.asarray(FrameRenderer(0.5, colormap).render(job))
+        lut = colormap_lut(colormap)
+        corner = out[-40:, -200:].reshape(-1, 3).astype(int)
+        for end in (lut[0, :3], lut[-1, :3]):              # both ends of the colour map's own ramp are drawn
+            assert np.abs(corner - end.astype(int)).sum(axis=1).min() <= 3, (colormap, end)
+    bar = np.asarray(colour_bar(64, 4, "jet"))
+    assert bar.shape == (4, 64, 3) and (bar[0, 0] == colormap_lut("jet")[0, :3]).all()

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from cam_core.engine.architectures import HeadSpec, head_activation, resolve_head
 from cam_core.engine.hooks import ActivationCapture, linear_weight_product, resolve_module
+from cam_core.engine.identity import identity_gap
 from cam_core.engine.methods.base import BaseCAM, CAMResult
 from cam_core.errors import ModelError
 
@@ -79,9 +80,8 @@ class CAM(BaseCAM):
             raise ModelError(
                 f"the maps have {maps.shape[1]} classes but the network outputs {logits.shape[1]}: "
                 f"{self.head.feature_layer!r}/{self.head.classifier!r} are not this network's CAM layers")
-        rebuilt = maps.mean(dim=(2, 3)) + self._bias.to(maps.device)
-        error = (rebuilt - logits).abs().max().item()
-        if error > 1e-3 * (1.0 + logits.abs().max().item()):
+        error, tolerance = identity_gap(maps, self._bias, logits)
+        if not error <= tolerance:
             raise ModelError(
                 f"CAM identity fails (mean(map) + bias differs from the logit by {error:.3g}): layers "
                 f"{self.head.feature_layer!r} → {self.head.classifier!r} are not conv → global average pool → "
