@@ -10,7 +10,8 @@
    (b) each stage alone, as the pipeline runs it: decode (``read_frames``), the network through the engine
        (``explainer.explain`` on decoded frames, batched: preprocessing included), render (the pipeline's
        ``FrameRenderer`` + conversion to yuv420p), encode (x264 of already converted frames);
-       ratio e2e / slowest stage (target >= 0.8);
+       ratio e2e / slowest stage (target >= 0.8); each stage's CPU time per frame (all threads) and the cores'
+       ceiling, cores / Σ CPU per frame: no pipeline on this machine can go faster than that;
    (c) a naive loop in one thread: decode one frame → explain it → ``render.overlay`` → encode it;
    (d) peak memory of a video run, each clip in a fresh process that does what ``python -m cam_core video``
        does (load the model, open the engine, ``explain_video`` with ``track_parts``): its peak RSS over its
@@ -65,6 +66,23 @@ def rss_mib() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds() -> float:
+    """CPU time this process has used so far, all threads (user + system), in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """CPU seconds the ``with`` block used, all threads together (``.seconds``)."""
+
+    def __enter__(self) -> CpuMeter:
+        self._start = cpu_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = cpu_seconds() - self._start
 
 
 class RssSampler:
@@ -171,7 +189,7 @@ def bench_network(explainer: Explainer, images: list[np.ndarray], batch: int, fr
 def _jobs(explainer: Explainer, images: list[np.ndarray], value_range: tuple[float, float]) -> list[Job]:
     jobs = []
     for i, (image, explanation) in enumerate(zip(images, explainer.explain(images))):
-        view = frame_view(explanation, "overlay", 0.5, value_range, explainer.bundle.card)
+        view = frame_view(explanation, "overlay", 0.5, value_range)
         frame = Frame(index=i, time_s=i / 15, pts=i, duration=1, time_base=Fraction(1, 15), image=image)
         jobs.append(Job(frame=frame, view=view))
     return jobs
@@ -283,6 +301,27 @@ def memory_rows(rows: Rows, clips: list[tuple[float, Path]], out_dir: Path, args
         rows.append((f"    growth from {clips[0][0]:g} s to {clips[-1][0]:g} s", f"{peaks[-1] - peaks[0]:+8.0f} MiB"))
 
 
+def bench_stages(clip: Path, clip_frames: int, explainer: Explainer, images: list[np.ndarray], batch: int,
+                 args: argparse.Namespace, out_dir: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """(b): each stage alone, its frames/s and its CPU time per frame (ms, all threads)."""
+    stages: dict[str, float] = {}
+    cpu_ms: dict[str, float] = {}
+    with CpuMeter() as used:
+        stages["decode"] = bench_decode(clip, args.max_side)
+    cpu_ms["decode"] = used.seconds / clip_frames * 1000
+    with CpuMeter() as used:
+        stages["network (engine)"] = bench_network(explainer, images, batch, args.stage_frames)
+    cpu_ms["network (engine)"] = used.seconds / (-(-args.stage_frames // batch) * batch + batch) * 1000  # + warm-up
+    jobs = _jobs(explainer, images, (-5.0, 5.0))
+    with CpuMeter() as used:
+        stages["render"], prepared = bench_render(jobs, args.stage_frames)
+    cpu_ms["render"] = used.seconds / args.stage_frames * 1000
+    with CpuMeter() as used:
+        stages["encode"] = bench_encode(out_dir / "encode-only.mp4", prepared, jobs, args.stage_frames)
+    cpu_ms["encode"] = used.seconds / args.stage_frames * 1000
+    return stages, cpu_ms
+
+
 class Rows(list[tuple[str, str]]):
     """Result rows, each printed as soon as it is measured (a long run shows its figures as it goes)."""
 
@@ -339,23 +378,27 @@ def main() -> None:
         e2e_rates = {}
         for size in args.batch_sizes:
             explainer.batch_size = size
-            e2e, frames, before, peak = bench_e2e(clip, out_dir / "explained.mp4", explainer, size, args.max_side)
+            with CpuMeter() as used:
+                e2e, frames, before, peak = bench_e2e(clip, out_dir / "explained.mp4", explainer, size,
+                                                      args.max_side)
             e2e_rates[size] = e2e
-            rows.append((f"(a) end-to-end explain_video, batch {size}", f"{e2e:8.1f} frames/s  ({frames} frames, "
-                                                                        f"peak RSS {peak:.0f} MiB)"))
+            rows.append((f"(a) end-to-end explain_video, batch {size}",
+                         f"{e2e:8.1f} frames/s  ({frames} frames, {used.seconds / frames * 1000:.1f} ms CPU per "
+                         f"frame, peak RSS {peak:.0f} MiB)"))
         explainer.batch_size = batch
         images = _frames(clip, max(batch, 16), args.max_side)
-        stages = {"decode": bench_decode(clip, args.max_side),
-                  "network (engine)": bench_network(explainer, images, batch, args.stage_frames)}
-        jobs = _jobs(explainer, images, (-5.0, 5.0))
-        stages["render"], prepared = bench_render(jobs, args.stage_frames)
-        stages["encode"] = bench_encode(out_dir / "encode-only.mp4", prepared, jobs, args.stage_frames)
+        stages, cpu_ms = bench_stages(clip, info.frame_count, explainer, images, batch, args, out_dir)
         for name, rate in stages.items():
-            rows.append((f"(b) {name} alone", f"{rate:8.1f} frames/s"))
+            rows.append((f"(b) {name} alone", f"{rate:8.1f} frames/s  ({cpu_ms[name]:.1f} ms CPU per frame)"))
         slowest = min(stages, key=stages.__getitem__)
         e2e = e2e_rates[batch]
         rows.append((f"    e2e (batch {batch}) / slowest stage ({slowest}), target >= 0.8",
                      f"{e2e / stages[slowest]:8.2f}"))
+        cores = len(os.sched_getaffinity(0))
+        ceiling = cores / (sum(cpu_ms.values()) / 1000)
+        rows.append((f"    the cores' ceiling: {cores} cores / {sum(cpu_ms.values()):.1f} ms CPU of all stages per frame",
+                     f"{ceiling:8.1f} frames/s  (e2e / ceiling {e2e / ceiling:.2f}; slowest stage / ceiling "
+                     f"{stages[slowest] / ceiling:.2f})"))
         naive_frames = min(args.naive_frames, frames)
         naive = bench_naive(clip, out_dir / "naive.mp4", explainer, naive_frames, args.max_side,
                             lambda image, values: overlay(image, values, 0.5, "jet"))
