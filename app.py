@@ -25,7 +25,4 @@ pages = [st.Page(path, title=title, icon=icon, default=path == ui.HOME_PAGE)
 # visitor who opened /video directly got a menu of the raw pages/ file names.
 navigation = st.navigation(pages, position="hidden")
 ui.draw_menu(pages)
-try:
-    navigation.run()
-finally:
-    ui.warm_up()   # once the first page is drawn, the default network loads in the background (app_ui.warmup)
+navigation.run()   # each page draws its heading with ui.page_title, which starts the background load

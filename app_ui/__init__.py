@@ -154,7 +154,7 @@ if TYPE_CHECKING:
         video_run,
     )
     from app_ui.video_view import show_events, timeline_figure, video_info_text, video_progress
-    from app_ui.warmup import warm_up
+    from app_ui.warmup import page_title, warm_up
     from app_ui.widgets import (
         NORM_LABELS,
         TRAIN_OWN_HINT,
@@ -209,7 +209,7 @@ _HOMES: dict[str, str] = {
                     "app_ui.video_jobs"),
     **dict.fromkeys(("show_events", "timeline_figure", "video_info_text", "video_progress"),
                     "app_ui.video_view"),
-    "warm_up": "app_ui.warmup",
+    **dict.fromkeys(("page_title", "warm_up"), "app_ui.warmup"),
     **dict.fromkeys(("NORM_LABELS", "TRAIN_OWN_HINT", "ViewSettings", "map_caption", "model_card_label",
                      "overlay_controls", "show_verdict", "synthetic_model_hint", "verdict_text",
                      "view_controls"),
@@ -234,6 +234,6 @@ __all__ = [
     "colormap_control", "grid_range", "kept_choice", "grid_values", "model_scale_of", "outlined_display", "show_blended_maps",
     "video_frame", "video_gif", "video_info_text", "video_job", "video_progress", "video_run", "view_controls",
     "domain_caption", "domain_cell", "show_run_summary", "frames_domain_note", "gallery_verdict", "score_flags",
-    "warm_up",
+    "page_title", "warm_up",
 ]
 __getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -2,8 +2,10 @@
 after the page is drawn.
 
 Pages draw their heading and controls from the model files' cards alone (no network library is imported for
-that), so a cold server shows its first page at once. After that first run app.py calls :func:`warm_up`,
-which starts one daemon thread per server process. The thread imports PyTorch and onnxruntime, then loads the
+that), so a cold server shows its first page at once. Every page draws its heading with :func:`page_title`,
+which then calls :func:`warm_up`: the first one starts a daemon thread (one per server process). Starting it
+after the heading matters on a small machine: the thread's imports hold the interpreter for seconds, and a
+heading that had to wait for them reached the browser about a second later (measured). The thread imports PyTorch and onnxruntime, then loads the
 explainer of the model the pickers open with (CAM on the default engine), together with its colour scale,
 into the caches every session shares (:func:`app_ui.models.get_explainer`, ``st.cache_resource``). A run
 that needs the same explainer meanwhile waits for that cache entry rather than loading a second copy. A
@@ -19,6 +21,7 @@ import logging
 import threading
 import time
 
+import streamlit as st
 from streamlit import runtime
 
 log = logging.getLogger("cam_inspector.app")
@@ -30,6 +33,12 @@ _thread: threading.Thread | None = None
 def _serving() -> bool:
     """Whether this process is a Streamlit server (AppTest installs a mock in place of the runtime)."""
     return runtime.exists() and type(runtime.Runtime.instance()) is runtime.Runtime
+
+
+def page_title(text: str) -> None:
+    """A page's heading (``st.title``), then :func:`warm_up`."""
+    st.title(text)
+    warm_up()
 
 
 def warm_up() -> threading.Thread | None:

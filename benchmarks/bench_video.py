@@ -1,7 +1,7 @@
 """Video pipeline throughput and memory, measured in one run (run by hand; not a test).
 
     python benchmarks/bench_video.py [--seconds 10] [--height 720] [--model NAME] [--backend auto|onnx|torch]
-                                     [--batch-sizes 8] [--long] [--out-dir DIR]
+                                     [--batch-sizes 8] [--long] [--memory-only] [--out-dir DIR]
 
 1. Writes a synthetic clip: the conveyor of :func:`cam_core.synth.conveyor_frames` (480×270, a 10 s
    loop of unique frames) upscaled by swscale to ``--height`` (16:9), H.264.
@@ -10,16 +10,26 @@
    (b) each stage alone, as the pipeline runs it: decode (``read_frames``), the network through the engine
        (``explainer.explain`` on decoded frames, batched: preprocessing included), render (the pipeline's
        ``FrameRenderer`` + conversion to yuv420p), encode (x264 of already converted frames);
-       ratio e2e / slowest stage (target >= 0.8);
+       ratio e2e / slowest stage (target >= 0.8); each stage's CPU time per frame (all threads) and the cores'
+       ceiling, cores / Σ CPU per frame: no pipeline on this machine can go faster than that;
    (c) a naive loop in one thread: decode one frame → explain it → ``render.overlay`` → encode it;
-   (d) peak RSS while ``explain_video`` runs (sampled from /proc/self/status every 20 ms), for this clip
-       and with ``--long`` for a 5-minute one (memory should not grow with length).
+   (d) peak memory of a video run, each clip in a fresh process that does what ``python -m cam_core video``
+       does (load the model, open the engine, ``explain_video`` with ``track_parts``): its peak RSS over its
+       whole life (``ru_maxrss``, the figure the target "≤ 1 GB" is about) and its RSS once the model is
+       loaded, for this clip and with ``--long`` for a 5-minute one (memory should not grow with length).
+       ``--memory-only`` runs (d) alone;
+   (e) the built-in sample clip (:func:`cam_core.video.make_sample_clip`, 4 s at 480×270) explained as the app does
+       (parts followed), model already loaded: its real-time ratio = clip duration / wall time (≥ 1: faster than
+       the clip plays).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import threading
@@ -56,6 +66,23 @@ def rss_mib() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds() -> float:
+    """CPU time this process has used so far, all threads (user + system), in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """CPU seconds the ``with`` block used, all threads together (``.seconds``)."""
+
+    def __enter__(self) -> CpuMeter:
+        self._start = cpu_seconds()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = cpu_seconds() - self._start
 
 
 class RssSampler:
@@ -162,7 +189,7 @@ def bench_network(explainer: Explainer, images: list[np.ndarray], batch: int, fr
 def _jobs(explainer: Explainer, images: list[np.ndarray], value_range: tuple[float, float]) -> list[Job]:
     jobs = []
     for i, (image, explanation) in enumerate(zip(images, explainer.explain(images))):
-        view = frame_view(explanation, "overlay", 0.5, value_range, explainer.bundle.card)
+        view = frame_view(explanation, "overlay", 0.5, value_range)
         frame = Frame(index=i, time_s=i / 15, pts=i, duration=1, time_base=Fraction(1, 15), image=image)
         jobs.append(Job(frame=frame, view=view))
     return jobs
@@ -225,6 +252,76 @@ def bench_naive(src: Path, dst: Path, explainer: Explainer, frames: int, max_sid
     return count / (time.perf_counter() - start)
 
 
+def bench_sample_clip(out_dir: Path, explainer: Explainer, batch: int) -> tuple[float, float, int]:
+    """(e): (clip seconds, wall seconds, frames) of ``explain_video`` on the built-in sample clip."""
+    clip = video.make_sample_clip(out_dir / "sample.mp4")
+    info = video.probe_video(clip)
+    settings = VideoSettings(batch_size=batch, track_parts=True)
+    start = time.perf_counter()
+    result = video.explain_video(clip, out_dir / "sample-explained.mp4", explainer, settings)
+    return len(result.frames) / info.fps, time.perf_counter() - start, len(result.frames)
+
+
+def child_run(args: argparse.Namespace) -> None:
+    """(d), in this fresh process: load, open the engine, explain ``args.child_run`` as the CLI does; prints one
+    JSON line with the RSS once loaded, the sampled peak during the call and ``ru_maxrss`` (MiB)."""
+    clip, out = args.child_run
+    bundle = get_bundle(args.model, args.device)
+    with make_explainer(bundle, backend=args.backend, batch_size=args.batch_sizes[0]) as explainer:
+        settings = VideoSettings(batch_size=args.batch_sizes[0], max_side=args.max_side, track_parts=True)
+        with RssSampler() as rss:
+            start = time.perf_counter()
+            result = video.explain_video(clip, out, explainer, settings, csv_path=Path(out).with_suffix(".csv"))
+            elapsed = time.perf_counter() - start
+    print(json.dumps({"loaded": rss.before, "peak_call": rss.peak, "frames": len(result.frames),
+                      "fps": len(result.frames) / elapsed,
+                      "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def bench_memory(clip: Path, out: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Run :func:`child_run` on ``clip`` in a fresh interpreter; its JSON result."""
+    command = [sys.executable, __file__, "--child-run", str(clip), str(out), "--device", args.device,
+               "--backend", args.backend, "--batch-sizes", str(args.batch_sizes[0]), "--max-side", str(args.max_side)]
+    if args.model:
+        command += ["--model", args.model]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def memory_rows(rows: Rows, clips: list[tuple[float, Path]], out_dir: Path, args: argparse.Namespace) -> None:
+    """(d) for each clip: the fresh process's peak RSS (its whole life) and its RSS once the model is loaded."""
+    peaks = []
+    for seconds, clip in clips:
+        got = bench_memory(clip, out_dir / f"memory-{seconds:g}s.mp4", args)
+        peaks.append(got["maxrss"])
+        rows.append((f"(d) peak RSS of a video run, {seconds:g} s clip (fresh process, target <= 1024 MiB)",
+                     f"{got['maxrss']:8.0f} MiB  ({got['loaded']:.0f} MiB once loaded; {got['frames']:.0f} frames "
+                     f"at {got['fps']:.1f} frames/s)"))
+    if len(peaks) > 1:
+        rows.append((f"    growth from {clips[0][0]:g} s to {clips[-1][0]:g} s", f"{peaks[-1] - peaks[0]:+8.0f} MiB"))
+
+
+def bench_stages(clip: Path, clip_frames: int, explainer: Explainer, images: list[np.ndarray], batch: int,
+                 args: argparse.Namespace, out_dir: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """(b): each stage alone, its frames/s and its CPU time per frame (ms, all threads)."""
+    stages: dict[str, float] = {}
+    cpu_ms: dict[str, float] = {}
+    with CpuMeter() as used:
+        stages["decode"] = bench_decode(clip, args.max_side)
+    cpu_ms["decode"] = used.seconds / clip_frames * 1000
+    with CpuMeter() as used:
+        stages["network (engine)"] = bench_network(explainer, images, batch, args.stage_frames)
+    cpu_ms["network (engine)"] = used.seconds / (-(-args.stage_frames // batch) * batch + batch) * 1000  # + warm-up
+    jobs = _jobs(explainer, images, (-5.0, 5.0))
+    with CpuMeter() as used:
+        stages["render"], prepared = bench_render(jobs, args.stage_frames)
+    cpu_ms["render"] = used.seconds / args.stage_frames * 1000
+    with CpuMeter() as used:
+        stages["encode"] = bench_encode(out_dir / "encode-only.mp4", prepared, jobs, args.stage_frames)
+    cpu_ms["encode"] = used.seconds / args.stage_frames * 1000
+    return stages, cpu_ms
+
+
 class Rows(list[tuple[str, str]]):
     """Result rows, each printed as soon as it is measured (a long run shows its figures as it goes)."""
 
@@ -246,21 +343,31 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--stage-frames", type=int, default=60, help="frames timed in each stage alone")
     parser.add_argument("--naive-frames", type=int, default=60, help="frames timed in the naive loop")
     parser.add_argument("--long", action="store_true", help="also run a 5-minute clip for peak RSS")
+    parser.add_argument("--memory-only", action="store_true", help="only (d), the peak memory of video runs")
     parser.add_argument("--out-dir", type=Path, default=None)
+    parser.add_argument("--child-run", nargs=2, metavar=("CLIP", "OUT"), help=argparse.SUPPRESS)
     return parser
 
 
 def main() -> None:
     args = _parser().parse_args()
-
+    if args.child_run:
+        child_run(args)
+        return
     out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="cam-bench-video-"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    bundle = get_bundle(args.model, args.device)
-    batch = args.batch_sizes[0]
     start = time.perf_counter()
     clip = write_clip(out_dir / f"clip-{args.seconds:g}s-{args.height}p.mp4", args.seconds, args.fps, args.height)
-    info = video.probe_video(clip)
+    clips = [(args.seconds, clip)]
+    if args.long:
+        clips.append((300.0, write_clip(out_dir / f"clip-300s-{args.height}p.mp4", 300, args.fps, args.height)))
     rows = Rows()
+    if args.memory_only:
+        memory_rows(rows, clips, out_dir, args)
+        return
+    bundle = get_bundle(args.model, args.device)
+    batch = args.batch_sizes[0]
+    info = video.probe_video(clip)
     with make_explainer(bundle, backend=args.backend, batch_size=batch) as explainer:
         print(f"model={bundle.name} ({bundle.arch}, input {bundle.input_size[1]}x{bundle.input_size[0]}) "
               f"device={bundle.device} engine={explainer.backend.label} torch={torch.__version__} "
@@ -271,36 +378,36 @@ def main() -> None:
         e2e_rates = {}
         for size in args.batch_sizes:
             explainer.batch_size = size
-            e2e, frames, before, peak = bench_e2e(clip, out_dir / "explained.mp4", explainer, size, args.max_side)
+            with CpuMeter() as used:
+                e2e, frames, before, peak = bench_e2e(clip, out_dir / "explained.mp4", explainer, size,
+                                                      args.max_side)
             e2e_rates[size] = e2e
-            rows.append((f"(a) end-to-end explain_video, batch {size}", f"{e2e:8.1f} frames/s  ({frames} frames, "
-                                                                        f"peak RSS {peak:.0f} MiB)"))
+            rows.append((f"(a) end-to-end explain_video, batch {size}",
+                         f"{e2e:8.1f} frames/s  ({frames} frames, {used.seconds / frames * 1000:.1f} ms CPU per "
+                         f"frame, peak RSS {peak:.0f} MiB)"))
         explainer.batch_size = batch
         images = _frames(clip, max(batch, 16), args.max_side)
-        stages = {"decode": bench_decode(clip, args.max_side),
-                  "network (engine)": bench_network(explainer, images, batch, args.stage_frames)}
-        jobs = _jobs(explainer, images, (-5.0, 5.0))
-        stages["render"], prepared = bench_render(jobs, args.stage_frames)
-        stages["encode"] = bench_encode(out_dir / "encode-only.mp4", prepared, jobs, args.stage_frames)
+        stages, cpu_ms = bench_stages(clip, info.frame_count, explainer, images, batch, args, out_dir)
         for name, rate in stages.items():
-            rows.append((f"(b) {name} alone", f"{rate:8.1f} frames/s"))
+            rows.append((f"(b) {name} alone", f"{rate:8.1f} frames/s  ({cpu_ms[name]:.1f} ms CPU per frame)"))
         slowest = min(stages, key=stages.__getitem__)
         e2e = e2e_rates[batch]
         rows.append((f"    e2e (batch {batch}) / slowest stage ({slowest}), target >= 0.8",
                      f"{e2e / stages[slowest]:8.2f}"))
+        cores = len(os.sched_getaffinity(0))
+        ceiling = cores / (sum(cpu_ms.values()) / 1000)
+        rows.append((f"    the cores' ceiling: {cores} cores / {sum(cpu_ms.values()):.1f} ms CPU of all stages per frame",
+                     f"{ceiling:8.1f} frames/s  (e2e / ceiling {e2e / ceiling:.2f}; slowest stage / ceiling "
+                     f"{stages[slowest] / ceiling:.2f})"))
         naive_frames = min(args.naive_frames, frames)
         naive = bench_naive(clip, out_dir / "naive.mp4", explainer, naive_frames, args.max_side,
                             lambda image, values: overlay(image, values, 0.5, "jet"))
         rows.append(("(c) naive 1-frame loop, render.overlay", f"{naive:8.1f} frames/s  ({naive_frames} frames)"))
         rows.append(("    e2e / naive loop", f"{e2e / naive:8.2f}x"))
-        rows.append((f"(d) peak RSS, {args.seconds:g} s clip", f"{peak:8.0f} MiB  (+{peak - before:.0f} MiB over "
-                                                                 f"the {before:.0f} MiB before the call)"))
-        if args.long:
-            long_clip = write_clip(out_dir / f"clip-300s-{args.height}p.mp4", 300, args.fps, args.height)
-            e2e_long, frames_long, before_long, peak_long = bench_e2e(long_clip, out_dir / "explained-long.mp4",
-                                                                      explainer, batch, args.max_side)
-            rows.append(("(d) peak RSS, 300 s clip", f"{peak_long:8.0f} MiB  (+{peak_long - before_long:.0f} MiB; "
-                                                        f"{frames_long} frames at {e2e_long:.1f} frames/s)"))
+        clip_s, wall_s, clip_frames = bench_sample_clip(out_dir, explainer, batch)
+        rows.append(("(e) built-in clip, real-time ratio (clip duration / wall time)",
+                     f"{clip_s / wall_s:8.2f}   ({clip_frames} frames, {clip_s:g} s of video in {wall_s:.2f} s)"))
+    memory_rows(rows, clips, out_dir, args)
 
 
 if __name__ == "__main__":

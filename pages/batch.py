@@ -70,7 +70,7 @@ def show_row(row: dict[str, Any]) -> None:
 
 
 def page() -> None:
-    st.title("Batch results")
+    ui.page_title("Batch results")
     folder = st.text_input("Results folder (the --out of `python -m cam_core batch`)", key="batch_results_dir",
                            placeholder="/data/results/line3-2026-12-03").strip()
     if not folder:

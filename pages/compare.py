@@ -147,7 +147,7 @@ def labelled_set_scores(models: list[str], method: ui.MapMethod) -> None:
 
 
 def page() -> None:
-    st.title("Compare networks")
+    ui.page_title("Compare networks")
     names = ui.model_names()
     if not names:
         st.warning(ui.NO_MODELS_MESSAGE)

@@ -150,7 +150,7 @@ def downloads(items: list[ui.InputImage], explanations: list, view: ui.ViewSetti
 
 
 def page() -> None:
-    st.title("Explain: why OK, why NG?")
+    ui.page_title("Explain: why OK, why NG?")
     model, method, target, view, raw_grid = sidebar_controls()
     items, errors, mask_files = gather_inputs()
     for line in errors:

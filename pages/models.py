@@ -235,7 +235,7 @@ def train_form(data_root: Path, zip_name: str, disabled: bool) -> None:
 
 
 def page() -> None:
-    st.title("Models")
+    ui.page_title("Models")
     cards, add, imported, train = st.tabs(["Available models", "Add a checkpoint", "Import a PyTorch model",
                                            "Train a new model"])
     with cards:

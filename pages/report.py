@@ -55,7 +55,7 @@ def build(batch: ui.Batch, title: str) -> str:
 
 
 def page() -> None:
-    st.title("Report")
+    ui.page_title("Report")
     batch = source_batch()
     if batch is None:
         return

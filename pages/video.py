@@ -224,7 +224,7 @@ def explain_button(source: ui.VideoSource | None, model: str, method: ui.MapMeth
 
 
 def page() -> None:
-    st.title("Video: the maps on every frame")
+    ui.page_title("Video: the maps on every frame")
     model, method, settings = sidebar_controls()
     source = checked_source()
     job = ui.video_job()

@@ -29,6 +29,7 @@ from cam_core.errors import ModelError
 from cam_core.interop.onnx_cache import engine_runtime
 from cam_core.interop.onnx_cam import OnnxCAM, OnnxCamRuntime
 from cam_core.interop.onnx_targets import check_sizes
+from cam_core.memory import release_free_memory
 
 __all__ = ["VERIFY_RTOL", "engine_extractor", "verify_runtime"]
 
@@ -74,5 +75,6 @@ def engine_extractor(bundle: ModelBundle, folder: Path | None = None) -> OnnxCAM
         if runtime is None:
             runtime = engine_runtime(bundle, folder, label=f"{bundle.name} (ONNX engine)")
             verify_runtime(bundle, runtime)
+            release_free_memory()   # the PyTorch probe's activations (cam_core.memory)
             _runtimes[bundle.model] = runtime
     return OnnxCAM(runtime)

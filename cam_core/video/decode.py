@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Generator, Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,6 +31,9 @@ class Plan:
     rotation: int
 
 
+NO_PIXELS = np.zeros((0, 0, 3), dtype=np.uint8)
+
+
 @dataclass(frozen=True)
 class Frame:
     index: int
@@ -39,6 +42,11 @@ class Frame:
     duration: int       # in ``time_base``; 0 when unknown
     time_base: Fraction
     image: np.ndarray   # H×W×3 uint8, rotated and downscaled
+
+    def timing(self) -> Frame:
+        """This frame without its pixels (:data:`NO_PIXELS`): what the encoder needs once the frame is drawn, so
+        the frames waiting to be encoded do not keep their decoded images alive."""
+        return replace(self, image=NO_PIXELS)
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,8 @@ def decode_worker(path: Path, plan: Plan, fps: float, q: queue.Queue[object], st
 def render_worker(q: queue.Queue[object], out: queue.Queue[object], stop: threading.Event, encoder: Worker,
                   gif: bool, opacity: float, colormap: str) -> None:
     """Draw each job (:class:`FrameRenderer`) and convert it to the encoder's pixel format, then hand
-    ``(video frame, frame)`` to the encoder; :data:`END_JOBS` is passed on. GIF: only the first frame of each
-    ``1/GIF_MAX_FPS`` slot is drawn."""
+    ``(video frame, frame timing)`` to the encoder (:meth:`Frame.timing`: the decoded pixels are not kept);
+    :data:`END_JOBS` is passed on. GIF: only the first frame of each ``1/GIF_MAX_FPS`` slot is drawn."""
     renderer = FrameRenderer(opacity, colormap)
     last_slot = -1
     while True:
@@ -93,12 +93,12 @@ def render_worker(q: queue.Queue[object], out: queue.Queue[object], stop: thread
             if slot <= last_slot:
                 continue
             last_slot = slot
-        put_or_raise(out, (prepare_frame(renderer.render(job), gif), job.frame), stop, encoder)
+        put_or_raise(out, (prepare_frame(renderer.render(job), gif), job.frame.timing()), stop, encoder)
 
 
 def encode_worker(writer_factory: Callable[[], Writer], q: queue.Queue[object], stop: threading.Event,
                   result: list[int]) -> None:
-    """Encode ``(video frame, frame)`` items until :data:`END_JOBS` (then finish the file and append the frame
+    """Encode ``(video frame, frame timing)`` items until :data:`END_JOBS` (then finish the file and append the frame
     count to ``result``) or until ``stop`` is set (then abort the file)."""
     writer = writer_factory()
     try:

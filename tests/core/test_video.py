@@ -42,6 +42,7 @@ from cam_core.video import (
     scale,
     write_frames_csv,
 )
+from cam_core.video.decode import Frame
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,6 +421,22 @@ def test_render_thread_error_reaches_caller(explainer: Explainer, clip: Path, tm
                       csv_path=tmp_path / "out.csv")
     assert leftovers(tmp_path, {"in.mp4"}) == []
     assert no_video_threads()
+
+
+def test_frames_waiting_for_the_encoder_hold_no_decoded_pixels(explainer: Explainer, clip: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory: once drawn, a frame travels to the encoder as its timing only (the yuv420p picture carries it)."""
+    original = encode.Writer.write_prepared
+    seen: list[tuple[int, int]] = []
+
+    def recording(self: encode.Writer, out: av.VideoFrame, frame: Frame) -> None:
+        seen.append((frame.image.size, out.width))
+        original(self, out, frame)
+
+    monkeypatch.setattr(encode.Writer, "write_prepared", recording)
+    result = explain_video(clip, tmp_path / "out.mp4", explainer, batch_size=4, value_range=(-1.0, 1.0))
+    assert len(seen) == len(result.frames) > 0
+    assert {pixels for pixels, _ in seen} == {0} and {width for _, width in seen} == {result.info.width}
 
 
 def test_many_class_models_record_top_classes_only() -> None:
