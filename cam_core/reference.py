@@ -25,7 +25,7 @@ from torch import Tensor
 
 from cam_core.checkpoints import resolve_model_path
 from cam_core.checkpoints.card import CARD_KEY
-from cam_core.data.dataset import is_masks_folder
+from cam_core.data.dataset import is_masks_folder, name_group
 from cam_core.data.imaging import iter_image_files, load_image
 from cam_core.domain import DOMAIN_PREFIX, DomainModel
 from cam_core.domain.build import fit_domain
@@ -71,18 +71,26 @@ def image_features(bundle: Any, images: Iterable[Any], batch_size: int = 16) -> 
     return torch.cat(rows), layer
 
 
-def _load_all(paths: Sequence[Path], skipped: list[str]) -> Iterable[Any]:
+def _load_all(paths: Sequence[Path], skipped: list[str], kept: list[Path]) -> Iterable[Any]:
+    """The images of ``paths`` that decode, in order (their paths appended to ``kept``, the others to ``skipped``)."""
     for path in paths:
         try:
-            yield load_image(path).image
+            image = load_image(path).image
         except InputError as exc:
             skipped.append(f"{path.name}: {exc}")
+            continue
+        kept.append(path)
+        yield image
 
 
-def reference_from_folder(bundle: Any, folder: str | Path, *, seed: int = 0,
+def reference_from_folder(bundle: Any, folder: str | Path, *, seed: int = 0, group_pattern: str | None = None,
                           progress: Callable[[str], None] | None = None) -> tuple[DomainModel, list[str]]:
     """The domain model of ``bundle`` from the images in ``folder`` (recursively; ``masks/`` folders skipped):
-    a random :data:`CALIBRATION_SHARE` is held out for the threshold. Returns it and the skipped files."""
+    a random :data:`CALIBRATION_SHARE` is held out for the threshold. With ``group_pattern`` (a regular expression
+    whose first match in a file name names its acquisition run, :func:`~cam_core.data.dataset.name_group`) and
+    two or more runs, the threshold is calibrated on whole runs the reference is measured without
+    (:mod:`cam_core.domain.calibration`), as ``train --group-pattern`` does. Returns it and the skipped files."""
+    group_of = name_group(group_pattern) if group_pattern else None
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}")
@@ -94,12 +102,16 @@ def reference_from_folder(bundle: Any, folder: str | Path, *, seed: int = 0,
     held_paths = [paths[i] for i in order[:n_held]]
     ref_paths = [paths[i] for i in order[n_held:]]
     skipped: list[str] = []
+    ref_kept: list[Path] = []
+    held_kept: list[Path] = []
     say = progress or (lambda _: None)
     say(f"features of {len(ref_paths)} reference images")
-    ref, layer = image_features(bundle, _load_all(ref_paths, skipped))
+    ref, layer = image_features(bundle, _load_all(ref_paths, skipped, ref_kept))
     say(f"features of {len(held_paths)} held-out images")
-    held, _ = image_features(bundle, _load_all(held_paths, skipped))
-    model = fit_domain(ref, held, layer=layer, source=str(folder), seed=seed)
+    held, _ = image_features(bundle, _load_all(held_paths, skipped, held_kept))
+    groups = None if group_of is None else ([group_of(p.name) for p in ref_kept], [group_of(p.name) for p in held_kept])
+    model = fit_domain(ref, held, layer=layer, source=str(folder), seed=seed,
+                       reference_groups=groups[0] if groups else None, held_out_groups=groups[1] if groups else None)
     return model, skipped
 
 
@@ -118,7 +130,8 @@ def write_domain(path: str | Path, card: dict[str, Any], domain: DomainModel) ->
     return card
 
 
-def attach_reference(model: str, folder: str | Path, *, seed: int = 0, describe: str | None = None) -> str:
+def attach_reference(model: str, folder: str | Path, *, seed: int = 0, describe: str | None = None,
+                     group_pattern: str | None = None) -> str:
     """Make ``model``'s domain reference from ``folder`` and write it into the model file; a line saying what
     was written."""
     path = resolve_model_path(model)
@@ -130,7 +143,7 @@ def attach_reference(model: str, folder: str | Path, *, seed: int = 0, describe:
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    domain, skipped = reference_from_folder(bundle, folder, seed=seed, progress=say)
+    domain, skipped = reference_from_folder(bundle, folder, seed=seed, group_pattern=group_pattern, progress=say)
     if describe:
         domain = replace(domain, reference=replace(domain.reference, source=describe))
     for line in skipped:
@@ -138,11 +151,13 @@ def attach_reference(model: str, folder: str | Path, *, seed: int = 0, describe:
     write_domain(path, bundle.card.to_dict(), domain)
     ref = domain.reference
     return (f"wrote the domain reference into {path}: {ref.n_reference} reference images, threshold "
-            f"{ref.threshold:.4f} ({ref.quantile:.0%} of {ref.n_calibration} held-out distances × {ref.margin:g})")
+            f"{ref.threshold:.4f} ({ref.margin:g} × the {ref.quantile:.0%} quantile of {ref.n_calibration} distances; "
+            f"calibrated on {ref.calibration})")
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
-    print(attach_reference(args.model, args.folder, seed=args.seed, describe=args.describe))
+    print(attach_reference(args.model, args.folder, seed=args.seed, describe=args.describe,
+                           group_pattern=args.group_pattern))
     return 0
 
 
@@ -154,4 +169,7 @@ def add_reference_parser(sub: argparse._SubParsersAction) -> None:
                    "a quarter is held out to calibrate the threshold")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--describe", default=None, help="what the folder holds, for the card (default: its path)")
+    p.add_argument("--group-pattern", default=None,
+                   help="regular expression naming each image's acquisition run from its file name (e.g. 'exp\\d+'): "
+                        "the threshold is then calibrated on whole runs, so images of a new run are not flagged")
     p.set_defaults(func=cmd_reference)

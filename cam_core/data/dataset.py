@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,7 @@ __all__ = [
     "NOTE_NON_IMAGE", "ClassFolderSummary", "MaskMatch", "SkipNote", "class_folders", "find_class_folders",
     "find_masks_folder",
     "folder_masks", "image_stem", "is_masks_folder", "list_images", "manifest_columns", "mask_for", "mask_stems",
-    "match_masks", "read_manifest", "relative_name",
+    "match_masks", "name_group", "read_manifest", "relative_name",
 ]
 
 #: Name of the folder holding the defect masks (compared case-insensitively, see :func:`is_masks_folder`).
@@ -450,3 +451,19 @@ def _validate_classes(
 def _number(value: int) -> str:
     words = {2: "two", 3: "three", 4: "four", 5: "five"}
     return words.get(value, str(value))
+
+
+def name_group(pattern: str) -> Callable[[str], str | None]:
+    """The group of a file name (an acquisition run, a batch, a camera): the first match of the regular expression
+    ``pattern`` in it (``exp\\d+`` gives ``exp3`` for ``exp3_0012.png``), None where it does not match. The one
+    rule behind ``train --group-pattern`` and ``reference --group-pattern``; a bad pattern is an InputError."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f"group pattern {pattern!r} is not a valid regular expression ({exc})") from None
+
+    def group(name: str) -> str | None:
+        match = regex.search(name)
+        return match.group(0) if match else None
+
+    return group

@@ -7,14 +7,13 @@ and ``ng`` second when present.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from cam_core.data.dataset import class_folders, folder_masks, list_images
+from cam_core.data.dataset import class_folders, folder_masks, list_images, name_group
 from cam_core.errors import InputError
 
 __all__ = ["DatasetIndex", "GroupFn", "ImageRecord", "group_by_pattern", "scan_dataset",
@@ -56,15 +55,12 @@ class DatasetIndex:
 
 
 def group_by_pattern(pattern: str) -> GroupFn:
-    """A ``group_fn`` that groups images by the first match of ``pattern`` in their file name."""
-    try:
-        regex = re.compile(pattern)
-    except re.error as exc:
-        raise InputError(f"group pattern {pattern!r} is not a valid regular expression ({exc})") from None
+    """A ``group_fn`` that groups images by the first match of ``pattern`` in their file name
+    (:func:`cam_core.data.dataset.name_group`)."""
+    of_name = name_group(pattern)
 
     def group(record: ImageRecord) -> str | None:
-        match = regex.search(record.path.name)
-        return match.group(0) if match else None
+        return of_name(record.path.name)
 
     return group
 

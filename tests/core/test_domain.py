@@ -185,6 +185,24 @@ def test_reference_needs_enough_images(tmp_path: Path) -> None:
         reference_from_folder(bundle, tmp_path / "few")
 
 
+def test_reference_with_runs_is_calibrated_on_whole_runs(tmp_path: Path) -> None:
+    """``reference --group-pattern``: the threshold comes from whole runs measured against a reference without
+    them; a pattern that is no regular expression is refused in words."""
+    bundle = load_checkpoint(make_checkpoint(tmp_path / "m.safetensors", arch="resnet18", input_size=64), device="cpu")
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for run, seed in (("exp1", 0), ("exp2", 5), ("exp3", 9)):
+        for i, image in enumerate(_smooth_images(12, seed)):
+            image.save(folder / f"{run}_{i:02d}.png")
+    plain, _ = reference_from_folder(bundle, folder)
+    grouped, _ = reference_from_folder(bundle, folder, group_pattern=r"exp\d+")
+    assert plain.reference.calibration.startswith("held-out images")
+    assert grouped.reference.calibration.startswith("held-out groups (leave-one-group-out over 3 reference groups")
+    assert grouped.reference.n_reference == plain.reference.n_reference
+    with pytest.raises(InputError, match="not a valid regular expression"):
+        reference_from_folder(bundle, folder, group_pattern="exp(")
+
+
 def test_onnx_gives_the_same_features(referenced_model: Path, tmp_path: Path) -> None:
     from cam_core.engine.methods import CAM
     from cam_core.interop import export_onnx, load_onnx
