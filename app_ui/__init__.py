@@ -52,7 +52,14 @@ if TYPE_CHECKING:
         scores_key,
         timed_explanation,
     )
-    from app_ui.domain import domain_caption, domain_cell, frames_domain_note, gallery_verdict, score_flags
+    from app_ui.domain import (
+        domain_caption,
+        domain_cell,
+        frames_domain_note,
+        gallery_score,
+        gallery_verdict,
+        score_flags,
+    )
     from app_ui.drawing import (
         DISPLAY_MAX_SIDE,
         OUTLINE_WIDTH,
@@ -175,7 +182,8 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(("LABELLED_SET", "SCORE_COLUMNS", "SCORE_LIMIT", "LabelledSet", "NetworkScores",
                      "labelled_set", "score_networks", "scores_key", "timed_explanation"),
                     "app_ui.compare"),
-    **dict.fromkeys(("domain_caption", "domain_cell", "frames_domain_note", "gallery_verdict", "score_flags"),
+    **dict.fromkeys(("domain_caption", "domain_cell", "frames_domain_note", "gallery_score", "gallery_verdict",
+                    "score_flags"),
                     "app_ui.domain"),
     **dict.fromkeys(("DISPLAY_MAX_SIDE", "OUTLINE_WIDTH", "display_copy", "encode_jpeg", "encode_png",
                      "raw_grid_figure", "render_maps", "render_overlays"),
@@ -233,7 +241,8 @@ __all__ = [
     "synthetic_model_hint", "tab_icon", "timed_explain", "timed_explanation", "timeline_figure", "show_events", "verdict_text", "verdicts",
     "colormap_control", "grid_range", "kept_choice", "grid_values", "model_scale_of", "outlined_display", "show_blended_maps",
     "video_frame", "video_gif", "video_info_text", "video_job", "video_progress", "video_run", "view_controls",
-    "domain_caption", "domain_cell", "show_run_summary", "frames_domain_note", "gallery_verdict", "score_flags",
+    "domain_caption", "domain_cell", "show_run_summary", "frames_domain_note", "gallery_score", "gallery_verdict",
+    "score_flags",
     "page_title", "warm_up",
 ]
 __getattr__, __dir__ = lazy_names(__name__, _HOMES)

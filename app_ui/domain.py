@@ -9,7 +9,8 @@ from typing import Any
 from cam_core.domain import DomainResult, DomainVerdict
 from cam_core.explain import Verdict
 
-__all__ = ["OUTSIDE_WORDS", "domain_cell", "domain_caption", "frames_domain_note", "gallery_verdict", "score_flags"]
+__all__ = ["OUTSIDE_WORDS", "domain_cell", "domain_caption", "frames_domain_note", "gallery_score", "gallery_verdict",
+           "score_flags"]
 
 OUTSIDE_WORDS = "unlike anything this model was trained on"
 
@@ -22,6 +23,12 @@ def domain_cell(domain: DomainResult) -> str:
 def gallery_verdict(verdict: Verdict, domain: DomainResult) -> str:
     """The verdict as a table shows it: ``NG`` or, outside the domain, ``(NG) not trusted``."""
     return f"({verdict.label}) not trusted" if domain.outside else verdict.label
+
+
+def gallery_score(probability: float | None, domain: DomainResult) -> float | None:
+    """The probability bar a table draws: none for an image outside the domain, whose verdict is not trusted (a
+    full "NG 100 %" bar beside "(NG) not trusted" reads as certainty); the number stays in the verdict line."""
+    return None if domain.outside else probability
 
 
 def domain_caption(domain: DomainResult) -> str:

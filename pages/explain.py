@@ -79,15 +79,16 @@ def gallery(items: list[ui.InputImage], explanations: list) -> int:
         "file": [i.name for i in items],
         "verdict": [ui.gallery_verdict(v, e.domain) for v, e in zip(verdicts, explanations)],
         "domain": [ui.domain_cell(e.domain) for e in explanations],
-        score: [v.probability if positive is None else v.positive_probability for v in verdicts],
+        score: [ui.gallery_score(v.probability if positive is None else v.positive_probability, e.domain)
+                for v, e in zip(verdicts, explanations)],
     })
-    order = frame.sort_values(score, ascending=False, kind="stable").index.tolist()
+    order = frame.sort_values(score, ascending=False, kind="stable", na_position="last").index.tolist()
     st.dataframe(frame.loc[order], hide_index=True, width="stretch", row_height=THUMB_SIDE + 8, column_config={
         "part": st.column_config.ImageColumn("part", width="small"),
         score: st.column_config.ProgressColumn(score, min_value=0.0, max_value=1.0, format="percent")})
     names = [items[i].name for i in order]
-    text = {items[i].name: verdicts[i].text + (" (not trusted: unlike training data)"
-                                               if explanations[i].domain.outside else "") for i in order}
+    text = {items[i].name: (f"not trusted, unlike training data (the model says {verdicts[i].text})"
+                            if explanations[i].domain.outside else verdicts[i].text) for i in order}
     keep = ui.kept_choice("explain_selected", names)       # survives method, scale and page changes
     chosen = st.selectbox("Image shown below", names, key="explain_selected", on_change=keep,
                           format_func=lambda name: f"{name} — {text[name]}")
