@@ -109,9 +109,10 @@ def reference_from_folder(bundle: Any, folder: str | Path, *, seed: int = 0, gro
     ref, layer = image_features(bundle, _load_all(ref_paths, skipped, ref_kept))
     say(f"features of {len(held_paths)} held-out images")
     held, _ = image_features(bundle, _load_all(held_paths, skipped, held_kept))
-    groups = None if group_of is None else ([group_of(p.name) for p in ref_kept], [group_of(p.name) for p in held_kept])
-    model = fit_domain(ref, held, layer=layer, source=str(folder), seed=seed,
-                       reference_groups=groups[0] if groups else None, held_out_groups=groups[1] if groups else None)
+    ref_groups = [group_of(p.name) for p in ref_kept] if group_of else None
+    held_groups = [group_of(p.name) for p in held_kept] if group_of else None
+    model = fit_domain(ref, held, layer=layer, source=str(folder), seed=seed, reference_groups=ref_groups,
+                       held_out_groups=held_groups)
     return model, skipped
 
 
