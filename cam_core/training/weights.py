@@ -48,13 +48,21 @@ def init_from_model(model: nn.Module, config: TrainConfig, classes: Sequence[str
                          f"{config.arch} with {','.join(classes)} and stride {config.map_stride}")
     from safetensors.torch import load_file
 
-    state = load_file(str(path))
+    from cam_core.domain.store import split_domain
+
+    # The domain check's tensors describe the old training data, not the network: they are not carried over.
+    state, _ = split_domain(load_file(str(path)), None, str(path))
     own = model.state_dict()
+    unknown = sorted(set(state) - set(own))
+    if unknown:
+        raise InputError(f"--init-from {config.init_from}: {len(unknown)} tensor(s) this {config.arch} does not have "
+                         f"(first: {unknown[0]}); is the file from another version of the architecture?")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
     earlier = card.pretrained.get("source", "?")
+    accuracy = card.validation.get("accuracy")
+    accuracy_text = f"{accuracy:.3f}" if isinstance(accuracy, (int, float)) else "?"
     return len(state), [], (f"continued from {path.name} (this product's model; it started from: {earlier}; "
-                            f"its card: trained_on {card.trained_on_text!r}, "
-                            f"validation accuracy {card.validation.get('accuracy', '?')})")
+                            f"its card: trained_on {card.trained_on_text!r}, validation accuracy {accuracy_text})")
 
 
 def zero_head(model: nn.Module) -> None:

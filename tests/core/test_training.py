@@ -542,6 +542,26 @@ def test_init_from_continues_a_model_of_ours_and_refuses_a_mismatch(tmp_path: Pa
                                                                   init_from=str(first.path)))
 
 
+def test_init_from_a_model_carrying_a_domain_reference_loads_only_the_network(tmp_path: Path, tiny_run) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from cam_core.domain.store import DOMAIN_PREFIX
+    from cam_core.training.weights import init_from_model
+
+    first, _, _ = tiny_run
+    with safe_open(str(first.path), "pt") as handle:
+        metadata = handle.metadata()
+    state = load_file(str(first.path))
+    with_domain = tmp_path / "with-domain.safetensors"
+    save_file({**state, f"{DOMAIN_PREFIX}features": torch.ones(3, 4)}, str(with_domain), metadata=metadata)
+    model = build_model("squeezenet1_1", 2)
+    count, _, _ = init_from_model(model, TrainConfig(**TINY, init_from=str(with_domain)), ["ok", "ng"])
+    assert count == len(state)
+    loaded = model.state_dict()
+    assert all(torch.equal(loaded[k], v.to(loaded[k].dtype)) for k, v in state.items())
+
+
 def test_calibration_on_enough_validation_images_is_applied_to_the_head() -> None:
     import torch
 
