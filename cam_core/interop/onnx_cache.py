@@ -17,7 +17,8 @@ The engine opens an export through :func:`engine_runtime`. The first time, it re
 image input (:class:`~cam_core.interop.onnx_cam.RuntimeSpec`) and adds the pooled features as an output; it keeps
 both beside the export (``<stem>.cam1.onnx``, the graph as onnxruntime runs it, and ``<stem>.cam1.npz``, the spec),
 so every later process opens the engine with onnxruntime alone: importing onnx costs about a second. A damaged
-or unreadable pair is prepared again from the export.
+or unreadable pair is prepared again from the export. :func:`engine_files` names the three files kept beside an
+export: that pair and ``<stem>.cam1.verified.json``, the record of the engine's check against PyTorch.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import importlib.metadata
 import os
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +46,8 @@ if TYPE_CHECKING:
 
     from cam_core.checkpoints import ModelBundle
 
-__all__ = ["CACHE_ENV", "FORMAT", "cache_dir", "cache_key", "cached_graph", "engine_runtime"]
+__all__ = ["CACHE_ENV", "FORMAT", "EngineFiles", "cache_dir", "cache_key", "cached_graph", "engine_files",
+           "engine_runtime"]
 
 CACHE_ENV = "CAM_INSPECTOR_ONNX_CACHE"
 FORMAT = 1   # bump when the export itself changes (a new graph for the same file and versions)
@@ -90,6 +93,24 @@ def _graph_path(bundle: ModelBundle, folder: Path | None) -> Path:
     return (folder or cache_dir()) / f"{_safe_stem(bundle.name)}-{cache_key(bundle, sha256_of(source))}.onnx"
 
 
+@dataclass(frozen=True)
+class EngineFiles:
+    """What the engine keeps beside an export: the graph as onnxruntime runs it, its spec, and the record of its
+    check against PyTorch (:mod:`cam_core.interop.onnx_engine`)."""
+
+    graph: Path
+    spec: Path
+    verified: Path
+
+
+def engine_files(bundle: ModelBundle, folder: Path | None = None) -> EngineFiles:
+    """The :class:`EngineFiles` of ``bundle``'s export (they may not exist yet)."""
+    path = _graph_path(bundle, folder)
+    stem = f"{path.stem}.cam{RUNTIME_FORMAT}"
+    return EngineFiles(path.with_name(f"{stem}.onnx"), path.with_name(f"{stem}.npz"),
+                       path.with_name(f"{stem}.verified.json"))
+
+
 def cached_graph(bundle: ModelBundle, folder: Path | None = None) -> tuple[onnx.ModelProto, bool]:
     """``bundle``'s ONNX graph and whether it was exported now (False: read from the cache).
 
@@ -111,9 +132,8 @@ def engine_runtime(bundle: ModelBundle, folder: Path | None = None, label: str =
     """The onnxruntime CAM runtime of ``bundle``'s export, opened from the pair kept beside it when there is one
     (see the module docstring), else prepared from the export (exported first when needed) and kept.
     :class:`ModelError` as :func:`cached_graph`."""
-    path = _graph_path(bundle, folder)
-    graph_file = path.with_name(f"{path.stem}.cam{RUNTIME_FORMAT}.onnx")
-    spec_file = path.with_name(f"{path.stem}.cam{RUNTIME_FORMAT}.npz")
+    files = engine_files(bundle, folder)
+    graph_file, spec_file = files.graph, files.spec
     if graph_file.is_file() and spec_file.is_file():
         try:
             with np.load(spec_file, allow_pickle=False) as arrays:

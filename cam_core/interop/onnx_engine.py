@@ -8,7 +8,11 @@ both engines at every input size the model is ever run at (one for ``square``, e
 
     max|M_onnx − M_torch| ≤ VERIFY_RTOL · max|M_torch|      and the same for the logits (``+ 1`` below)
 
-and raises :class:`ModelError` otherwise (the caller falls back to PyTorch with the reason). The returned
+and raises :class:`ModelError` otherwise (the caller falls back to PyTorch with the reason). A passed check is
+recorded beside the graph (:attr:`~cam_core.interop.onnx_cache.EngineFiles.verified`: the graph's SHA-256, the
+tolerance and the probe), so a later process opening the very same graph with the same tolerance skips the probe
+(about half a second of PyTorch on a cold start); any change to the graph, the model file, the input sizes or the
+library versions (all in the cache key) means a new check. The returned
 :class:`~cam_core.interop.onnx_cam.OnnxCAM` checks the CAM identity ``mean(M_c) + b_c = z_c`` on every call.
 A verified runtime is kept per model object, so CAM and flip-averaged CAM of one model share one session
 (``InferenceSession.run`` is thread-safe).
@@ -16,6 +20,7 @@ A verified runtime is kept per model object, so CAM and flip-averaged CAM of one
 
 from __future__ import annotations
 
+import json
 import threading
 import weakref
 from pathlib import Path
@@ -26,7 +31,8 @@ from torch import nn
 from cam_core.checkpoints import ModelBundle
 from cam_core.engine.methods import make_extractor
 from cam_core.errors import ModelError
-from cam_core.interop.onnx_cache import engine_runtime
+from cam_core.files import atomic_write, sha256_of
+from cam_core.interop.onnx_cache import EngineFiles, engine_files, engine_runtime
 from cam_core.interop.onnx_cam import OnnxCAM, OnnxCamRuntime
 from cam_core.interop.onnx_targets import check_sizes
 from cam_core.memory import release_free_memory
@@ -35,6 +41,7 @@ __all__ = ["VERIFY_RTOL", "engine_extractor", "verify_runtime"]
 
 VERIFY_RTOL = 1e-5
 PROBE_SEED = 20240
+RECORD_FORMAT = 1
 
 _runtimes: weakref.WeakKeyDictionary[nn.Module, OnnxCamRuntime] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
@@ -66,6 +73,25 @@ def verify_runtime(bundle: ModelBundle, runtime: OnnxCamRuntime) -> float:
     return worst
 
 
+def _check_once(bundle: ModelBundle, runtime: OnnxCamRuntime, files: EngineFiles) -> None:
+    """:func:`verify_runtime` unless this very graph passed the same check before (its record says so)."""
+    check = {"format": RECORD_FORMAT, "graph_sha256": sha256_of(files.graph), "rtol": VERIFY_RTOL,
+             "probe_seed": PROBE_SEED}
+    try:
+        record = json.loads(files.verified.read_text(encoding="utf-8"))
+        if isinstance(record, dict) and all(record.get(key) == value for key, value in check.items()):
+            return
+    except (OSError, ValueError):   # no record yet, or an unreadable one: check
+        pass
+    worst = verify_runtime(bundle, runtime)
+    release_free_memory()   # the PyTorch probe's activations (cam_core.memory)
+    try:
+        with atomic_write(files.verified, "w") as handle:
+            json.dump({**check, "worst_map_error": worst}, handle)
+    except OSError:   # a read-only cache: the next process checks again
+        pass
+
+
 def engine_extractor(bundle: ModelBundle, folder: Path | None = None) -> OnnxCAM:
     """A verified onnxruntime CAM extractor for the PyTorch model of ``bundle`` (CPU only), or ModelError."""
     if bundle.device.type != "cpu":
@@ -74,7 +100,6 @@ def engine_extractor(bundle: ModelBundle, folder: Path | None = None) -> OnnxCAM
         runtime = _runtimes.get(bundle.model)
         if runtime is None:
             runtime = engine_runtime(bundle, folder, label=f"{bundle.name} (ONNX engine)")
-            verify_runtime(bundle, runtime)
-            release_free_memory()   # the PyTorch probe's activations (cam_core.memory)
+            _check_once(bundle, runtime, engine_files(bundle, folder))
             _runtimes[bundle.model] = runtime
     return OnnxCAM(runtime)

@@ -3,6 +3,7 @@ later opens without onnx."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -97,11 +98,40 @@ def test_cache_reuse_exports_once(lite: Path, cache: Path, monkeypatch: pytest.M
     bundle = load_model(str(lite), device="cpu")
     make_explainer(bundle, "cam").close()
     assert len(exports) == 1 and exports[0].parent == cache
-    onnx_engine._runtimes.clear()                          # a new process: opens the file, verifies again
+    onnx_engine._runtimes.clear()                          # a new process: opens the file
     second = make_explainer(load_model(str(lite), device="cpu"), "cam")
     assert second.backend.ran == "onnx" and len(exports) == 1
-    # the export and the engine's prepared pair beside it; no temporary file left behind
-    assert sorted(p.name.split(".", 1)[1] for p in cache.iterdir()) == ["cam1.npz", "cam1.onnx", "onnx"]
+    # the export, the engine's prepared pair and its check's record beside it; no temporary file left behind
+    assert sorted(p.name.split(".", 1)[1] for p in cache.iterdir()) == [
+        "cam1.npz", "cam1.onnx", "cam1.verified.json", "onnx"]
+
+
+def test_a_passed_check_is_recorded_and_redone_when_the_graph_or_tolerance_changes(
+        lite: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    checks: list[object] = []
+    real = onnx_engine.verify_runtime
+
+    def counting(bundle, runtime):  # type: ignore[no-untyped-def]
+        checks.append(runtime)
+        return real(bundle, runtime)
+
+    monkeypatch.setattr(onnx_engine, "verify_runtime", counting)
+    bundle = load_model(str(lite), device="cpu")
+
+    def open_engine() -> str:
+        onnx_engine._runtimes.clear()                      # as a new process would
+        return make_explainer(bundle, "cam").backend.ran
+
+    assert open_engine() == "onnx" and len(checks) == 1
+    record = json.loads(onnx_cache.engine_files(bundle).verified.read_text())
+    assert 0 <= record["worst_map_error"] <= onnx_engine.VERIFY_RTOL
+    assert open_engine() == "onnx" and len(checks) == 1     # the same graph: the record stands for the check
+    record_file = onnx_cache.engine_files(bundle).verified
+    record_file.write_text(json.dumps({**record, "graph_sha256": "0" * 64}))   # a record of another graph
+    assert open_engine() == "onnx" and len(checks) == 2
+    assert json.loads(record_file.read_text())["graph_sha256"] == record["graph_sha256"]
+    monkeypatch.setattr(onnx_engine, "VERIFY_RTOL", 0.0)     # a stricter check is not covered by the old record
+    assert open_engine() == "torch" and len(checks) == 3
 
 
 def test_a_prepared_engine_opens_without_onnx(lite: Path, cache: Path) -> None:
