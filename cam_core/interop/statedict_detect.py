@@ -8,7 +8,8 @@ classifier (the layer CAM reads, from :func:`~cam_core.engine.architectures.reso
 reference's input shape with any number ``C ≥ 1`` of output rows. ``C`` is the class count
 (``C = 1``: a single-logit head). Keys that are never part of the network are dropped with a note:
 BatchNorm's ``num_batches_tracked`` counters may be absent, GoogLeNet's auxiliary heads (``aux1.``/``aux2.``,
-used only in training) are left out.
+used only in training) are left out, and so are the domain check's tensors (``domain.``) of a model file of ours:
+they describe that model's training data, not the network.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from functools import cache
 
 import torch
 
+from cam_core.domain.store import DOMAIN_PREFIX
 from cam_core.engine import KNOWN_ARCHITECTURES, build_model, resolve_head
 
 __all__ = ["ArchFit", "Signature", "candidate_views", "fit_architecture", "signature"]
@@ -111,7 +113,7 @@ def _fit_one(sig: Signature, view: Mapping[str, tuple[int, ...]], prefix: str, o
     fit = ArchFit(sig.arch, prefix=prefix, total=len(sig.body) + 2, dropped=list(outside))
     training_only = TRAINING_ONLY_PREFIXES.get(sig.arch, ())
     for key, shape in view.items():
-        if key.startswith(training_only):
+        if key.startswith(training_only) or (prefix + key).startswith(DOMAIN_PREFIX):
             fit.dropped.append(prefix + key)
         elif key in (sig.head_weight, sig.head_bias):
             continue

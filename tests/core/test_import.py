@@ -139,6 +139,19 @@ def test_model_entry_and_safetensors_without_card(tmp_path: Path) -> None:
     assert torch.allclose(logits[0], logits[1], atol=1e-6)
 
 
+def test_a_model_file_of_ours_imports_without_its_domain_tensors(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    squeeze = build_model("squeezenet1_1", 2).eval()
+    state = {k: v.contiguous() for k, v in squeeze.state_dict().items()}
+    save_file({**state, "domain.reference": torch.ones(5, 8), "domain.scale": torch.ones(8)},
+              str(tmp_path / "ours.safetensors"))
+    result = import_weights(tmp_path / "ours.safetensors", "ok,ng", input_size=96)
+    assert sorted(result.card["origin"]["dropped_keys"]) == ["domain.reference", "domain.scale"]
+    assert any("not part of the network" in note for note in result.notes)
+    bundle = load_model(result.name, device="cpu")
+    assert torch.allclose(bundle.model(bundle.preprocess([IMAGE])), squeeze(bundle.preprocess([IMAGE])), atol=1e-6)
+
+
 def test_detection_tells_every_known_architecture_apart() -> None:
     for arch in KNOWN_ARCHITECTURES:
         with torch.device("meta"):
