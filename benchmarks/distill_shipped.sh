@@ -8,7 +8,10 @@
 # (git show d84f176:models/<arch>-parts.safetensors: trained on synthetic parts only, 224 px, val accuracy
 # 0.765 / 0.845), is trained at the teacher's input size (320 px: a 19×19 map for SqueezeNet, 10×10 for
 # GoogLeNet) and stops at its epoch count or after STOP_AFTER seconds (SIGINT: the best epoch so far is kept,
-# marked interrupted). Continue a student with --init-from WORK_DIR/<arch>-distilled.safetensors.
+# marked interrupted). Continue a student with INIT_FROM=FILE (default: the former model). Other settings, from the
+# environment: PARTS/PARTS_SEED, FRAMES/FRAMES_SEED (data), MIX_PARTS/MIX_FRAMES (mix), EPOCHS, EPOCH_IMAGES,
+# STOP_AFTER, FREEZE (auto|none), OUT_NAME (default <arch>-distilled), TEACHER. The runs kept in
+# unfinished_runs/ say which settings made them.
 #
 # Wall times measured on the project's 2-core CPU shared with other jobs (load average 12–22), 3 Dec 2026:
 #   data       1600 parts (seed 101, 320 px): about 13 min; 200 conveyor frames (seed 105): 182 s
@@ -59,11 +62,11 @@ EOF
 student() {  # student ARCH DATA EPOCHS
   local arch=$1 data=$2 epochs=$3
   git show "d84f176:models/$arch-parts.safetensors" > "$WORK/former/$arch-former.safetensors"
-  local start=$SECONDS
+  local init=${INIT_FROM:-$WORK/former/$arch-former.safetensors} start=$SECONDS
   timeout -s INT "$STOP_AFTER" python -m cam_core train "$WORK/data/$data" --arch "$arch" \
-    --init-from "$WORK/former/$arch-former.safetensors" --image-size 320 --epochs "$epochs" --batch-size 16 --epoch-images "$EPOCH_IMAGES" \
+    --init-from "$init" --freeze "${FREEZE:-auto}" --image-size 320 --epochs "$epochs" --batch-size 16 --epoch-images "$EPOCH_IMAGES" \
     --val-fraction 0.1 --seed 3 --teacher "$TEACHER" --teacher-cache "$WORK/cache" \
-    --out "$WORK/$arch-distilled.safetensors" > "$WORK/$arch.log" 2>&1 || true
+    --out "$WORK/${OUT_NAME:-$arch-distilled}.safetensors" > "$WORK/$arch.log" 2>&1 || true
   echo "$arch: $((SECONDS - start)) s (log $WORK/$arch.log)"
 }
 
@@ -71,10 +74,10 @@ for stage in $STAGES; do
   case $stage in
     data)
       start=$SECONDS
-      python -m cam_core synth "$WORK/data/parts" --count 1600 --seed 101 --size 320 --kind mixed
-      python -m cam_core synth "$WORK/data/conveyor" --count 200 --seed 105 --kind conveyor
+      python -m cam_core synth "$WORK/data/parts" --count "${PARTS:-1600}" --seed "${PARTS_SEED:-101}" --size 320 --kind mixed
+      python -m cam_core synth "$WORK/data/conveyor" --count "${FRAMES:-200}" --seed "${FRAMES_SEED:-105}" --kind conveyor
       echo "data: $((SECONDS - start)) s";;
-    mix) mix mix 1500 200; mix mix-small 250 40;;
+    mix) mix mix "${MIX_PARTS:-1500}" "${MIX_FRAMES:-200}"; mix mix-small 250 40;;
     squeezenet) student squeezenet1_1 mix "${EPOCHS:-4}";;
     googlenet) student googlenet mix-small "${EPOCHS:-3}";;
     *) echo "unknown stage $stage" >&2; exit 2;;
