@@ -128,11 +128,12 @@ def cached_graph(bundle: ModelBundle, folder: Path | None = None) -> tuple[onnx.
     return read_onnx(path), True
 
 
-def engine_runtime(bundle: ModelBundle, folder: Path | None = None, label: str = "ONNX engine") -> OnnxCamRuntime:
+def engine_runtime(bundle: ModelBundle, folder: Path | None = None, label: str = "ONNX engine",
+                   files: EngineFiles | None = None) -> OnnxCamRuntime:
     """The onnxruntime CAM runtime of ``bundle``'s export, opened from the pair kept beside it when there is one
     (see the module docstring), else prepared from the export (exported first when needed) and kept.
     :class:`ModelError` as :func:`cached_graph`."""
-    files = engine_files(bundle, folder)
+    files = files or engine_files(bundle, folder)   # given by a caller that already hashed the model file
     graph_file, spec_file = files.graph, files.spec
     if graph_file.is_file() and spec_file.is_file():
         try:

@@ -99,7 +99,8 @@ def engine_extractor(bundle: ModelBundle, folder: Path | None = None) -> OnnxCAM
     with _lock:
         runtime = _runtimes.get(bundle.model)
         if runtime is None:
-            runtime = engine_runtime(bundle, folder, label=f"{bundle.name} (ONNX engine)")
-            _check_once(bundle, runtime, engine_files(bundle, folder))
+            files = engine_files(bundle, folder)
+            runtime = engine_runtime(bundle, folder, label=f"{bundle.name} (ONNX engine)", files=files)
+            _check_once(bundle, runtime, files)
             _runtimes[bundle.model] = runtime
     return OnnxCAM(runtime)
