@@ -4,6 +4,7 @@
     python benchmarks/bench_app.py --skip-browser     # (a) only
     python benchmarks/bench_app.py --cold-only --cold-runs 3   # (b) only, three fresh servers
     python benchmarks/bench_app.py --cold-only --upload-delay 2   # (b), the upload 2 s after the heading
+    python benchmarks/bench_app.py --cold-only --visit-delay 5    # (b), the first visitor 5 s after the server answered
     python benchmarks/bench_app.py --screenshot docs/screenshot-explain.png --model efficientnet_lite0-parts
 
 (a) **Warm "upload → both heatmaps"**, through the functions the Explain page calls for a new upload
@@ -15,7 +16,8 @@
     Playwright (Debian chromium): page load, upload of the 1-MP PNG until the first heatmap ``img`` is
     visible (first explain: the network is loaded here), and an opacity step until the map's opacity has
     changed on the page (blended in the browser, no rerun). Targets: heading ≤ 2 s, first heatmap ≤ 1.5 s
-    (the pages draw from the model cards; the network loads in the background from the first page load).
+    (the pages draw from the model cards; the network loads in the background from the first page load, or a
+    few seconds after the server started when nobody has visited by then: ``app_ui/warmup.py``).
 
 Model: ``--model NAME`` (default: the shipped ``efficientnet_lite0-parts`` if present, else a random-weight
 SqueezeNet 1.1 at 224 px written to a temporary models folder).
@@ -120,7 +122,8 @@ def _threads() -> int:
     return torch.get_num_threads()
 
 
-def bench_cold_start(models_dir: Path, picture: Path, log_path: Path, upload_delay: float = 0.0) -> tuple[float, float]:
+def bench_cold_start(models_dir: Path, picture: Path, log_path: Path, upload_delay: float = 0.0,
+                     visit_delay: float = 0.0) -> tuple[float, float]:
     from playwright.sync_api import expect, sync_playwright
     from test_browser import launch_chromium, streamlit_server, wait_until_healthy, wait_until_idle
 
@@ -128,6 +131,7 @@ def bench_cold_start(models_dir: Path, picture: Path, log_path: Path, upload_del
     with streamlit_server(models_dir, log_path) as (url, process), sync_playwright() as playwright:
         health_s = wait_until_healthy(url, process)
         health_total = time.perf_counter() - launched
+        time.sleep(visit_delay)                            # the server up, nobody visiting yet
         browser = launch_chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -159,7 +163,7 @@ def bench_cold_start(models_dir: Path, picture: Path, log_path: Path, upload_del
             browser.close()
     print(f"(b) cold start: `streamlit run app.py` → /_stcore/health answered after {health_total:.2f} s "
           f"(polling {health_s:.2f} s)")
-    print(f"    browser: page load → heading {page_s:.2f} s (target ≤ 2 s); upload of the 1-MP PNG {upload_delay:g} s "
+    print(f"    browser ({visit_delay:g} s after the server answered): page load → heading {page_s:.2f} s (target ≤ 2 s); upload of the 1-MP PNG {upload_delay:g} s "
           f"after the heading → first heatmap visible {first_s:.2f} s (target ≤ 1.5 s); opacity step → redrawn overlay median {slider_s * 1000:.0f} ms "
           f"over {STEPS} steps (blended in the browser: no rerun)", flush=True)
     return page_s, first_s
@@ -204,6 +208,8 @@ def main() -> int:
     parser.add_argument("--cold-runs", type=int, default=1, help="(b) this many times, each on a fresh server")
     parser.add_argument("--upload-delay", type=float, default=0.0,
                         help="(b) seconds between the heading and the upload (default 0: at once, the worst case)")
+    parser.add_argument("--visit-delay", type=float, default=0.0,
+                        help="(b) seconds between the server's first answer and the first visit (default 0: at once)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads for (a) (default: torch's choice)")
     parser.add_argument("--screenshot", type=Path, help="only take a screenshot of the Explain page to this PNG")
     parser.add_argument("--sample", default="NG plate (scratch)", help="built-in sample for --screenshot")
@@ -227,7 +233,7 @@ def main() -> int:
             bench_warm_path(model, data, args.runs)
         if not args.skip_browser:
             runs = [bench_cold_start(models_dir, picture, ROOT / "test-artifacts" / "bench-server.log",
-                                     args.upload_delay)
+                                     args.upload_delay, args.visit_delay)
                     for _ in range(max(1, args.cold_runs))]
             if len(runs) > 1:
                 print(f"    median over {len(runs)} fresh servers: heading {statistics.median(r[0] for r in runs):.2f} s, "

@@ -57,3 +57,31 @@ def test_a_model_that_cannot_be_loaded_is_logged_not_raised(user_models: Path,
 
 def test_no_model_no_load(user_models: Path) -> None:
     assert warmup.load_default_network() is None
+
+
+@pytest.fixture()
+def fresh_warm_up(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """No warm-up thread yet; the load only records when it ran (seconds since the fixture started)."""
+    import threading
+    import time
+
+    started = time.monotonic()
+    loads: list[float] = []
+    monkeypatch.setattr(warmup, "_thread", None)
+    monkeypatch.setattr(warmup, "_now", threading.Event())
+    monkeypatch.setattr(warmup, "load_default_network", lambda: loads.append(time.monotonic() - started))
+    return loads
+
+
+def test_a_page_view_starts_the_delayed_load_at_once(fresh_warm_up: list[float]) -> None:
+    thread = warmup.start_warm_up(delay=60)             # the server's start-up hook
+    thread.join(timeout=0.5)
+    assert fresh_warm_up == []                          # still waiting
+    assert warmup.start_warm_up() is thread             # a page's heading: the same thread, now
+    thread.join(timeout=30)
+    assert len(fresh_warm_up) == 1 and fresh_warm_up[0] < 30
+
+
+def test_an_idle_server_loads_after_the_delay(fresh_warm_up: list[float]) -> None:
+    warmup.start_warm_up(delay=0.3).join(timeout=30)
+    assert len(fresh_warm_up) == 1 and fresh_warm_up[0] >= 0.3

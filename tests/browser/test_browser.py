@@ -160,6 +160,20 @@ def assert_all_local(requested: list[str], url: str) -> None:
     assert not outside, f"the page fetched from outside the server (offline sites break): {outside[:5]}"
 
 
+def test_the_server_loads_the_default_network_before_anyone_asks_for_a_page(tmp_path: Path) -> None:
+    """``app.py``'s start-up hook (``st.App``'s lifespan) starts the background load: no page is requested here."""
+    models = tmp_path / "models"
+    make_checkpoint(models / "squeezenet1_1-browser.safetensors", input_size=224)
+    log_path = ARTIFACTS / "warm-at-start-server.log"
+    with streamlit_server(models, log_path) as (url, process):
+        wait_until_healthy(url, process)
+        deadline = time.monotonic() + 120
+        while " loaded in the background in " not in log_path.read_text(errors="replace"):
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text(errors="replace")[-3000:]
+            time.sleep(0.2)
+    assert "Traceback" not in log_path.read_text(errors="replace")
+
+
 def test_explain_page_in_a_real_browser(tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
