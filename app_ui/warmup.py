@@ -16,9 +16,10 @@ reports it as usual.
 Why not at once at server start: on a small machine the imports hold the interpreter for seconds, and a first
 page view served meanwhile suffers. Measured on the 2-core CPU with a visitor arriving the moment the server
 answered (median of 5 fresh servers): loading at once gave the heading after 1.99 s and the first heatmap 2.02 s
-after an upload made at the heading, against 1.41 s and 2.89 s when the load follows the heading. A server that
-has been up a few seconds before its first visitor has the network loaded: the first heatmap then comes about
-1.1 s after the upload.
+after an upload made at the heading, against 1.57 s and 3.22 s when the load follows the heading. A server that
+has been up a few seconds before its first visitor has the network loaded: the first heatmap then comes 1.46 s
+after an upload made at the heading (visitor 10 s after the server answered; ``benchmarks/bench_app.py
+--visit-delay 10``).
 
 Nothing starts outside a Streamlit server: scripts and in-process app tests (``AppTest``, which runs with a
 stand-in runtime) load what they use themselves.
