@@ -120,10 +120,10 @@ def report(ok_cover: list[float], called: list[tuple[float, float]], peaks: list
 
         drawn_max, margins = zip(*called)
         rho = spearmanr(drawn_max, margins).statistic
-        ceiling = spearmanr(peaks, margins).statistic
+        undrawn = spearmanr(peaks, margins).statistic
         print(f"parts called NG ({len(called)}): Spearman(NG map max as drawn, logit margin) = {rho:.3f}; "
               f"drawn at full strength: {np.mean(np.asarray(drawn_max) >= 0.999):.2f}; "
-              f"with the undrawn peak max M̃_NG: {ceiling:.3f}")
+              f"with the undrawn peak max M̃_NG: {undrawn:.3f}")
     if ok_shares:
         print(f"OK parts ({len(ok_shares)}): NG map hot on {100 * np.mean(ok_shares):.1f} % of the pixels "
               f"(median {100 * np.median(ok_shares):.1f} %, 90th percentile {100 * np.percentile(ok_shares, 90):.1f} %)")
