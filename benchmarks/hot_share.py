@@ -78,8 +78,7 @@ def main() -> int:
     value_range = scale_in_force(args.mode, True, scale.range)
     ok_shares: list[float] = []
     ok_cover: list[float] = []
-    called: list[tuple[float, float]] = []     # (NG map max as drawn, logit margin) of parts called NG
-    peaks: list[float] = []                    # the undrawn peak max M̃_NG of the same parts
+    called: list[tuple[float, float, float]] = []   # parts called NG: (NG map max as drawn, max M̃_NG, logit margin)
     singled: dict[str, list[bool]] = defaultdict(list)
     with Explainer(bundle) as explainer:
         for label in ("ok", "ng"):
@@ -92,8 +91,7 @@ def main() -> int:
                 hot = strength >= HOT
                 margin = float(explanation.logits[ng] - np.delete(explanation.logits, ng).max())
                 if margin > 0:
-                    called.append((float(strength.max()), margin))
-                    peaks.append(float(explanation.evidence()[ng].max()))
+                    called.append((float(strength.max()), float(explanation.evidence()[ng].max()), margin))
                 if label == "ok":
                     ok_shares.append(float(hot.mean()))
                     if args.mode != "signed":
@@ -105,11 +103,11 @@ def main() -> int:
                     kind = manifest.get(relative_name(path, root), {}).get("defect_type", "") or "all"
                     singled[kind].append(verdict)
     print(f"model {args.model}, mode {args.mode}, scale ±{scale.top:.3g} ({scale.source}), data {root}")
-    report(ok_cover, called, peaks, ok_shares, singled)
+    report(ok_cover, called, ok_shares, singled)
     return 0
 
 
-def report(ok_cover: list[float], called: list[tuple[float, float]], peaks: list[float], ok_shares: list[float],
+def report(ok_cover: list[float], called: list[tuple[float, float, float]], ok_shares: list[float],
            singled: dict[str, list[bool]]) -> None:
     """Print the four figures."""
     if ok_cover:
@@ -118,7 +116,7 @@ def report(ok_cover: list[float], called: list[tuple[float, float]], peaks: list
     if len(called) > 2:
         from scipy.stats import spearmanr
 
-        drawn_max, margins = zip(*called)
+        drawn_max, peaks, margins = zip(*called)
         rho = spearmanr(drawn_max, margins).statistic
         undrawn = spearmanr(peaks, margins).statistic
         print(f"parts called NG ({len(called)}): Spearman(NG map max as drawn, logit margin) = {rho:.3f}; "
