@@ -136,7 +136,7 @@ def grid_values(explanation: Explanation, c: int, mode: str) -> tuple[np.ndarray
 
     grid = explanation.display_maps([c], mode)[0]  # type: ignore[arg-type]
     if mode in CENTRED_MODES and explanation.is_centrable:
-        return (np.maximum(grid, 0.0) if mode in ("halves", "halves-image") else grid), "evidence"
+        return (np.maximum(grid, 0.0) if mode in ("certainty", "halves", "halves-image") else grid), "evidence"
     return grid, "raw map"
 
 

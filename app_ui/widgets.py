@@ -19,18 +19,20 @@ from cam_core.options import Colormap, ScaleMode, ViewSettings, choices
 if TYPE_CHECKING:
     from cam_core.checkpoints import ModelBundle
 
-NORM_LABELS: dict[str, str] = {ScaleMode.HALVES: "Evidence for each class (model's scale)",
+NORM_LABELS: dict[str, str] = {ScaleMode.CERTAINTY: "Evidence for each class, strength = certainty",
+                               ScaleMode.HALVES: "Evidence for each class (model's fixed scale)",
                                ScaleMode.HALVES_IMAGE: "Evidence for each class, shape only (own scale)",
                                ScaleMode.SIGNED: "NG − OK, one map", ScaleMode.EVIDENCE: "For / against, both maps",
                                ScaleMode.SHARED: "Raw, shared", ScaleMode.PER_MAP: "Raw, per map",
                                ScaleMode.RAW: "Raw, calibrated"}
-APP_MODES = (ScaleMode.HALVES, ScaleMode.HALVES_IMAGE, ScaleMode.SIGNED, ScaleMode.SHARED, ScaleMode.PER_MAP)
+APP_MODES = (ScaleMode.CERTAINTY, ScaleMode.HALVES, ScaleMode.HALVES_IMAGE, ScaleMode.SIGNED, ScaleMode.SHARED, ScaleMode.PER_MAP)
 TRAIN_OWN_HINT = ("Train a model on your own OK and NG pictures on the **Models** page (one ZIP with an ok "
                   "folder and an ng folder): about 8 minutes for 700 pictures on a 2-core computer.")
 COLOUR_SCALE_HELP = (
-    "Evidence for each class (default): each map is coloured only where the part shows signs of its class, on "
-    "one scale fixed for the model, so a doubtful call draws faint colours and a sure one strong colours. "
-    "Shape only: the same, each image stretched to its own strongest point. NG − OK: one map, both signs. "
+    "Evidence for each class, strength = certainty (default): each map is coloured only where the part shows "
+    "signs of its class, and the verdict's strongest colour says how sure the model is: a coin flip draws next to "
+    "nothing, 80 % sure reaches orange, a certain call red. Model's fixed scale: the same colour means the same "
+    "evidence on every image. Shape only: each image stretched to its own strongest point. NG − OK: one map, both signs. "
     "Raw: the maps before centring, which carry a part common to every class that decides nothing.")
 
 

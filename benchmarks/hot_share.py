@@ -3,7 +3,8 @@
     python benchmarks/hot_share.py DATA_DIR [--model efficientnet_lite0-parts] [--mode evidence] [--limit N]
 
 Through the library's defaults (the NG map as :func:`cam_core.explain.picture.map_picture` draws it, on the
-model's fixed scale :func:`cam_core.explain.scale.model_scale`), "hot" being the top quarter of the drawn
+certainty scale :mod:`cam_core.explain.certainty`; ``--mode halves`` for the model's fixed scale
+:func:`cam_core.explain.scale.model_scale`), "hot" being the top quarter of the drawn
 strength (orange and red in jet), with the map upsampled to the image:
 
 - OK parts: the share of pixels where the NG map is hot (target ≤ 5 %);
@@ -36,7 +37,7 @@ from cam_core.evaluation import load_mask  # noqa: E402
 from cam_core.explain.layers import drawn_strength  # noqa: E402
 from cam_core.explain.picture import map_picture  # noqa: E402
 from cam_core.explain.pipeline import Explainer, Explanation  # noqa: E402
-from cam_core.explain.render import upsample_maps  # noqa: E402
+from cam_core.explain.render import DEFAULT_MODE, upsample_maps  # noqa: E402
 from cam_core.explain.scale import model_scale, scale_in_force  # noqa: E402
 from cam_core.models import load_model  # noqa: E402
 
@@ -65,8 +66,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("data_dir")
     parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--mode", default="halves", choices=["halves", "halves-image", "signed", "evidence", "shared",
-                                                             "per-map"])
+    parser.add_argument("--mode", default=DEFAULT_MODE, choices=["certainty", "halves", "halves-image", "signed",
+                                                                  "evidence", "shared", "per-map"])
     parser.add_argument("--limit", type=int, default=0, help="at most this many images per class (0 = all)")
     args = parser.parse_args()
     root = Path(args.data_dir)

@@ -31,9 +31,11 @@ class Method(StrEnum):
 
 
 class ScaleMode(StrEnum):
-    """The colour scale of a map (:mod:`cam_core.explain.render`): each class's positive evidence on the model's
-    scale (default), the same per image (shape only), one signed NG − OK map, both signs per map, or raw maps."""
+    """The colour scale of a map (:mod:`cam_core.explain.render`): each class's positive evidence with the
+    strongest colour set by the verdict's certainty (default), the same on the model's fixed scale or per image
+    (shape only), one signed NG − OK map, both signs per map, or raw maps."""
 
+    CERTAINTY = "certainty"
     HALVES = "halves"
     HALVES_IMAGE = "halves-image"
     SIGNED = "signed"
@@ -152,7 +154,7 @@ class ViewSettings:
     fixed ``(lo, hi)`` scale in force (:func:`cam_core.explain.scale.scale_in_force`) with ``scale_source``, where
     it came from in words. Made with strings or enums; raises :class:`InputError` when a value is out of range."""
 
-    mode: ScaleMode = ScaleMode.HALVES
+    mode: ScaleMode = ScaleMode.CERTAINTY
     opacity: float = 0.5
     colormap: Colormap = Colormap.JET
     value_range: tuple[float, float] | None = None

@@ -3,7 +3,7 @@
 Every normalisation (:func:`cam_core.explain.render.normalize_maps`) gives values ``v`` in [0, 1]. The
 centred modes put "no evidence" at ``v = ½``; a :class:`DrawStyle` says how to draw them:
 
-- ``halves`` (modes ``halves``, ``halves-image``, and every gradient map): only the positive half,
+- ``halves`` (modes ``certainty``, ``halves``, ``halves-image``, and every gradient map): only the positive half,
   ``s = 2v − 1``, is drawn; ``colour = cmap(s)`` and ``α = opacity · min(1, s / FADE)`` where ``s > 0``,
   ``α = 0`` elsewhere, so the part shows through wherever the map holds no evidence for its class.
   The map is upsampled *before* the sign is taken (bilinear interpolation commutes with ``M̃ → −M̃``),
@@ -30,7 +30,7 @@ FADE = 0.1      # evidence below a tenth of the scale fades in (a weak map reads
 DIVERGING_COLORMAPS: tuple[str, ...] = ("coolwarm",)   # a light, clear middle (jet's bright green is not "neither")
 SIGNED_FALLBACK = "coolwarm"
 
-_HALVES_MODES = frozenset({"halves", "halves-image"})
+_HALVES_MODES = frozenset({"certainty", "halves", "halves-image"})
 
 
 def draw_style(mode: str, centred: bool = True) -> DrawStyle:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cam_core.explain.certainty import HOT, P_HOT, TAU
 from cam_core.explain.layers import DrawStyle, compose, heat_layer
 from cam_core.explain.picture import MapPicture
 from cam_core.explain.render import colormap_lut
@@ -66,6 +67,10 @@ def _plain_words(picture: MapPicture, c: int) -> str:
         return (f"{method_label(picture.method)}: coloured where the network's decision for {name} depends most on "
                 f"the part, from faint {weak} (a little) to {strong} (most). No colour: nothing. Each image is on "
                 "its own scale, so this shows where, not how sure.")
+    if style == "halves" and picture.certainty is not None:
+        return (f"Coloured where the model sees signs of {name}. The strongest colour says how sure the model is "
+                f"of its verdict: faint {weak} = a coin flip, {_colour_at(cmap, HOT)} from {P_HOT:.0%} sure, "
+                f"{strong} = certain. No colour: no sign of it; the part shows through.")
     if style == "halves":
         how = ("as strong as in the model's clearest parts" if picture.fixed
                else "this image's strongest point (shape only: where, not how sure)")
@@ -89,7 +94,12 @@ def _details(picture: MapPicture, scale_source: str | None) -> str:
     lo, hi = picture.scale
     where = (f"the model's scale, {scale_source}" if picture.fixed and scale_source
              else "a fixed scale" if picture.fixed else "this image's own scale")
-    if picture.style == "halves" and picture.method == "cam":
+    if picture.certainty is not None:
+        numbers = (f"certainty scale: the verdict's strongest point drawn at k = {picture.certainty:.2f} of the bar, "
+                   f"colours span 0 … {hi:.3g} for this image; map = max(M̃_c, 0)·k/U, U = the verdict's map peak, "
+                   f"k = g(m) of the logit margin m: {HOT}·m/logit({P_HOT}) below {P_HOT:.0%}, then "
+                   f"{HOT} + {1 - HOT}·(1 − e^(−(m − logit({P_HOT}))/{TAU:g}))")
+    elif picture.style == "halves" and picture.method == "cam":
         numbers = f"colours span 0 … {hi:.3g} ({where}); map = max(M̃_c, 0), M̃_c = M_c − mean_k M_k"
     elif picture.style == "halves":
         numbers = f"colours span 0 … {hi:.3g} (this image's maximum); Grad-CAM maps are ≥ 0 and not centred"
@@ -114,6 +124,8 @@ def _checker(size: tuple[int, int], cell: int = 6) -> Image.Image:
 
 def _labels(picture: MapPicture) -> list[tuple[float, str, str]]:
     """(position 0..1, text, anchor) under the bar."""
+    if picture.style == "halves" and picture.certainty is not None:
+        return [(0.0, "unsure", "la"), (HOT, f"{P_HOT:.0%} sure", "ma"), (1.0, "certain", "ra")]
     if picture.style == "halves":
         strong = "strong" if picture.fixed else "this image's max"
         return [(0.0, "none", "la"), (0.15, "weak", "ma"), (1.0, strong, "ra")]
@@ -136,6 +148,9 @@ def colour_bar(picture: MapPicture, width: int = 360, height: int = 34) -> Image
     out.paste(bar, (0, 0))
     draw = ImageDraw.Draw(out)
     font = ImageFont.load_default()
+    if picture.certainty is not None:   # where this part's verdict sits on the bar
+        x = min(width - 2, max(1, int(round(picture.certainty * (width - 1)))))
+        draw.polygon([(x - 5, bar_h + 1), (x + 5, bar_h + 1), (x, bar_h - 6)], fill=(0, 0, 0), outline=(255, 255, 255))
     for t, text, anchor in _labels(picture):
         if 0.0 < t < 1.0 and width < 260:
             continue        # a narrow bar keeps only its ends

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
+from cam_core.explain.certainty import certainty_scale
 from cam_core.explain.layers import DrawStyle, compose, draw_style, drawn_colormap, heat_layer
 from cam_core.explain.render import CENTRED_MODES, NormalizationMode, normalize_maps
 
@@ -40,6 +41,9 @@ class Mapped(Protocol):
     @property
     def is_centrable(self) -> bool: ...
 
+    @property
+    def logits(self) -> np.ndarray: ...
+
     def display_maps(self, classes: Sequence[int], mode: NormalizationMode = ...) -> np.ndarray: ...
 
 
@@ -58,6 +62,7 @@ class MapPicture:
     colormap: str                    # the colour map actually used
     method: str
     signed_pair: tuple[int, int] | None = None   # (other, defect) when one "defect − other" map is drawn
+    certainty: float | None = None   # the strength g(m) of the verdict's peak, on the certainty scale
 
     def overlays(self, image: Image.Image, opacity: float) -> dict[int, Image.Image]:
         """Every layer blended over ``image`` (the size the layers were drawn at) at ``opacity``."""
@@ -89,13 +94,18 @@ def map_picture(explanation: Mapped, size: tuple[int, int], classes: Sequence[in
                 mode: str, colormap: str = "jet", value_range: tuple[float, float] | None = None) -> MapPicture:
     """The layers of ``classes`` (default: every mapped class) at ``size = (W, H)``.
 
-    ``value_range`` is the fixed scale (the model's evidence range, or the raw range for ``raw``); it is
+    ``value_range`` is the fixed scale (the model's evidence range, or the raw range for ``raw``); the
+    ``certainty`` mode sets its own per image (:func:`cam_core.explain.certainty.certainty_range`). It is
     ignored for gradient maps in the centred modes (each image on its own scale; see
     :mod:`cam_core.explain.scale`). A signed pair is drawn as ``M_defect − M_other = 2·M̃_defect``, so its
     scale is twice the evidence scale.
     """
     chosen = drawn_classes(explanation, list(explanation.class_indices) if classes is None else classes, mode)
     centred = explanation.is_centrable
+    strength = None
+    if mode == "certainty" and centred:
+        certainty = certainty_scale(explanation)
+        value_range, strength = certainty.range, certainty.strength
     use_range = value_range if (centred or mode not in CENTRED_MODES) and mode != "halves-image" else None
     scaled, scale = normalize_maps(explanation.display_maps(chosen, mode), mode, use_range)  # type: ignore[arg-type]
     style = draw_style(mode, centred)
@@ -106,5 +116,6 @@ def map_picture(explanation: Mapped, size: tuple[int, int], classes: Sequence[in
     values = dict(zip(chosen, scaled))
     layers = {c: heat_layer(v, size, cmap, style) for c, v in values.items()}
     return MapPicture(classes=tuple(chosen), class_names=tuple(explanation.classes), values01=values, layers=layers,
-                      scale=(float(scale[0]), float(scale[1])), fixed=use_range is not None, mode=mode, style=style,
-                      colormap=cmap, method=explanation.method, signed_pair=pair)
+                      scale=(float(scale[0]), float(scale[1])), fixed=use_range is not None and strength is None,
+                      mode=mode, style=style, colormap=cmap, method=explanation.method, signed_pair=pair,
+                      certainty=strength)

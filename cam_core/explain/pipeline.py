@@ -21,6 +21,7 @@ from cam_core.domain import DomainResult, unknown_domain
 from cam_core.engine.backend import BackendChoice
 from cam_core.engine.methods import CAMResult, make_extractor
 from cam_core.errors import InputError
+from cam_core.explain.certainty import certainty_scale
 from cam_core.explain.picture import map_picture
 from cam_core.explain.render import (
     CENTRED_MODES,
@@ -129,7 +130,10 @@ class Explanation:
 
     def normalized(self, mode: NormalizationMode = DEFAULT_MODE,
                    value_range: tuple[float, float] | None = None) -> tuple[np.ndarray, tuple[float, float]]:
-        """All maps scaled to [0, 1] (see :func:`cam_core.explain.render.normalize_maps`); ``evidence`` by default."""
+        """All maps scaled to [0, 1] (see :func:`cam_core.explain.render.normalize_maps`); the ``certainty`` mode
+        on this image's :func:`~cam_core.explain.certainty.certainty_scale` unless ``value_range`` is given."""
+        if mode == "certainty" and value_range is None and self.is_centrable:
+            value_range = certainty_scale(self).range
         return normalize_maps(self.evidence() if mode in CENTRED_MODES else self.maps, mode, value_range)
 
     def peaks(self) -> dict[str, tuple[int, int]]:

@@ -2,11 +2,15 @@
 
 Maps arrive raw, at the network's feature resolution (``C×h×w``). The normalisations:
 
-- ``halves`` (default): each class's positive centred evidence ``max(M̃_c, 0)`` on the model's one fixed scale
+- ``certainty`` (default): the ``halves`` drawing below on a per-image range set by the verdict
+  (:mod:`cam_core.explain.certainty`): the winning class's strongest point is drawn as strong as the model is
+  sure (a coin flip next to nothing, ≥ 80 % sure orange and red), the other maps in the same units.
+- ``halves``: each class's positive centred evidence ``max(M̃_c, 0)`` on the model's one fixed scale
   ``[0, A]`` (its card's ``evidence_range``, :mod:`cam_core.explain.scale`): ``v = ½ + M̃ / (2A)``, drawn only
   where ``v > ½`` (:mod:`cam_core.explain.layers`), transparent elsewhere. For OK/NG, exactly one of the two
   maps is coloured at any pixel: the OK map where the part looks sound, the NG map where it looks defective.
-  A weak call draws weak colours, a sure one strong colours.
+  Colours mean the same evidence on every image; the margin is the map's mean, not its peak, so the
+  strongest colour follows the certainty only loosely.
 - ``halves-image``: the same, with ``A`` = this image's own largest ``|M̃|`` (shape only: no certainty).
 - ``signed``: one map ``M_NG − M_OK`` (``= 2·M̃_NG``), on ``±2A`` with a diverging colour map, "neither"
   transparent. For more classes, each shown class's ``M̃_c`` on ``±A``.
@@ -38,10 +42,10 @@ from cam_core.options import Colormap, ScaleMode
 if TYPE_CHECKING:
     import torch
 
-NormalizationMode = Literal["halves", "halves-image", "signed", "evidence", "shared", "per-map", "raw"]
+NormalizationMode = Literal["certainty", "halves", "halves-image", "signed", "evidence", "shared", "per-map", "raw"]
 NORMALIZATION_MODES: tuple[str, ...] = tuple(m.value for m in ScaleMode)
-DEFAULT_MODE: NormalizationMode = "halves"
-CENTRED_MODES = frozenset({"halves", "halves-image", "signed", "evidence"})   # drawn from Explanation.evidence()
+DEFAULT_MODE: NormalizationMode = "certainty"
+CENTRED_MODES = frozenset({"certainty", "halves", "halves-image", "signed", "evidence"})   # drawn from Explanation.evidence()
 FIXED_SCALE_MODES = frozenset({"halves", "signed", "evidence"})   # the model's evidence range when given
 COLORMAPS: tuple[str, ...] = tuple(c.value for c in Colormap)
 
@@ -77,9 +81,10 @@ def normalize_maps(
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Scale ``C×h×w`` maps to [0, 1]; returns the scaled maps and the ``(lo, hi)`` used.
 
-    The centred modes (``halves``, ``halves-image``, ``signed``, ``evidence``) expect centred maps
+    The centred modes (``certainty``, ``halves``, ``halves-image``, ``signed``, ``evidence``) expect centred maps
     (:meth:`~cam_core.explain.pipeline.Explanation.evidence`) and scale them over :func:`symmetric_range` (or
-    ``value_range``; never for ``halves-image``), so 0 is always ``v = ½``.
+    ``value_range``, which for ``certainty`` is the image's :func:`~cam_core.explain.certainty.certainty_range`;
+    never for ``halves-image``), so 0 is always ``v = ½``.
     For ``per-map`` the returned range is the one of the whole stack (for a colour bar only).
     """
     maps = np.asarray(maps, dtype=np.float32)
@@ -276,6 +281,9 @@ def draw_mask_outline(
 def scale_words(mode: str, class_name: str) -> str:
     """What a colour means on a map of ``class_name`` drawn with ``mode``, in words for a caption (the full
     legend, with the colour map's own colours: :func:`cam_core.explain.legend.legend_of`)."""
+    if mode == "certainty":
+        return (f"coloured where the part shows signs of {class_name}, clear elsewhere; the strongest colour "
+                "says how sure the model is of its verdict")
     if mode in ("halves", "halves-image"):
         return (f"coloured where the part shows signs of {class_name}, clear elsewhere"
                 + (" (each image stretched to its own maximum: shape only)" if mode == "halves-image" else ""))

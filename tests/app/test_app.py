@@ -101,7 +101,7 @@ def test_explain_shows_verdict_and_both_maps(models_dir: Path) -> None:
     assert "signs of OK" in captions[0] and "signs of NG" in captions[1]
     assert all("dark red" in c and "no sign of it" in c for c in captions)     # jet's own colours, plain words
     details = [c.value for c in at.caption]
-    assert any("the model's scale" in c and "colours span 0 … " in c for c in details)   # numbers: in the details
+    assert any("certainty scale" in c and "colours span 0 … " in c for c in details)   # numbers: in the details
     assert any("raw map" in c for c in details)
     labels = [b.proto.label for b in at.download_button]
     assert labels == ["Overlay PNGs (ZIP)", "Scores (CSV)", "Scores (JSON)"]

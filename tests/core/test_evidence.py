@@ -69,7 +69,7 @@ def test_a_clean_part_whose_raw_ng_map_is_high_everywhere_reads_cold() -> None:
     raw_shared, _ = e.normalized("shared")
     assert (raw_shared[1] >= 0.75).mean() > 0.5                                 # raw: NG map mostly "hot"
     scaled, (lo, hi) = e.normalized()                                           # default: positive halves
-    assert DEFAULT_MODE == "halves" and lo == -hi                              # centred, symmetric
+    assert DEFAULT_MODE == "certainty" and lo == -hi                           # centred, symmetric
     assert (scaled[1] < 0.5).all() and (scaled[0] > 0.5).all()                 # NG against, OK for, everywhere
 
 

@@ -29,6 +29,7 @@ from cam_core.explain.export import (
     unique_stem,
 )
 from cam_core.explain.pipeline import Explanation
+from cam_core.explain.render import DEFAULT_MODE
 
 
 def explanation(classes: tuple[str, ...], probabilities: list[float]) -> Explanation:
@@ -145,14 +146,15 @@ def test_cli_and_app_write_the_same_schema_and_duplicate_names(tmp_path: Path, s
 def test_folder_export_draws_only_the_overlays_it_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          target: str, drawn: int) -> None:
     """A 12-class model: ``predicted`` draws one full-size layer, not twelve, and each written file holds the
-    pixels of the every-class drawing on the same fixed scale, with its colour bar below."""
+    pixels of the every-class default drawing, with its colour bar below."""
     import cam_core.explain.picture as picture
 
     classes = tuple(f"c{i}" for i in range(12))
     e = explanation(classes, list(np.linspace(1, 2, 12) / np.linspace(1, 2, 12).sum()))
     image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (30, 50, 3), dtype=np.uint8))
     scale = (-3.0, 3.0)
-    every = picture.map_picture(e, image.size, mode="halves", colormap="viridis", value_range=scale).overlays(image, 0.6)
+    every = picture.map_picture(e, image.size, mode=DEFAULT_MODE, colormap="viridis",
+                                value_range=scale).overlays(image, 0.6)
     calls = []
     original = picture.heat_layer
     monkeypatch.setattr(picture, "heat_layer", lambda *a, **k: calls.append(1) or original(*a, **k))

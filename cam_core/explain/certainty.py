@@ -1,0 +1,82 @@
+"""The certainty scale: the strongest colour of the verdict's map says how sure the model is.
+
+By the CAM identity the logit margin is the map's *mean* plus a bias, not its peak, so no colour curve over
+map values alone can make the peak colour follow the certainty (a whole uneven tile and a pin-hole reach the
+same margin with very different peaks). This scale draws the shape of the evidence and sets its strength
+from the verdict:
+
+- ``m`` = the winning class's logit minus the runner-up's (``|NG − OK|`` for two classes), so
+  ``P = σ(m)`` for two classes;
+- the strength of the strongest point, ``k = g(m)``: ``g(m) = HOT · m / m₀`` up to ``m₀ = logit(P_HOT)``
+  (``P_HOT`` = 80 %: the colour reaches the hot quarter of the bar exactly when the model is that sure), then
+  ``g(m) = HOT + (1 − HOT)·(1 − exp(−(m − m₀)/τ))``, still rising with every logit of margin;
+- each class map is drawn as ``max(M̃_c, 0) · k / U``, with ``U`` the winning class's largest ``M̃``: the
+  winner's peak is drawn at ``k``, the other maps in the same units (clipped at 1). Should the winner's map
+  hold no positive value (its margin is all bias), ``U`` is the largest ``M̃`` of any class.
+
+In :func:`cam_core.explain.render.normalize_maps` terms this is the ``halves`` drawing with the per-image
+range ``±U/k`` (:func:`certainty_range`). A coin flip (``m ≈ 0``) draws next to nothing; a 73 %-sure call a
+third of the bar; every call ≥ 80 % sure reaches orange and red.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["HOT", "P_HOT", "TAU", "CertaintyScale", "certainty_range", "certainty_scale", "margin_of",
+           "strength_of_margin"]
+
+HOT = 0.75      # the hot quarter of the bar starts here (orange and red in jet)
+P_HOT = 0.8     # the certainty at which the verdict's map reaches it
+TAU = 2.0       # logits over which the last quarter of the bar fills
+_M0 = math.log(P_HOT / (1.0 - P_HOT))
+_TINY = 1e-6
+
+
+def strength_of_margin(margin: float) -> float:
+    """``g(|m|)`` in [0, 1] (see the module docstring); rises strictly with ``|m|``."""
+    m = abs(float(margin)) if math.isfinite(margin) else 0.0
+    if m < _M0:
+        return HOT * m / _M0
+    return HOT + (1.0 - HOT) * (1.0 - math.exp(-(m - _M0) / TAU))
+
+
+def margin_of(logits: np.ndarray) -> tuple[int, float]:
+    """The winning class and its margin over the runner-up (0 for a single class)."""
+    values = np.asarray(logits, dtype=np.float64).ravel()
+    order = np.argsort(values)[::-1]
+    winner = int(order[0])
+    return winner, float(values[order[0]] - values[order[1]]) if values.size > 1 else 0.0
+
+
+def certainty_range(evidence: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
+    """The per-image range ``(−U/k, U/k)`` on which the ``halves`` drawing puts the winner's peak at ``k = g(m)``.
+
+    ``evidence``: the centred maps ``M̃`` (``C×h×w``, all classes); ``logits``: the same image's logits.
+    """
+    winner, margin = margin_of(logits)
+    maps = np.nan_to_num(np.asarray(evidence, dtype=np.float64))
+    peak = float(maps[winner].max()) if maps.size else 0.0
+    if peak <= _TINY and maps.size:
+        peak = float(maps.max())
+    top = max(peak, _TINY) / max(strength_of_margin(margin), _TINY)
+    return -top, top
+
+
+@dataclass(frozen=True)
+class CertaintyScale:
+    """One image's certainty scale: the range the ``halves`` drawing uses and the verdict's strength ``k``."""
+
+    range: tuple[float, float]
+    strength: float
+
+
+def certainty_scale(explanation: Any) -> CertaintyScale:
+    """The scale of a centred CAM explanation (its ``classes``, ``logits`` and ``display_maps``)."""
+    every = explanation.display_maps(range(len(explanation.classes)), "certainty")
+    logits = np.asarray(explanation.logits)
+    return CertaintyScale(range=certainty_range(every, logits), strength=strength_of_margin(margin_of(logits)[1]))
