@@ -125,7 +125,8 @@ def _checker(size: tuple[int, int], cell: int = 6) -> Image.Image:
 def _labels(picture: MapPicture) -> list[tuple[float, str, str]]:
     """(position 0..1, text, anchor) under the bar."""
     if picture.style == "halves" and picture.certainty is not None:
-        return [(0.0, "unsure", "la"), (HOT, f"{P_HOT:.0%} sure", "ma"), (1.0, "certain", "ra")]
+        # two spaces: the default bitmap font's space is 2 px wide
+        return [(0.0, "unsure", "la"), (HOT, f"{P_HOT:.0%}  sure", "ma"), (1.0, "certain", "ra")]
     if picture.style == "halves":
         strong = "strong" if picture.fixed else "this image's max"
         return [(0.0, "none", "la"), (0.15, "weak", "ma"), (1.0, strong, "ra")]

@@ -129,3 +129,15 @@ def test_the_default_drawing_of_a_real_network_follows_its_logits() -> None:
             picture = map_picture(e, SIZE, mode=DEFAULT_MODE)
             peak = float(drawn_strength(picture.values01[winner], picture.style).max())
             assert peak == pytest.approx(strength_of_margin(margin), abs=1e-5)
+
+
+def test_three_classes_draw_the_winner_at_its_lead_over_the_runner_up() -> None:
+    rng = np.random.default_rng(11)
+    for seed in range(5):
+        maps = rng.normal(0.0, 1.0, (3, 6, 6))
+        maps[seed % 3] += 0.4 * seed
+        e = _explanation(maps, classes=("ok", "scratch", "dent"))
+        winner, margin = margin_of(e.logits)
+        assert winner == e.predicted
+        assert _drawn_max(e, winner) == pytest.approx(strength_of_margin(margin), abs=1e-5)
+        assert all(_drawn_max(e, c) <= 1.0 for c in range(3))
