@@ -11,8 +11,10 @@ from the verdict:
   (``P_HOT`` = 80 %: the colour reaches the hot quarter of the bar exactly when the model is that sure), then
   ``g(m) = HOT + (1 − HOT)·(1 − exp(−(m − m₀)/τ))``, still rising with every logit of margin;
 - each class map is drawn as ``max(M̃_c, 0) · k / U``, with ``U`` the winning class's largest ``M̃``: the
-  winner's peak is drawn at ``k``, the other maps in the same units (clipped at 1). Should the winner's map
-  hold no positive value (its margin is all bias), ``U`` is the largest ``M̃`` of any class.
+  winner's peak is drawn at ``k``, the other maps in the same units but clipped at ``LOSER_CAP``, just below
+  the hot quarter: orange and red belong to the class the model chose (a weak spot on a sure OK part reads
+  as a suspicion, not an alarm). Should the winner's map hold no positive value (its margin is all bias),
+  ``U`` is the largest ``M̃`` of any class.
 
 In :func:`cam_core.explain.render.normalize_maps` terms this is the ``halves`` drawing with the per-image
 range ``±U/k`` (:func:`certainty_range`). A coin flip (``m ≈ 0``) draws next to nothing; a 73 %-sure call a
@@ -27,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["HOT", "P_HOT", "TAU", "CertaintyScale", "certainty_range", "certainty_scale", "margin_of",
+__all__ = ["HOT", "LOSER_CAP", "P_HOT", "TAU", "CertaintyScale", "certainty_range", "certainty_scale", "margin_of",
            "strength_of_margin"]
 
 HOT = 0.75      # the hot quarter of the bar starts here (orange and red in jet)
 P_HOT = 0.8     # the certainty at which the verdict's map reaches it
 TAU = 2.0       # logits over which the last quarter of the bar fills
+LOSER_CAP = HOT - 0.01   # the other classes' maps: at most just below the hot quarter
 _M0 = math.log(P_HOT / (1.0 - P_HOT))
 _TINY = 1e-6
 

@@ -70,7 +70,7 @@ def _plain_words(picture: MapPicture, c: int) -> str:
     if style == "halves" and picture.certainty is not None:
         return (f"Coloured where the model sees signs of {name}. The strongest colour says how sure the model is "
                 f"of its verdict: faint {weak} = a coin flip, {_colour_at(cmap, HOT)} from {P_HOT:.0%} sure, "
-                f"{strong} = certain. No colour: no sign of it; the part shows through.")
+                f"{strong} = certain; only the chosen class's map reaches them. No colour: no sign of it.")
     if style == "halves":
         how = ("as strong as in the model's clearest parts" if picture.fixed
                else "this image's strongest point (shape only: where, not how sure)")

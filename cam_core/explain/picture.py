@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from cam_core.explain.certainty import certainty_scale
+from cam_core.explain.certainty import LOSER_CAP, certainty_scale
 from cam_core.explain.layers import DrawStyle, compose, draw_style, drawn_colormap, heat_layer
 from cam_core.explain.render import CENTRED_MODES, NormalizationMode, normalize_maps
 
@@ -114,6 +114,9 @@ def map_picture(explanation: Mapped, size: tuple[int, int], classes: Sequence[in
     if pair is not None:
         scale = (2 * scale[0], 2 * scale[1])
     values = dict(zip(chosen, scaled))
+    if strength is not None:   # the losing classes' maps stay below the hot quarter: orange and red mean the verdict
+        winner = int(np.argmax(explanation.logits))
+        values = {c: (v if c == winner else np.minimum(v, 0.5 + 0.5 * LOSER_CAP)) for c, v in values.items()}
     layers = {c: heat_layer(v, size, cmap, style) for c, v in values.items()}
     return MapPicture(classes=tuple(chosen), class_names=tuple(explanation.classes), values01=values, layers=layers,
                       scale=(float(scale[0]), float(scale[1])), fixed=use_range is not None and strength is None,

@@ -11,7 +11,7 @@ from PIL import Image
 
 from cam_core.checkpoints import ModelBundle, ModelCard, defect_class_index
 from cam_core.engine.architectures import build_model
-from cam_core.explain.certainty import HOT, P_HOT, certainty_range, margin_of, strength_of_margin
+from cam_core.explain.certainty import HOT, LOSER_CAP, P_HOT, certainty_range, margin_of, strength_of_margin
 from cam_core.explain.layers import drawn_strength
 from cam_core.explain.legend import colour_bar, legend_of
 from cam_core.explain.picture import map_picture
@@ -83,8 +83,10 @@ def test_the_other_map_is_drawn_in_the_same_units_and_keeps_its_shape() -> None:
     evidence = e.evidence()
     top = picture.scale[1]
     for c in (0, 1):
+        cap = 1.0 if c == e.predicted else LOSER_CAP    # orange and red only on the verdict's map
         np.testing.assert_allclose(drawn_strength(picture.values01[c], "halves"),
-                                   np.minimum(np.maximum(evidence[c], 0) / top, 1.0), atol=1e-6)
+                                   np.minimum(np.maximum(evidence[c], 0) / top, cap), atol=1e-6)
+    assert drawn_strength(picture.values01[1 - e.predicted], "halves").max() < HOT
     lo, hi = certainty_range(evidence, e.logits)
     assert (lo, hi) == pytest.approx(picture.scale)
     assert hi * strength_of_margin(margin_of(e.logits)[1]) == pytest.approx(evidence[e.predicted].max(), rel=1e-5)
@@ -140,4 +142,4 @@ def test_three_classes_draw_the_winner_at_its_lead_over_the_runner_up() -> None:
         winner, margin = margin_of(e.logits)
         assert winner == e.predicted
         assert _drawn_max(e, winner) == pytest.approx(strength_of_margin(margin), abs=1e-5)
-        assert all(_drawn_max(e, c) <= 1.0 for c in range(3))
+        assert all(_drawn_max(e, c) < HOT for c in range(3) if c != winner)
