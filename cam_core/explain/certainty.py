@@ -72,14 +72,17 @@ def certainty_range(evidence: np.ndarray, logits: np.ndarray) -> tuple[float, fl
 
 @dataclass(frozen=True)
 class CertaintyScale:
-    """One image's certainty scale: the range the ``halves`` drawing uses and the verdict's strength ``k``."""
+    """One image's certainty scale: the range the ``halves`` drawing uses, the verdict's strength ``k`` and its
+    class (the one map allowed above ``LOSER_CAP``)."""
 
     range: tuple[float, float]
     strength: float
+    winner: int
 
 
 def certainty_scale(explanation: Any) -> CertaintyScale:
     """The scale of a centred CAM explanation (its ``classes``, ``logits`` and ``display_maps``)."""
     every = explanation.display_maps(range(len(explanation.classes)), "certainty")
     logits = np.asarray(explanation.logits)
-    return CertaintyScale(range=certainty_range(every, logits), strength=strength_of_margin(margin_of(logits)[1]))
+    winner, margin = margin_of(logits)
+    return CertaintyScale(range=certainty_range(every, logits), strength=strength_of_margin(margin), winner=winner)

@@ -102,10 +102,10 @@ def map_picture(explanation: Mapped, size: tuple[int, int], classes: Sequence[in
     """
     chosen = drawn_classes(explanation, list(explanation.class_indices) if classes is None else classes, mode)
     centred = explanation.is_centrable
-    strength = None
+    strength = winner = None
     if mode == "certainty" and centred:
         certainty = certainty_scale(explanation)
-        value_range, strength = certainty.range, certainty.strength
+        value_range, strength, winner = certainty.range, certainty.strength, certainty.winner
     use_range = value_range if (centred or mode not in CENTRED_MODES) and mode != "halves-image" else None
     scaled, scale = normalize_maps(explanation.display_maps(chosen, mode), mode, use_range)  # type: ignore[arg-type]
     style = draw_style(mode, centred)
@@ -114,8 +114,7 @@ def map_picture(explanation: Mapped, size: tuple[int, int], classes: Sequence[in
     if pair is not None:
         scale = (2 * scale[0], 2 * scale[1])
     values = dict(zip(chosen, scaled))
-    if strength is not None:   # the losing classes' maps stay below the hot quarter: orange and red mean the verdict
-        winner = int(np.argmax(explanation.logits))
+    if winner is not None:   # the other classes' maps stay below the hot quarter: orange and red mean the verdict
         values = {c: (v if c == winner else np.minimum(v, 0.5 + 0.5 * LOSER_CAP)) for c, v in values.items()}
     layers = {c: heat_layer(v, size, cmap, style) for c, v in values.items()}
     return MapPicture(classes=tuple(chosen), class_names=tuple(explanation.classes), values01=values, layers=layers,
