@@ -132,11 +132,12 @@ def show_blended_maps(container: Any, part: Image.Image, explanation: Explanatio
 
 def grid_values(explanation: Explanation, c: int, mode: str) -> tuple[np.ndarray, str]:
     """The values the maps of ``mode`` are drawn from, at the network's grid, and what they are called."""
+    from cam_core.explain.layers import HALVES_MODES
     from cam_core.explain.render import CENTRED_MODES
 
     grid = explanation.display_maps([c], mode)[0]  # type: ignore[arg-type]
     if mode in CENTRED_MODES and explanation.is_centrable:
-        return (np.maximum(grid, 0.0) if mode in ("certainty", "halves", "halves-image") else grid), "evidence"
+        return (np.maximum(grid, 0.0) if mode in HALVES_MODES else grid), "evidence"
     return grid, "raw map"
 
 

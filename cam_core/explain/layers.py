@@ -30,14 +30,14 @@ FADE = 0.1      # evidence below a tenth of the scale fades in (a weak map reads
 DIVERGING_COLORMAPS: tuple[str, ...] = ("coolwarm",)   # a light, clear middle (jet's bright green is not "neither")
 SIGNED_FALLBACK = "coolwarm"
 
-_HALVES_MODES = frozenset({"certainty", "halves", "halves-image"})
+HALVES_MODES = frozenset({"certainty", "halves", "halves-image"})   # drawn as positive halves
 
 
 def draw_style(mode: str, centred: bool = True) -> DrawStyle:
     """The style of ``mode``; maps that cannot be centred (gradient methods, ≥ 0) are always drawn as halves."""
-    if not centred and mode in _HALVES_MODES | {"signed", "evidence"}:
+    if not centred and mode in HALVES_MODES | {"signed", "evidence"}:
         return "halves"
-    if mode in _HALVES_MODES:
+    if mode in HALVES_MODES:
         return "halves"
     return "signed" if mode == "signed" else "opaque"
 

@@ -131,7 +131,9 @@ class Explanation:
     def normalized(self, mode: NormalizationMode = DEFAULT_MODE,
                    value_range: tuple[float, float] | None = None) -> tuple[np.ndarray, tuple[float, float]]:
         """All maps scaled to [0, 1] (see :func:`cam_core.explain.render.normalize_maps`); the ``certainty`` mode
-        on this image's :func:`~cam_core.explain.certainty.certainty_scale` unless ``value_range`` is given."""
+        on this image's :func:`~cam_core.explain.certainty.certainty_scale` range unless ``value_range`` is given
+        (all classes as they are; what is drawn, :func:`~cam_core.explain.picture.map_picture`, also keeps the
+        other classes' maps below the hot quarter)."""
         if mode == "certainty" and value_range is None and self.is_centrable:
             value_range = certainty_scale(self).range
         return normalize_maps(self.evidence() if mode in CENTRED_MODES else self.maps, mode, value_range)
