@@ -40,9 +40,8 @@ def draw_page() -> None:
 
 @asynccontextmanager
 async def warm_at_start(_app: object) -> AsyncIterator[None]:
-    """The server's start-up hook: the default network loads a few seconds from now, or at the first page view if
-    that comes sooner (:mod:`app_ui.warmup`)."""
-    ui.start_warm_up(delay=ui.IDLE_START_S)
+    """The server's start-up hook: the default network starts loading in the background (:mod:`app_ui.warmup`)."""
+    ui.start_warm_up()
     yield
 
 

@@ -15,7 +15,7 @@ uses). This package only adds Streamlit caching, session state and widgets aroun
 - :mod:`app_ui.video_jobs`, :mod:`app_ui.video_view`: staged videos, runs, background jobs, timeline;
 - :mod:`app_ui.training`: the Models page's checkpoint upload and training run;
 - :mod:`app_ui.import_model`: the Models page's import of a PyTorch state dict;
-- :mod:`app_ui.warmup`: the default network, loaded in the background after the first heading or soon after the server starts.
+- :mod:`app_ui.warmup`: the default network, loaded in the background from server start (imports at the lowest CPU priority).
 
 ``import app_ui as ui`` then ``ui.X`` reaches every name below. Names are imported on first use
 (:mod:`cam_core.lazy`), so a page draws its heading and controls before PyTorch and the network load. A test
@@ -161,7 +161,7 @@ if TYPE_CHECKING:
         video_run,
     )
     from app_ui.video_view import show_events, timeline_figure, video_info_text, video_progress
-    from app_ui.warmup import IDLE_START_S, page_title, start_warm_up, warm_up
+    from app_ui.warmup import IMPORT_NICENESS, page_title, start_warm_up, warm_up
     from app_ui.widgets import (
         NORM_LABELS,
         TRAIN_OWN_HINT,
@@ -217,7 +217,7 @@ _HOMES: dict[str, str] = {
                     "app_ui.video_jobs"),
     **dict.fromkeys(("show_events", "timeline_figure", "video_info_text", "video_progress"),
                     "app_ui.video_view"),
-    **dict.fromkeys(("IDLE_START_S", "page_title", "start_warm_up", "warm_up"), "app_ui.warmup"),
+    **dict.fromkeys(("IMPORT_NICENESS", "page_title", "start_warm_up", "warm_up"), "app_ui.warmup"),
     **dict.fromkeys(("NORM_LABELS", "TRAIN_OWN_HINT", "ViewSettings", "map_caption", "model_card_label",
                      "overlay_controls", "show_verdict", "synthetic_model_hint", "verdict_text",
                      "view_controls"),
@@ -243,6 +243,6 @@ __all__ = [
     "video_frame", "video_gif", "video_info_text", "video_job", "video_progress", "video_run", "view_controls",
     "domain_caption", "domain_cell", "show_run_summary", "frames_domain_note", "gallery_score", "gallery_verdict",
     "score_flags",
-    "IDLE_START_S", "page_title", "start_warm_up", "warm_up",
+    "IMPORT_NICENESS", "page_title", "start_warm_up", "warm_up",
 ]
 __getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -1,25 +1,38 @@
-"""The default network, loaded in the background soon after the server starts, so the first heatmap follows the
-first upload at once.
+"""The default network, loaded in the background from the moment the server starts, so the first heatmap follows
+the first upload at once.
 
 Pages draw their heading and controls from the model files' cards alone (no network library is imported for
 that), so a cold server shows its first page at once.
 
-The load starts at the first page view, after its heading (:func:`page_title` calls :func:`warm_up`), or
-:data:`IDLE_START_S` after the server started when nobody has asked for a page by then: ``streamlit run app.py``
-calls :func:`start_warm_up` from the server's start-up hook (``app.py``). One daemon thread per server process
-imports PyTorch and onnxruntime, then loads the explainer of the model the pickers open with (CAM on the default
-engine), together with its colour scale, into the caches every session shares
+``streamlit run app.py`` calls :func:`start_warm_up` from the server's start-up hook (``app.py``); a page's
+heading (:func:`page_title`) calls it too, which changes nothing once it runs. One daemon thread per server
+process imports PyTorch and onnxruntime, then loads the explainer of the model the pickers open with (CAM on the
+default engine), together with its colour scale, into the caches every session shares
 (:func:`app_ui.models.get_explainer`, ``st.cache_resource``). A run that needs the same explainer meanwhile waits
 for that cache entry rather than loading a second copy. A failure is only logged: the page that needs the network
 reports it as usual.
 
-Why not at once at server start: on a small machine the imports hold the interpreter for seconds, and a first
-page view served meanwhile suffers. Measured on the 2-core CPU with a visitor arriving the moment the server
-answered (median of 5 fresh servers): loading at once gave the heading after 1.99 s and the first heatmap 2.02 s
-after an upload made at the heading, against 1.57 s and 3.22 s when the load follows the heading. A server that
-has been up a few seconds before its first visitor has the network loaded: the first heatmap then comes 1.46 s
-after an upload made at the heading (visitor 10 s after the server answered; ``benchmarks/bench_app.py
---visit-delay 10``).
+The imports (2.0–2.4 s of PyTorch alone on the 2-core CPU) run in a thread of their own at the lowest CPU
+priority (:data:`IMPORT_NICENESS`), so a page served meanwhile keeps the cores; the load itself, which creates
+the engine's worker threads (they inherit their creator's priority), runs at the server's own priority.
+Measured with ``benchmarks/bench_app.py --cold-only --visit-delay D`` on the idle 2-core CPU (browser on the same
+machine; median of 3–8 fresh servers; heading after the page was opened / first heatmap after an upload made at
+the heading):
+
+=====================  ===========================================  ==========================================
+first visitor after     before: load at the first heading, or 3 s   now: load from server start, imports
+the server answered     after start when nobody came                at the lowest priority
+=====================  ===========================================  ==========================================
+0 s                     1.34 s / 3.05 s                              1.83–1.94 s / 2.10–2.32 s
+1.5 s                   2.53 s / 2.26 s                              1.56 s / 1.71 s
+3 s                     2.33 s / 1.70 s                              1.30 s / 1.42 s
+10 s                    1.19 s / 1.51 s                              1.26 s / 1.75 s (the same code path)
+=====================  ===========================================  ==========================================
+
+Single runs spread by ±0.4 s. Starting at once at full priority gave 2.22 s / 1.56 s at 0 s; the whole load at
+the lowest priority 1.68 s / 1.96 s, but the engine's threads would then keep that priority. Every arrangement
+shares one interpreter: about 2.6 s of loading, PyTorch's import nearly all of it, against about 1.3 s of page;
+only a load without PyTorch would meet a 1.5 s first heatmap for a visitor at 0 s.
 
 Nothing starts outside a Streamlit server: scripts and in-process app tests (``AppTest``, which runs with a
 stand-in runtime) load what they use themselves.
@@ -28,18 +41,20 @@ stand-in runtime) load what they use themselves.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from contextlib import suppress
 
 import streamlit as st
+from PIL import Image
 from streamlit import runtime
 
 log = logging.getLogger("cam_inspector.app")
 
-IDLE_START_S = 3.0
-"""Seconds after the server starts at which it loads the default network if no page view asked for it sooner."""
+IMPORT_NICENESS = 19
+"""The CPU niceness of the thread that imports the network libraries (19: the lowest priority on Linux)."""
 _lock = threading.Lock()
-_now = threading.Event()
 _thread: threading.Thread | None = None
 
 
@@ -59,27 +74,40 @@ def warm_up() -> threading.Thread | None:
     return start_warm_up() if _serving() else None
 
 
-def start_warm_up(delay: float = 0.0) -> threading.Thread:
-    """Start the background load (once per process: later calls return the same thread). With ``delay``, it
-    waits that long first, unless a page view (:func:`warm_up`) asks for it sooner."""
+def start_warm_up() -> threading.Thread:
+    """Start the background load (once per process: later calls return the same thread)."""
     global _thread
     with _lock:
         if _thread is None:
-            _thread = threading.Thread(target=_load_when_asked, args=(delay,), name="cam-warm-up", daemon=True)
+            _thread = threading.Thread(target=_warm_up, name="cam-warm-up", daemon=True)
             _thread.start()
-        if delay <= 0:
-            _now.set()
         return _thread
 
 
-def _load_when_asked(delay: float) -> None:
-    _now.wait(timeout=delay)
+def _warm_up() -> None:
+    importer = threading.Thread(target=import_network_libraries, name="cam-warm-up-imports", daemon=True)
+    importer.start()
+    importer.join()
     load_default_network()
 
 
+def import_network_libraries() -> None:
+    """Import PyTorch, onnxruntime and the modules that load a network at the lowest CPU priority (this thread's
+    only); a failure is left to the load that follows, which reports it."""
+    with suppress(AttributeError, OSError):   # os.setpriority is Unix-only; a refusal only costs speed
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IMPORT_NICENESS)
+    with suppress(ImportError):
+        import torch  # noqa: F401
+
+        import cam_core.checkpoints.bundle  # noqa: F401
+        import cam_core.explain.factory  # noqa: F401
+        import cam_core.interop.onnx_engine  # noqa: F401
+
+
 def load_default_network() -> str | None:
-    """Load the explainer and colour scale of the model the pickers open with; its name, or None when there is
-    no model or it cannot be loaded (logged)."""
+    """Load the explainer and colour scale of the model the pickers open with, and explain one grey image with it
+    (the engine's first run allocates its memory: 0.09–0.13 s against 0.04–0.06 s for the next on the 2-core CPU);
+    its name, or None when there is no model or it cannot be loaded (logged)."""
     from app_ui.models import CAM, get_explainer, model_names
     from app_ui.picture import model_scale_of
 
@@ -88,8 +116,9 @@ def load_default_network() -> str | None:
         return None
     started = time.perf_counter()
     try:
-        get_explainer(names[0], CAM)
+        explainer = get_explainer(names[0], CAM)
         model_scale_of(names[0])
+        explainer.explain_one(Image.new("RGB", explainer.bundle.input_size[::-1], (128, 128, 128)))
     except Exception as exc:  # noqa: BLE001 - the page that needs the network shows the error itself
         log.warning("background load of %s failed: %s", names[0], exc)
         return None

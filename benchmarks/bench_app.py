@@ -16,8 +16,8 @@
     Playwright (Debian chromium): page load, upload of the 1-MP PNG until the first heatmap ``img`` is
     visible (first explain: the network is loaded here), and an opacity step until the map's opacity has
     changed on the page (blended in the browser, no rerun). Targets: heading ≤ 2 s, first heatmap ≤ 1.5 s
-    (the pages draw from the model cards; the network loads in the background from the first page load, or a
-    few seconds after the server started when nobody has visited by then: ``app_ui/warmup.py``).
+    (the pages draw from the model cards; the network loads in the background from server start, its imports
+    at the lowest CPU priority: ``app_ui/warmup.py``).
 
 Model: ``--model NAME`` (default: the shipped ``efficientnet_lite0-parts`` if present, else a random-weight
 SqueezeNet 1.1 at 224 px written to a temporary models folder).

@@ -4,6 +4,8 @@ only logged."""
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -60,28 +62,38 @@ def test_no_model_no_load(user_models: Path) -> None:
 
 
 @pytest.fixture()
-def fresh_warm_up(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """No warm-up thread yet; the load only records when it ran (seconds since the fixture started)."""
-    import threading
-    import time
-
-    started = time.monotonic()
-    loads: list[float] = []
+def fresh_warm_up(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """No warm-up thread yet; the load only records the CPU niceness of the thread it runs in."""
+    loads: list[int] = []
     monkeypatch.setattr(warmup, "_thread", None)
-    monkeypatch.setattr(warmup, "_now", threading.Event())
-    monkeypatch.setattr(warmup, "load_default_network", lambda: loads.append(time.monotonic() - started))
+    monkeypatch.setattr(warmup, "load_default_network", lambda: loads.append(_niceness()))
     return loads
 
 
-def test_a_page_view_starts_the_delayed_load_at_once(fresh_warm_up: list[float]) -> None:
-    thread = warmup.start_warm_up(delay=60)             # the server's start-up hook
-    thread.join(timeout=0.5)
-    assert fresh_warm_up == []                          # still waiting
-    assert warmup.start_warm_up() is thread             # a page's heading: the same thread, now
-    thread.join(timeout=30)
-    assert len(fresh_warm_up) == 1 and fresh_warm_up[0] < 30
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
-def test_an_idle_server_loads_after_the_delay(fresh_warm_up: list[float]) -> None:
-    warmup.start_warm_up(delay=0.3).join(timeout=30)
-    assert len(fresh_warm_up) == 1 and fresh_warm_up[0] >= 0.3
+def test_the_load_starts_at_once_and_once_per_process(fresh_warm_up: list[int]) -> None:
+    thread = warmup.start_warm_up()                     # the server's start-up hook
+    assert warmup.start_warm_up() is thread             # a page's heading: the same thread
+    thread.join(timeout=60)
+    assert not thread.is_alive() and len(fresh_warm_up) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are set on Unix only")
+def test_the_imports_run_at_the_lowest_priority_and_the_load_at_the_servers(fresh_warm_up: list[int],
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    imports: list[int] = []
+    original = warmup.import_network_libraries
+
+    def spy() -> None:
+        original()
+        imports.append(_niceness())
+
+    monkeypatch.setattr(warmup, "import_network_libraries", spy)
+    server = _niceness()
+    warmup.start_warm_up().join(timeout=60)
+    assert imports == [warmup.IMPORT_NICENESS]          # lowered in the importing thread ...
+    assert fresh_warm_up == [server]                    # ... and only there: the engine's threads start at ours
+    assert _niceness() == server
