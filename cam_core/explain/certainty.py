@@ -16,6 +16,11 @@ from the verdict:
   as a suspicion, not an alarm). Should the winner's map hold no positive value (its margin is all bias),
   ``U`` is the largest ``M̃`` of any class.
 
+A verdict the domain check does not trust (the part is unlike the model's training data, :mod:`cam_core.domain`)
+has no certainty worth drawing: its strength is capped at ``UNTRUSTED_CAP``, half-way up the bar (green in jet),
+so no map of such a part looks like an alarm, however sure the model says it is; the maps keep their shape and
+show where the model looked.
+
 In :func:`cam_core.explain.render.normalize_maps` terms this is the ``halves`` drawing with the per-image
 range ``±U/k`` (:func:`certainty_range`). A coin flip (``m ≈ 0``) draws next to nothing; a 73 %-sure call a
 third of the bar; every call ≥ 80 % sure reaches orange and red.
@@ -29,13 +34,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["HOT", "LOSER_CAP", "P_HOT", "TAU", "CertaintyScale", "certainty_range", "certainty_scale", "margin_of",
+__all__ = ["HOT", "LOSER_CAP", "P_HOT", "TAU", "UNTRUSTED_CAP", "CertaintyScale", "certainty_range", "certainty_scale", "margin_of",
            "strength_of_margin"]
 
 HOT = 0.75      # the hot quarter of the bar starts here (orange and red in jet)
 P_HOT = 0.8     # the certainty at which the verdict's map reaches it
 TAU = 2.0       # logits over which the last quarter of the bar fills
 LOSER_CAP = HOT - 0.01   # the other classes' maps: at most just below the hot quarter
+UNTRUSTED_CAP = 0.5      # every map of a part unlike the training data: at most half-way (a verdict not to trust)
 _M0 = math.log(P_HOT / (1.0 - P_HOT))
 _TINY = 1e-6
 
@@ -56,8 +62,9 @@ def margin_of(logits: np.ndarray) -> tuple[int, float]:
     return winner, float(values[order[0]] - values[order[1]]) if values.size > 1 else 0.0
 
 
-def certainty_range(evidence: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
-    """The per-image range ``(−U/k, U/k)`` on which the ``halves`` drawing puts the winner's peak at ``k = g(m)``.
+def certainty_range(evidence: np.ndarray, logits: np.ndarray, cap: float = 1.0) -> tuple[float, float]:
+    """The per-image range ``(−U/k, U/k)`` on which the ``halves`` drawing puts the winner's peak at
+    ``k = min(g(m), cap)``.
 
     ``evidence``: the centred maps ``M̃`` (``C×h×w``, all classes); ``logits``: the same image's logits.
     """
@@ -66,23 +73,30 @@ def certainty_range(evidence: np.ndarray, logits: np.ndarray) -> tuple[float, fl
     peak = float(maps[winner].max()) if maps.size else 0.0
     if peak <= _TINY and maps.size:
         peak = float(maps.max())
-    top = max(peak, _TINY) / max(strength_of_margin(margin), _TINY)
+    top = max(peak, _TINY) / max(min(strength_of_margin(margin), cap), _TINY)
     return -top, top
 
 
 @dataclass(frozen=True)
 class CertaintyScale:
     """One image's certainty scale: the range the ``halves`` drawing uses, the verdict's strength ``k`` and its
-    class (the one map allowed above ``LOSER_CAP``)."""
+    class (the one map allowed above ``LOSER_CAP``), and whether the verdict is trusted (else ``k ≤ UNTRUSTED_CAP``
+    and every map is capped there)."""
 
     range: tuple[float, float]
     strength: float
     winner: int
+    trusted: bool = True
 
 
 def certainty_scale(explanation: Any) -> CertaintyScale:
-    """The scale of a centred CAM explanation (its ``classes``, ``logits`` and ``display_maps``)."""
+    """The scale of a centred CAM explanation (its ``classes``, ``logits`` and ``display_maps``, and its
+    ``domain`` check when it has one: a part unlike the training data is drawn at most at ``UNTRUSTED_CAP``)."""
     every = explanation.display_maps(range(len(explanation.classes)), "certainty")
     logits = np.asarray(explanation.logits)
     winner, margin = margin_of(logits)
-    return CertaintyScale(range=certainty_range(every, logits), strength=strength_of_margin(margin), winner=winner)
+    domain = getattr(explanation, "domain", None)
+    trusted = not (domain is not None and domain.outside)
+    cap = 1.0 if trusted else UNTRUSTED_CAP
+    return CertaintyScale(range=certainty_range(every, logits, cap), strength=min(strength_of_margin(margin), cap),
+                          winner=winner, trusted=trusted)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cam_core.explain.certainty import HOT, P_HOT, TAU
+from cam_core.explain.certainty import HOT, P_HOT, TAU, UNTRUSTED_CAP
 from cam_core.explain.layers import DrawStyle, compose, heat_layer
 from cam_core.explain.picture import MapPicture
 from cam_core.explain.render import colormap_lut
@@ -67,6 +67,10 @@ def _plain_words(picture: MapPicture, c: int) -> str:
         return (f"{method_label(picture.method)}: coloured where the network's decision for {name} depends most on "
                 f"the part, from faint {weak} (a little) to {strong} (most). No colour: nothing. Each image is on "
                 "its own scale, so this shows where, not how sure.")
+    if style == "halves" and picture.certainty is not None and not picture.trusted:
+        return (f"Coloured where the model sees signs of {name}, for reference only: this part is unlike the "
+                f"model's training data, so its verdict is not trusted and no map goes past "
+                f"{_colour_at(cmap, UNTRUSTED_CAP)}, however sure the model says it is. No colour: no sign of it.")
     if style == "halves" and picture.certainty is not None:
         return (f"Coloured where the model sees signs of {name}. The strongest colour says how sure the model is "
                 f"of its verdict: faint {weak} = a coin flip, {_colour_at(cmap, HOT)} from {P_HOT:.0%} sure, "
@@ -95,7 +99,8 @@ def _details(picture: MapPicture, scale_source: str | None) -> str:
     where = (f"the model's scale, {scale_source}" if picture.fixed and scale_source
              else "a fixed scale" if picture.fixed else "this image's own scale")
     if picture.certainty is not None:
-        numbers = (f"certainty scale: the verdict's strongest point drawn at k = {picture.certainty:.2f} of the bar, "
+        capped = "" if picture.trusted else f" (capped at {UNTRUSTED_CAP:g}: not trusted)"
+        numbers = (f"certainty scale: the verdict's strongest point drawn at k = {picture.certainty:.2f}{capped} of the bar, "
                    f"colours span 0 … {hi:.3g} for this image; map = max(M̃_c, 0)·k/U, U = the verdict's map peak, "
                    f"k = g(m) of the logit margin m: {HOT}·m/logit({P_HOT}) below {P_HOT:.0%}, then "
                    f"{HOT} + {1 - HOT}·(1 − e^(−(m − logit({P_HOT}))/{TAU:g}))")

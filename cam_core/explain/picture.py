@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from cam_core.explain.certainty import LOSER_CAP, certainty_scale
+from cam_core.explain.certainty import LOSER_CAP, UNTRUSTED_CAP, certainty_scale
 from cam_core.explain.layers import DrawStyle, compose, draw_style, drawn_colormap, heat_layer
 from cam_core.explain.render import CENTRED_MODES, NormalizationMode, normalize_maps
 
@@ -63,6 +63,7 @@ class MapPicture:
     method: str
     signed_pair: tuple[int, int] | None = None   # (other, defect) when one "defect − other" map is drawn
     certainty: float | None = None   # the strength g(m) of the verdict's peak, on the certainty scale
+    trusted: bool = True             # False: the domain check does not trust the verdict (certainty capped)
 
     def overlays(self, image: Image.Image, opacity: float) -> dict[int, Image.Image]:
         """Every layer blended over ``image`` (the size the layers were drawn at) at ``opacity``."""
@@ -103,9 +104,10 @@ def map_picture(explanation: Mapped, size: tuple[int, int], classes: Sequence[in
     chosen = drawn_classes(explanation, list(explanation.class_indices) if classes is None else classes, mode)
     centred = explanation.is_centrable
     strength = winner = None
+    trusted = True
     if mode == "certainty" and centred:
         certainty = certainty_scale(explanation)
-        value_range, strength, winner = certainty.range, certainty.strength, certainty.winner
+        value_range, strength, winner, trusted = certainty.range, certainty.strength, certainty.winner, certainty.trusted
     use_range = value_range if (centred or mode not in CENTRED_MODES) and mode != "halves-image" else None
     scaled, scale = normalize_maps(explanation.display_maps(chosen, mode), mode, use_range)  # type: ignore[arg-type]
     style = draw_style(mode, centred)
@@ -115,9 +117,10 @@ def map_picture(explanation: Mapped, size: tuple[int, int], classes: Sequence[in
         scale = (2 * scale[0], 2 * scale[1])
     values = dict(zip(chosen, scaled))
     if winner is not None:   # the other classes' maps stay below the hot quarter: orange and red mean the verdict
-        values = {c: (v if c == winner else np.minimum(v, 0.5 + 0.5 * LOSER_CAP)) for c, v in values.items()}
+        cap = LOSER_CAP if trusted else UNTRUSTED_CAP    # an untrusted verdict: no map above half-way
+        values = {c: (v if c == winner else np.minimum(v, 0.5 + 0.5 * cap)) for c, v in values.items()}
     layers = {c: heat_layer(v, size, cmap, style) for c, v in values.items()}
     return MapPicture(classes=tuple(chosen), class_names=tuple(explanation.classes), values01=values, layers=layers,
                       scale=(float(scale[0]), float(scale[1])), fixed=use_range is not None and strength is None,
                       mode=mode, style=style, colormap=cmap, method=explanation.method, signed_pair=pair,
-                      certainty=strength)
+                      certainty=strength, trusted=trusted)

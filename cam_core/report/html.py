@@ -301,7 +301,8 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         if any(item.explanation.domain.outside for item in items) else "",
         "<p class='meta'>Each map is coloured where the model sees signs of its class, and left clear elsewhere "
         "(the colour bar under each map says what its colours mean). On the default scale the strongest colour says "
-        "how sure the model is: a doubtful call draws faint colours, a sure one orange and red.</p>",
+        "how sure the model is: a doubtful call draws faint colours, a sure one orange and red; a part unlike the "
+        "model's training data, whose verdict is not trusted, is drawn no stronger than half-way up the bar.</p>",
         *(_item_html(i + 1, items[i], verdicts[i], trained_on) for i in order),
         f"<h2>{esc(parts_heading)}</h2>",
         "<table class='summary'><tr><th>#</th><th>image</th><th>verdict</th><th>defect probability</th></tr>"

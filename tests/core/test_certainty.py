@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,8 +11,17 @@ import torch
 from PIL import Image
 
 from cam_core.checkpoints import ModelBundle, ModelCard, defect_class_index
+from cam_core.domain import DomainResult, DomainVerdict
 from cam_core.engine.architectures import build_model
-from cam_core.explain.certainty import HOT, LOSER_CAP, P_HOT, certainty_range, margin_of, strength_of_margin
+from cam_core.explain.certainty import (
+    HOT,
+    LOSER_CAP,
+    P_HOT,
+    UNTRUSTED_CAP,
+    certainty_range,
+    margin_of,
+    strength_of_margin,
+)
 from cam_core.explain.layers import drawn_strength
 from cam_core.explain.legend import colour_bar, legend_of
 from cam_core.explain.picture import map_picture
@@ -143,3 +153,24 @@ def test_three_classes_draw_the_winner_at_its_lead_over_the_runner_up() -> None:
         assert winner == e.predicted
         assert _drawn_max(e, winner) == pytest.approx(strength_of_margin(margin), abs=1e-5)
         assert all(_drawn_max(e, c) < HOT for c in range(3) if c != winner)
+
+
+def test_a_part_the_domain_check_does_not_trust_never_reaches_the_verdicts_colours() -> None:
+    """The same sure NG call, once on a known part and once on a part unlike the training data: the untrusted one
+    is drawn with the same shape, every map at most half-way up the bar, and the legend says why."""
+    ok, ng = np.zeros((2, 7, 7))
+    ng[2, 2] = 5.0
+    ng[4, 5] = 2.0
+    sure = _explanation(np.stack([ok, ng]), bias=6.0)
+    known = dataclasses.replace(sure, domain=DomainResult(DomainVerdict.KNOWN, distance=0.01, threshold=0.036))
+    outside = dataclasses.replace(sure, domain=DomainResult(DomainVerdict.UNLIKE, distance=0.08, threshold=0.036))
+    k = strength_of_margin(margin_of(sure.logits)[1])
+    assert k > HOT
+    assert _drawn_max(known, 1) == pytest.approx(k, abs=1e-5)
+    assert _drawn_max(outside, 1) == pytest.approx(UNTRUSTED_CAP, abs=1e-5)
+    drawn_known, drawn_outside = (map_picture(e, SIZE, mode="certainty") for e in (known, outside))
+    np.testing.assert_allclose(drawn_strength(drawn_outside.values01[1], "halves") * k / UNTRUSTED_CAP,
+                               drawn_strength(drawn_known.values01[1], "halves"), atol=1e-5)   # same shape
+    assert max(drawn_strength(v, "halves").max() for v in drawn_outside.values01.values()) <= UNTRUSTED_CAP + 1e-6
+    assert drawn_known.trusted and not drawn_outside.trusted
+    assert "not trusted" in legend_of(drawn_outside, 1).words and "not trusted" not in legend_of(drawn_known, 1).words
