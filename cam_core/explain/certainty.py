@@ -88,6 +88,12 @@ class CertaintyScale:
     winner: int
     trusted: bool = True
 
+    @property
+    def others_cap(self) -> float:
+        """The most the maps of the classes not chosen are drawn at: ``LOSER_CAP``, ``UNTRUSTED_CAP`` when the
+        verdict is not trusted."""
+        return LOSER_CAP if self.trusted else UNTRUSTED_CAP
+
 
 def certainty_scale(explanation: Any) -> CertaintyScale:
     """The scale of a centred CAM explanation (its ``classes``, ``logits`` and ``display_maps``, and its

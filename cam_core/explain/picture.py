@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from cam_core.explain.certainty import LOSER_CAP, UNTRUSTED_CAP, certainty_scale
+from cam_core.explain.certainty import certainty_scale
 from cam_core.explain.layers import DrawStyle, compose, draw_style, drawn_colormap, heat_layer
 from cam_core.explain.render import CENTRED_MODES, NormalizationMode, normalize_maps
 
@@ -103,11 +103,9 @@ def map_picture(explanation: Mapped, size: tuple[int, int], classes: Sequence[in
     """
     chosen = drawn_classes(explanation, list(explanation.class_indices) if classes is None else classes, mode)
     centred = explanation.is_centrable
-    strength = winner = None
-    trusted = True
-    if mode == "certainty" and centred:
-        certainty = certainty_scale(explanation)
-        value_range, strength, winner, trusted = certainty.range, certainty.strength, certainty.winner, certainty.trusted
+    certainty = certainty_scale(explanation) if mode == "certainty" and centred else None
+    if certainty is not None:
+        value_range = certainty.range
     use_range = value_range if (centred or mode not in CENTRED_MODES) and mode != "halves-image" else None
     scaled, scale = normalize_maps(explanation.display_maps(chosen, mode), mode, use_range)  # type: ignore[arg-type]
     style = draw_style(mode, centred)
@@ -116,11 +114,12 @@ def map_picture(explanation: Mapped, size: tuple[int, int], classes: Sequence[in
     if pair is not None:
         scale = (2 * scale[0], 2 * scale[1])
     values = dict(zip(chosen, scaled))
-    if winner is not None:   # the other classes' maps stay below the hot quarter: orange and red mean the verdict
-        cap = LOSER_CAP if trusted else UNTRUSTED_CAP    # an untrusted verdict: no map above half-way
-        values = {c: (v if c == winner else np.minimum(v, 0.5 + 0.5 * cap)) for c, v in values.items()}
+    if certainty is not None:   # the other classes' maps stay below the hot quarter: orange and red mean the verdict
+        cap = 0.5 + 0.5 * certainty.others_cap
+        values = {c: (v if c == certainty.winner else np.minimum(v, cap)) for c, v in values.items()}
     layers = {c: heat_layer(v, size, cmap, style) for c, v in values.items()}
     return MapPicture(classes=tuple(chosen), class_names=tuple(explanation.classes), values01=values, layers=layers,
-                      scale=(float(scale[0]), float(scale[1])), fixed=use_range is not None and strength is None,
+                      scale=(float(scale[0]), float(scale[1])), fixed=use_range is not None and certainty is None,
                       mode=mode, style=style, colormap=cmap, method=explanation.method, signed_pair=pair,
-                      certainty=strength, trusted=trusted)
+                      certainty=None if certainty is None else certainty.strength,
+                      trusted=certainty is None or certainty.trusted)
