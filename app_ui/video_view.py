@@ -94,9 +94,8 @@ def show_events(result: Any) -> None:
         st.markdown(f"**{title}** ({len(events)})")
         shown = events[:MAX_EVENTS_SHOWN]
         for column, event in zip(st.columns(min(len(shown), 6)) * 2, shown):
-            name = f"Part {event.number}: {event.verdict.upper()}" if event.kind == "part" else f"NG {event.number}"
             column.image(event.thumbnail, width="stretch",
-                         caption=f"{name} · {event.start_s:.2f}–{event.end_s:.2f} s · peak frame {event.peak_frame} · "
+                         caption=f"{event.title} · {event.start_s:.2f}–{event.end_s:.2f} s · peak frame {event.peak_frame} · "
                                  f"max P(defect) {event.max_p_defect:.2f}")
         if len(events) > len(shown):
             st.caption(f"{len(events) - len(shown)} more in the events CSV.")

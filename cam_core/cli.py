@@ -291,8 +291,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for event in [*result.events, *result.parts]:
-        what = f"part {event.number}: {event.verdict.upper()}" if event.kind == "part" else f"NG run {event.number}"
-        print(f"{what} {event.start_s:.2f}–{event.end_s:.2f} s, peak frame {event.peak_frame}, "
+        print(f"{event.title} {event.start_s:.2f}–{event.end_s:.2f} s, peak frame {event.peak_frame}, "
               f"max P(defect) {event.max_p_defect:.2f}", file=sys.stderr)
     if result.events_csv is not None:
         print(f"events: {result.events_csv}", file=sys.stderr)

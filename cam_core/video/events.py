@@ -8,6 +8,10 @@
   explained on its own, so a clean part beside a defective one gets its own OK, and each part gets one
   verdict (NG when ``P(defect) ≥ threshold``) with its crop's map as the thumbnail.
 
+An event the domain check flags (a part, or an NG run with any frame, unlike the model's training data) is marked
+``trusted = no``: its title says "not trusted" and its thumbnail has no alarm colours
+(:func:`~cam_core.video.frames.untrusted_values`), as in the video's frames.
+
 :func:`write_events_csv` writes both kinds to one CSV (``<frames CSV stem>.events.csv`` from the CLI).
 """
 
@@ -26,7 +30,7 @@ from PIL import Image
 from cam_core.explain.render import normalize_maps, overlay
 from cam_core.explain.verdict import overlay_class, verdict_of
 from cam_core.video.decode import Frame
-from cam_core.video.frames import FrameView
+from cam_core.video.frames import FrameView, untrusted_values
 from cam_core.video.outputs import atomic_output
 from cam_core.video.parts import PartTrack
 
@@ -34,7 +38,7 @@ __all__ = ["EVENT_COLUMNS", "EventLog", "VideoEvent", "events_csv_path", "part_e
 
 THUMB_WIDTH = 192
 EVENT_COLUMNS = ("event", "kind", "verdict", "max_p_defect", "start_frame", "end_frame", "start_s", "end_s",
-                 "peak_frame", "peak_s")
+                 "peak_frame", "peak_s", "trusted")
 EventKind = Literal["ng-run", "part"]
 
 
@@ -53,11 +57,18 @@ class VideoEvent:
     peak_frame: int
     peak_s: float
     thumbnail: np.ndarray | None = field(default=None, compare=False, repr=False)   # h×w×3 uint8
+    trusted: bool = True       # False: the domain check flags the part (or a frame of the run)
+
+    @property
+    def title(self) -> str:
+        """``Part 2: NG``, ``NG run 1``, with `` (not trusted)`` when the domain check flags it."""
+        name = f"Part {self.number}: {self.verdict.upper()}" if self.kind == "part" else f"NG run {self.number}"
+        return name if self.trusted else f"{name} (not trusted)"
 
     def row(self) -> list[str]:
         return [str(self.number), self.kind, self.verdict, f"{self.max_p_defect:.6f}", str(self.start_frame),
                 str(self.end_frame), f"{self.start_s:.3f}", f"{self.end_s:.3f}", str(self.peak_frame),
-                f"{self.peak_s:.3f}"]
+                f"{self.peak_s:.3f}", "yes" if self.trusted else "no"]
 
 
 def _thumbnail(image: np.ndarray, values01: np.ndarray, opacity: float, colormap: str) -> np.ndarray:
@@ -85,8 +96,9 @@ class EventLog:
         p = float(verdict.positive_probability or 0.0)
         run = self._open
         if run is None:
-            run = self._open = {"start": frame, "peak": frame, "p": -1.0, "thumb": None}
+            run = self._open = {"start": frame, "peak": frame, "p": -1.0, "thumb": None, "trusted": True}
         run["end"] = frame
+        run["trusted"] = run["trusted"] and view.trusted
         if p > run["p"]:
             run["p"], run["peak"] = p, frame
             run["thumb"] = _thumbnail(frame.image, view.panels[-1].values01, self.opacity, self.colormap)
@@ -101,7 +113,7 @@ class EventLog:
                                       verdict=self.defect_class or "", max_p_defect=run["p"],
                                       start_frame=start.index, end_frame=end.index, start_s=start.time_s,
                                       end_s=end.time_s, peak_frame=peak.index, peak_s=peak.time_s,
-                                      thumbnail=run["thumb"]))
+                                      thumbnail=run["thumb"], trusted=run["trusted"]))
 
 
 def part_events(tracks: Sequence[PartTrack], explainer: Any, threshold: float, value_range: tuple[float, float],
@@ -115,12 +127,15 @@ def part_events(tracks: Sequence[PartTrack], explainer: Any, threshold: float, v
         verdict = verdict_of(explanation, threshold)
         shown = overlay_class(explanation)
         values, _ = normalize_maps(explanation.display_maps([shown], "evidence"), "evidence", value_range)
+        trusted = not explanation.domain.outside
+        if not trusted:
+            values = untrusted_values(values)
         assert track.crop is not None
         events.append(VideoEvent(kind="part", number=number, verdict=verdict.class_name,
                                  max_p_defect=float(verdict.positive_probability or 0.0),
                                  start_frame=track.first_frame, end_frame=track.last_frame, start_s=track.first_s,
                                  end_s=track.last_s, peak_frame=track.crop_frame, peak_s=track.crop_s,
-                                 thumbnail=_thumbnail(track.crop, values[0], opacity, colormap)))
+                                 thumbnail=_thumbnail(track.crop, values[0], opacity, colormap), trusted=trusted))
     return events
 
 
@@ -131,7 +146,7 @@ def events_csv_path(frames_csv: str | os.PathLike[str]) -> Path:
 
 
 def write_events_csv(events: Sequence[VideoEvent], path: str | os.PathLike[str]) -> Path:
-    """``event,kind,verdict,max_p_defect,start_frame,end_frame,start_s,end_s,peak_frame,peak_s``, atomically."""
+    """``event,kind,verdict,max_p_defect,start_frame,end_frame,start_s,end_s,peak_frame,peak_s,trusted``, atomically."""
     path = Path(path)
     with atomic_output(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

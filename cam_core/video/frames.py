@@ -6,6 +6,11 @@ video's fixed colour scale. :class:`FrameRenderer` draws it: ``layout="overlay"`
 :func:`~cam_core.explain.verdict.overlay_class`), ``"side-by-side"`` OK | NG
 (:func:`~cam_core.explain.verdict.shown_classes`) with captions; the verdict box top-left, red for NG,
 green for OK, grey for models without a defect class.
+
+A frame the domain check does not trust (the part is unlike the model's training data, :mod:`cam_core.domain`)
+is drawn as the app draws such a part: no alarm colours, however sure the model says it is. Its maps keep their
+shape but are pulled toward "neither", ``v' = ½ + (v − ½)·UNTRUSTED_SPREAD``, so they stay in the middle quarter
+of the bar (cyan to yellow in jet, never orange or red), and its verdict box is grey and says "not trusted".
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ LAYOUTS: tuple[Layout, ...] = tuple(Layout)
 VERDICT_COLOURS: dict[VerdictKind, tuple[int, int, int]] = {
     "ng": (205, 30, 30), "ok": (25, 140, 60), "other": (45, 45, 45)}
 CAPTION_COLOUR = (30, 30, 30)
+UNTRUSTED_COLOUR = VERDICT_COLOURS["other"]
+UNTRUSTED_SPREAD = 0.25   # an untrusted frame's maps span at most the middle quarter of the bar
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,18 @@ class FrameView:
 
     verdict: Verdict
     panels: tuple[Panel, ...]
+    trusted: bool = True   # False: the domain check flags the frame (maps pulled toward "neither", grey box)
+
+    @property
+    def verdict_text(self) -> str:
+        """The verdict box's words: ``NG 0.97``, or ``NG 0.97 not trusted`` for a frame the domain check flags."""
+        text = f"{self.verdict.label} {self.verdict.probability:.2f}"
+        return text if self.trusted else f"{text} not trusted"
+
+    @property
+    def verdict_colour(self) -> tuple[int, int, int]:
+        """Red for NG, green for OK, grey for other classes and for every verdict not to trust."""
+        return VERDICT_COLOURS[self.verdict.kind] if self.trusted else UNTRUSTED_COLOUR
 
 
 @dataclass(frozen=True)
@@ -62,14 +81,23 @@ def panel_classes(explanation: Explanation, layout: Layout) -> list[int]:
     return shown_classes(explanation)
 
 
+def untrusted_values(values01: np.ndarray) -> np.ndarray:
+    """Maps of a frame or part the domain check flags: ``½ + (v − ½)·UNTRUSTED_SPREAD`` (shape kept, no alarm
+    colours)."""
+    return (0.5 + (np.asarray(values01, dtype=np.float32) - 0.5) * UNTRUSTED_SPREAD).astype(np.float32)
+
+
 def frame_view(explanation: Explanation, layout: Layout, threshold: float, value_range: tuple[float, float]
                ) -> FrameView:
     """The verdict (NG when ``p(ng) ≥ threshold``) and the evidence maps of :func:`panel_classes`, scaled to
-    [0, 1] on the video's one fixed ``value_range``."""
+    [0, 1] on the video's one fixed ``value_range``; pulled toward ½ when the domain check flags the frame."""
     shown = panel_classes(explanation, layout)
     scaled, _ = normalize_maps(explanation.display_maps(shown, "evidence"), "evidence", value_range)
+    trusted = not explanation.domain.outside
+    if not trusted:
+        scaled = untrusted_values(scaled)
     panels = tuple(Panel(values01=scaled[i], caption=f"{explanation.classes[c]} map") for i, c in enumerate(shown))
-    return FrameView(verdict=verdict_of(explanation, threshold), panels=panels)
+    return FrameView(verdict=verdict_of(explanation, threshold), panels=panels, trusted=trusted)
 
 
 COLOUR_STEPS = 4   # a map is coloured at this multiple of its own resolution, then scaled to the frame once
@@ -179,8 +207,6 @@ class FrameRenderer:
             for i, panel in enumerate(job.view.panels):
                 _text_box(draw, (i * width + margin, height - margin), panel.caption, max(8, size * 3 // 4),
                           CAPTION_COLOUR, anchor_bottom=True)
-        verdict = job.view.verdict
-        _text_box(draw, (margin, margin), f"{verdict.label} {verdict.probability:.2f}", size,
-                  VERDICT_COLOURS[verdict.kind])
+        _text_box(draw, (margin, margin), job.view.verdict_text, size, job.view.verdict_colour)
         _draw_bar(out, self.colormap, size, margin)
         return out

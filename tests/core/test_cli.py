@@ -74,7 +74,8 @@ def test_saved_maps_are_raw_upsampled_maps(tmp_path: Path, squeeze_checkpoint: P
     saved = np.load(tmp_path / "one.npy")
     with Explainer(load_model(str(squeeze_checkpoint), device="cpu")) as explainer:
         result = explainer.explain_one(Image.open(image_path).convert("RGB"))
-    np.testing.assert_allclose(saved, result.upsampled(), rtol=1e-5, atol=1e-6)
+    expected = result.upsampled()   # the CLI's engine may differ from PyTorch by 1e-5 of the map's scale
+    np.testing.assert_allclose(saved, expected, rtol=1e-5, atol=1e-5 * float(np.abs(expected).max()))
     # not normalised: the mean of an upsampled map stays close to the raw map's mean
     assert saved[1].mean() == pytest.approx(result.maps[1].mean(), rel=0.2, abs=0.05)
 

@@ -65,3 +65,4 @@ def test_builtin_clip_one_verdict_per_part(tmp_path: Path) -> None:
     rows = list(csv.DictReader(events_csv_path(tmp_path / "frames.csv").open()))
     assert [r["kind"] for r in rows] == ["ng-run"] * len(result.events) + ["part"] * 4
     assert [r["verdict"] for r in rows if r["kind"] == "part"] == labels
+    assert {r["trusted"] for r in rows} == {"yes"}   # the conveyor's parts are what the model was trained on

@@ -1,0 +1,76 @@
+"""Video frames of a part the domain check does not trust: no alarm colours, a grey box that says so, events marked."""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import numpy as np
+
+from cam_core.checkpoints import defect_class_index
+from cam_core.domain import DomainResult, DomainVerdict
+from cam_core.explain.pipeline import Explanation
+from cam_core.video.decode import Frame
+from cam_core.video.events import EVENT_COLUMNS, EventLog
+from cam_core.video.frames import (
+    UNTRUSTED_COLOUR,
+    UNTRUSTED_SPREAD,
+    VERDICT_COLOURS,
+    FrameRenderer,
+    Job,
+    frame_view,
+)
+
+RANGE = (-2.0, 2.0)
+
+
+def _sure_ng(domain: DomainVerdict) -> Explanation:
+    classes = ("ok", "ng")
+    ng = np.zeros((7, 7), np.float32)
+    ng[2, 2], ng[4, 5] = 5.0, 2.0
+    maps = np.stack([-ng, ng])
+    logits = maps.mean(axis=(1, 2)).astype(np.float64) + np.array([0.0, 6.0])
+    probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    explanation = Explanation(classes=classes, defect_index=defect_class_index(classes), probabilities=probs,
+                              logits=logits, maps=maps, class_indices=(0, 1), image_size=(64, 48), method="cam",
+                              layer="x")
+    distance = 0.08 if domain is DomainVerdict.UNLIKE else 0.01
+    return dataclasses.replace(explanation, domain=DomainResult(domain, distance=distance, threshold=0.036))
+
+
+def test_an_untrusted_frame_keeps_the_shape_in_the_middle_of_the_bar() -> None:
+    known = frame_view(_sure_ng(DomainVerdict.KNOWN), "side-by-side", 0.5, RANGE)
+    outside = frame_view(_sure_ng(DomainVerdict.UNLIKE), "side-by-side", 0.5, RANGE)
+    assert known.trusted and not outside.trusted
+    assert known.verdict == outside.verdict and outside.verdict.kind == "ng"
+    assert max(p.values01.max() for p in known.panels) == 1.0          # the sure call reaches the bar's end
+    for kept, pulled in zip(known.panels, outside.panels):
+        assert abs(pulled.values01 - 0.5).max() <= 0.5 * UNTRUSTED_SPREAD + 1e-6
+        np.testing.assert_allclose(pulled.values01 - 0.5, (kept.values01 - 0.5) * UNTRUSTED_SPREAD, atol=1e-6)
+
+
+def test_the_verdict_box_of_an_untrusted_frame_is_grey_and_says_so() -> None:
+    frame = Frame(0, 0.0, 0, 1, Fraction(1, 15), np.full((180, 320, 3), 128, np.uint8))
+    for domain, colour, words in ((DomainVerdict.KNOWN, VERDICT_COLOURS["ng"], "NG 1.00"),
+                                  (DomainVerdict.UNLIKE, UNTRUSTED_COLOUR, "NG 1.00 not trusted")):
+        view = frame_view(_sure_ng(domain), "overlay", 0.5, RANGE)
+        assert view.verdict_text == words
+        out = np.asarray(FrameRenderer(0.5, "jet").render(Job(frame=frame, view=view)))
+        box = out[3:14, 3:40].reshape(-1, 3)                      # the box's fill is its most common colour
+        colours, counts = np.unique(box, axis=0, return_counts=True)
+        assert tuple(int(v) for v in colours[counts.argmax()]) == colour, domain
+
+
+def test_an_ng_run_with_an_untrusted_frame_is_marked_in_its_title_and_csv_row() -> None:
+    frames = [Frame(i, i / 15, i, 1, Fraction(1, 15), np.full((48, 64, 3), 100, np.uint8)) for i in range(4)]
+    log = EventLog("ng")
+    for frame, domain in zip(frames, (DomainVerdict.KNOWN, DomainVerdict.UNLIKE, DomainVerdict.KNOWN)):
+        log.add(frame, frame_view(_sure_ng(domain), "overlay", 0.5, RANGE))
+    log.close()
+    log.add(frames[3], frame_view(_sure_ng(DomainVerdict.KNOWN), "overlay", 0.5, RANGE))
+    log.close()
+    first, second = log.events
+    assert not first.trusted and first.title == "NG run 1 (not trusted)"
+    assert second.trusted and second.title == "NG run 2"
+    rows = [dict(zip(EVENT_COLUMNS, e.row())) for e in log.events]
+    assert [r["trusted"] for r in rows] == ["no", "yes"]
