@@ -15,24 +15,24 @@ reports it as usual.
 The imports (2.0–2.4 s of PyTorch alone on the 2-core CPU) run in a thread of their own at the lowest CPU
 priority (:data:`IMPORT_NICENESS`), so a page served meanwhile keeps the cores; the load itself, which creates
 the engine's worker threads (they inherit their creator's priority), runs at the server's own priority.
-Measured with ``benchmarks/bench_app.py --cold-only --visit-delay D`` on the idle 2-core CPU (browser on the same
-machine; median of 3–8 fresh servers; heading after the page was opened / first heatmap after an upload made at
-the heading):
+Measured with ``benchmarks/bench_app.py --cold-only --cold-runs 5 --visit-delay D`` on the idle 2-core CPU
+(browser on the same machine; median of 5 fresh servers; heading after the page was opened / first heatmap drawn
+after an upload made at the heading, both checked on every animation frame):
 
-=====================  ===========================================  ==========================================
-first visitor after     before: load at the first heading, or 3 s   now: load from server start, imports
-the server answered     after start when nobody came                at the lowest priority
-=====================  ===========================================  ==========================================
-0 s                     1.34 s / 3.05 s                              1.83–1.94 s / 2.10–2.32 s
-1.5 s                   2.53 s / 2.26 s                              1.56 s / 1.71 s
-3 s                     2.33 s / 1.70 s                              1.30 s / 1.42 s
-10 s                    1.19 s / 1.51 s                              1.26 s / 1.75 s (the same code path)
-=====================  ===========================================  ==========================================
+=====================  ==========================================
+first visitor after     heading / first heatmap
+the server answered
+=====================  ==========================================
+0 s                     1.36–1.50 s / 1.38–1.42 s (two runs of 5)
+1.5 s                   1.00 s / 0.86 s
+3 s                     0.98 s / 0.86 s
+10 s                    0.95 s / 0.83 s
+=====================  ==========================================
 
-Single runs spread by ±0.4 s. Starting at once at full priority gave 2.22 s / 1.56 s at 0 s; the whole load at
-the lowest priority 1.68 s / 1.96 s, but the engine's threads would then keep that priority. Every arrangement
-shares one interpreter: about 2.6 s of loading, PyTorch's import nearly all of it, against about 1.3 s of page;
-only a load without PyTorch would meet a 1.5 s first heatmap for a visitor at 0 s.
+Starting the load at once at full priority, or the whole load at the lowest priority (the engine's threads
+would then keep it), were slower at 0 s (measured with the older timing, by Playwright's ``expect``, which
+returned 0.33–0.43 s after the map was drawn). Every arrangement shares one interpreter: about 2.6 s of loading,
+PyTorch's import nearly all of it, against about 1.3 s of page.
 
 Nothing starts outside a Streamlit server: scripts and in-process app tests (``AppTest``, which runs with a
 stand-in runtime) load what they use themselves.
