@@ -17,21 +17,21 @@ priority (:data:`IMPORT_NICENESS`), so a page served meanwhile keeps the cores; 
 the engine's worker threads (they inherit their creator's priority), runs at the server's own priority.
 Measured with ``benchmarks/bench_app.py --cold-only --cold-runs 5 --visit-delay D`` on the idle 2-core CPU
 (browser on the same machine; median of 5 fresh servers; heading after the page was opened / first heatmap drawn
-after an upload made at the heading, both checked on every animation frame):
+after the heading, the file dropped the moment the uploader is drawn; all checked on every animation frame):
 
 =====================  ==========================================
 first visitor after     heading / first heatmap
 the server answered
 =====================  ==========================================
-0 s                     1.36–1.50 s / 1.38–1.42 s (two runs of 5)
-1.5 s                   1.00 s / 0.86 s
-3 s                     0.98 s / 0.86 s
-10 s                    0.95 s / 0.83 s
+0 s                     1.39–1.42 s / 1.12–1.19 s (two runs of 5)
+1.5 s                   0.97 s / 0.77 s
+3 s                     0.98 s / 0.75 s
+10 s                    0.93 s / 0.79 s
 =====================  ==========================================
 
 Starting the load at once at full priority, or the whole load at the lowest priority (the engine's threads
-would then keep it), were slower at 0 s (measured with the older timing, by Playwright's ``expect``, which
-returned 0.33–0.43 s after the map was drawn). Every arrangement shares one interpreter: about 2.6 s of loading,
+would then keep it), were slower at 0 s (measured with the older timing, Playwright's own waits, which read
+up to 0.9 s late). Every arrangement shares one interpreter: about 2.6 s of loading,
 PyTorch's import nearly all of it, against about 1.3 s of page.
 
 Nothing starts outside a Streamlit server: scripts and in-process app tests (``AppTest``, which runs with a
