@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import streamlit as st
 
 from app_ui.domain import domain_caption
@@ -109,11 +108,15 @@ def synthetic_model_hint(container: Any, bundle: ModelBundle, own: Sequence[str]
             "say little about your parts. " + TRAIN_OWN_HINT, icon=":material/warning:")
 
 
-def map_caption(class_name: str, raw: np.ndarray, scale: tuple[float, float], mode: str,
+def map_caption(explanation: Any, c: int, scale: tuple[float, float], mode: str,
                 scale_text: str | None = None) -> str:
-    """Caption under a map: what a colour means, in words, then the numbers of the scale."""
+    """Caption under the map of class ``c``: what a colour means, in words, then the numbers of the scale; first
+    "for reference only" when the domain check does not trust the part (its maps are drawn weaker,
+    :mod:`cam_core.explain.certainty`)."""
+    from cam_core.explain.certainty import is_trusted
     from cam_core.explain.render import scale_words
 
+    class_name, raw = explanation.classes[c].upper(), explanation.map_of(c)
     if mode == "per-map":
         lo, hi = float(raw.min()), float(raw.max())
         numbers = f"own scale {lo:.3g} … {hi:.3g}"
@@ -121,8 +124,9 @@ def map_caption(class_name: str, raw: np.ndarray, scale: tuple[float, float], mo
         label = scale_text or ("shared scale" if mode == "shared" else "calibrated scale" if mode == "raw"
                                else "evidence scale")
         numbers = f"{label} {scale[0]:.3g} … {scale[1]:.3g}"
-    return f"{class_name} map: {scale_words(mode, class_name)} · {numbers} · raw map {float(raw.min()):.3g} … " \
-           f"{float(raw.max()):.3g}"
+    flagged = "" if is_trusted(explanation) else "For reference only (part unlike the training data, not trusted) · "
+    return f"{flagged}{class_name} map: {scale_words(mode, class_name)} · {numbers} · raw map " \
+           f"{float(raw.min()):.3g} … {float(raw.max()):.3g}"
 
 
 def model_card_label(name: str, card: ModelCard, where: str) -> str:

@@ -64,8 +64,7 @@ def show_row(row: dict[str, Any]) -> None:
     classes = shown_classes(explanation)
     jpegs, scale = ui.render_maps(explanation, item.image, classes, view)
     for column, c in zip(st.columns(len(classes)), classes):
-        name = explanation.classes[c]
-        column.image(jpegs[c], caption=ui.map_caption(name.upper(), explanation.map_of(c), scale, view.mode),
+        column.image(jpegs[c], caption=ui.map_caption(explanation, c, scale, view.mode),
                      width="stretch", output_format="JPEG")
 
 

@@ -57,7 +57,7 @@ def network_column(column: Any, model: str, method: ui.MapMethod, item: ui.Input
     cells = column.columns(len(classes)) if narrow_ok else [column] * len(classes)
     for cell, c in zip(cells, classes):
         cell.image(jpegs[c], width="stretch", output_format="JPEG",
-                   caption=ui.map_caption(explanation.classes[c].upper(), explanation.map_of(c), scale, view.mode))
+                   caption=ui.map_caption(explanation, c, scale, view.mode))
 
 
 def one_image(models: list[str], method: ui.MapMethod, view: ui.ViewSettings) -> None:

@@ -142,7 +142,7 @@ def _frame_explorer(run: ui.VideoRun) -> None:
     classes = shown_classes(explanation)
     jpegs, scale = ui.render_maps(explanation, ui.display_copy(item), classes, view)
     for column, c in zip(st.columns(len(classes)), classes):
-        caption = ui.map_caption(explanation.classes[c].upper(), explanation.map_of(c), scale, "evidence",
+        caption = ui.map_caption(explanation, c, scale, "evidence",
                                  scale_text="the video's fixed evidence scale")
         column.image(jpegs[c], caption=caption, width="stretch", output_format="JPEG")
 

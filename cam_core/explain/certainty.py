@@ -19,7 +19,9 @@ from the verdict:
 A verdict the domain check does not trust (the part is unlike the model's training data, :mod:`cam_core.domain`)
 has no certainty worth drawing: its strength is capped at ``UNTRUSTED_CAP``, half-way up the bar (green in jet),
 so no map of such a part looks like an alarm, however sure the model says it is; the maps keep their shape and
-show where the model looked.
+show where the model looked. On the fixed evidence scales (the model's ``halves``, ``signed`` and ``evidence``,
+and the video's frames) the same part's maps are pulled toward "neither" instead,
+``v' = ½ + (v − ½)·UNTRUSTED_SPREAD`` (:func:`untrusted_values`): a quarter of their strength, shape kept.
 
 In :func:`cam_core.explain.render.normalize_maps` terms this is the ``halves`` drawing with the per-image
 range ``±U/k`` (:func:`certainty_range`). A coin flip (``m ≈ 0``) draws next to nothing; a 73 %-sure call a
@@ -34,14 +36,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["HOT", "LOSER_CAP", "P_HOT", "TAU", "UNTRUSTED_CAP", "CertaintyScale", "certainty_range", "certainty_scale", "margin_of",
-           "strength_of_margin"]
+__all__ = ["HOT", "LOSER_CAP", "P_HOT", "TAU", "UNTRUSTED_CAP", "UNTRUSTED_SPREAD", "CertaintyScale", "certainty_range",
+           "certainty_scale", "is_trusted", "margin_of", "strength_of_margin", "untrusted_values"]
 
 HOT = 0.75      # the hot quarter of the bar starts here (orange and red in jet)
 P_HOT = 0.8     # the certainty at which the verdict's map reaches it
 TAU = 2.0       # logits over which the last quarter of the bar fills
 LOSER_CAP = HOT - 0.01   # the other classes' maps: at most just below the hot quarter
 UNTRUSTED_CAP = 0.5      # every map of a part unlike the training data: at most half-way (a verdict not to trust)
+UNTRUSTED_SPREAD = 0.25  # on a fixed scale: the same part's maps at a quarter of their distance from "neither"
 _M0 = math.log(P_HOT / (1.0 - P_HOT))
 _TINY = 1e-6
 
@@ -60,6 +63,18 @@ def margin_of(logits: np.ndarray) -> tuple[int, float]:
     order = np.argsort(values)[::-1]
     winner = int(order[0])
     return winner, float(values[order[0]] - values[order[1]]) if values.size > 1 else 0.0
+
+
+def is_trusted(explanation: Any) -> bool:
+    """False when the explanation's domain check finds the part unlike the model's training data."""
+    domain = getattr(explanation, "domain", None)
+    return not (domain is not None and domain.outside)
+
+
+def untrusted_values(values01: np.ndarray) -> np.ndarray:
+    """Scaled maps (``v`` in [0, 1], "neither" at ½) of a part not to trust, on a fixed scale:
+    ``½ + (v − ½)·UNTRUSTED_SPREAD`` (shape kept, no alarm colours)."""
+    return (0.5 + (np.asarray(values01, dtype=np.float32) - 0.5) * UNTRUSTED_SPREAD).astype(np.float32)
 
 
 def certainty_range(evidence: np.ndarray, logits: np.ndarray, cap: float = 1.0) -> tuple[float, float]:
@@ -101,8 +116,7 @@ def certainty_scale(explanation: Any) -> CertaintyScale:
     every = explanation.display_maps(range(len(explanation.classes)), "certainty")
     logits = np.asarray(explanation.logits)
     winner, margin = margin_of(logits)
-    domain = getattr(explanation, "domain", None)
-    trusted = not (domain is not None and domain.outside)
+    trusted = is_trusted(explanation)
     cap = 1.0 if trusted else UNTRUSTED_CAP
     return CertaintyScale(range=certainty_range(every, logits, cap), strength=min(strength_of_margin(margin), cap),
                           winner=winner, trusted=trusted)

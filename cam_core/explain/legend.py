@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cam_core.explain.certainty import HOT, P_HOT, TAU, UNTRUSTED_CAP
+from cam_core.explain.certainty import HOT, P_HOT, TAU, UNTRUSTED_CAP, UNTRUSTED_SPREAD
 from cam_core.explain.layers import DrawStyle, compose, heat_layer
 from cam_core.explain.picture import MapPicture
-from cam_core.explain.render import colormap_lut
+from cam_core.explain.render import CENTRED_MODES, colormap_lut
 
 __all__ = ["Legend", "colour_name", "legend_of", "method_label", "with_legend"]
 
@@ -54,9 +54,18 @@ class Legend:
     details: str
 
 
+def _pulled(picture: MapPicture) -> bool:
+    """A part not to trust on a fixed evidence scale: its maps are drawn pulled toward "neither"."""
+    return not picture.trusted and picture.certainty is None and picture.method == "cam" and picture.mode in CENTRED_MODES
+
+
 def _words(picture: MapPicture, c: int) -> str:
     text = _plain_words(picture, c)
-    return text[:1].upper() + text[1:]
+    text = text[:1].upper() + text[1:]
+    if _pulled(picture):
+        return (f"For reference only: this part is unlike the model's training data, so its verdict is not trusted "
+                f"and its maps are drawn at {UNTRUSTED_SPREAD:.0%} of their strength. {text}")
+    return text
 
 
 def _plain_words(picture: MapPicture, c: int) -> str:
@@ -112,6 +121,8 @@ def _details(picture: MapPicture, scale_source: str | None) -> str:
         numbers = f"colours span {lo:.3g} … {hi:.3g} ({where}); map = M_NG − M_OK = 2·M̃_NG"
     else:
         numbers = f"colours span {lo:.3g} … {hi:.3g} ({where})"
+    if _pulled(picture):
+        numbers += f"; not trusted: drawn v' = ½ + (v − ½)·{UNTRUSTED_SPREAD:g}"
     return (f"{method_label(picture.method)} · colour map {picture.colormap} · {numbers} · "
             f"CAM_c(x, y) = Σ_k w_ck·A_k(x, y)")
 

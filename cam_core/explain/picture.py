@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from cam_core.explain.certainty import certainty_scale
+from cam_core.explain.certainty import certainty_scale, is_trusted, untrusted_values
 from cam_core.explain.layers import DrawStyle, compose, draw_style, drawn_colormap, heat_layer
 from cam_core.explain.render import CENTRED_MODES, NormalizationMode, normalize_maps
 
@@ -63,7 +63,7 @@ class MapPicture:
     method: str
     signed_pair: tuple[int, int] | None = None   # (other, defect) when one "defect − other" map is drawn
     certainty: float | None = None   # the strength g(m) of the verdict's peak, on the certainty scale
-    trusted: bool = True             # False: the domain check does not trust the verdict (certainty capped)
+    trusted: bool = True             # False: the domain check does not trust the verdict (maps drawn weaker)
 
     def overlays(self, image: Image.Image, opacity: float) -> dict[int, Image.Image]:
         """Every layer blended over ``image`` (the size the layers were drawn at) at ``opacity``."""
@@ -96,7 +96,9 @@ def map_picture(explanation: Mapped, size: tuple[int, int], classes: Sequence[in
     """The layers of ``classes`` (default: every mapped class) at ``size = (W, H)``.
 
     ``value_range`` is the fixed scale (the model's evidence range, or the raw range for ``raw``); the
-    ``certainty`` mode sets its own per image (:func:`cam_core.explain.certainty.certainty_range`). It is
+    ``certainty`` mode sets its own per image (:func:`cam_core.explain.certainty.certainty_range`), and caps a part
+    the domain check does not trust; the other centred modes draw such a part's maps pulled toward "neither"
+    (:func:`~cam_core.explain.certainty.untrusted_values`). It is
     ignored for gradient maps in the centred modes (each image on its own scale; see
     :mod:`cam_core.explain.scale`). A signed pair is drawn as ``M_defect − M_other = 2·M̃_defect``, so its
     scale is twice the evidence scale.
@@ -117,9 +119,12 @@ def map_picture(explanation: Mapped, size: tuple[int, int], classes: Sequence[in
     if certainty is not None:   # the other classes' maps stay below the hot quarter: orange and red mean the verdict
         cap = 0.5 + 0.5 * certainty.others_cap
         values = {c: (v if c == certainty.winner else np.minimum(v, cap)) for c, v in values.items()}
+    trusted = is_trusted(explanation)
+    if not trusted and certainty is None and centred and mode in CENTRED_MODES:   # a fixed scale: pulled to "neither"
+        values = {c: untrusted_values(v) for c, v in values.items()}
     layers = {c: heat_layer(v, size, cmap, style) for c, v in values.items()}
     return MapPicture(classes=tuple(chosen), class_names=tuple(explanation.classes), values01=values, layers=layers,
                       scale=(float(scale[0]), float(scale[1])), fixed=use_range is not None and certainty is None,
                       mode=mode, style=style, colormap=cmap, method=explanation.method, signed_pair=pair,
                       certainty=None if certainty is None else certainty.strength,
-                      trusted=certainty is None or certainty.trusted)
+                      trusted=trusted)

@@ -10,7 +10,7 @@
 
 An event the domain check flags (a part, or an NG run with any frame, unlike the model's training data) is marked
 ``trusted = no``: its title says "not trusted" and its thumbnail has no alarm colours
-(:func:`~cam_core.video.frames.untrusted_values`), as in the video's frames.
+(:func:`~cam_core.explain.certainty.untrusted_values`), as in the video's frames.
 
 :func:`write_events_csv` writes both kinds to one CSV (``<frames CSV stem>.events.csv`` from the CLI).
 """
@@ -27,10 +27,11 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
+from cam_core.explain.certainty import is_trusted, untrusted_values
 from cam_core.explain.render import normalize_maps, overlay
 from cam_core.explain.verdict import overlay_class, verdict_of
 from cam_core.video.decode import Frame
-from cam_core.video.frames import FrameView, untrusted_values
+from cam_core.video.frames import FrameView
 from cam_core.video.outputs import atomic_output
 from cam_core.video.parts import PartTrack
 
@@ -127,7 +128,7 @@ def part_events(tracks: Sequence[PartTrack], explainer: Any, threshold: float, v
         verdict = verdict_of(explanation, threshold)
         shown = overlay_class(explanation)
         values, _ = normalize_maps(explanation.display_maps([shown], "evidence"), "evidence", value_range)
-        trusted = not explanation.domain.outside
+        trusted = is_trusted(explanation)
         if not trusted:
             values = untrusted_values(values)
         assert track.crop is not None

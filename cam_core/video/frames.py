@@ -9,8 +9,9 @@ green for OK, grey for models without a defect class.
 
 A frame the domain check does not trust (the part is unlike the model's training data, :mod:`cam_core.domain`)
 is drawn as the app draws such a part: no alarm colours, however sure the model says it is. Its maps keep their
-shape but are pulled toward "neither", ``v' = ½ + (v − ½)·UNTRUSTED_SPREAD``, so they stay in the middle quarter
-of the bar (cyan to yellow in jet, never orange or red), and its verdict box is grey and says "not trusted".
+shape but are pulled toward "neither" (:func:`cam_core.explain.certainty.untrusted_values`, the rule of every
+fixed scale), so they stay in the middle quarter of the bar (cyan to yellow in jet, never orange or red), and its
+verdict box is grey and says "not trusted".
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cam_core.explain.certainty import is_trusted, untrusted_values
 from cam_core.explain.render import blend_heat, colormap_lut, heat_image, normalize_maps, overlay
 from cam_core.explain.verdict import Verdict, VerdictKind, overlay_class, shown_classes, verdict_of
 from cam_core.options import Layout
@@ -35,7 +37,6 @@ VERDICT_COLOURS: dict[VerdictKind, tuple[int, int, int]] = {
     "ng": (205, 30, 30), "ok": (25, 140, 60), "other": (45, 45, 45)}
 CAPTION_COLOUR = (30, 30, 30)
 UNTRUSTED_COLOUR = VERDICT_COLOURS["other"]
-UNTRUSTED_SPREAD = 0.25   # an untrusted frame's maps span at most the middle quarter of the bar
 
 
 @dataclass(frozen=True)
@@ -81,19 +82,13 @@ def panel_classes(explanation: Explanation, layout: Layout) -> list[int]:
     return shown_classes(explanation)
 
 
-def untrusted_values(values01: np.ndarray) -> np.ndarray:
-    """Maps of a frame or part the domain check flags: ``½ + (v − ½)·UNTRUSTED_SPREAD`` (shape kept, no alarm
-    colours)."""
-    return (0.5 + (np.asarray(values01, dtype=np.float32) - 0.5) * UNTRUSTED_SPREAD).astype(np.float32)
-
-
 def frame_view(explanation: Explanation, layout: Layout, threshold: float, value_range: tuple[float, float]
                ) -> FrameView:
     """The verdict (NG when ``p(ng) ≥ threshold``) and the evidence maps of :func:`panel_classes`, scaled to
     [0, 1] on the video's one fixed ``value_range``; pulled toward ½ when the domain check flags the frame."""
     shown = panel_classes(explanation, layout)
     scaled, _ = normalize_maps(explanation.display_maps(shown, "evidence"), "evidence", value_range)
-    trusted = not explanation.domain.outside
+    trusted = is_trusted(explanation)
     if not trusted:
         scaled = untrusted_values(scaled)
     panels = tuple(Panel(values01=scaled[i], caption=f"{explanation.classes[c]} map") for i, c in enumerate(shown))

@@ -39,6 +39,7 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_file: Path) -> Path:
     """One small model, no shipped ones, and a short built-in sample clip."""
     import app_ui
+    import app_ui.video_jobs  # noqa: F401 - app_ui loads its modules on first use; patched below
 
     user = tmp_path / "user_models"
     user.mkdir()

@@ -18,6 +18,7 @@ from cam_core.explain.certainty import (
     LOSER_CAP,
     P_HOT,
     UNTRUSTED_CAP,
+    UNTRUSTED_SPREAD,
     certainty_range,
     margin_of,
     strength_of_margin,
@@ -174,3 +175,24 @@ def test_a_part_the_domain_check_does_not_trust_never_reaches_the_verdicts_colou
     assert max(drawn_strength(v, "halves").max() for v in drawn_outside.values01.values()) <= UNTRUSTED_CAP + 1e-6
     assert drawn_known.trusted and not drawn_outside.trusted
     assert "not trusted" in legend_of(drawn_outside, 1).words and "not trusted" not in legend_of(drawn_known, 1).words
+
+
+@pytest.mark.parametrize("mode", ["halves", "signed", "evidence"])
+def test_on_a_fixed_scale_an_untrusted_part_is_drawn_at_a_quarter_of_its_strength(mode: str) -> None:
+    """The model's fixed scales (and the video's) pull a flagged part's maps toward "neither": same shape, a
+    quarter of the distance, the legend and the details say so; a known part is drawn as before."""
+    ok, ng = np.zeros((2, 7, 7))
+    ng[2, 2] = 5.0
+    ng[4, 5] = 2.0
+    sure = _explanation(np.stack([ok, ng]), bias=6.0)
+    known = dataclasses.replace(sure, domain=DomainResult(DomainVerdict.KNOWN, distance=0.01, threshold=0.036))
+    outside = dataclasses.replace(sure, domain=DomainResult(DomainVerdict.UNLIKE, distance=0.08, threshold=0.036))
+    drawn_known, drawn_outside = (map_picture(e, SIZE, mode=mode, value_range=(-3.0, 3.0)) for e in (known, outside))
+    assert drawn_known.trusted and not drawn_outside.trusted
+    for c, kept in drawn_known.values01.items():
+        np.testing.assert_allclose(drawn_outside.values01[c] - 0.5, (kept - 0.5) * UNTRUSTED_SPREAD, atol=1e-6)
+        assert np.abs(drawn_outside.values01[c] - 0.5).max() <= 0.5 * UNTRUSTED_SPREAD + 1e-6
+    assert np.abs(np.concatenate([v.ravel() for v in drawn_known.values01.values()]) - 0.5).max() > 0.4
+    words, details = legend_of(drawn_outside, 1).words, legend_of(drawn_outside, 1).details
+    assert words.startswith("For reference only") and "not trusted" in details
+    assert "not trusted" not in legend_of(drawn_known, 1).words + legend_of(drawn_known, 1).details

@@ -9,13 +9,13 @@ import numpy as np
 
 from cam_core.checkpoints import defect_class_index
 from cam_core.domain import DomainResult, DomainVerdict
+from cam_core.explain.certainty import UNTRUSTED_SPREAD
 from cam_core.explain.pipeline import Explanation
 from cam_core.video.decode import Frame
 from cam_core.video.events import EVENT_COLUMNS, EventLog
 from cam_core.video.frames import (
     UNTRUSTED_COLOUR,
-    UNTRUSTED_SPREAD,
-    VERDICT_COLOURS,
+        VERDICT_COLOURS,
     FrameRenderer,
     Job,
     frame_view,
