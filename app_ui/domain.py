@@ -31,16 +31,22 @@ def gallery_score(probability: float | None, domain: DomainResult) -> float | No
     return None if domain.outside else probability
 
 
+def _distance_words(domain: DomainResult, sign: str) -> str:
+    """`` (domain distance 0.108 > threshold 0.036)``, or nothing when a record lacks the numbers."""
+    if domain.distance is None or domain.threshold is None:
+        return ""
+    return f" (domain distance {domain.distance:.3f} {sign} threshold {domain.threshold:.3f})"
+
+
 def domain_caption(domain: DomainResult) -> str:
     """One line under a verdict: why it is greyed, or that the domain is known / unknown."""
     if domain.outside:
-        return (f":material/block: **Not trusted: this image is {OUTSIDE_WORDS}** (domain distance "
-                f"{domain.distance:.3f} > threshold {domain.threshold:.3f}). Its verdict is struck through and the maps "
-                "below are for reference only; train or import a model on parts like this one.")
+        return (f":material/block: **Not trusted: this image is {OUTSIDE_WORDS}**{_distance_words(domain, '>')}. "
+                "Its verdict is struck through and the maps below are for reference only; train or import a model on "
+                "parts like this one.")
     if domain.verdict is DomainVerdict.UNKNOWN:
         return f"Domain unknown: {domain.reason or 'the model has no domain reference'}."
-    return f"Known parts: like the model's training images (domain distance {domain.distance:.3f} ≤ " \
-           f"{domain.threshold:.3f})."
+    return f"Known parts: like the model's training images{_distance_words(domain, '≤')}."
 
 
 def frames_domain_note(container: Any, frames: Sequence[Any]) -> None:

@@ -58,7 +58,7 @@ def show_row(row: dict[str, Any]) -> None:
     if explanation is None or item.image is None:
         return
     view = ui.view_controls(st.sidebar)
-    ui.show_verdict(st, verdict_of(explanation, row["threshold"]))   # the threshold the run used
+    ui.show_verdict(st, verdict_of(explanation, row["threshold"]), domain=explanation.domain)   # the run's threshold
     st.caption(f"{row['path']} · {row['width']}×{row['height']} px · model {row['model']} · {row['method']} · "
                f"file time {row['modified']}")
     classes = shown_classes(explanation)

@@ -19,8 +19,8 @@ __all__ = ["ERROR_VERDICT", "TABLE_COLUMNS", "Facets", "RowFilter", "export_colu
            "row_of", "rows_csv"]
 
 ERROR_VERDICT = "ERROR"          # how error rows are offered in the verdict filter
-TABLE_COLUMNS = ("path", "verdict", "defect_probability", "probability", "folder", "modified", "evidence_max",
-                 "hot_share", "error")
+TABLE_COLUMNS = ("path", "verdict", "domain", "defect_probability", "probability", "folder", "modified",
+                 "evidence_max", "hot_share", "error")   # "domain": "unlike training data" = a verdict not to trust
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,11 @@ def facets(results: str | Path) -> Facets:
 
 def filtered_rows(results: str | Path | pads.Dataset, row_filter: RowFilter = RowFilter(),
                   columns: tuple[str, ...] | None = TABLE_COLUMNS) -> pa.Table:
-    """The matching rows, most likely defective first (all columns when ``columns`` is None)."""
+    """The matching rows, most likely defective first (all columns when ``columns`` is None; of ``columns``, those
+    the results hold: results written before a column existed lack it)."""
     dataset = results if isinstance(results, pads.Dataset) else results_dataset(results)
-    table = dataset.to_table(columns=list(columns) if columns else None, filter=row_filter.expression())
+    names = [c for c in columns if c in dataset.schema.names] if columns else None
+    table = dataset.to_table(columns=names, filter=row_filter.expression())
     if "defect_probability" in table.column_names:
         table = table.sort_by([("defect_probability", "descending")])
     return table

@@ -62,17 +62,27 @@ def _glance(stats: BatchStats, model: str) -> list[tuple[str, str]]:
 
 
 def _groups_html(stats: BatchStats, by: str) -> str:
+    """NG rate per hour or folder: NG among the parts inside the model's domain; the parts outside in a column of
+    their own when there are any."""
     esc = html.escape
     items = sorted(stats.groups.items())
     if len(items) > MAX_GROUP_ROWS:
-        items = sorted(sorted(items, key=lambda kv: -kv[1][0])[:MAX_GROUP_ROWS])
-    body = "".join(f"<tr><td>{esc(key)}</td><td class='num'>{n}</td><td class='num'>{ng}</td>"
-                   f"<td class='num'>{ng / n:.1%}</td><td style='width:200px'>{_BAR.format(100 * ng / n)}</td></tr>"
-                   for key, (n, ng) in items if n)
+        items = sorted(sorted(items, key=lambda kv: -(kv[1][0] + kv[1][2]))[:MAX_GROUP_ROWS])
+    apart = stats.outside > 0
+
+    def row(key: str, inside: int, ng: int, out: int) -> str:
+        rate = (f"<td class='num'>{ng / inside:.1%}</td><td style='width:200px'>{_BAR.format(100 * ng / inside)}</td>"
+                if inside else "<td class='num'>–</td><td></td>")
+        extra = f"<td class='num'>{out}</td>" if apart else ""
+        return f"<tr><td>{esc(key)}</td><td class='num'>{inside}</td><td class='num'>{ng}</td>{rate}{extra}</tr>"
+
+    body = "".join(row(key, *counts) for key, counts in items if counts[0] + counts[2])
     more = len(stats.groups) - len(items)
     title = "NG rate per hour (file time, UTC)" if by == "hour" else "NG rate per folder"
-    return (f"<h2>{title}</h2><table class='summary'><tr><th>{'hour' if by == 'hour' else 'folder'}</th>"
-            f"<th>parts</th><th>NG</th><th>NG rate</th><th></th></tr>{body}</table>"
+    parts = "parts inside the domain" if apart else "parts"
+    head = (f"<tr><th>{'hour' if by == 'hour' else 'folder'}</th><th>{parts}</th><th>NG</th><th>NG rate</th><th></th>"
+            + ("<th>outside the domain (not counted)</th>" if apart else "") + "</tr>")
+    return (f"<h2>{title}</h2><table class='summary'>{head}{body}</table>"
             + (f"<p class='meta'>{more} more not listed (fewest parts)</p>" if more > 0 else ""))
 
 
@@ -81,7 +91,9 @@ def _histogram_html(stats: BatchStats) -> str:
     rows = "".join(f"<tr><td>{i / BINS:.2f} – {(i + 1) / BINS:.2f}</td><td class='num'>{int(n)}</td>"
                    f"<td style='width:300px'>{_BAR.format(100 * n / top)}</td></tr>"
                    for i, n in enumerate(stats.histogram))
-    return ("<h2>Defect probability</h2><table class='summary'><tr><th>p(defect)</th><th>parts</th><th></th></tr>"
+    apart = (f"<p class='meta'>Parts inside the model's domain only; the {stats.outside} parts unlike its training "
+             "data are not counted here (their probabilities are not to be trusted).</p>" if stats.outside else "")
+    return ("<h2>Defect probability</h2>" + apart + "<table class='summary'><tr><th>p(defect)</th><th>parts</th><th></th></tr>"
             f"{rows}</table>")
 
 

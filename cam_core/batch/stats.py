@@ -1,5 +1,7 @@
 """Streaming statistics of a results data set: counts, NG rate per hour or per folder, the defect-probability
-histogram and the N most likely defective rows. Memory does not grow with the row count: the data set is read
+histogram and the N most likely defective rows. Parts the domain check finds unlike the model's training data are
+counted apart everywhere: the NG rates and the histogram are of the parts inside the domain (an untrusted "NG 1.00"
+would otherwise read as a sure defect), and each group says how many of its parts were outside. Memory does not grow with the row count: the data set is read
 in record batches of the few columns each statistic needs; only one counter per hour/folder, the histogram's
 bins and a heap of N rows are kept.
 """
@@ -34,8 +36,8 @@ class BatchStats:
     errors: int = 0
     flagged: int = 0                   # called NG among the explained parts inside the model's domain
     outside: int = 0                   # explained parts unlike the model's training data (verdicts not trusted)
-    groups: dict[str, list[int]] = field(default_factory=dict)       # key → [explained, flagged]
-    histogram: np.ndarray = field(default_factory=lambda: np.zeros(BINS, dtype=np.int64))
+    groups: dict[str, list[int]] = field(default_factory=dict)       # key → [inside, flagged, outside] (explained)
+    histogram: np.ndarray = field(default_factory=lambda: np.zeros(BINS, dtype=np.int64))   # parts inside only
     worst: list[dict[str, Any]] = field(default_factory=list)         # most likely defective first
     first_error: str | None = None
 
@@ -51,13 +53,15 @@ def _group_keys(batch: pa.RecordBatch, by: str) -> list[Any]:
     return hours.to_pylist()
 
 
-def _add_groups(stats: BatchStats, batch: pa.RecordBatch, by: str, ok: np.ndarray, flagged: np.ndarray) -> None:
+def _add_groups(stats: BatchStats, batch: pa.RecordBatch, by: str, ok: np.ndarray, flagged: np.ndarray,
+                outside: np.ndarray) -> None:
     keys = np.asarray([k if k is not None else "(unknown)" for k in _group_keys(batch, by)], dtype=object)
     for key in np.unique(keys[ok]) if ok.any() else []:
         members = ok & (keys == key)
-        counts = stats.groups.setdefault(str(key), [0, 0])
-        counts[0] += int(members.sum())
+        counts = stats.groups.setdefault(str(key), [0, 0, 0])
+        counts[0] += int((members & ~outside).sum())
         counts[1] += int((members & flagged).sum())
+        counts[2] += int((members & outside).sum())
 
 
 class _Worst:
@@ -101,9 +105,9 @@ def collect_stats(dataset: pads.Dataset, *, by: str = "hour", worst: int = 20) -
         stats.outside += int((outside & ok).sum())
         if stats.first_error is None and errors.any():
             stats.first_error = batch.column("error")[int(np.argmax(errors))].as_py()
-        _add_groups(stats, batch, by, ok, flagged)
+        _add_groups(stats, batch, by, ok, flagged, outside)
         valid = ok & np.isfinite(p)
-        stats.histogram += np.histogram(p[valid], bins=BINS, range=(0.0, 1.0))[0]
+        stats.histogram += np.histogram(p[valid & ~outside], bins=BINS, range=(0.0, 1.0))[0]
         for i in np.flatnonzero(valid & (p > top.floor())) if worst else []:
             top.offer(float(p[i]), {"path": batch.column("path")[int(i)].as_py()})
     stats.worst = _whole_rows(dataset, [r["path"] for r in top.rows()])

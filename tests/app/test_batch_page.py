@@ -59,6 +59,29 @@ def test_results_filtered_opened_and_exported(results: Path) -> None:
     assert not at.error and not at.exception
 
 
+def test_a_part_outside_the_domain_reads_not_trusted(results: Path, tmp_path: Path) -> None:
+    """Rows the domain check flagged show it in the table, and the opened part's verdict is struck through."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cam_core.batch.readback import results_dataset
+
+    table = results_dataset(results).to_table()
+    flagged = table.set_column(table.schema.get_field_index("domain"), "domain",
+                               pa.array(["unlike training data"] * table.num_rows, pa.string()))
+    out = tmp_path / "flagged"
+    out.mkdir()
+    pq.write_table(flagged, out / "part-00000.parquet")
+    at = batch_page()
+    at.text_input(key="batch_results_dir").set_value(str(out)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert set(at.dataframe[0].value["domain"]) == {"unlike training data"}
+    assert any("not trusted" in h.value for h in at.header), [h.value for h in at.header]
+    assert any(e.value.startswith("**Not trusted") or "Not trusted" in e.value for e in at.error)
+    captions = [img.caption for element in at.image for img in element.proto.imgs]
+    assert captions and all(c.startswith("For reference only") for c in captions)
+
+
 def test_rows_csv_has_the_filtered_rows(results: Path) -> None:
     from cam_core.batch.browse import RowFilter, export_columns, filtered_rows, rows_csv
     from cam_core.batch.readback import results_dataset

@@ -37,7 +37,7 @@ def test_stats_count_groups_histogram_and_worst(tmp_path: Path) -> None:
     assert stats.flagged == sum(p >= 0.5 for p in ok)
     assert stats.histogram.tolist() == np.histogram(ok, bins=20, range=(0, 1))[0].tolist()
     assert sorted(stats.groups) == [f"2026-12-03 0{h}:00 UTC" for h in range(3)]
-    assert sum(n for n, _ in stats.groups.values()) == 980
+    assert sum(n for n, _, _ in stats.groups.values()) == 980
     assert [r["defect_probability"] for r in stats.worst] == sorted(ok, reverse=True)[:5]
     by_folder = collect_stats(results_dataset(tmp_path), by="folder", worst=0)
     assert sorted(by_folder.groups) == ["/line/a", "/line/b"] and by_folder.worst == []
@@ -77,6 +77,8 @@ def test_parts_outside_the_domain_are_counted_apart(tmp_path: Path) -> None:
     stats = collect_stats(results_dataset(tmp_path), worst=0)
     assert stats.outside == 3                            # i = 1, 5, 9
     assert stats.flagged == 6                            # every even i: none of them is outside
+    assert stats.groups == {"(unknown)": [9, 6, 3]}      # no file times: one group; inside, NG, outside
+    assert int(stats.histogram.sum()) == 9               # the outside parts' 0.9 is not a sure defect
     with PartWriter(tmp_path / "all-out", rows_per_part=5) as writer:
         for i in range(4):
             writer.add({"path": f"/q/{i}.png", "folder": "/q", "is_defect": True, "defect_probability": 0.9,
@@ -85,6 +87,7 @@ def test_parts_outside_the_domain_are_counted_apart(tmp_path: Path) -> None:
     write_batch_report(tmp_path / "all-out", out, ReportSettings(worst=0))
     page = out.read_text()
     assert "4 parts: 4 outside the model&#x27;s domain" in page or "4 parts: 4 outside the model's domain" in page
+    assert "outside the domain (not counted)" in page and "4 parts unlike its training data are not counted" in page
     assert collect_stats(results_dataset(tmp_path / "all-out"), worst=0).flagged == 0
 
 
