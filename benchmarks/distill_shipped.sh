@@ -32,31 +32,7 @@ EPOCH_IMAGES=${EPOCH_IMAGES:-240}     # a random draw of this many training imag
 mkdir -p "$WORK/former" "$WORK/cache"
 
 mix() {  # mix NAME N_PARTS N_FRAMES: class folders of symlinks to the first parts and frames, with a manifest
-  python - "$WORK" "$@" <<'EOF'
-import csv, sys
-from pathlib import Path
-work, name, n_parts, n_frames = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-out = work / "data" / name
-rows = []
-for source, prefix, n in ((work / "data" / "parts", "", n_parts), (work / "data" / "conveyor", "cv_", n_frames)):
-    with open(source / "manifest.csv", newline="") as fh:
-        for row in list(csv.DictReader(fh))[:n]:
-            new = {**row, "file": f"{row['label']}/{prefix}{Path(row['file']).name}"}
-            if row["mask"]:
-                new["mask"] = f"masks/{prefix}{Path(row['mask']).name}"
-            for key in ("file", "mask"):
-                if new[key]:
-                    target = out / new[key]
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    if not target.exists():
-                        target.symlink_to(source / row[key])
-            rows.append(new)
-with open(out / "manifest.csv", "w", newline="") as fh:
-    writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-print(f"{out}: {len(rows)} images")
-EOF
+  python "$(dirname "$0")/merge_synth.py" "$WORK/data/$1" "$WORK/data/parts:$2" "$WORK/data/conveyor=cv_:$3"
 }
 
 student() {  # student ARCH DATA EPOCHS
