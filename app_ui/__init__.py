@@ -158,6 +158,7 @@ if TYPE_CHECKING:
         video_frame,
         video_gif,
         video_job,
+        video_report,
         video_run,
     )
     from app_ui.video_view import show_events, timeline_figure, video_info_text, video_progress
@@ -213,7 +214,7 @@ _HOMES: dict[str, str] = {
     **dict.fromkeys(("SAMPLE_CLIP_NAME", "VIDEO_JOB", "VIDEO_RUN", "VIDEO_THRESHOLD", "VIDEO_TYPES",
                      "VideoJob", "VideoRun", "VideoSettings", "VideoSource", "keep_video_run", "probe_source",
                      "run_video", "sample_clip", "stage_video", "start_video_job", "video_frame", "video_gif",
-                     "video_job", "video_run"),
+                     "video_job", "video_report", "video_run"),
                     "app_ui.video_jobs"),
     **dict.fromkeys(("show_events", "timeline_figure", "video_info_text", "video_progress"),
                     "app_ui.video_view"),
@@ -240,7 +241,8 @@ __all__ = [
     "scores_key", "show_error", "show_mask_panel", "show_verdict", "model_card_label", "stage_video", "start_video_job",
     "synthetic_model_hint", "tab_icon", "timed_explain", "timed_explanation", "timeline_figure", "show_events", "verdict_text", "verdicts",
     "colormap_control", "grid_range", "kept_choice", "grid_values", "model_scale_of", "outlined_display", "show_blended_maps",
-    "video_frame", "video_gif", "video_info_text", "video_job", "video_progress", "video_run", "view_controls",
+    "video_frame", "video_gif", "video_info_text", "video_job", "video_progress", "video_report", "video_run",
+    "view_controls",
     "domain_caption", "domain_cell", "show_run_summary", "frames_domain_note", "gallery_score", "gallery_verdict",
     "score_flags",
     "IMPORT_NICENESS", "page_title", "start_warm_up", "warm_up",

@@ -218,6 +218,17 @@ def video_gif(run: VideoRun) -> bytes:
     return run.gif.read_bytes()
 
 
+def video_report(run: VideoRun) -> str:
+    """The run's HTML report (:func:`cam_core.report.video.build_video_report`), made when asked for."""
+    from cam_core.report.video import build_video_report
+
+    card = get_explainer(run.model, run.method).bundle.card
+    settings = {"method": run.method.label, "every": run.settings.every, "layout": run.settings.layout.value,
+                "max side (px)": run.settings.max_side}
+    return build_video_report(run.result, card, threshold=run.settings.threshold, model_name=run.model,
+                              video_name=run.source.name, colormap=run.settings.colormap.value, settings=settings)
+
+
 def video_frame(source: VideoSource, index: int, max_side: int) -> InputImage:
     """Frame ``index`` decoded as the video pipeline decoded it (cached like uploaded images)."""
     from cam_core.video import read_frame

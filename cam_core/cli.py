@@ -267,6 +267,9 @@ def cmd_video(args: argparse.Namespace) -> int:
     settings = VideoSettings(layout=args.layout, opacity=args.opacity, colormap=args.colormap, every=args.every,
                              max_side=args.max_side, batch_size=args.batch_size,
                              track_parts=args.parts)   # checked before the model loads
+    for flag, path in (("--csv", args.csv), ("--report", args.report)):   # refused before any work is done
+        if path and Path(path).is_dir():
+            raise InputError(f"{flag} {path} is a folder: give it a file name")
     probe_video(args.input)          # a missing or unreadable input is refused before the model loads
     bundle = load_model(args.model, device=args.device)
 
@@ -295,6 +298,13 @@ def cmd_video(args: argparse.Namespace) -> int:
               f"max P(defect) {event.max_p_defect:.2f}", file=sys.stderr)
     if result.events_csv is not None:
         print(f"events: {result.events_csv}", file=sys.stderr)
+    if args.report:
+        from cam_core.report.video import write_video_report
+
+        write_video_report(result, bundle.card, args.report, threshold=settings.threshold, model_name=bundle.name,
+                           video_name=Path(args.input).name, colormap=settings.colormap.value,
+                           settings={"method": args.method, "every": args.every, "layout": args.layout})
+        print(f"report: {args.report}", file=sys.stderr)
     return EXIT_SOME_FAILED if result.ended_early else EXIT_OK
 
 
@@ -498,6 +508,7 @@ def _add_video(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", help="per-frame CSV: time, verdict, probability per class (events: <stem>.events.csv)")
     p.add_argument("--parts", action="store_true",
                    help="conveyor: follow each part across frames and give it one verdict")
+    p.add_argument("--report", help="also write an HTML report (.html): parts, NG runs with thumbnails, timeline")
     p.add_argument("--batch-size", type=int, default=8)
     p.set_defaults(func=cmd_video)
 

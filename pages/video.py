@@ -150,7 +150,7 @@ def _frame_explorer(run: ui.VideoRun) -> None:
 def downloads(run: ui.VideoRun) -> None:
     stem = run.source.name.rsplit(".", 1)[0] or "video"
     output, table = run.result.output, run.result.csv
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].download_button("Video (MP4)", data=lambda: output.read_bytes(), file_name=f"{stem}-cam.mp4",
                             mime="video/mp4", key="video_dl_mp4", on_click="ignore")
     cols[1].download_button("GIF", data=lambda: ui.video_gif(run), file_name=f"{stem}-cam.gif", mime="image/gif",
@@ -163,6 +163,10 @@ def downloads(run: ui.VideoRun) -> None:
     cols[3].download_button("Events (CSV)", data=events.read_bytes() if events and events.exists() else b"",
                             file_name=f"{stem}-events.csv", mime="text/csv", key="video_dl_events", on_click="ignore",
                             help="One row per NG run of frames and per part: times, peak frame, max P(defect).")
+    cols[4].download_button("Report (HTML)", data=lambda: ui.video_report(run).encode("utf-8"),
+                            file_name=f"{stem}-report.html", mime="text/html", key="video_dl_report",
+                            on_click="ignore", help="One page for a manager: parts, NG runs with their thumbnails and "
+                                                    "P(defect) over time; opens offline.")
 
 
 def show_result(run: ui.VideoRun, source: ui.VideoSource | None, model: str, method: ui.MapMethod,

@@ -122,7 +122,7 @@ def make_report_items(names: Sequence[str], images: Sequence[Image.Image],
     return items
 
 
-_CSS = """
+REPORT_CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:24px;color:#1b1f24;background:#fff}
 h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.2em;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
 .meta{color:#57606a;font-size:.9em}
@@ -144,7 +144,7 @@ code{background:#f6f8fa;padding:1px 4px;border-radius:4px;word-break:break-all}
 """
 
 
-def _rows_table(rows: Iterable[tuple[str, str]]) -> str:
+def rows_table(rows: Iterable[tuple[str, str]]) -> str:
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
 
@@ -292,10 +292,10 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         "<!DOCTYPE html>",
         "<html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{esc(title)}</title><style>{REPORT_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
         f"<div class='meta'>Generated {esc(when)} by CAM Inspector · model {esc(model_name or '?')}</div>",
-        "<h2>At a glance</h2>", _rows_table(glance), warning_html(card, items), *sections,
+        "<h2>At a glance</h2>", rows_table(glance), warning_html(card, items), *sections,
         "<h2>Parts, most likely defective first</h2>",
         "<p class='meta'>Parts outside the model's domain come last, their verdicts greyed.</p>"
         if any(item.explanation.domain.outside for item in items) else "",
@@ -309,9 +309,9 @@ def build_html_report(items: Sequence[ReportItem], bundle_or_card: ModelBundle |
         f"{summary_rows}</table>",
         "<h2>Details</h2>",
         f"<h3>Model{': ' + esc(model_name) if model_name else ''}</h3>",
-        _rows_table(card_summary(card)),
+        rows_table(card_summary(card)),
     ]
     if settings_rows:
-        parts += ["<h3>Settings</h3>", _rows_table(settings_rows)]
+        parts += ["<h3>Settings</h3>", rows_table(settings_rows)]
     parts.append("</body></html>")
     return "\n".join(parts)

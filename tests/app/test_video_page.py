@@ -119,7 +119,8 @@ def test_sample_clip_run_gives_video_timeline_frame_maps_and_downloads(models_di
     assert len(spec["data"][0]["y"]) == SAMPLE_FRAMES
     assert spec["data"][0]["y"][3] == pytest.approx(run.result.frames[3].probabilities["ng"])
     assert any(shape.get("y0") == 0.5 == shape.get("y1") for shape in spec["layout"]["shapes"])  # threshold
-    assert [b.proto.label for b in at.download_button] == ["Video (MP4)", "GIF", "Frames (CSV)", "Events (CSV)"]
+    assert [b.proto.label for b in at.download_button] == ["Video (MP4)", "GIF", "Frames (CSV)", "Events (CSV)",
+                                                            "Report (HTML)"]
     parts = [caption for caption, _ in all_images(at) if caption.startswith("Part ")]
     assert [c.split(" · ")[0] for c in parts] == [f"Part {i}: {p.verdict.upper()}"
                                                   for i, p in enumerate(run.result.parts, start=1)]
@@ -131,6 +132,8 @@ def test_sample_clip_run_gives_video_timeline_frame_maps_and_downloads(models_di
 
     rows = list(csv.DictReader(io.StringIO(run.result.csv.read_text())))
     assert [int(r["frame"]) for r in rows] == list(range(SAMPLE_FRAMES))
+    report = app_ui.video_report(run)
+    assert "<svg" in report and all(p.title in report for p in run.result.parts)
     gif = app_ui.video_gif(run)
     assert gif[:6] in (b"GIF87a", b"GIF89a") and Image.open(io.BytesIO(gif)).is_animated
 
