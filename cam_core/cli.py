@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -191,6 +193,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM end a training run with its best epoch kept (as Ctrl+C does), also in a job started in
+    the background by a script, whose shell starts it with SIGINT ignored (then ``timeout -s INT`` did nothing
+    and a run meant to stop after its time went on to its last epoch)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.default_int_handler)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from cam_core.checkpoints import user_models_dir
     from cam_core.progress import TextProgress
@@ -204,6 +215,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          epoch_images=args.epoch_images, **_distill_options(args))
     out = args.out or str(user_models_dir() / f"{Path(args.data_dir).resolve().name}-{args.arch}.safetensors")
     command = "python -m cam_core " + " ".join(shlex.quote(a) for a in args.argv)
+    stop_on_signals()
     result = train_model(args.data_dir, out, config, progress=TextProgress(), command_line=command)
     if result.rejected is not None:
         return EXIT_ERROR

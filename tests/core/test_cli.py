@@ -100,3 +100,36 @@ def test_target_class_must_exist(tmp_path: Path, squeeze_checkpoint: Path, capsy
     assert main(["explain", str(image_path), "--model", str(squeeze_checkpoint), "--target", "ok",
                  "--out", str(tmp_path / "o"), "--method", "gradcam++"]) == 0
     assert [p.name for p in (tmp_path / "o").glob("*.png")] == ["one_ok.png"]
+
+
+def test_a_background_training_run_stops_on_sigint_or_sigterm_with_its_best_epoch(tmp_path: Path) -> None:
+    """A script's background job starts with SIGINT ignored; `timeout -s INT` (and a scheduler's SIGTERM) must
+    still end the run and keep the best epoch, not let it run to its last epoch."""
+    import os
+    import signal
+    import time
+
+    from test_training import make_blobs
+
+    data = make_blobs(tmp_path / "data", n=16, size=48)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        out = tmp_path / f"stopped-{sig.name}.safetensors"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cam_core", "train", str(data), "--arch", "squeezenet1_1", "--pretrained", "none",
+             "--image-size", "48", "--batch-size", "4", "--epochs", "500", "--val-fraction", "0.25",
+             "--device", "cpu", "--out", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "CAM_INSPECTOR_OFFLINE": "1"},
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))   # as a shell starts a job with &
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:          # wait for a finished epoch
+            lines.append(line)
+            if line.startswith("epoch 2:"):
+                break
+        process.send_signal(sig)
+        started = time.monotonic()
+        rest, _ = process.communicate(timeout=120)
+        assert process.returncode == 0, "".join(lines) + rest
+        assert time.monotonic() - started < 120 and "interrupted: kept the best model" in rest
+        card = json.loads(out.with_suffix(".json").read_text())
+        assert card["training"]["interrupted"] is True and card["training"]["epochs_run"] < 500
