@@ -14,7 +14,8 @@
 #             labels; with SCRATCH=1 also SqueezeNet 1.1 and GoogLeNet from scratch on the labels alone
 #   out       each model with its card; a file over 15 MiB (the trip back takes 16 MiB a file) is split into
 #             NAME.part-aa, NAME.part-ab (join with `cat NAME.part-* > NAME`); the logs in logs.tar.gz
-# Measured here with SMOKE=1 (24 parts, one epoch, 2-core CPU): 78 s, every stage run. Not yet run on a GPU.
+# Measured here with SMOKE=1 (24 parts, one epoch, 2-core CPU): 78 s, every stage run; with BUDGET=70 EPOCHS=500 each
+# run stopped at its budget with its best epoch kept (86 s in all). Not yet run on a GPU.
 # Then, here: `evaluate` each on fresh parts (`synth DIR --count 400 --seed 7 --size 320`) and the shipped-model
 # checks (tests/core/test_shipped_models.py) before anything moves to models/.
 set -euo pipefail
@@ -71,7 +72,10 @@ fi
 wait
 say "students done"
 
-for model in "$WORK"/*.safetensors; do
+shopt -s nullglob
+models=("$WORK"/*.safetensors)
+(( ${#models[@]} )) || say "no run finished an epoch: no model to bring back (see the logs)"
+for model in "${models[@]}"; do
   name=$(basename "$model" .safetensors)
   if (( $(stat -c %s "$model") > 15 * 1024 * 1024 )); then
     split -b 15m "$model" "$OUT/$name.safetensors.part-"
@@ -79,6 +83,8 @@ for model in "$WORK"/*.safetensors; do
     cp "$model" "$OUT/"
   fi
 done
-tar -czf "$OUT/cards-and-logs.tar.gz" -C "$WORK" logs $(cd "$WORK" && ls ./*.json 2>/dev/null)
+cards=()
+for card in "$WORK"/*.json; do cards+=("$(basename "$card")"); done
+tar -czf "$OUT/cards-and-logs.tar.gz" -C "$WORK" logs "${cards[@]}"
 ls -la "$OUT"
 say "done"
