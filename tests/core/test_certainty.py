@@ -156,15 +156,21 @@ def test_three_classes_draw_the_winner_at_its_lead_over_the_runner_up() -> None:
         assert all(_drawn_max(e, c) < HOT for c in range(3) if c != winner)
 
 
-def test_a_part_the_domain_check_does_not_trust_never_reaches_the_verdicts_colours() -> None:
-    """The same sure NG call, once on a known part and once on a part unlike the training data: the untrusted one
-    is drawn with the same shape, every map at most half-way up the bar, and the legend says why."""
+def _sure_call_known_and_outside() -> tuple[Explanation, Explanation, Explanation]:
+    """One sure NG call (two peaks in the NG map), as is, on a known part and on a part unlike the training data."""
     ok, ng = np.zeros((2, 7, 7))
     ng[2, 2] = 5.0
     ng[4, 5] = 2.0
     sure = _explanation(np.stack([ok, ng]), bias=6.0)
     known = dataclasses.replace(sure, domain=DomainResult(DomainVerdict.KNOWN, distance=0.01, threshold=0.036))
     outside = dataclasses.replace(sure, domain=DomainResult(DomainVerdict.UNLIKE, distance=0.08, threshold=0.036))
+    return sure, known, outside
+
+
+def test_a_part_the_domain_check_does_not_trust_never_reaches_the_verdicts_colours() -> None:
+    """The same sure NG call, once on a known part and once on a part unlike the training data: the untrusted one
+    is drawn with the same shape, every map at most half-way up the bar, and the legend says why."""
+    sure, known, outside = _sure_call_known_and_outside()
     k = strength_of_margin(margin_of(sure.logits)[1])
     assert k > HOT
     assert _drawn_max(known, 1) == pytest.approx(k, abs=1e-5)
@@ -181,12 +187,7 @@ def test_a_part_the_domain_check_does_not_trust_never_reaches_the_verdicts_colou
 def test_on_a_fixed_scale_an_untrusted_part_is_drawn_at_a_quarter_of_its_strength(mode: str) -> None:
     """The model's fixed scales (and the video's) pull a flagged part's maps toward "neither": same shape, a
     quarter of the distance, the legend and the details say so; a known part is drawn as before."""
-    ok, ng = np.zeros((2, 7, 7))
-    ng[2, 2] = 5.0
-    ng[4, 5] = 2.0
-    sure = _explanation(np.stack([ok, ng]), bias=6.0)
-    known = dataclasses.replace(sure, domain=DomainResult(DomainVerdict.KNOWN, distance=0.01, threshold=0.036))
-    outside = dataclasses.replace(sure, domain=DomainResult(DomainVerdict.UNLIKE, distance=0.08, threshold=0.036))
+    _, known, outside = _sure_call_known_and_outside()
     drawn_known, drawn_outside = (map_picture(e, SIZE, mode=mode, value_range=(-3.0, 3.0)) for e in (known, outside))
     assert drawn_known.trusted and not drawn_outside.trusted
     for c, kept in drawn_known.values01.items():
