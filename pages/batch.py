@@ -23,6 +23,9 @@ def filters(found: Facets) -> RowFilter:
     verdicts = side.multiselect("Verdict", list(found.verdicts), key="batch_verdicts")
     low, high = side.slider("Defect probability", 0.0, 1.0, (0.0, 1.0), step=0.01, key="batch_probability")
     folders = side.multiselect("Folder", list(found.folders), key="batch_folders")
+    domains = side.multiselect("Domain check", list(found.domains), key="batch_domains",
+                               help="'known': only the parts like the model's training images, whose verdicts can be "
+                                    "trusted; 'unlike training data': the parts whose verdicts cannot.")
     start = end = None
     if found.first is not None and found.last is not None and found.first.date() != found.last.date():
         picked = side.date_input("File date (UTC)", (found.first.date(), found.last.date()), key="batch_dates")
@@ -31,7 +34,7 @@ def filters(found: Facets) -> RowFilter:
             start = datetime.combine(first, time.min, tzinfo=timezone.utc)
             end = datetime.combine(last, time.max, tzinfo=timezone.utc)
     return RowFilter(verdicts=tuple(verdicts), min_probability=low, max_probability=high, folders=tuple(folders),
-                     start=start, end=end)
+                     domains=tuple(domains), start=start, end=end)
 
 
 def explanation_for(row: dict[str, Any], image: Image.Image | None) -> Explanation | None:

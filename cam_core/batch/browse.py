@@ -1,5 +1,5 @@
-"""Browsing results (the app's Batch results page): filter rows by verdict, probability, folder and time, and
-export what is left as CSV. Filters run inside Arrow on the part files (only matching rows are read)."""
+"""Browsing results (the app's Batch results page): filter rows by verdict, probability, folder, domain check and
+time, and export what is left as CSV. Filters run inside Arrow on the part files (only matching rows are read)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class Facets:
     rows: int
     verdicts: tuple[str, ...]
     folders: tuple[str, ...]
+    domains: tuple[str, ...]               # the domain checks the rows hold ("known", "unlike training data", …)
     first: datetime | None
     last: datetime | None
 
@@ -40,6 +41,7 @@ class RowFilter:
     min_probability: float = 0.0          # on defect_probability (rows without one pass when the range is full)
     max_probability: float = 1.0
     folders: tuple[str, ...] = ()         # empty: every folder
+    domains: tuple[str, ...] = ()         # empty: every domain check ("known": only parts the model knows)
     start: datetime | None = None         # on the file time
     end: datetime | None = None
 
@@ -54,6 +56,8 @@ class RowFilter:
             parts.append((p >= self.min_probability) & (p <= self.max_probability))
         if self.folders:
             parts.append(pc.field("folder").isin(pa.array(list(self.folders), pa.string())))
+        if self.domains:
+            parts.append(pc.field("domain").isin(pa.array(list(self.domains), pa.string())))
         if self.start is not None:
             parts.append(pc.field("modified") >= pa.scalar(self.start, pa.timestamp("ms", tz="UTC")))
         if self.end is not None:
@@ -66,13 +70,16 @@ class RowFilter:
 
 def facets(results: str | Path) -> Facets:
     dataset = results_dataset(results)
-    table = dataset.to_table(columns=["verdict", "folder", "modified", "error"])
+    columns = [c for c in ("verdict", "folder", "modified", "error", "domain") if c in dataset.schema.names]
+    table = dataset.to_table(columns=columns)
     verdicts = sorted(v for v in pc.unique(table.column("verdict")).to_pylist() if v)
     if table.column("error").null_count < table.num_rows:
         verdicts.append(ERROR_VERDICT)
     extremes = pc.min_max(table.column("modified")).as_py() if table.num_rows else {"min": None, "max": None}
+    domains = (tuple(sorted(d for d in pc.unique(table.column("domain")).to_pylist() if d))
+               if "domain" in table.column_names else ())
     return Facets(rows=table.num_rows, verdicts=tuple(verdicts),
-                  folders=tuple(sorted(f for f in pc.unique(table.column("folder")).to_pylist() if f)),
+                  folders=tuple(sorted(f for f in pc.unique(table.column("folder")).to_pylist() if f)), domains=domains,
                   first=extremes["min"], last=extremes["max"])
 
 

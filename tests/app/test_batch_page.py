@@ -76,10 +76,28 @@ def test_a_part_outside_the_domain_reads_not_trusted(results: Path, tmp_path: Pa
     at.text_input(key="batch_results_dir").set_value(str(out)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert set(at.dataframe[0].value["domain"]) == {"unlike training data"}
+    assert at.multiselect(key="batch_domains").options == ["unlike training data"]
     assert any("not trusted" in h.value for h in at.header), [h.value for h in at.header]
     assert any(e.value.startswith("**Not trusted") or "Not trusted" in e.value for e in at.error)
     captions = [img.caption for element in at.image for img in element.proto.imgs]
     assert captions and all(c.startswith("For reference only") for c in captions)
+
+
+def test_the_domain_filter_keeps_only_the_chosen_checks(results: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cam_core.batch.browse import RowFilter, facets, filtered_rows
+    from cam_core.batch.readback import results_dataset
+
+    table = results_dataset(results).to_table()
+    checks = ["known" if i % 3 else "unlike training data" for i in range(table.num_rows)]
+    mixed = table.set_column(table.schema.get_field_index("domain"), "domain", pa.array(checks, pa.string()))
+    pq.write_table(mixed, tmp_path / "part-00000.parquet")
+    assert facets(tmp_path).domains == ("known", "unlike training data")
+    known = filtered_rows(tmp_path, RowFilter(domains=("known",)))
+    assert known.num_rows == checks.count("known") and set(known.column("domain").to_pylist()) == {"known"}
+    assert filtered_rows(tmp_path, RowFilter()).num_rows == table.num_rows
 
 
 def test_rows_csv_has_the_filtered_rows(results: Path) -> None:
