@@ -18,7 +18,7 @@ from cam_core.explain.layers import DrawStyle, compose, heat_layer
 from cam_core.explain.picture import MapPicture
 from cam_core.explain.render import CENTRED_MODES, colormap_lut
 
-__all__ = ["Legend", "colour_name", "legend_of", "method_label", "with_legend"]
+__all__ = ["Legend", "bar_labels", "colour_name", "legend_of", "method_label", "with_legend"]
 
 _NAMED: dict[str, tuple[int, int, int]] = {
     "black": (0, 0, 0), "white": (255, 255, 255), "grey": (128, 128, 128), "light grey": (210, 210, 210),
@@ -138,11 +138,12 @@ def _checker(size: tuple[int, int], cell: int = 6) -> Image.Image:
     return Image.fromarray(board, "L").convert("RGB")
 
 
-def _labels(picture: MapPicture) -> list[tuple[float, str, str]]:
-    """(position 0..1, text, anchor) under the bar."""
+def bar_labels(picture: MapPicture) -> list[tuple[float, str, str]]:
+    """(position 0..1, text, anchor) under the bar; a part not to trust says so where its maps stop."""
     if picture.style == "halves" and picture.certainty is not None:
         # two spaces: the default bitmap font's space is 2 px wide
-        return [(0.0, "unsure", "la"), (HOT, f"{P_HOT:.0%}  sure", "ma"), (1.0, "certain", "ra")]
+        middle = (HOT, f"{P_HOT:.0%}  sure") if picture.trusted else (UNTRUSTED_CAP, "NOT  TRUSTED:  no  further")
+        return [(0.0, "unsure", "la"), (*middle, "ma"), (1.0, "certain", "ra")]
     if picture.style == "halves":
         strong = "strong" if picture.fixed else "this image's max"
         return [(0.0, "none", "la"), (0.15, "weak", "ma"), (1.0, strong, "ra")]
@@ -168,7 +169,7 @@ def colour_bar(picture: MapPicture, width: int = 360, height: int = 34) -> Image
     if picture.certainty is not None:   # where this part's verdict sits on the bar
         x = min(width - 2, max(1, int(round(picture.certainty * (width - 1)))))
         draw.polygon([(x - 5, bar_h + 1), (x + 5, bar_h + 1), (x, bar_h - 6)], fill=(0, 0, 0), outline=(255, 255, 255))
-    for t, text, anchor in _labels(picture):
+    for t, text, anchor in bar_labels(picture):
         if 0.0 < t < 1.0 and width < 260:
             continue        # a narrow bar keeps only its ends
         draw.text((min(width - 1, int(t * width)), bar_h + 2), text, fill=(40, 40, 40), font=font, anchor=anchor)

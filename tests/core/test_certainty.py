@@ -24,7 +24,7 @@ from cam_core.explain.certainty import (
     strength_of_margin,
 )
 from cam_core.explain.layers import drawn_strength
-from cam_core.explain.legend import colour_bar, legend_of
+from cam_core.explain.legend import bar_labels, colour_bar, legend_of
 from cam_core.explain.picture import map_picture
 from cam_core.explain.pipeline import Explainer, Explanation
 from cam_core.explain.render import DEFAULT_MODE
@@ -181,6 +181,8 @@ def test_a_part_the_domain_check_does_not_trust_never_reaches_the_verdicts_colou
     assert max(drawn_strength(v, "halves").max() for v in drawn_outside.values01.values()) <= UNTRUSTED_CAP + 1e-6
     assert drawn_known.trusted and not drawn_outside.trusted
     assert "not trusted" in legend_of(drawn_outside, 1).words and "not trusted" not in legend_of(drawn_known, 1).words
+    assert [t for _, t, _ in bar_labels(drawn_known)] == ["unsure", "80%  sure", "certain"]
+    assert (UNTRUSTED_CAP, "NOT  TRUSTED:  no  further", "ma") in bar_labels(drawn_outside)   # on the image's own bar
 
 
 @pytest.mark.parametrize("mode", ["halves", "signed", "evidence"])
