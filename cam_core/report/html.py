@@ -229,14 +229,15 @@ def headline_rows(items: Sequence[ReportItem], verdicts: Sequence[Verdict]) -> l
             ("Flagged NG", f"{flagged}{share}" if n_out else (f"{flagged} ({flagged / n:.0%})" if n else "0"))]
 
 
+SYNTHETIC_ONLY_WARNING = ("This model has only seen synthetic parts (drawn by this product). Its verdicts and validation "
+                          "figures say little about real photographs; train a model on your own OK/NG folders "
+                          "(Models page, or python -m cam_core train DATA_DIR).")
+
+
 def warning_html(card: ModelCard, items: Sequence[ReportItem]) -> str:
     """The yellow box under the headline: synthetic-only model (with the advice to train on your own folders)
     and parts outside the domain."""
-    lines = []
-    if card.synthetic_only:
-        lines.append("This model has only seen synthetic parts (drawn by this product). Its verdicts and validation "
-                     "figures say little about real photographs; train a model on your own OK/NG folders "
-                     "(Models page, or python -m cam_core train DATA_DIR).")
+    lines = [SYNTHETIC_ONLY_WARNING] if card.synthetic_only else []
     n_out = sum(1 for item in items if item.explanation.domain.outside)
     if n_out:
         lines.append(f"{n_out} of {len(items)} parts are {OUTSIDE_TEXT}: their verdicts are shown greyed and struck "

@@ -22,7 +22,7 @@ from PIL import Image
 from cam_core.checkpoints.card import ModelCard
 from cam_core.domain import DomainVerdict
 from cam_core.report.cards import card_summary, format_value, model_line
-from cam_core.report.html import REPORT_CSS, image_data_uri, rows_table
+from cam_core.report.html import REPORT_CSS, SYNTHETIC_ONLY_WARNING, image_data_uri, rows_table
 from cam_core.video.outputs import atomic_output
 
 if TYPE_CHECKING:
@@ -160,10 +160,7 @@ def _glance(result: VideoResult, card: ModelCard, model_name: str | None, thresh
 
 
 def _warnings(result: VideoResult, card: ModelCard) -> str:
-    lines = list(result.warnings)
-    if card.synthetic_only:
-        lines.append("This model has only seen synthetic parts (drawn by this product). Its verdicts say little about "
-                     "real footage; train a model on your own OK/NG folders (Models page, or python -m cam_core train).")
+    lines = [*result.warnings, *([SYNTHETIC_ONLY_WARNING] if card.synthetic_only else [])]
     outside = sum(1 for f in result.frames if f.domain == OUTSIDE)
     if outside:
         lines.append(f"{outside} of {len(result.frames)} frames are unlike anything this model was trained on: the "
