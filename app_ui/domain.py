@@ -51,7 +51,7 @@ def domain_caption(domain: DomainResult) -> str:
 
 def frames_domain_note(container: Any, frames: Sequence[Any]) -> None:
     """A warning when video frames were unlike the model's training data (their verdicts are not to be trusted)."""
-    outside = sum(1 for f in frames if getattr(f, "domain", "") == DomainVerdict.UNLIKE.value)
+    outside = sum(f.outside for f in frames)
     if outside:
         container.warning(f"**{outside} of {len(frames)} frames are {OUTSIDE_WORDS}**: their verdicts are not to be "
                           "trusted (column `domain` of the frames CSV).", icon=":material/block:")

@@ -1,9 +1,10 @@
 """Streaming statistics of a results data set: counts, NG rate per hour or per folder, the defect-probability
 histogram and the N most likely defective rows. Parts the domain check finds unlike the model's training data are
 counted apart everywhere: the NG rates and the histogram are of the parts inside the domain (an untrusted "NG 1.00"
-would otherwise read as a sure defect), and each group says how many of its parts were outside. Memory does not grow with the row count: the data set is read
-in record batches of the few columns each statistic needs; only one counter per hour/folder, the histogram's
-bins and a heap of N rows are kept.
+would otherwise read as a sure defect), and each group says how many of its parts were outside.
+
+Memory does not grow with the row count: the data set is read in record batches of the few columns each statistic
+needs; only one counter per hour/folder, the histogram's bins and a heap of N rows are kept.
 """
 
 from __future__ import annotations

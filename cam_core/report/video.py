@@ -20,7 +20,6 @@ import numpy as np
 from PIL import Image
 
 from cam_core.checkpoints.card import ModelCard
-from cam_core.domain import DomainVerdict
 from cam_core.report.cards import card_summary, format_value, model_line
 from cam_core.report.html import REPORT_CSS, SYNTHETIC_ONLY_WARNING, image_data_uri, rows_table
 from cam_core.video.outputs import atomic_output
@@ -35,7 +34,6 @@ __all__ = ["build_video_report", "parts_line", "write_video_report"]
 CARDS_CSS = ".cards{display:flex;flex-wrap:wrap;gap:12px}.cards .item{flex:0 1 230px;margin:0}"
 TIMELINE_SIZE = (860, 140)      # the SVG's width and height in pixels
 TIMELINE_POINTS = 1200          # at most this many points on the curve (each the highest P(defect) of its slice)
-OUTSIDE = DomainVerdict.UNLIKE.value
 
 
 def parts_line(parts: Sequence[VideoEvent], defect: str | None) -> str:
@@ -57,7 +55,7 @@ def _defect_curve(frames: Sequence[FrameRecord], defect: str) -> tuple[np.ndarra
     """Times, P(defect) and "outside the domain" per point, at most :data:`TIMELINE_POINTS` (slice maxima)."""
     times = np.asarray([f.time_s for f in frames], dtype=np.float64)
     p = np.asarray([f.probabilities.get(defect, np.nan) for f in frames], dtype=np.float64)
-    outside = np.asarray([f.domain == OUTSIDE for f in frames], dtype=bool)
+    outside = np.asarray([f.outside for f in frames], dtype=bool)
     if len(frames) <= TIMELINE_POINTS:
         return times, p, outside
     slices = np.array_split(np.arange(len(frames)), TIMELINE_POINTS)
@@ -141,7 +139,7 @@ def _glance(result: VideoResult, card: ModelCard, model_name: str | None, thresh
             defect: str | None, video_name: str | None) -> list[tuple[str, str]]:
     frames = result.frames
     duration = frames[-1].time_s if frames else 0.0
-    outside = sum(1 for f in frames if f.domain == OUTSIDE)
+    outside = sum(f.outside for f in frames)
     ng_frames = sum(e.end_frame - e.start_frame + 1 for e in result.events)
     named = f"{video_name} · " if video_name else ""
     rows = [("Video", f"{named}{result.frames_text} · {duration:.1f} s · {result.info.width}×{result.info.height} px · "
@@ -161,7 +159,7 @@ def _glance(result: VideoResult, card: ModelCard, model_name: str | None, thresh
 
 def _warnings(result: VideoResult, card: ModelCard) -> str:
     lines = [*result.warnings, *([SYNTHETIC_ONLY_WARNING] if card.synthetic_only else [])]
-    outside = sum(1 for f in result.frames if f.domain == OUTSIDE)
+    outside = sum(f.outside for f in result.frames)
     if outside:
         lines.append(f"{outside} of {len(result.frames)} frames are unlike anything this model was trained on: the "
                      "parts and runs they make are greyed and struck through, and are not counted as NG or OK.")

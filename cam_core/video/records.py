@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cam_core.domain import DomainVerdict
 from cam_core.video.outputs import atomic_output
 
 if TYPE_CHECKING:
@@ -33,6 +34,11 @@ class FrameRecord:
     probabilities: dict[str, float]
     explained: bool = True
     domain: str = "unknown"     # the frame's domain verdict (cam_core.domain.DomainVerdict value)
+
+    @property
+    def outside(self) -> bool:
+        """The domain check found the frame unlike the model's training data (its verdict is not to be trusted)."""
+        return self.domain == DomainVerdict.UNLIKE.value
 
 
 def recorded_probabilities(explanation: Explanation) -> dict[str, float]:
