@@ -34,6 +34,7 @@ from cam_core.options import (
     choices,
 )
 from cam_core.reference import add_reference_parser, attach_reference
+from cam_core.synth.defects import DEFECT_TYPES
 
 if TYPE_CHECKING:
     from cam_core.checkpoints import ModelBundle
@@ -183,10 +184,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
         if args.kind == "conveyor":
             from cam_core.synth import generate_conveyor_dataset
 
+            if args.defect != "random":
+                raise ValueError("--defect picks the defect of single parts; a conveyor frame's defects are drawn "
+                                 "by the scene (leave --defect out with --kind conveyor)")
             out = generate_conveyor_dataset(args.out_dir, count=args.count, seed=args.seed, progress=progress)
         else:
             out = generate_dataset(args.out_dir, count=args.count, seed=args.seed, kind=args.kind, size=args.size,
-                                   progress=progress)
+                                   defect=args.defect, progress=progress)
     except ValueError as exc:
         raise CamInspectorError(str(exc)) from None
     print(f"\nwrote {args.count} parts to {out} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
@@ -445,6 +449,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", default="mixed", choices=["plate", "nut", "mixed", "conveyor"],
                    help="conveyor: whole frames of the conveyor scene (480×270), NG when a defect is in view")
     p.add_argument("--size", type=int, default=256)
+    p.add_argument("--defect", default="random", choices=["random", *DEFECT_TYPES],
+                   help="type of every NG part (default: a random type each); not with --kind conveyor")
     p.set_defaults(func=cmd_synth)
 
 

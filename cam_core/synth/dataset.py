@@ -12,6 +12,7 @@ from PIL import Image
 from cam_core.data.dataset import MANIFEST_FILE, MASKS_FOLDER, manifest_columns
 from cam_core.progress import Progress, ProgressCallback
 from cam_core.synth.conveyor import conveyor_frames
+from cam_core.synth.defects import DEFECT_TYPES
 from cam_core.synth.render import KINDS, MIN_SIZE, PART_KINDS, check_kind, render_part
 
 __all__ = ["MANIFEST_COLUMNS", "generate_conveyor_dataset", "generate_dataset", "is_synthetic_dataset"]
@@ -39,6 +40,18 @@ def _write_manifest(out: Path, rows: list[list[str | int]]) -> None:
         writer.writerows(rows)
 
 
+def _check_arguments(*, count: int, kind: str, size: int, ng_fraction: float, defect: str) -> None:
+    check_kind(kind, KINDS)
+    if defect != "random" and defect not in DEFECT_TYPES:
+        raise ValueError(f"defect must be 'random' or one of {', '.join(DEFECT_TYPES)}; got {defect!r}")
+    if count < 0:
+        raise ValueError(f"count must be >= 0; got {count}")
+    if not 0.0 <= ng_fraction <= 1.0:
+        raise ValueError(f"ng_fraction must be within [0, 1]; got {ng_fraction}")
+    if not MIN_SIZE <= size <= MAX_SIZE:       # a part is drawn in float arrays of size² pixels: bound it
+        raise ValueError(f"size must be {MIN_SIZE} to {MAX_SIZE} px; got {size}")
+
+
 def generate_dataset(
     out_dir: str | Path,
     *,
@@ -47,6 +60,7 @@ def generate_dataset(
     kind: str = "mixed",
     size: int = 256,
     ng_fraction: float = 0.5,
+    defect: str = "random",
     progress: ProgressCallback | None = None,
 ) -> Path:
     """Write ``count`` samples under ``out_dir`` and return it.
@@ -57,13 +71,7 @@ def generate_dataset(
     ``ok/``, ``ng/`` and ``masks/`` from an earlier run with this naming are removed first so that the
     folders always match the manifest.
     """
-    check_kind(kind, KINDS)
-    if count < 0:
-        raise ValueError(f"count must be >= 0; got {count}")
-    if not 0.0 <= ng_fraction <= 1.0:
-        raise ValueError(f"ng_fraction must be within [0, 1]; got {ng_fraction}")
-    if not MIN_SIZE <= size <= MAX_SIZE:       # a part is drawn in float arrays of size² pixels: bound it
-        raise ValueError(f"size must be {MIN_SIZE} to {MAX_SIZE} px; got {size}")
+    _check_arguments(count=count, kind=kind, size=size, ng_fraction=ng_fraction, defect=defect)
     out = Path(out_dir)
     dirs = {name: out / name for name in ("ok", "ng", MASKS_FOLDER)}
     for d in dirs.values():
@@ -77,7 +85,7 @@ def generate_dataset(
         rng = np.random.default_rng([seed, i])
         is_ng = bool(rng.random() < ng_fraction)
         part_kind = PART_KINDS[int(rng.integers(2))] if kind == "mixed" else kind
-        s = render_part(rng, kind=part_kind, size=size, defect="random" if is_ng else None)
+        s = render_part(rng, kind=part_kind, size=size, defect=defect if is_ng else None)
         name = f"{s.label}_{i:0{digits}d}.png"
         s.image.save(dirs[s.label] / name, compress_level=1)
         if is_ng:

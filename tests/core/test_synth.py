@@ -106,6 +106,8 @@ def test_invalid_arguments() -> None:
         render_part(_rng(0), size=8)
     with pytest.raises(ValueError):
         generate_dataset("unused", count=1, seed=0, ng_fraction=1.5)
+    with pytest.raises(ValueError, match="defect"):
+        generate_dataset("unused", count=1, seed=0, defect="hole")
 
 
 def _read_manifest(root: Path) -> list[dict[str, str]]:
@@ -161,6 +163,22 @@ def test_generate_dataset_is_deterministic_and_independent_of_count(tmp_path: Pa
     for fraction, label in ((0.0, "ok"), (1.0, "ng")):
         root = generate_dataset(tmp_path / label, count=4, seed=1, size=48, ng_fraction=fraction)
         assert {r["label"] for r in _read_manifest(root)} == {label}
+
+
+@pytest.mark.parametrize("defect", ["stain", "dent"])
+def test_generate_dataset_can_draw_one_defect_type(tmp_path: Path, defect: str) -> None:
+    rows = _read_manifest(generate_dataset(tmp_path, count=10, seed=4, kind="nut", size=64, defect=defect))
+    assert {r["label"] for r in rows} == {"ok", "ng"}       # OK parts stay: a model must still tell them apart
+    assert {r["defect_type"] for r in rows if r["label"] == "ng"} == {defect}
+    assert all(int(r["mask_area_px"]) > 0 for r in rows if r["label"] == "ng")
+
+
+def test_synth_command_refuses_a_defect_type_for_conveyor_frames(tmp_path: Path, capsys) -> None:
+    from cam_core.cli import main
+
+    assert main(["synth", str(tmp_path / "frames"), "--count", "2", "--kind", "conveyor", "--defect", "pit"]) == 2
+    assert "--defect" in capsys.readouterr().err
+    assert not (tmp_path / "frames").exists()
 
 
 def _threshold_accuracy(feature: np.ndarray, labels: np.ndarray) -> float:
