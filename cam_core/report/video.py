@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from cam_core.checkpoints.card import ModelCard
+from cam_core.explain.certainty import P_HOT
 from cam_core.report.cards import card_summary, format_value, model_line
 from cam_core.report.html import REPORT_CSS, SYNTHETIC_ONLY_WARNING, image_data_uri, rows_table
 from cam_core.video.outputs import atomic_output
@@ -31,19 +32,24 @@ if TYPE_CHECKING:
 
 __all__ = ["build_video_report", "parts_line", "write_video_report"]
 
-CARDS_CSS = ".cards{display:flex;flex-wrap:wrap;gap:12px}.cards .item{flex:0 1 230px;margin:0}"
+CARDS_CSS = (".cards{display:flex;flex-wrap:wrap;gap:12px}.cards .item{flex:0 1 230px;margin:0}"
+             ".verdict.unsure{border:2px dashed currentColor;font-weight:600}")
 TIMELINE_SIZE = (860, 140)      # the SVG's width and height in pixels
 TIMELINE_POINTS = 1200          # at most this many points on the curve (each the highest P(defect) of its slice)
 
 
 def parts_line(parts: Sequence[VideoEvent], defect: str | None) -> str:
-    """``4 parts: 1 NG, 3 OK``; flagged parts counted apart: ``4 parts: 2 not trusted …; of the other 2, 1 NG``."""
+    """``4 parts: 1 NG, 3 OK``; flagged parts counted apart: ``4 parts: 2 not trusted …; of the other 2, 1 NG``;
+    parts the model is less than P_HOT sure of counted: ``… (2 of them unsure: less than 80% sure)``."""
     trusted = [p for p in parts if p.trusted]
     ng = sum(1 for p in trusted if _is_defect(p, defect))
     flagged = len(parts) - len(trusted)
+    unsure = sum(1 for p in trusted if not p.sure)
+    tail = f" ({unsure} of them unsure: less than {P_HOT:.0%} sure)" if unsure else ""
     if not flagged:
-        return f"{len(parts)} parts: {ng} NG, {len(parts) - ng} OK"
-    return f"{len(parts)} parts: {flagged} not trusted (unlike the training data); of the other {len(trusted)}, {ng} NG"
+        return f"{len(parts)} parts: {ng} NG, {len(parts) - ng} OK{tail}"
+    return (f"{len(parts)} parts: {flagged} not trusted (unlike the training data); of the other {len(trusted)}, "
+            f"{ng} NG{tail}")
 
 
 def _is_defect(event: VideoEvent, defect: str | None) -> bool:
@@ -111,7 +117,8 @@ def timeline_svg(frames: Sequence[FrameRecord], defect: str, threshold: float) -
 
 def _event_card(event: VideoEvent, defect: str | None) -> str:
     esc = html.escape
-    kind = "untrusted" if not event.trusted else "ng" if _is_defect(event, defect) else "ok"
+    kind = ("untrusted" if not event.trusted else "ng" if _is_defect(event, defect) else "ok") + \
+        ("" if event.sure or not event.trusted else " unsure")
     picture = ("" if event.thumbnail is None else
                f"<figure><img src='{image_data_uri(Image.fromarray(event.thumbnail), fmt='JPEG')}' "
                f"alt='{esc(event.title)}'></figure>")
@@ -147,9 +154,11 @@ def _glance(result: VideoResult, card: ModelCard, model_name: str | None, thresh
     if result.parts:
         rows.append(("Parts (one verdict each)", parts_line(result.parts, defect)))
     flagged_runs = sum(1 for e in result.events if not e.trusted)
+    unsure_runs = sum(1 for e in result.events if e.trusted and not e.sure)
     runs = (f"{len(result.events)} run{'' if len(result.events) == 1 else 's'} of NG frames, {ng_frames} frames in "
             f"all (NG when P(defect) ≥ {threshold:g})")
-    rows.append(("NG runs", runs + (f"; {flagged_runs} of them not trusted" if flagged_runs else "")))
+    rows.append(("NG runs", runs + (f"; {flagged_runs} of them not trusted" if flagged_runs else "") +
+                 (f"; {unsure_runs} unsure (never {P_HOT:.0%} sure)" if unsure_runs else "")))
     rows.append(("Frames unlike the training data", f"{outside} of {len(frames)}" +
                  (" (their verdicts are not to be trusted)" if outside else "")))
     rows.append(("Model", model_line(card, model_name)))

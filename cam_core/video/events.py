@@ -12,6 +12,10 @@ An event the domain check flags (a part, or an NG run with any frame, unlike the
 ``trusted = no``: its title says "not trusted" and its thumbnail has no alarm colours
 (:func:`~cam_core.explain.certainty.untrusted_values`), as in the video's frames.
 
+An event whose verdict the model is less than :data:`~cam_core.explain.certainty.P_HOT` sure of (a part's
+``P(called class)``, an NG run's highest ``P(defect)``: the certainty at which a map turns orange) is marked
+``sure = no`` and its title says "unsure": a one-frame run at P(NG) 0.53 is not read as a found defect.
+
 :func:`write_events_csv` writes both kinds to one CSV (``<frames CSV stem>.events.csv`` from the CLI).
 """
 
@@ -27,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from cam_core.explain.certainty import is_trusted, untrusted_values
+from cam_core.explain.certainty import P_HOT, is_trusted, untrusted_values
 from cam_core.explain.render import normalize_maps, overlay
 from cam_core.explain.verdict import overlay_class, verdict_of
 from cam_core.video.decode import Frame
@@ -39,7 +43,7 @@ __all__ = ["EVENT_COLUMNS", "EventLog", "VideoEvent", "events_csv_path", "part_e
 
 THUMB_WIDTH = 192
 EVENT_COLUMNS = ("event", "kind", "verdict", "max_p_defect", "start_frame", "end_frame", "start_s", "end_s",
-                 "peak_frame", "peak_s", "trusted")
+                 "peak_frame", "peak_s", "trusted", "sure")
 EventKind = Literal["ng-run", "part"]
 
 
@@ -59,17 +63,21 @@ class VideoEvent:
     peak_s: float
     thumbnail: np.ndarray | None = field(default=None, compare=False, repr=False)   # h×w×3 uint8
     trusted: bool = True       # False: the domain check flags the part (or a frame of the run)
+    sure: bool = True          # False: less than P_HOT sure of the verdict (see the module docstring)
 
     @property
     def title(self) -> str:
-        """``Part 2: NG``, ``NG run 1``, with `` (not trusted)`` when the domain check flags it."""
+        """``Part 2: NG``, ``NG run 1``, with `` (not trusted)`` when the domain check flags it, else
+        `` (unsure)`` when the model is less than P_HOT sure."""
         name = f"Part {self.number}: {self.verdict.upper()}" if self.kind == "part" else f"NG run {self.number}"
-        return name if self.trusted else f"{name} (not trusted)"
+        if not self.trusted:
+            return f"{name} (not trusted)"
+        return name if self.sure else f"{name} (unsure)"
 
     def row(self) -> list[str]:
         return [str(self.number), self.kind, self.verdict, f"{self.max_p_defect:.6f}", str(self.start_frame),
                 str(self.end_frame), f"{self.start_s:.3f}", f"{self.end_s:.3f}", str(self.peak_frame),
-                f"{self.peak_s:.3f}", "yes" if self.trusted else "no"]
+                f"{self.peak_s:.3f}", "yes" if self.trusted else "no", "yes" if self.sure else "no"]
 
 
 def _thumbnail(image: np.ndarray, values01: np.ndarray, opacity: float, colormap: str) -> np.ndarray:
@@ -114,7 +122,7 @@ class EventLog:
                                       verdict=self.defect_class or "", max_p_defect=run["p"],
                                       start_frame=start.index, end_frame=end.index, start_s=start.time_s,
                                       end_s=end.time_s, peak_frame=peak.index, peak_s=peak.time_s,
-                                      thumbnail=run["thumb"], trusted=run["trusted"]))
+                                      thumbnail=run["thumb"], trusted=run["trusted"], sure=run["p"] >= P_HOT))
 
 
 def part_events(tracks: Sequence[PartTrack], explainer: Any, threshold: float, value_range: tuple[float, float],
@@ -136,7 +144,8 @@ def part_events(tracks: Sequence[PartTrack], explainer: Any, threshold: float, v
                                  max_p_defect=float(verdict.positive_probability or 0.0),
                                  start_frame=track.first_frame, end_frame=track.last_frame, start_s=track.first_s,
                                  end_s=track.last_s, peak_frame=track.crop_frame, peak_s=track.crop_s,
-                                 thumbnail=_thumbnail(track.crop, values[0], opacity, colormap), trusted=trusted))
+                                 thumbnail=_thumbnail(track.crop, values[0], opacity, colormap), trusted=trusted,
+                                 sure=verdict.probability >= P_HOT))
     return events
 
 
@@ -147,7 +156,8 @@ def events_csv_path(frames_csv: str | os.PathLike[str]) -> Path:
 
 
 def write_events_csv(events: Sequence[VideoEvent], path: str | os.PathLike[str]) -> Path:
-    """``event,kind,verdict,max_p_defect,start_frame,end_frame,start_s,end_s,peak_frame,peak_s,trusted``, atomically."""
+    """``event,kind,verdict,max_p_defect,start_frame,end_frame,start_s,end_s,peak_frame,peak_s,trusted,sure``,
+    atomically."""
     path = Path(path)
     with atomic_output(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

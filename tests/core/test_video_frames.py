@@ -9,7 +9,7 @@ import numpy as np
 
 from cam_core.checkpoints import defect_class_index
 from cam_core.domain import DomainResult, DomainVerdict
-from cam_core.explain.certainty import UNTRUSTED_SPREAD
+from cam_core.explain.certainty import P_HOT, UNTRUSTED_SPREAD
 from cam_core.explain.pipeline import Explanation
 from cam_core.video.decode import Frame
 from cam_core.video.events import EVENT_COLUMNS, EventLog
@@ -25,11 +25,15 @@ RANGE = (-2.0, 2.0)
 
 
 def _sure_ng(domain: DomainVerdict) -> Explanation:
+    return _ng(domain, 6.0)
+
+
+def _ng(domain: DomainVerdict, bias: float) -> Explanation:
     classes = ("ok", "ng")
     ng = np.zeros((7, 7), np.float32)
     ng[2, 2], ng[4, 5] = 5.0, 2.0
     maps = np.stack([-ng, ng])
-    logits = maps.mean(axis=(1, 2)).astype(np.float64) + np.array([0.0, 6.0])
+    logits = maps.mean(axis=(1, 2)).astype(np.float64) + np.array([0.0, bias])
     probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     explanation = Explanation(classes=classes, defect_index=defect_class_index(classes), probabilities=probs,
                               logits=logits, maps=maps, class_indices=(0, 1), image_size=(64, 48), method="cam",
@@ -74,3 +78,17 @@ def test_an_ng_run_with_an_untrusted_frame_is_marked_in_its_title_and_csv_row() 
     assert second.trusted and second.title == "NG run 2"
     rows = [dict(zip(EVENT_COLUMNS, e.row())) for e in log.events]
     assert [r["trusted"] for r in rows] == ["no", "yes"]
+
+
+def test_an_ng_run_never_80_percent_sure_is_marked_unsure() -> None:
+    frames = [Frame(i, i / 15, i, 1, Fraction(1, 15), np.full((48, 64, 3), 100, np.uint8)) for i in range(2)]
+    log = EventLog("ng")
+    for frame, bias in zip(frames, (0.1, 1.0)):      # P(NG) 0.6 and 0.78: called NG, never P_HOT sure
+        log.add(frame, frame_view(_ng(DomainVerdict.KNOWN, bias), "overlay", 0.5, RANGE))
+    log.close()
+    log.add(frames[0], frame_view(_sure_ng(DomainVerdict.KNOWN), "overlay", 0.5, RANGE))
+    log.close()
+    unsure, sure = log.events
+    assert unsure.max_p_defect < P_HOT <= sure.max_p_defect
+    assert (unsure.sure, unsure.title, sure.sure, sure.title) == (False, "NG run 1 (unsure)", True, "NG run 2")
+    assert [dict(zip(EVENT_COLUMNS, e.row()))["sure"] for e in log.events] == ["no", "yes"]

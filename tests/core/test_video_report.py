@@ -21,10 +21,11 @@ from cam_core.video.results import VideoResult
 OUTSIDE = "unlike training data"
 
 
-def _event(kind: str, number: int, verdict: str, p: float, start: int, end: int, trusted: bool) -> VideoEvent:
+def _event(kind: str, number: int, verdict: str, p: float, start: int, end: int, trusted: bool,
+           sure: bool = True) -> VideoEvent:
     return VideoEvent(kind=kind, number=number, verdict=verdict, max_p_defect=p, start_frame=start, end_frame=end,
                       start_s=start / 10, end_s=end / 10, peak_frame=start, peak_s=start / 10,
-                      thumbnail=np.full((24, 32, 3), 90, np.uint8), trusted=trusted)  # type: ignore[arg-type]
+                      thumbnail=np.full((24, 32, 3), 90, np.uint8), trusted=trusted, sure=sure)  # type: ignore[arg-type]
 
 
 def _result(domains: list[str], parts: tuple[VideoEvent, ...], events: tuple[VideoEvent, ...]) -> VideoResult:
@@ -54,6 +55,20 @@ def test_parts_outside_the_domain_are_counted_apart_and_greyed() -> None:
     assert "<script" not in page and "http" not in page and page.count("<img") == 5 + 1   # + the colour bar
 
 
+def test_verdicts_the_model_is_unsure_of_say_so_and_are_counted() -> None:
+    card = ModelCard(arch="squeezenet1_1", classes=("ok", "ng"), input_size=(64, 64))
+    parts = (_event("part", 1, "ng", 0.97, 0, 3, True), _event("part", 2, "ok", 0.45, 4, 6, True, sure=False),
+             _event("part", 3, "ng", 0.6, 7, 9, False, sure=False))
+    runs = (_event("ng-run", 1, "ng", 0.53, 1, 1, True, sure=False), _event("ng-run", 2, "ng", 0.99, 7, 9, True))
+    page = build_video_report(_result(["known"] * 10, parts, runs), card)
+    assert parts[1].title == "Part 2: OK (unsure)" and runs[0].title == "NG run 1 (unsure)"
+    assert parts[2].title == "Part 3: NG (not trusted)"       # not trusted says it all: no second mark
+    assert "(1 of them unsure: less than 80% sure)" in parts_line(parts, "ng")
+    assert "1 unsure (never 80% sure)" in page
+    assert page.count("class='verdict ok unsure'") == 1 and page.count("class='verdict ng unsure'") == 1
+    assert [e.row()[-1] for e in (*parts, *runs)] == ["yes", "no", "no", "no", "yes"]
+
+
 @pytest.mark.skipif(DEFAULT_MODEL not in list_models(), reason="the shipped default model is not present")
 def test_the_builtin_clip_report_gives_each_part_its_verdict(tmp_path: Path) -> None:
     clip = make_sample_clip(tmp_path / "clip.mp4")
@@ -62,7 +77,7 @@ def test_the_builtin_clip_report_gives_each_part_its_verdict(tmp_path: Path) -> 
                  "--report", str(report)]) == 0
     page = report.read_text()
     labels = [part.label for part in sample_clip_parts()]
-    titles = re.findall(r"<div class='verdict \w+'>(Part \d+: \w+)</div>", page)
+    titles = re.findall(r"<div class='verdict [\w ]+'>(Part \d+: \w+)(?: \(unsure\))?</div>", page)
     assert titles == [f"Part {i}: {label.upper()}" for i, label in enumerate(labels, start=1)]
     ng = labels.count("ng")
     assert f"4 parts: {ng} NG, {len(labels) - ng} OK" in page and "<svg" in page and "<polyline" in page
