@@ -9,6 +9,7 @@ import streamlit as st
 
 from app_ui.video_jobs import VIDEO_THRESHOLD, VideoSource
 from cam_core.video import FrameRecord, VideoInfo, VideoProgress
+from cam_core.video.events import THUMBNAIL_WORDS
 
 
 def _duration_text(seconds: float) -> str:
@@ -88,6 +89,8 @@ MAX_EVENTS_SHOWN = 12
 def show_events(result: Any) -> None:
     """Under the timeline: one verdict per part (when parts were followed), then the runs of NG frames, each
     with its peak frame's map as a thumbnail (:mod:`cam_core.video.events`)."""
+    if result.parts or result.events:
+        st.caption(THUMBNAIL_WORDS)
     for title, events in (("Parts", result.parts), ("NG events", result.events)):
         if not events:
             continue

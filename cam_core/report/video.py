@@ -133,13 +133,13 @@ def _cards(events: Sequence[VideoEvent], defect: str | None) -> str:
 
 
 def _thumbnail_words(colormap: str) -> str:
-    """What a thumbnail's colours mean: the video's own bar, "against … for" the defect class."""
+    """What a thumbnail's colours mean: its diverging bar, "against … for" the defect class, no colour for neither."""
+    from cam_core.video.events import THUMBNAIL_WORDS, thumbnail_colormap
     from cam_core.video.frames import colour_bar
 
-    bar = image_data_uri(colour_bar(200, 10, colormap), fmt="PNG")
-    return ("<p class='meta'>Each thumbnail is the defect map over the part on the video's one fixed scale: "
-            f"against <img src='{bar}' alt='colour bar' style='display:inline;vertical-align:middle;width:200px'> for "
-            "(the middle colour: neither). A part or run not to trust is drawn in the middle of the bar only.</p>")
+    bar = image_data_uri(colour_bar(200, 10, thumbnail_colormap(colormap)), fmt="PNG")
+    return (f"<p class='meta'>{html.escape(THUMBNAIL_WORDS)} Scale: against <img src='{bar}' alt='colour bar' "
+            "style='display:inline;vertical-align:middle;width:200px'> for.</p>")
 
 
 def _glance(result: VideoResult, card: ModelCard, model_name: str | None, threshold: float,

@@ -32,16 +32,23 @@ import numpy as np
 from PIL import Image
 
 from cam_core.explain.certainty import P_HOT, is_trusted, untrusted_values
-from cam_core.explain.render import normalize_maps, overlay
+from cam_core.explain.layers import drawn_colormap, styled_overlay
+from cam_core.explain.render import normalize_maps
 from cam_core.explain.verdict import overlay_class, verdict_of
 from cam_core.video.decode import Frame
 from cam_core.video.frames import FrameView
 from cam_core.video.outputs import atomic_output
 from cam_core.video.parts import PartTrack
 
-__all__ = ["EVENT_COLUMNS", "EventLog", "VideoEvent", "events_csv_path", "part_events", "write_events_csv"]
+__all__ = ["EVENT_COLUMNS", "THUMBNAIL_WORDS", "EventLog", "VideoEvent", "events_csv_path", "part_events",
+           "thumbnail_colormap", "write_events_csv"]
 
 THUMB_WIDTH = 192
+#: What a thumbnail's colours mean, for the report and the Video page (one sentence for both).
+THUMBNAIL_WORDS = ("Each thumbnail is the defect map over the part on the video's one fixed scale: red where the "
+                   "model sees evidence of a defect, blue where it sees evidence against one, no colour where it "
+                   "sees neither. A part or run not to trust is drawn in pale colours only.")
+THUMB_MIN_OPACITY = 0.6    # a thumbnail is small: its colours must read even when the video was made faint
 EVENT_COLUMNS = ("event", "kind", "verdict", "max_p_defect", "start_frame", "end_frame", "start_s", "end_s",
                  "peak_frame", "peak_s", "trusted", "sure")
 EventKind = Literal["ng-run", "part"]
@@ -80,11 +87,20 @@ class VideoEvent:
                 f"{self.peak_s:.3f}", "yes" if self.trusted else "no", "yes" if self.sure else "no"]
 
 
+def thumbnail_colormap(colormap: str) -> str:
+    """The colour map of the thumbnails: a diverging one with a quiet middle (the video's own when it is one)."""
+    return drawn_colormap("signed", colormap)
+
+
 def _thumbnail(image: np.ndarray, values01: np.ndarray, opacity: float, colormap: str) -> np.ndarray:
+    """The part with its map drawn signed (:mod:`cam_core.explain.layers`): "neither" transparent, evidence against
+    the defect in the cold colours, for it in the warm ones. Unlike the video's opaque frames, a thumbnail is read
+    on its own (in a report), where jet's bright middle green reads as "OK"."""
     height, width = image.shape[:2]
     size = (THUMB_WIDTH, max(1, round(height * THUMB_WIDTH / width)))
     small = Image.fromarray(image).resize(size, Image.Resampling.BILINEAR)
-    return np.asarray(overlay(small, values01, opacity, colormap))
+    return np.asarray(styled_overlay(small, values01, max(opacity, THUMB_MIN_OPACITY), thumbnail_colormap(colormap),
+                                     "signed"))
 
 
 class EventLog:

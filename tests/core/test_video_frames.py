@@ -92,3 +92,16 @@ def test_an_ng_run_never_80_percent_sure_is_marked_unsure() -> None:
     assert unsure.max_p_defect < P_HOT <= sure.max_p_defect
     assert (unsure.sure, unsure.title, sure.sure, sure.title) == (False, "NG run 1 (unsure)", True, "NG run 2")
     assert [dict(zip(EVENT_COLUMNS, e.row()))["sure"] for e in log.events] == ["no", "yes"]
+
+
+def test_a_thumbnail_leaves_the_part_uncoloured_where_the_map_says_neither() -> None:
+    from cam_core.video.events import THUMB_WIDTH, _thumbnail
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(60, 200, (48, THUMB_WIDTH, 3), dtype=np.uint8)
+    values = np.full((6, 8), 0.5, np.float32)
+    values[:, 6:] = 1.0                                     # evidence for a defect on the right only
+    thumb = _thumbnail(image, values, 0.5, "jet").astype(int)
+    np.testing.assert_array_equal(thumb[:, :100], image[:, :100])      # "neither": the part itself, not jet's green
+    right = thumb[:, -20:].reshape(-1, 3).mean(axis=0) - image[:, -20:].reshape(-1, 3).mean(axis=0)
+    assert right[0] > 20 and right[2] < -20                 # warm: red up, blue down
