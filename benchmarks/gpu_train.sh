@@ -25,7 +25,7 @@ WORK=${WORK:-/tmp/gpu-train}
 JOBS=${JOBS:-$(nproc)}
 TEACHER=${TEACHER:-efficientnet_lite0-parts}
 LITE_SIZE=${LITE_SIZE:-448}
-SQ_INIT=${SQ_INIT:-unfinished_runs/squeezenet1_1-d8.safetensors}   # the students to continue
+SQ_INIT=${SQ_INIT:-unfinished_runs/squeezenet1_1-d10.safetensors}   # the students to continue
 GN_INIT=${GN_INIT:-unfinished_runs/googlenet-d1.safetensors}
 if [[ ${SMOKE:-0} == 1 ]]; then
   PARTS=${PARTS:-24} FRAMES=${FRAMES:-8} EPOCHS=${EPOCHS:-1} BATCH=${BATCH:-8} BUDGET=${BUDGET:-600} DEVICE=${DEVICE:-cpu}
