@@ -14,26 +14,13 @@ import sys
 
 from cam_core.explain.pipeline import Explainer
 from cam_core.models import load_model
-from cam_core.synth import conveyor_frames
 from cam_core.synth.samples import (
-    SAMPLE_CLIP_FPS,
-    SAMPLE_CLIP_SECONDS,
-    SAMPLE_CLIP_SEED,
+    CLIP_FRAMES_RIGHT_MIN,
     SAMPLES,
     render_sample,
+    sample_clip_frames,
     sample_clip_parts,
 )
-
-FRAMES_RIGHT_MIN = 0.9      # tests/core/test_shipped_models.py
-
-
-def clip_frames() -> tuple[list, list[bool]]:
-    frames, truth = [], []
-    for frame, info in conveyor_frames(seed=SAMPLE_CLIP_SEED, n_frames=round(SAMPLE_CLIP_SECONDS * SAMPLE_CLIP_FPS),
-                                       fps=SAMPLE_CLIP_FPS, masks=True):
-        frames.append(frame)
-        truth.append(bool(info["defect_mask"].any()))
-    return frames, truth
 
 
 def check(model: str) -> bool:
@@ -49,12 +36,12 @@ def check(model: str) -> bool:
         for part in sample_clip_parts():
             if explainer.explain_one(part.image).predicted_class != part.label:
                 wrong.append(f"clip part {part.part_id} ({part.label})")
-        frames, truth = clip_frames()
+        frames, truth = sample_clip_frames()
         called = [e.predicted_class == "ng" for e in explainer.explain(frames)]
     right = sum(c == t for c, t in zip(called, truth))
     print(f"  called NG  {''.join('N' if c else '.' for c in called)}")
     print(f"  defect     {''.join('N' if t else '.' for t in truth)}")
-    passes = not wrong and right >= FRAMES_RIGHT_MIN * len(truth)
+    passes = not wrong and right >= CLIP_FRAMES_RIGHT_MIN * len(truth)
     print(f"{model}: wrong {wrong or 'none'}; clip frames right {right}/{len(truth)} -> "
           f"{'passes' if passes else 'fails'}")
     return passes

@@ -28,6 +28,9 @@ SAMPLES: dict[str, tuple[str, str | None, int]] = {
 SAMPLE_CLIP_SEED = 0
 SAMPLE_CLIP_SECONDS = 4.0
 SAMPLE_CLIP_FPS = 15
+#: The share of the built-in clip's frames a shipped model must call right (a frame is NG when a defect pixel is in
+#: view; the frames where one just enters are hard). Held by ``tests/core/test_shipped_models.py``.
+CLIP_FRAMES_RIGHT_MIN = 0.9
 
 
 def render_sample(label: str, size: int = SAMPLE_SIZE) -> SynthSample:
@@ -39,6 +42,16 @@ def render_sample(label: str, size: int = SAMPLE_SIZE) -> SynthSample:
 def sample_file_name(label: str) -> str:
     """``"NG plate (scratch)"`` → ``"ng-plate-scratch.png"``."""
     return label.lower().replace(" (", "-").replace(")", "").replace(" ", "-") + ".png"
+
+
+def sample_clip_frames() -> tuple[list[np.ndarray], list[bool]]:
+    """The built-in clip's frames and, for each, whether a defect pixel is in view (the frame's true label)."""
+    frames, truth = [], []
+    for frame, info in conveyor_frames(seed=SAMPLE_CLIP_SEED, n_frames=round(SAMPLE_CLIP_SECONDS * SAMPLE_CLIP_FPS),
+                                       fps=SAMPLE_CLIP_FPS, masks=True):
+        frames.append(frame)
+        truth.append(bool(info["defect_mask"].any()))
+    return frames, truth
 
 
 @dataclass(frozen=True)

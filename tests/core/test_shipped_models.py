@@ -18,7 +18,13 @@ from cam_core.checkpoints import (
 )
 from cam_core.explain.pipeline import Explainer
 from cam_core.models import load_model
-from cam_core.synth.samples import SAMPLES, render_sample, sample_clip_parts
+from cam_core.synth.samples import (
+    CLIP_FRAMES_RIGHT_MIN,
+    SAMPLES,
+    render_sample,
+    sample_clip_frames,
+    sample_clip_parts,
+)
 
 SHIPPED = sorted(p.stem for p in SHIPPED_MODELS_DIR.glob("*.safetensors") if not p.name.startswith("."))
 
@@ -68,22 +74,12 @@ def test_every_built_in_sample_is_classified_right(name: str, clip_parts: list) 
     assert not wrong, f"{name} gets built-in samples wrong: {wrong}"
 
 
-FRAMES_RIGHT_MIN = 0.9    # a frame is NG when a defect pixel is in view; the frames where it just enters are hard
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED)
 def test_the_built_in_clips_frames_are_called_ng_when_a_defect_is_in_view(name: str) -> None:
-    from cam_core.synth import conveyor_frames
-    from cam_core.synth.samples import SAMPLE_CLIP_FPS, SAMPLE_CLIP_SECONDS, SAMPLE_CLIP_SEED
-
-    frames, truth = [], []
-    for frame, info in conveyor_frames(seed=SAMPLE_CLIP_SEED, n_frames=round(SAMPLE_CLIP_SECONDS * SAMPLE_CLIP_FPS),
-                                       fps=SAMPLE_CLIP_FPS, masks=True):
-        frames.append(frame)
-        truth.append(bool(info["defect_mask"].any()))
+    frames, truth = sample_clip_frames()
     assert any(truth) and not all(truth)
     with Explainer(load_model(name, device="cpu")) as explainer:
         called = [e.predicted_class == "ng" for e in explainer.explain(frames)]
     right = sum(c == t for c, t in zip(called, truth)) / len(truth)
-    assert right >= FRAMES_RIGHT_MIN, ("".join("N" if c else "." for c in called), "".join("N" if t else "." for t in truth))
+    assert right >= CLIP_FRAMES_RIGHT_MIN, ("".join("N" if c else "." for c in called), "".join("N" if t else "." for t in truth))
