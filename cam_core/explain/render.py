@@ -204,15 +204,6 @@ def overlay(
     return heat if alpha >= 1.0 else Image.blend(base, heat, alpha)
 
 
-def blend_heat(image: Image.Image, heat: Image.Image, opacity: float = 0.5) -> Image.Image:
-    """:func:`overlay` with the coloured map already made (``heat``: a :func:`heat_image` at ``image``'s size),
-    for a map drawn over many frames; always a new image, ``heat`` is left as it is."""
-    alpha = _alpha(opacity)
-    if alpha <= 0.0:
-        return _rgb_image(image).copy()
-    return heat.copy() if alpha >= 1.0 else Image.blend(_rgb_image(image), heat, alpha)
-
-
 def peak_location(map_hw: np.ndarray, image_size: tuple[int, int]) -> tuple[int, int]:
     """The map's peak, the one definition used everywhere (the CSV's and JSON's ``peak``, the picture, the
     pointing game): the ``(x, y)`` pixel of an image of ``image_size = (W, H)`` at the centre of the map cell

@@ -583,6 +583,7 @@ def test_frames_are_streamed_not_accumulated(explainer: Explainer, tmp_path: Pat
 def test_every_output_frame_carries_its_colour_bar() -> None:
     from fractions import Fraction
 
+    from cam_core.explain.layers import drawn_colormap
     from cam_core.explain.render import colormap_lut
     from cam_core.explain.verdict import Verdict
     from cam_core.video.decode import Frame
@@ -590,13 +591,15 @@ def test_every_output_frame_carries_its_colour_bar() -> None:
 
     verdict = Verdict(index=1, class_name="ng", probability=0.9, positive_probability=0.9, is_positive=True)
     flat = np.full((7, 7), 0.5, np.float32)
-    job = Job(frame=Frame(0, 0.0, 0, 1, Fraction(1, 15), np.full((180, 320, 3), 128, np.uint8)),
-              view=FrameView(verdict=verdict, panels=(Panel(flat, "ok map"), Panel(flat, "ng map"))))
-    for colormap in ("jet", "viridis"):
-        out = np.asarray(FrameRenderer(0.5, colormap).render(job))
-        lut = colormap_lut(colormap)
-        corner = out[-40:, -200:].reshape(-1, 3).astype(int)
-        for end in (lut[0, :3], lut[-1, :3]):              # both ends of the colour map's own ramp are drawn
-            assert np.abs(corner - end.astype(int)).sum(axis=1).min() <= 3, (colormap, end)
+    frame = Frame(0, 0.0, 0, 1, Fraction(1, 15), np.full((180, 320, 3), 128, np.uint8))
+    for style in ("signed", "halves"):
+        job = Job(frame=frame, view=FrameView(verdict=verdict, panels=(Panel(flat, "ok map"), Panel(flat, "ng map")),
+                                              style=style))
+        for colormap in ("jet", "viridis"):
+            out = np.asarray(FrameRenderer(0.5, colormap).render(job))
+            lut = colormap_lut(drawn_colormap(style, colormap))   # a signed panel is drawn on a diverging map
+            corner = out[-40:, -200:].reshape(-1, 3).astype(int)
+            for end in (lut[0, :3], lut[-1, :3]):          # both ends of the drawn colour map's ramp are shown
+                assert np.abs(corner - end.astype(int)).sum(axis=1).min() <= 3, (style, colormap, end)
     bar = np.asarray(colour_bar(64, 4, "jet"))
     assert bar.shape == (4, 64, 3) and (bar[0, 0] == colormap_lut("jet")[0, :3]).all()
