@@ -25,7 +25,7 @@ WORK=${WORK:-/tmp/gpu-train}
 JOBS=${JOBS:-$(nproc)}
 TEACHER=${TEACHER:-efficientnet_lite0-parts}
 LITE_SIZE=${LITE_SIZE:-448}
-SQ_INIT=${SQ_INIT:-unfinished_runs/squeezenet1_1-d10.safetensors}   # the students to continue
+SQ_INIT=${SQ_INIT:-unfinished_runs/squeezenet1_1-d12.safetensors}   # the students to continue
 GN_INIT=${GN_INIT:-unfinished_runs/googlenet-d1.safetensors}
 if [[ ${SMOKE:-0} == 1 ]]; then
   PARTS=${PARTS:-24} FRAMES=${FRAMES:-8} EPOCHS=${EPOCHS:-1} BATCH=${BATCH:-8} BUDGET=${BUDGET:-600} DEVICE=${DEVICE:-cpu}
@@ -61,7 +61,7 @@ train() {  # train NAME ARCH [train options...]: one run in the background, stop
 }
 distil=(--teacher "$TEACHER" --teacher-cache "$WORK/cache" --freeze none)
 say "students: ${BUDGET} s each, at once on $DEVICE"
-train squeezenet1_1-gpu squeezenet1_1 "${distil[@]}" --init-from "$SQ_INIT" &
+train squeezenet1_1-gpu squeezenet1_1 "${distil[@]}" --init-from "$SQ_INIT" --image-size 384 &   # its own input size
 train googlenet-gpu googlenet "${distil[@]}" --init-from "$GN_INIT" &
 train "efficientnet_lite0-$LITE_SIZE" efficientnet_lite0 --init-from "models/$TEACHER.safetensors" --freeze none \
   --image-size "$LITE_SIZE" &    # the last --image-size wins
