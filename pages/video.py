@@ -37,7 +37,9 @@ def sidebar_controls() -> tuple[str | None, ui.MapMethod, ui.VideoSettings]:
     if st.session_state.get("cfg_video_max_side") not in MAX_SIDES:
         st.session_state["cfg_video_max_side"] = ui.DEFAULTS["cfg_video_max_side"]
     layout = sidebar.radio("Layout", list(LAYOUTS), format_func=LAYOUTS.get, key="cfg_video_layout",
-                           help="Overlay: the NG map over the frame. Side by side: OK map | NG map (twice as wide).")
+                           help="Overlay: the NG map over the frame, red for a defect, blue against, no colour for "
+                                "neither (the colour map is always coolwarm here). Side by side: OK map | NG map "
+                                "(twice as wide), each coloured only where it sees evidence for its own class.")
     every = sidebar.number_input("Explain every N-th frame", min_value=1, max_value=60, step=1,
                                  key="cfg_video_every",
                                  help="N > 1 is N times faster; the frames in between reuse the last explained "

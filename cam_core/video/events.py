@@ -45,7 +45,8 @@ __all__ = ["EVENT_COLUMNS", "THUMBNAIL_WORDS", "EventLog", "VideoEvent", "events
 
 THUMB_WIDTH = 192
 #: What a thumbnail's colours mean, for the report and the Video page (one sentence for both).
-THUMBNAIL_WORDS = ("Each thumbnail is the defect map over the part on the video's one fixed scale: red where the "
+THUMBNAIL_WORDS = ("Each thumbnail, like each frame of the overlay video, is the defect map over the part on the "
+                   "video's one fixed scale: red where the "
                    "model sees evidence of a defect, blue where it sees evidence against one, no colour where it "
                    "sees neither. A part or run not to trust is drawn in pale colours only.")
 THUMB_MIN_OPACITY = 0.6    # a thumbnail is small: its colours must read even when the video was made faint
