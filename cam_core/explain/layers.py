@@ -100,17 +100,18 @@ def heat_layer(values01: np.ndarray, size: tuple[int, int], colormap: str, style
     return Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
 
 
+def at_opacity(alpha: Image.Image, opacity: float) -> Image.Image:
+    """A layer's ``α`` (mode L) at ``opacity``: ``o·α``, with ``o`` clipped to [0, 1] (NaN → 0)."""
+    o = float(np.clip(np.nan_to_num(float(opacity)), 0.0, 1.0))
+    return alpha if o >= 1.0 else alpha.point(lambda a: a * o + 0.5)
+
+
 def compose(image: Image.Image, layer: Image.Image, opacity: float = 0.5) -> Image.Image:
     """``image`` (RGB) with ``layer`` (RGBA, same size) blended at ``opacity``: ``out = image·(1 − o·α) + c·o·α``."""
     base = image if image.mode == "RGB" else image.convert("RGB")
-    o = float(np.clip(np.nan_to_num(float(opacity)), 0.0, 1.0))
-    if o <= 0.0:
+    if not float(np.nan_to_num(float(opacity))) > 0.0:
         return base.copy()
-    colour = layer.convert("RGB")
-    alpha = layer.getchannel("A")
-    if o < 1.0:
-        alpha = alpha.point(lambda a: a * o + 0.5)
-    return Image.composite(colour, base, alpha)
+    return Image.composite(layer.convert("RGB"), base, at_opacity(layer.getchannel("A"), opacity))
 
 
 def styled_overlay(image: Image.Image, values01: np.ndarray, opacity: float, colormap: str,

@@ -30,8 +30,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cam_core.explain.certainty import is_trusted, untrusted_values
-from cam_core.explain.layers import DrawStyle, drawn_colormap, heat_layer
-from cam_core.explain.render import normalize_maps
+from cam_core.explain.layers import DrawStyle, at_opacity, drawn_colormap, heat_layer
+from cam_core.explain.render import colormap_lut, normalize_maps
 from cam_core.explain.verdict import Verdict, VerdictKind, overlay_class, shown_classes, verdict_of
 from cam_core.options import Layout
 from cam_core.video.decode import Frame
@@ -136,10 +136,7 @@ def frame_layer(values01: np.ndarray, size: tuple[int, int], colormap: str, styl
     if layer.size != size:
         colour = colour.resize(size, Image.Resampling.BILINEAR)
         weight = weight.resize(size, Image.Resampling.BILINEAR)
-    o = float(np.clip(np.nan_to_num(float(opacity)), 0.0, 1.0))
-    if o < 1.0:
-        weight = weight.point(lambda a: a * o + 0.5)
-    return FrameLayer(colour=colour, weight=weight)
+    return FrameLayer(colour=colour, weight=at_opacity(weight, opacity))
 
 
 @lru_cache(maxsize=8)
@@ -165,8 +162,6 @@ def _text_box(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, size: i
 def colour_bar(width: int, height: int, colormap: str) -> Image.Image:
     """The colour map's own ramp, left to right: for a ``signed`` panel from evidence against the class through
     neither to evidence for it; for a ``halves`` panel from no evidence for the class to strong evidence."""
-    from cam_core.explain.render import colormap_lut
-
     ramp = colormap_lut(colormap)[np.linspace(0, 255, max(2, width)).round().astype(np.intp)][:, :3]
     return Image.fromarray(np.repeat(ramp[None].astype(np.uint8), max(1, height), axis=0), "RGB")
 
