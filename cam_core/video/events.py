@@ -35,8 +35,9 @@ from cam_core.explain.certainty import P_HOT, is_trusted, untrusted_values
 from cam_core.explain.layers import drawn_colormap, styled_overlay
 from cam_core.explain.render import normalize_maps
 from cam_core.explain.verdict import overlay_class, verdict_of
+from cam_core.options import Layout
 from cam_core.video.decode import Frame
-from cam_core.video.frames import FrameView
+from cam_core.video.frames import LAYOUT_STYLES, FrameView
 from cam_core.video.outputs import atomic_output
 from cam_core.video.parts import PartTrack
 
@@ -49,6 +50,7 @@ THUMBNAIL_WORDS = ("Each thumbnail, like each frame of the overlay video, is the
                    "video's one fixed scale: red where the "
                    "model sees evidence of a defect, blue where it sees evidence against one, no colour where it "
                    "sees neither. A part or run not to trust is drawn in pale colours only.")
+THUMBNAIL_STYLE = LAYOUT_STYLES[Layout.OVERLAY]   # a thumbnail is drawn as an overlay frame, whatever the layout
 THUMB_MIN_OPACITY = 0.6    # a thumbnail is small: its colours must read even when the video was made faint
 EVENT_COLUMNS = ("event", "kind", "verdict", "max_p_defect", "start_frame", "end_frame", "start_s", "end_s",
                  "peak_frame", "peak_s", "trusted", "sure")
@@ -90,18 +92,17 @@ class VideoEvent:
 
 def thumbnail_colormap(colormap: str) -> str:
     """The colour map of the thumbnails: a diverging one with a quiet middle (the video's own when it is one)."""
-    return drawn_colormap("signed", colormap)
+    return drawn_colormap(THUMBNAIL_STYLE, colormap)
 
 
 def _thumbnail(image: np.ndarray, values01: np.ndarray, opacity: float, colormap: str) -> np.ndarray:
-    """The part with its map drawn signed (:mod:`cam_core.explain.layers`): "neither" transparent, evidence against
-    the defect in the cold colours, for it in the warm ones. Unlike the video's opaque frames, a thumbnail is read
-    on its own (in a report), where jet's bright middle green reads as "OK"."""
+    """The part with its map drawn signed (:mod:`cam_core.explain.layers`), as the overlay frames are: "neither"
+    transparent, evidence against the defect in the cold colours, for it in the warm ones."""
     height, width = image.shape[:2]
     size = (THUMB_WIDTH, max(1, round(height * THUMB_WIDTH / width)))
     small = Image.fromarray(image).resize(size, Image.Resampling.BILINEAR)
     return np.asarray(styled_overlay(small, values01, max(opacity, THUMB_MIN_OPACITY), thumbnail_colormap(colormap),
-                                     "signed"))
+                                     THUMBNAIL_STYLE))
 
 
 class EventLog:

@@ -19,6 +19,7 @@ from cam_core.video.frames import (
     UNTRUSTED_COLOUR,
     VERDICT_COLOURS,
     FrameRenderer,
+    FrameView,
     Job,
     frame_view,
 )
@@ -44,36 +45,35 @@ def _ng(domain: DomainVerdict, bias: float) -> Explanation:
     return dataclasses.replace(explanation, domain=DomainResult(domain, distance=distance, threshold=0.036))
 
 
-def _frame(height: int = 180, width: int = 320) -> Frame:
-    image = np.random.default_rng(1).integers(60, 200, (height, width, 3), dtype=np.uint8)
-    return Frame(0, 0.0, 0, 1, Fraction(1, 15), image)
+PEAK = (slice(56, 72), slice(106, 122))   # around the centre of map cell (2, 2), the strongest, in a 180×320 frame
+
+
+def _drawn(layout: str) -> tuple[FrameView, np.ndarray, np.ndarray]:
+    """A sure NG drawn over a 180×320 frame of noise: (its view, the output frame, the input frame) as ints."""
+    image = np.random.default_rng(1).integers(60, 200, (180, 320, 3), dtype=np.uint8)
+    view = frame_view(_sure_ng(DomainVerdict.KNOWN), layout, 0.5, RANGE)
+    frame = Frame(0, 0.0, 0, 1, Fraction(1, 15), image)
+    out = np.asarray(FrameRenderer(0.5, "jet").render(Job(frame=frame, view=view))).astype(int)
+    return view, out, image.astype(int)
 
 
 def test_an_overlay_frame_shows_the_part_itself_where_the_map_says_neither() -> None:
-    frame = _frame()
-    view = frame_view(_sure_ng(DomainVerdict.KNOWN), "overlay", 0.5, RANGE)
+    view, out, base = _drawn("overlay")
     assert view.style == LAYOUT_STYLES["overlay"] == "signed"
-    out = np.asarray(FrameRenderer(0.5, "jet").render(Job(frame=frame, view=view))).astype(int)
-    base = frame.image.astype(int)
     # map cells (6, 0) and (6, 1) hold 0 ("neither"), far from both peaks and from the verdict box and the bar
     np.testing.assert_array_equal(out[166:, :60], base[166:, :60])
-    peak = (slice(56, 72), slice(106, 122))                   # around the centre of cell (2, 2), the strongest
-    change = (out[peak] - base[peak]).reshape(-1, 3).mean(axis=0)
+    change = (out[PEAK] - base[PEAK]).reshape(-1, 3).mean(axis=0)
     assert change[0] > 20 and change[2] < -20                 # evidence for a defect: warm, red up and blue down
 
 
 def test_side_by_side_colours_a_pixel_for_one_class_at_most() -> None:
-    frame = _frame()
-    view = frame_view(_sure_ng(DomainVerdict.KNOWN), "side-by-side", 0.5, RANGE)
+    view, out, base = _drawn("side-by-side")
     assert view.style == LAYOUT_STYLES["side-by-side"] == "halves"
-    out = np.asarray(FrameRenderer(0.5, "jet").render(Job(frame=frame, view=view))).astype(int)
-    base = frame.image.astype(int)
     ok_panel, ng_panel = out[:, :320], out[:, 320:]
     # the OK map is the NG map's negative: nowhere evidence for OK, so the OK panel is the frame itself (not a
     # mirror image of the NG panel) outside the verdict box and its caption
     np.testing.assert_array_equal(ok_panel[20:150], base[20:150])
-    peak = (slice(56, 72), slice(106, 122))
-    assert np.abs(ng_panel[peak] - base[peak]).mean() > 20
+    assert np.abs(ng_panel[PEAK] - base[PEAK]).mean() > 20
 
 
 def test_an_untrusted_frame_keeps_the_shape_in_the_middle_of_the_bar() -> None:
